@@ -1,0 +1,89 @@
+"""Run the user's code: read the RUN frame, execute it as __main__, report."""
+import builtins
+import sys
+
+from brig import _proto
+
+_API = ("http", "fs", "kv", "call", "async_call", "run_async", "time_now")
+_ENOSPC, _EDQUOT, _EFBIG = 28, 122, 27
+
+
+def _read_run():
+    ftype, body = _proto.channel.read_frame()
+    if ftype != _proto.RUN:
+        raise SystemExit("brig agent: expected a RUN frame")
+    mlen = int.from_bytes(body[:4], "little")
+    meta = body[4 : 4 + mlen].decode()
+    fields = dict(line.split("=", 1) for line in meta.splitlines() if "=" in line)
+    return fields.get("filename", "<string>"), body[4 + mlen :]
+
+
+def _site_paths():
+    """What site.py would add: Debian's dist-packages for this interpreter."""
+    ver = "python%d.%d" % sys.version_info[:2]
+    return [
+        "/usr/local/lib/%s/dist-packages" % ver,
+        "/usr/lib/python3/dist-packages",
+        "/usr/lib/%s/dist-packages" % ver,
+    ]
+
+
+def _main_module():
+    import brig
+
+    mod = type(sys)("__main__")
+    mod.__builtins__ = builtins
+    for name in _API:
+        setattr(mod, name, getattr(brig, name))
+    sys.modules["__main__"] = mod
+    return mod
+
+
+def _exit_code(exc):
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _report(exc, filename):
+    """Print the traceback from the user's first frame, and flag limits to the host."""
+    if isinstance(exc, MemoryError):
+        _proto.channel.event(limit="memory")
+    elif isinstance(exc, OSError) and exc.errno in (_ENOSPC, _EDQUOT, _EFBIG):
+        _proto.channel.event(limit="disk")
+    import traceback
+
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != filename:
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb)
+
+
+def _register_source(filename, text):
+    # Tracebacks show source lines only for files linecache can find.
+    import linecache
+
+    lines = text.splitlines(True)
+    linecache.cache[filename] = (len(text), None, lines, filename)
+
+
+def main():
+    filename, code = _read_run()
+    sys.path[:] = [""] + [p for p in sys.path if p] + _site_paths()
+    sys.argv = [filename]
+    mod = _main_module()
+    status = 0
+    try:
+        obj = compile(code, filename, "exec", dont_inherit=True)
+        exec(obj, mod.__dict__)
+    except SystemExit as exc:
+        status = _exit_code(exc)
+    except BaseException as exc:
+        _register_source(filename, code.decode("utf-8", "replace"))
+        _report(exc, filename)
+        status = 1
+    raise SystemExit(status)

@@ -1,0 +1,155 @@
+"""The guest end of the control protocol (docs/PROTOCOL.md) on fd 3.
+
+Only builtin modules are imported up front: every run pays for what is
+imported here, so json and asyncio are loaded on first use.
+"""
+import posix
+
+FD = 3
+RUN, CALL, REPLY, EVENT = 1, 2, 3, 4
+
+_ERRORS = {
+    "PermissionError": PermissionError,
+    "FileNotFoundError": FileNotFoundError,
+    "IsADirectoryError": IsADirectoryError,
+    "NotADirectoryError": NotADirectoryError,
+    "FileExistsError": FileExistsError,
+    "ValueError": ValueError,
+    "TimeoutError": TimeoutError,
+    "OSError": OSError,
+    "MemoryError": MemoryError,
+    "KeyError": KeyError,
+}
+
+
+def _u32(n):
+    return n.to_bytes(4, "little")
+
+
+class Channel:
+    def __init__(self, fd=FD):
+        self.fd = fd
+        self.buf = bytearray()
+        self.next_id = 1
+        self.done = {}  # id -> (json, blob) that arrived while waiting for another
+        self.futures = {}  # id -> asyncio future
+        self.loop = None
+
+    # ---- framing
+    def _fill(self):
+        chunk = posix.read(self.fd, 1 << 16)
+        if not chunk:
+            raise ConnectionError("brig host closed the control channel")
+        self.buf += chunk
+
+    def _take_frame(self):
+        if len(self.buf) < 4:
+            return None
+        n = int.from_bytes(self.buf[:4], "little")
+        if len(self.buf) < 4 + n:
+            return None
+        ftype = self.buf[4]
+        body = bytes(self.buf[5 : 4 + n])
+        del self.buf[: 4 + n]
+        return ftype, body
+
+    def read_frame(self):
+        while True:
+            frame = self._take_frame()
+            if frame:
+                return frame
+            self._fill()
+
+    def _write(self, data):
+        view = memoryview(data)
+        while view:
+            n = posix.write(self.fd, view)
+            view = view[n:]
+
+    def send_frame(self, ftype, *parts):
+        size = 1 + sum(len(p) for p in parts)
+        self._write(b"".join((_u32(size), bytes((ftype,))) + parts))
+
+    # ---- calls
+    def _send_call(self, fn, args, blob):
+        import json
+
+        cid = self.next_id
+        self.next_id += 1
+        text = json.dumps({"fn": fn, "args": args}, separators=(",", ":")).encode()
+        self.send_frame(CALL, _u32(cid), _u32(len(text)), text, blob or b"")
+        return cid
+
+    def _accept(self, body):
+        import json
+
+        cid = int.from_bytes(body[:4], "little")
+        jlen = int.from_bytes(body[4:8], "little")
+        msg = json.loads(body[8 : 8 + jlen])
+        blob = body[8 + jlen :]
+        fut = self.futures.pop(cid, None)
+        if fut is None:
+            self.done[cid] = (msg, blob)
+        elif not fut.done():
+            try:
+                fut.set_result(_result(msg, blob))
+            except BaseException as exc:  # the host's error, raised in the awaiting task
+                fut.set_exception(exc)
+        self._update_reader()
+
+    def _pump(self):
+        ftype, body = self.read_frame()
+        if ftype != REPLY:
+            raise ConnectionError("unexpected frame type %d from brig host" % ftype)
+        self._accept(body)
+
+    def call(self, fn, args, blob=None):
+        """Blocking call: returns (value, blob) or raises the host's error."""
+        cid = self._send_call(fn, args, blob)
+        while cid not in self.done:
+            self._pump()
+        msg, rblob = self.done.pop(cid)
+        return _result(msg, rblob)
+
+    async def acall(self, fn, args, blob=None):
+        """Pipelined call: concurrent acalls cross to the host together."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        cid = self._send_call(fn, args, blob)
+        fut = loop.create_future()
+        self.futures[cid] = fut
+        self.loop = loop
+        self._update_reader()
+        return await fut
+
+    def _on_readable(self):
+        self._fill()
+        while True:
+            frame = self._take_frame()
+            if not frame:
+                return
+            self._accept(frame[1])
+
+    def _update_reader(self):
+        if self.loop is None or self.loop.is_closed():
+            return
+        if self.futures:
+            self.loop.add_reader(self.fd, self._on_readable)
+        else:
+            self.loop.remove_reader(self.fd)
+
+    def event(self, **fields):
+        import json
+
+        self.send_frame(EVENT, json.dumps(fields).encode())
+
+
+def _result(msg, blob):
+    if "error" in msg:
+        err = msg["error"]
+        raise _ERRORS.get(err.get("type"), RuntimeError)(err.get("message", "host error"))
+    return msg.get("ok"), blob
+
+
+channel = Channel()

@@ -1,0 +1,297 @@
+/*
+ * brig — run untrusted Python, JavaScript and shell code in a Linux sandbox.
+ *
+ * The embedding program creates one executor (brig_executor_new), then runs
+ * code with brig_run.  Every run gets a fresh set of namespaces, a minimal
+ * root filesystem, a seccomp allowlist and resource limits.  The only way out
+ * of the sandbox is a capability the embedder grants to that run (brig_caps):
+ * HTTP to named hosts, mounted directories, a key-value store and host
+ * functions.
+ *
+ * Conventions
+ *  - Functions that can fail return 0 (BRIG_OK) or a negative brig_error.
+ *  - Objects are opaque handles; each _new/_open has a matching _free.
+ *  - No global state: every handle is independent.  An executor may be used
+ *    from many threads at once; a brig_caps or brig_result belongs to one
+ *    thread at a time.  A brig_kv is internally locked and may be shared.
+ *  - Option structs must be initialised with their _init function first;
+ *    fields may be appended in later versions.
+ *  - Sizes are bytes, times are milliseconds unless the name says otherwise.
+ */
+#ifndef BRIG_H
+#define BRIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BRIG_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- errors */
+
+/*
+ * Error codes.  Negative so that they never collide with an exit status.
+ * brig_err_name gives the stable identifier (e.g. "ERR_CANCELLED"),
+ * brig_strerror a human-readable sentence.
+ */
+typedef enum brig_error {
+	BRIG_OK = 0,
+	BRIG_E_INVAL = -1,       /* invalid argument (bad option, empty code...) */
+	BRIG_E_CANCELLED = -2,   /* wall/CPU timeout or an explicit kill */
+	BRIG_E_LIMIT = -3,       /* memory, process, output or disk limit hit */
+	BRIG_E_GUEST_ABORT = -4, /* the guest crashed or died from a signal */
+	BRIG_E_UNAVAILABLE = -5, /* the sandbox cannot be built on this host */
+	BRIG_E_INTERNAL = -6,    /* unexpected failure inside brig */
+	BRIG_E_PROTOCOL = -7,    /* the guest broke the control protocol */
+	BRIG_E_NOMEM = -8,       /* host allocation failed */
+	BRIG_E_UNSUPPORTED = -9, /* feature or language not available */
+	BRIG_E_DENIED = -10,     /* a capability was not granted */
+	BRIG_E_NOTFOUND = -11,   /* no such key, file or function */
+	BRIG_E_POISONED = -12,   /* session was killed; restore or close it */
+	BRIG_E_CONSUMED = -13,   /* object already used up */
+	BRIG_E_STACK_OVERFLOW = -14, /* guest recursion exhausted its stack */
+} brig_error;
+
+/* A sentence describing code; never NULL. */
+const char *brig_strerror(int code);
+/* The stable name of code, such as "ERR_CANCELLED"; never NULL. */
+const char *brig_err_name(int code);
+
+/* ------------------------------------------------------------- languages */
+
+typedef enum brig_lang {
+	BRIG_LANG_PYTHON = 0,
+	BRIG_LANG_JS = 1,
+	BRIG_LANG_SH = 2,
+} brig_lang;
+
+/* Parse "python", "py", "js", "javascript" or "sh".  BRIG_E_INVAL otherwise. */
+int brig_lang_parse(const char *name, brig_lang *out);
+/* The canonical name: "python", "js" or "sh". */
+const char *brig_lang_name(brig_lang lang);
+
+/* ---------------------------------------------------------------- limits */
+
+/*
+ * Resource limits.  In brig_config a zero field means "built-in default";
+ * in brig_run_opts a zero field means "the executor's value".
+ */
+typedef struct brig_limits {
+	uint64_t wall_timeout_ms;  /* default 30000 */
+	uint64_t cpu_timeout_ms;   /* CPU time of the whole tree; default: none */
+	uint64_t memory_bytes;     /* default 256 MiB */
+	uint32_t max_pids;         /* processes and threads; default 128 */
+	uint64_t max_output_bytes; /* per stream (stdout, stderr); default 1 MiB */
+	uint64_t tmp_bytes;        /* each of /tmp and /home/user; default 64 MiB */
+	uint64_t max_code_bytes;   /* size of the submitted code; default 8 MiB */
+	uint64_t max_frame_bytes;  /* one protocol frame; default 32 MiB */
+} brig_limits;
+
+#define BRIG_DEFAULT_WALL_TIMEOUT_MS 30000u
+#define BRIG_DEFAULT_MEMORY_BYTES (256ull << 20)
+#define BRIG_DEFAULT_MAX_PIDS 128u
+#define BRIG_DEFAULT_MAX_OUTPUT_BYTES (1ull << 20)
+#define BRIG_DEFAULT_TMP_BYTES (64ull << 20)
+#define BRIG_DEFAULT_MAX_CODE_BYTES (8ull << 20)
+#define BRIG_DEFAULT_MAX_FRAME_BYTES (32ull << 20)
+
+/* Zero every field (every limit takes its default). */
+void brig_limits_init(brig_limits *l);
+
+/* ------------------------------------------------------------ key-value */
+
+/*
+ * A key-value store that guest code reaches as `kv`.  Values are JSON text.
+ * Stores are internally locked: one store may serve many runs at once.
+ * The store must outlive every run that was given it.
+ */
+typedef struct brig_kv brig_kv;
+
+typedef struct brig_kv_limits {
+	size_t max_key_bytes;   /* default 256 */
+	size_t max_value_bytes; /* JSON text; default 64 KiB */
+	size_t max_entries;     /* default 1000 */
+	size_t max_total_bytes; /* keys plus values; default 10 MiB */
+} brig_kv_limits;
+
+/* Zero every field (defaults). */
+void brig_kv_limits_init(brig_kv_limits *l);
+/* An in-memory store.  limits may be NULL. */
+int brig_kv_new(const brig_kv_limits *limits, brig_kv **out);
+/*
+ * A durable store in the SQLite file at path, created if missing.  Several
+ * processes may write the same file at once without losing updates.
+ */
+int brig_kv_open(const char *path, const brig_kv_limits *limits, brig_kv **out);
+void brig_kv_free(brig_kv *kv);
+/* *json_out is malloc'd JSON text; BRIG_E_NOTFOUND if key is absent. */
+int brig_kv_get(brig_kv *kv, const char *key, char **json_out);
+/* json must be valid JSON.  BRIG_E_LIMIT if a bound would be exceeded. */
+int brig_kv_set(brig_kv *kv, const char *key, const char *json);
+/* BRIG_E_NOTFOUND if key is absent. */
+int brig_kv_delete(brig_kv *kv, const char *key);
+/* *json_out is a malloc'd JSON array of the keys, sorted. */
+int brig_kv_keys(brig_kv *kv, char **json_out);
+
+/* ------------------------------------------------------- host functions */
+
+/*
+ * A host function that guest code calls with call(name, **kwargs).
+ * args_json is a JSON object of the keyword arguments.  On success, set
+ * *result_json to malloc'd JSON text (NULL means null) and return 0.  On
+ * failure return nonzero and set *error_message to a malloc'd message (or
+ * leave it NULL); the guest sees RuntimeError(message).  The callback may
+ * run on any thread and concurrently with itself.
+ */
+typedef int (*brig_host_fn)(void *userdata, const char *name, const char *args_json,
+			    char **result_json, char **error_message);
+
+/* --------------------------------------------------------- capabilities */
+
+/*
+ * A capability set: everything a run may reach outside the sandbox.
+ * brig_run copies it when the run starts, so later changes never affect a
+ * run in progress, and nothing granted to one run is visible to another.
+ */
+typedef struct brig_caps brig_caps;
+
+typedef enum brig_mount_mode {
+	BRIG_MOUNT_RO = 0,  /* read, list, stat */
+	BRIG_MOUNT_RW = 1,  /* plus write existing files, remove */
+	BRIG_MOUNT_RWC = 2, /* plus create files and directories */
+} brig_mount_mode;
+
+typedef struct brig_http_limits {
+	size_t max_url_bytes;      /* default 8 KiB */
+	size_t max_request_bytes;  /* request body; default 10 MiB */
+	size_t max_response_bytes; /* response body; default 10 MiB */
+	uint64_t timeout_ms;       /* whole request incl. redirects; default 30 s */
+	unsigned max_redirects;    /* default 5 */
+} brig_http_limits;
+
+typedef struct brig_fs_limits {
+	size_t max_read_bytes;  /* default 10 MiB */
+	size_t max_write_bytes; /* default 10 MiB */
+} brig_fs_limits;
+
+int brig_caps_new(brig_caps **out);
+void brig_caps_free(brig_caps *caps);
+/*
+ * Allow HTTP(S) to host (and its subdomains).  "host" or "host:port"; IPv6
+ * literals as "[::1]:8080".  Without a port, 80 and 443 are allowed.
+ */
+int brig_caps_allow_host(brig_caps *caps, const char *host_port);
+/* Expose the host directory host_path to the guest at vpath (absolute). */
+int brig_caps_mount(brig_caps *caps, const char *vpath, const char *host_path,
+		    brig_mount_mode mode);
+/* Give the run this store (not owned).  Without it, each run gets its own. */
+int brig_caps_set_kv(brig_caps *caps, brig_kv *kv);
+/* Grant a host function to runs using this capability set. */
+int brig_caps_add_function(brig_caps *caps, const char *name, brig_host_fn fn, void *userdata);
+/* Zero fields keep the defaults. */
+void brig_caps_set_http_limits(brig_caps *caps, const brig_http_limits *limits);
+void brig_caps_set_fs_limits(brig_caps *caps, const brig_fs_limits *limits);
+
+/* ------------------------------------------------------------- executor */
+
+typedef struct brig_executor brig_executor;
+
+typedef struct brig_config {
+	const char *python;    /* interpreter; default "/usr/bin/python3" */
+	const char *node;      /* default "/usr/bin/node" */
+	const char *shell;     /* default "/bin/sh" */
+	const char *guest_dir; /* directory of the guest agents; default built in */
+	brig_limits limits;    /* defaults for every run */
+	/*
+	 * When brig runs as root, the guest's user is mapped to this host uid
+	 * and gid so that an escape from the user namespace is not root.
+	 * Default 65534 (nobody).  Ignored when not root.
+	 */
+	uint32_t host_uid;
+	uint32_t host_gid;
+} brig_config;
+
+void brig_config_init(brig_config *cfg);
+/*
+ * Create an executor.  Checks that the sandbox can be built on this host
+ * (user namespaces, seccomp) and returns BRIG_E_UNAVAILABLE with a reason
+ * in *why (malloc'd, may be NULL) when it cannot.  cfg may be NULL.
+ */
+int brig_executor_new(const brig_config *cfg, brig_executor **out, char **why);
+/* Wait for no run; the caller must not free an executor that is running code. */
+void brig_executor_free(brig_executor *ex);
+/*
+ * Register a host function for every run of this executor.  Must happen
+ * before the first run starts; afterwards it returns BRIG_E_INVAL.
+ */
+int brig_executor_register_function(brig_executor *ex, const char *name, brig_host_fn fn,
+				    void *userdata);
+
+/* ------------------------------------------------------------------ runs */
+
+typedef enum brig_stream { BRIG_STDOUT = 1, BRIG_STDERR = 2 } brig_stream;
+
+/* Called on the running thread as output arrives (within the output limit). */
+typedef void (*brig_output_fn)(void *userdata, brig_stream stream, const char *data, size_t len);
+
+typedef struct brig_run_opts {
+	brig_limits limits;     /* zero fields take the executor's value */
+	const char *filename;   /* shown in tracebacks; default "<string>" */
+	const brig_caps *caps;  /* NULL: no capabilities at all */
+	const char *stdin_data; /* given to the guest as stdin; NULL: empty */
+	size_t stdin_len;
+	brig_output_fn on_output; /* optional streaming of stdout/stderr */
+	void *output_userdata;
+} brig_run_opts;
+
+void brig_run_opts_init(brig_run_opts *opts);
+
+typedef struct brig_result brig_result;
+
+/* Which limit ended a run, if any. */
+typedef enum brig_limit_kind {
+	BRIG_LIMIT_NONE = 0,
+	BRIG_LIMIT_WALL,
+	BRIG_LIMIT_CPU,
+	BRIG_LIMIT_MEMORY,
+	BRIG_LIMIT_PIDS,
+	BRIG_LIMIT_OUTPUT,
+	BRIG_LIMIT_DISK,
+} brig_limit_kind;
+
+/*
+ * Run code in a fresh sandbox and wait for it.  opts may be NULL.  *out is
+ * set whenever memory allows, also on failure, and must be freed with
+ * brig_result_free.  Returns brig_result_error(*out).
+ */
+int brig_run(brig_executor *ex, brig_lang lang, const char *code, size_t code_len,
+	     const brig_run_opts *opts, brig_result **out);
+
+/* BRIG_OK when the guest ran to completion (whatever its exit code). */
+int brig_result_error(const brig_result *r);
+/* Human-readable detail of the error; "" when BRIG_OK. */
+const char *brig_result_message(const brig_result *r);
+/* The guest's exit status, or 128+signal when it died from a signal, or -1. */
+int brig_result_exit_code(const brig_result *r);
+/* The signal that ended the guest, or 0. */
+int brig_result_signal(const brig_result *r);
+brig_limit_kind brig_result_limit(const brig_result *r);
+/* Captured output; never NULL, always NUL-terminated after len bytes. */
+const char *brig_result_stdout(const brig_result *r, size_t *len);
+const char *brig_result_stderr(const brig_result *r, size_t *len);
+bool brig_result_stdout_truncated(const brig_result *r);
+bool brig_result_stderr_truncated(const brig_result *r);
+uint64_t brig_result_wall_us(const brig_result *r);
+uint64_t brig_result_cpu_us(const brig_result *r);
+/* The whole result as one malloc'd JSON object. */
+char *brig_result_to_json(const brig_result *r);
+void brig_result_free(brig_result *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BRIG_H */

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Install the Debian packages brig needs to build, test and run, when missing.
+set -eu
+
+PKGS="gcc pkg-config meson ninja-build libseccomp-dev libcurl4-openssl-dev
+libjansson-dev libsqlite3-dev libidn2-dev libedit-dev python3 python3-numpy python3-pytest
+nodejs iproute2 util-linux"
+
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+echo "installing:$missing"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,224 @@
+#include "cli/args.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/parse.h"
+
+const char cli_usage[] =
+	"usage: brig [OPTIONS] [FILE]\n"
+	"       brig doctor\n"
+	"\n"
+	"Run Python, JavaScript or shell code in a sandbox.  The code comes from -c,\n"
+	"from FILE, or from standard input.\n"
+	"\n"
+	"  -c, --code CODE          run CODE\n"
+	"  -l, --lang LANG          python|py|js|javascript|sh (default: from the FILE\n"
+	"                           extension, else python)\n"
+	"      --timeout DURATION   wall-clock limit, e.g. 500ms, 2s, 1m (default 30s)\n"
+	"      --cpu-timeout DURATION  CPU-time limit for all guest processes\n"
+	"      --memory SIZE        memory limit, e.g. 64m, 1g (default 256m)\n"
+	"      --pids N             process/thread limit (default 128)\n"
+	"      --max-output SIZE    limit for each of stdout and stderr (default 1m)\n"
+	"      --tmp-size SIZE      size of /tmp and of /home/user (default 64m each)\n"
+	"      --allow-host HOST[:PORT]  allow http to HOST and its subdomains (repeatable)\n"
+	"      --mount VPATH:HOSTPATH[:ro|rw|rwc]  expose a host directory (repeatable)\n"
+	"      --host-fn NAME=COMMAND  host function run as COMMAND: JSON args on stdin,\n"
+	"                           JSON result on stdout (repeatable)\n"
+	"      --kv FILE            durable key-value store in the SQLite FILE\n"
+	"      --json               print the whole result as one JSON object\n"
+	"  -h, --help               show this help\n"
+	"  -V, --version            show the version\n"
+	"\n"
+	"Exit status: the guest's own; 124 after a timeout; 137 when a limit killed\n"
+	"the guest; 128+N when signal N did; 2 for bad usage; 125 when brig failed.\n";
+
+enum {
+	OPT_TIMEOUT = 256, OPT_CPU, OPT_MEMORY, OPT_PIDS, OPT_OUTPUT, OPT_TMP,
+	OPT_ALLOW, OPT_MOUNT, OPT_HOSTFN, OPT_KV, OPT_JSON,
+};
+
+static const struct option longopts[] = {
+	{"code", required_argument, NULL, 'c'},
+	{"lang", required_argument, NULL, 'l'},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"cpu-timeout", required_argument, NULL, OPT_CPU},
+	{"memory", required_argument, NULL, OPT_MEMORY},
+	{"pids", required_argument, NULL, OPT_PIDS},
+	{"max-output", required_argument, NULL, OPT_OUTPUT},
+	{"tmp-size", required_argument, NULL, OPT_TMP},
+	{"allow-host", required_argument, NULL, OPT_ALLOW},
+	{"mount", required_argument, NULL, OPT_MOUNT},
+	{"host-fn", required_argument, NULL, OPT_HOSTFN},
+	{"kv", required_argument, NULL, OPT_KV},
+	{"json", no_argument, NULL, OPT_JSON},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+int cli_lang_from_ext(const char *path)
+{
+	const char *dot = path ? strrchr(path, '.') : NULL;
+
+	if (!dot)
+		return -1;
+	if (strcmp(dot, ".py") == 0)
+		return BRIG_LANG_PYTHON;
+	if (strcmp(dot, ".js") == 0 || strcmp(dot, ".mjs") == 0)
+		return BRIG_LANG_JS;
+	if (strcmp(dot, ".sh") == 0)
+		return BRIG_LANG_SH;
+	return -1;
+}
+
+int cli_parse_mount(char *spec, struct cli_mount *m, char *err, size_t errlen)
+{
+	char *host = strchr(spec, ':');
+	char *mode;
+
+	if (!host || host == spec || !host[1]) {
+		snprintf(err, errlen, "--mount wants VPATH:HOSTPATH[:ro|rw|rwc], got '%s'", spec);
+		return -1;
+	}
+	*host++ = '\0';
+	m->vpath = spec;
+	m->host_path = host;
+	m->mode = BRIG_MOUNT_RO;
+	mode = strrchr(host, ':');
+	if (!mode)
+		return 0;
+	if (strcmp(mode, ":ro") == 0)
+		m->mode = BRIG_MOUNT_RO;
+	else if (strcmp(mode, ":rw") == 0)
+		m->mode = BRIG_MOUNT_RW;
+	else if (strcmp(mode, ":rwc") == 0)
+		m->mode = BRIG_MOUNT_RWC;
+	else
+		return 0; /* a colon inside the host path */
+	*mode = '\0';
+	return 0;
+}
+
+static int bad(char *err, size_t errlen, const char *opt, const char *val, const char *want)
+{
+	snprintf(err, errlen, "invalid %s '%s': expected %s", opt, val, want);
+	return -1;
+}
+
+static int parse_limit(int c, const char *v, brig_limits *l, char *err, size_t errlen)
+{
+	const char *dur = "a duration such as 500ms, 2s or 1m";
+	const char *size = "a size such as 64m, 1g or 256mb";
+
+	switch (c) {
+	case OPT_TIMEOUT:
+		return parse_duration_ms(v, &l->wall_timeout_ms) ? bad(err, errlen, "--timeout", v, dur) : 0;
+	case OPT_CPU:
+		return parse_duration_ms(v, &l->cpu_timeout_ms) ? bad(err, errlen, "--cpu-timeout", v, dur) : 0;
+	case OPT_MEMORY:
+		return parse_size(v, &l->memory_bytes) ? bad(err, errlen, "--memory", v, size) : 0;
+	case OPT_PIDS:
+		return parse_count(v, &l->max_pids) ? bad(err, errlen, "--pids", v, "a positive integer") : 0;
+	case OPT_OUTPUT:
+		return parse_size(v, &l->max_output_bytes) ? bad(err, errlen, "--max-output", v, size) : 0;
+	case OPT_TMP:
+		return parse_size(v, &l->tmp_bytes) ? bad(err, errlen, "--tmp-size", v, size) : 0;
+	}
+	return -1;
+}
+
+static int push(const char **list, size_t *n, const char *v, char *err, size_t errlen)
+{
+	if (*n >= CLI_MAX_LIST) {
+		snprintf(err, errlen, "too many repetitions (at most %d)", CLI_MAX_LIST);
+		return -1;
+	}
+	list[(*n)++] = v;
+	return 0;
+}
+
+static int parse_hostfn(struct cli_opts *o, char *spec, char *err, size_t errlen)
+{
+	char *eq = strchr(spec, '=');
+
+	if (!eq || eq == spec || !eq[1]) {
+		snprintf(err, errlen, "--host-fn wants NAME=COMMAND, got '%s'", spec);
+		return -1;
+	}
+	if (o->nfns >= CLI_MAX_LIST)
+		return push(NULL, &o->nfns, NULL, err, errlen);
+	*eq = '\0';
+	o->fns[o->nfns++] = (struct cli_hostfn){spec, eq + 1};
+	return 0;
+}
+
+static int parse_one(struct cli_opts *o, int c, char *arg, char *err, size_t errlen)
+{
+	switch (c) {
+	case 'c':
+		o->code = arg;
+		return 0;
+	case 'l':
+		o->lang_set = true;
+		return brig_lang_parse(arg, &o->lang) ? bad(err, errlen, "--lang", arg,
+							    "python, py, js, javascript or sh")
+						      : 0;
+	case OPT_JSON:
+		o->json = true;
+		return 0;
+	case OPT_ALLOW:
+		return push(o->hosts, &o->nhosts, arg, err, errlen);
+	case OPT_MOUNT:
+		if (o->nmounts >= CLI_MAX_LIST)
+			return push(NULL, &o->nmounts, NULL, err, errlen);
+		return cli_parse_mount(arg, &o->mounts[o->nmounts++], err, errlen);
+	case OPT_HOSTFN:
+		return parse_hostfn(o, arg, err, errlen);
+	case OPT_KV:
+		o->kv_path = arg;
+		return 0;
+	case 'h':
+		o->command = CLI_HELP;
+		return 0;
+	case 'V':
+		o->command = CLI_VERSION;
+		return 0;
+	case '?':
+		snprintf(err, errlen, "unknown or incomplete option (see brig --help)");
+		return -1;
+	}
+	return parse_limit(c, arg, &o->limits, err, errlen);
+}
+
+int cli_parse(int argc, char **argv, struct cli_opts *o, char *err, size_t errlen)
+{
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	brig_limits_init(&o->limits);
+	if (argc > 1 && strcmp(argv[1], "doctor") == 0) {
+		o->command = CLI_DOCTOR;
+		return argc == 2 ? 0 : (snprintf(err, errlen, "doctor takes no arguments"), -1);
+	}
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+c:l:hV", longopts, NULL)) != -1) {
+		if (parse_one(o, c, optarg, err, errlen) < 0)
+			return -1;
+	}
+	if (optind < argc)
+		o->file = argv[optind++];
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -1;
+	}
+	if (o->code && o->file) {
+		snprintf(err, errlen, "give either -c CODE or FILE, not both");
+		return -1;
+	}
+	if (!o->lang_set && o->file && cli_lang_from_ext(o->file) >= 0)
+		o->lang = (brig_lang)cli_lang_from_ext(o->file);
+	return 0;
+}

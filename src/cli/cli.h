@@ -1,0 +1,12 @@
+/* Entry points of the brig CLI's subcommands. */
+#ifndef BRIG_CLI_H
+#define BRIG_CLI_H
+
+#include "cli/args.h"
+
+/* `brig doctor`: report what the host offers; 0 when sandboxing works. */
+int cli_doctor(void);
+/* Map a run's outcome to the CLI's exit status. */
+int cli_exit_status(const brig_result *r);
+
+#endif

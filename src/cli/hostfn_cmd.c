@@ -1,0 +1,148 @@
+#include "cli/hostfn_cmd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+
+#define HOSTFN_MAX_OUTPUT (16u << 20)
+#define HOSTFN_TIMEOUT_MS 30000
+
+extern char **environ;
+
+struct child_io {
+	int in, out, err;
+	const char *input;
+	size_t input_len, input_off;
+	struct buf out_buf, err_buf;
+};
+
+static long elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static void drain(int *fd, struct buf *b)
+{
+	char chunk[8192];
+	ssize_t n = read(*fd, chunk, sizeof(chunk));
+
+	if (n > 0 && b->len + (size_t)n <= HOSTFN_MAX_OUTPUT)
+		buf_append(b, chunk, (size_t)n);
+	else if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+static void feed(struct child_io *io)
+{
+	ssize_t n = write(io->in, io->input + io->input_off, io->input_len - io->input_off);
+
+	if (n > 0)
+		io->input_off += (size_t)n;
+	if ((n < 0 && errno != EINTR && errno != EAGAIN) || io->input_off == io->input_len) {
+		close(io->in);
+		io->in = -1;
+	}
+}
+
+/* Shuttle stdin/stdout/stderr until the child closes both outputs or time runs out. */
+static int pump(struct child_io *io)
+{
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (io->out >= 0 || io->err >= 0) {
+		struct pollfd p[3] = {{io->in, POLLOUT, 0}, {io->out, POLLIN, 0}, {io->err, POLLIN, 0}};
+		long left = HOSTFN_TIMEOUT_MS - elapsed_ms(&t0);
+
+		if (left <= 0)
+			return -1;
+		if (poll(p, 3, (int)left) < 0 && errno != EINTR)
+			return -1;
+		if (io->in >= 0 && p[0].revents)
+			feed(io);
+		if (io->out >= 0 && p[1].revents)
+			drain(&io->out, &io->out_buf);
+		if (io->err >= 0 && p[2].revents)
+			drain(&io->err, &io->err_buf);
+	}
+	return 0;
+}
+
+static pid_t spawn(const char *command, int fds[3][2])
+{
+	posix_spawn_file_actions_t fa;
+	char *argv[] = {"/bin/sh", "-c", (char *)command, NULL};
+	pid_t pid = -1;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[0][0], 0);
+	posix_spawn_file_actions_adddup2(&fa, fds[1][1], 1);
+	posix_spawn_file_actions_adddup2(&fa, fds[2][1], 2);
+	if (posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ) != 0)
+		pid = -1;
+	posix_spawn_file_actions_destroy(&fa);
+	return pid;
+}
+
+static char *message(struct buf *err, const char *fallback)
+{
+	while (err->len && (err->data[err->len - 1] == '\n' || err->data[err->len - 1] == '\r'))
+		err->data[--err->len] = '\0';
+	return strdup(err->len ? err->data : fallback);
+}
+
+int hostfn_command(void *userdata, const char *name, const char *args_json, char **result_json,
+		   char **error_message)
+{
+	int fds[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}}, status = 0, timed_out;
+	struct child_io io = {.input = args_json, .input_len = strlen(args_json)};
+	pid_t pid = -1;
+
+	for (int i = 0; i < 3; i++) {
+		if (pipe2(fds[i], O_CLOEXEC) < 0)
+			goto fail;
+	}
+	if ((pid = spawn(userdata, fds)) < 0)
+		goto fail;
+	close(fds[0][0]), close(fds[1][1]), close(fds[2][1]);
+	io.in = fds[0][1], io.out = fds[1][0], io.err = fds[2][0];
+	fcntl(io.in, F_SETFL, O_NONBLOCK);
+	timed_out = pump(&io);
+	if (timed_out)
+		kill(pid, SIGKILL);
+	for (int *fd = &io.in; fd <= &io.err; fd++)
+		if (*fd >= 0)
+			close(*fd);
+	waitpid(pid, &status, 0);
+	if (timed_out)
+		*error_message = strdup("host function timed out");
+	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		*error_message = message(&io.err_buf, "host function failed");
+	else if (io.out_buf.len) /* no output means null */
+		*result_json = buf_steal(&io.out_buf);
+	buf_free(&io.out_buf);
+	buf_free(&io.err_buf);
+	return *error_message ? -1 : 0;
+fail:
+	*error_message = strdup(strerror(errno));
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 2; j++)
+			if (fds[i][j] >= 0)
+				close(fds[i][j]);
+	return -1;
+}

@@ -1,0 +1,214 @@
+/* The brig command: parse options, build capabilities, run, report. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "brig.h"
+#include "brig_build.h"
+#include "cli/cli.h"
+#include "cli/hostfn_cmd.h"
+#include "util/buf.h"
+
+#define EXIT_USAGE 2
+#define EXIT_BRIG 125
+
+static int read_all(int fd, struct buf *b, uint64_t max)
+{
+	char chunk[65536];
+	ssize_t n;
+
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || buf_append(b, chunk, (size_t)n))
+			return -1;
+		if (b->len > max) {
+			errno = EFBIG;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int load_code(const struct cli_opts *o, struct buf *code, const char **filename)
+{
+	uint64_t max = o->limits.max_code_bytes ? o->limits.max_code_bytes
+						: BRIG_DEFAULT_MAX_CODE_BYTES;
+	int fd = 0, rc;
+
+	if (o->code) {
+		*filename = "<string>";
+		return buf_append(code, o->code, strlen(o->code));
+	}
+	*filename = "<stdin>";
+	if (o->file) {
+		if ((fd = open(o->file, O_RDONLY | O_CLOEXEC)) < 0) {
+			fprintf(stderr, "brig: %s: %s\n", o->file, strerror(errno));
+			return -1;
+		}
+		*filename = o->file;
+	}
+	rc = read_all(fd, code, max);
+	if (rc < 0)
+		fprintf(stderr, "brig: cannot read code from %s: %s\n",
+			o->file ? o->file : "stdin",
+			errno == EFBIG ? "larger than the code size limit" : strerror(errno));
+	if (fd != 0)
+		close(fd);
+	return rc;
+}
+
+static void stream_output(void *ud, brig_stream stream, const char *data, size_t len)
+{
+	int fd = stream == BRIG_STDOUT ? 1 : 2;
+
+	while (len) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		data += n;
+		len -= (size_t)n;
+	}
+}
+
+static int build_caps(const struct cli_opts *o, brig_caps *caps, brig_kv **kv)
+{
+	for (size_t i = 0; i < o->nhosts; i++) {
+		if (brig_caps_allow_host(caps, o->hosts[i])) {
+			fprintf(stderr, "brig: invalid --allow-host '%s'\n", o->hosts[i]);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < o->nmounts; i++) {
+		const struct cli_mount *m = &o->mounts[i];
+		if (brig_caps_mount(caps, m->vpath, m->host_path, m->mode)) {
+			fprintf(stderr, "brig: invalid --mount '%s': the guest path must be "
+					"absolute and outside /proc, /dev, /usr, /etc, ...\n",
+				m->vpath);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < o->nfns; i++) {
+		if (brig_caps_add_function(caps, o->fns[i].name, hostfn_command,
+					   (void *)o->fns[i].command)) {
+			fprintf(stderr, "brig: invalid --host-fn '%s'\n", o->fns[i].name);
+			return -1;
+		}
+	}
+	if (o->kv_path) {
+		int rc = brig_kv_open(o->kv_path, NULL, kv);
+		if (rc) {
+			fprintf(stderr, "brig: cannot open --kv %s: %s\n", o->kv_path,
+				brig_strerror(rc));
+			return -1;
+		}
+		brig_caps_set_kv(caps, *kv);
+	}
+	return 0;
+}
+
+static int report(const struct cli_opts *o, const brig_result *res)
+{
+	if (o->json) {
+		char *j = brig_result_to_json(res);
+		if (j)
+			printf("%s\n", j);
+		free(j);
+	} else if (brig_result_error(res) != BRIG_OK) {
+		fprintf(stderr, "brig: %s: %s\n", brig_err_name(brig_result_error(res)),
+			brig_result_message(res));
+	}
+	return cli_exit_status(res);
+}
+
+static int run(const struct cli_opts *o)
+{
+	struct buf code = BUF_INIT;
+	brig_executor *ex = NULL;
+	brig_caps *caps = NULL;
+	brig_kv *kv = NULL;
+	brig_result *res = NULL;
+	brig_run_opts ro;
+	brig_config cfg;
+	char *why = NULL;
+	int rc = EXIT_BRIG;
+
+	brig_config_init(&cfg);
+	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
+	brig_run_opts_init(&ro);
+	ro.limits = o->limits;
+	if (load_code(o, &code, &ro.filename) < 0 || brig_caps_new(&caps) ||
+	    build_caps(o, caps, &kv) < 0) {
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (brig_executor_new(&cfg, &ex, &why)) {
+		fprintf(stderr, "brig: sandbox unavailable: %s\n", why ? why : "unknown reason");
+		goto out;
+	}
+	ro.caps = caps;
+	if (!o->json)
+		ro.on_output = stream_output;
+	brig_run(ex, o->lang, code.data ? code.data : "", code.len, &ro, &res);
+	rc = res ? report(o, res) : EXIT_BRIG;
+out:
+	brig_result_free(res);
+	brig_executor_free(ex);
+	brig_caps_free(caps);
+	brig_kv_free(kv);
+	buf_free(&code);
+	free(why);
+	return rc;
+}
+
+int cli_exit_status(const brig_result *r)
+{
+	switch (brig_result_error(r)) {
+	case BRIG_OK:
+		return brig_result_exit_code(r) & 0xff;
+	case BRIG_E_CANCELLED:
+		return 124;
+	case BRIG_E_LIMIT:
+	case BRIG_E_PROTOCOL:
+		return 137;
+	case BRIG_E_GUEST_ABORT:
+		return brig_result_exit_code(r) > 0 ? brig_result_exit_code(r) & 0xff : 134;
+	case BRIG_E_INVAL:
+		return EXIT_USAGE;
+	default:
+		return EXIT_BRIG;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct cli_opts o;
+	char err[512];
+
+	/* A host function's command may exit before reading its input. */
+	signal(SIGPIPE, SIG_IGN);
+	if (cli_parse(argc, argv, &o, err, sizeof(err)) < 0) {
+		fprintf(stderr, "brig: %s\n", err);
+		return EXIT_USAGE;
+	}
+	switch (o.command) {
+	case CLI_HELP:
+		fputs(cli_usage, stdout);
+		return 0;
+	case CLI_VERSION:
+		printf("brig %s\n", BRIG_VERSION_STRING);
+		return 0;
+	case CLI_DOCTOR:
+		return cli_doctor();
+	case CLI_RUN:
+		break;
+	}
+	return run(&o);
+}

@@ -1,0 +1,330 @@
+#include "jail/cgroup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CGROUP2_MAGIC 0x63677270
+#define CGROUP_V1_MAGIC 0x27e0eb
+#define CG_MEM 0
+#define CG_PIDS 1
+#define CG_CPU 2
+
+static int write_str(const char *dir, const char *file, const char *val)
+{
+	char path[512];
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static int read_str(const char *dir, const char *file, char *buf, size_t len)
+{
+	char path[512];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
+/* The value following key in a "key value" per-line file. */
+static int64_t keyed_value(const char *dir, const char *file, const char *key)
+{
+	char buf[4096], *p;
+	size_t klen = strlen(key);
+
+	if (read_str(dir, file, buf, sizeof(buf)) < 0)
+		return -1;
+	for (p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (strncmp(p, key, klen) == 0 && p[klen] == ' ')
+			return strtoll(p + klen + 1, NULL, 10);
+	}
+	return -1;
+}
+
+static bool is_fs(const char *path, long magic)
+{
+	struct statfs sf;
+
+	return statfs(path, &sf) == 0 && (long)sf.f_type == magic;
+}
+
+/* mkdir dir/brig and check that we may write in it. */
+static bool make_parent(char *out, size_t len, const char *root)
+{
+	snprintf(out, len, "%s/brig", root);
+	if (mkdir(out, 0755) < 0 && errno != EEXIST)
+		return false;
+	return access(out, W_OK) == 0;
+}
+
+static void probe_v1(struct cgroup_env *env)
+{
+	static const char *const ctrl[3] = {"memory", "pids", "cpuacct"};
+	bool *have[3] = {&env->memory, &env->pids, &env->cpu};
+
+	for (int i = 0; i < 3; i++) {
+		char root[64];
+
+		snprintf(root, sizeof(root), "/sys/fs/cgroup/%s", ctrl[i]);
+		if (is_fs(root, CGROUP_V1_MAGIC))
+			*have[i] = make_parent(env->base[i], sizeof(env->base[i]), root);
+	}
+	if (env->memory || env->pids || env->cpu)
+		env->mode = CGROUP_V1;
+}
+
+/* Our own cgroup v2 directory, from /proc/self/cgroup ("0::/path"). */
+static bool own_v2_dir(char *out, size_t len)
+{
+	char buf[1024], *nl;
+
+	if (read_str("/proc/self", "cgroup", buf, sizeof(buf)) < 0 || strncmp(buf, "0::", 3))
+		return false;
+	if ((nl = strchr(buf, '\n')))
+		*nl = '\0';
+	return (size_t)snprintf(out, len, "/sys/fs/cgroup%.200s", buf + 3) < len;
+}
+
+/*
+ * v2 needs a delegated subtree: a cgroup we can write whose subtree_control
+ * enables the controllers.  An occupied cgroup cannot enable them for its
+ * children (the no-internal-process rule), so we only use what is enabled.
+ */
+static void probe_v2(struct cgroup_env *env)
+{
+	char own[256], ctl[256];
+
+	if (!is_fs("/sys/fs/cgroup", CGROUP2_MAGIC) || !own_v2_dir(own, sizeof(own)))
+		return;
+	if (!make_parent(env->base[0], sizeof(env->base[0]), own))
+		return;
+	write_str(env->base[0], "cgroup.subtree_control", "+memory +pids +cpu");
+	if (read_str(env->base[0], "cgroup.subtree_control", ctl, sizeof(ctl)) < 0)
+		return;
+	env->memory = strstr(ctl, "memory") != NULL;
+	env->pids = strstr(ctl, "pids") != NULL;
+	env->cpu = true; /* cpu.stat exists in every v2 cgroup */
+	env->mode = CGROUP_V2;
+}
+
+void cgroup_probe(struct cgroup_env *env)
+{
+	memset(env, 0, sizeof(*env));
+	probe_v2(env);
+	if (env->mode == CGROUP_NONE)
+		probe_v1(env);
+}
+
+void cgroup_describe(const struct cgroup_env *env, char *out, size_t len)
+{
+	if (env->mode == CGROUP_NONE) {
+		snprintf(out, len, "none usable (rlimit fallback)");
+		return;
+	}
+	snprintf(out, len, "%s:%s%s%s", env->mode == CGROUP_V1 ? "v1" : "v2",
+		 env->memory ? " memory" : "", env->pids ? " pids" : "",
+		 env->cpu ? " cpu" : "");
+}
+
+static int create_v1(struct cgroup *cg, const char *name, uint64_t mem, uint32_t pids)
+{
+	const struct cgroup_env *env = cg->env;
+	const bool have[3] = {env->memory, env->pids, env->cpu};
+	char val[32];
+
+	for (int i = 0; i < 3; i++) {
+		if (!have[i])
+			continue;
+		snprintf(cg->path[i], sizeof(cg->path[i]), "%s/%s", env->base[i], name);
+		if (mkdir(cg->path[i], 0755) < 0)
+			return -errno;
+	}
+	if (env->memory) {
+		snprintf(val, sizeof(val), "%llu", (unsigned long long)mem);
+		if (write_str(cg->path[CG_MEM], "memory.limit_in_bytes", val) < 0)
+			return -EIO;
+		/* Without swap accounting this file is absent; that is fine. */
+		write_str(cg->path[CG_MEM], "memory.memsw.limit_in_bytes", val);
+		write_str(cg->path[CG_MEM], "memory.swappiness", "0");
+	}
+	if (env->pids) {
+		snprintf(val, sizeof(val), "%u", pids);
+		if (write_str(cg->path[CG_PIDS], "pids.max", val) < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
+static int create_v2(struct cgroup *cg, const char *name, uint64_t mem, uint32_t pids)
+{
+	char val[32], *dir = cg->path[0];
+
+	snprintf(dir, sizeof(cg->path[0]), "%s/%s", cg->env->base[0], name);
+	if (mkdir(dir, 0755) < 0)
+		return -errno;
+	strcpy(cg->path[1], dir);
+	strcpy(cg->path[2], dir);
+	if (cg->env->memory) {
+		snprintf(val, sizeof(val), "%llu", (unsigned long long)mem);
+		if (write_str(dir, "memory.max", val) < 0)
+			return -EIO;
+		write_str(dir, "memory.swap.max", "0");
+		write_str(dir, "memory.oom.group", "1");
+	}
+	if (cg->env->pids) {
+		snprintf(val, sizeof(val), "%u", pids);
+		if (write_str(dir, "pids.max", val) < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
+int cgroup_create(struct cgroup *cg, const struct cgroup_env *env, const char *name,
+		  uint64_t memory_bytes, uint32_t max_pids)
+{
+	int rc;
+
+	memset(cg, 0, sizeof(*cg));
+	cg->env = env;
+	if (env->mode == CGROUP_NONE)
+		return 0;
+	rc = env->mode == CGROUP_V1 ? create_v1(cg, name, memory_bytes, max_pids)
+				    : create_v2(cg, name, memory_bytes, max_pids);
+	if (rc < 0)
+		cgroup_destroy(cg);
+	return rc;
+}
+
+int cgroup_attach(const struct cgroup *cg, pid_t pid)
+{
+	char val[32];
+	int n = cg->env && cg->env->mode == CGROUP_V1 ? 3 : 1;
+
+	if (!cg->env || cg->env->mode == CGROUP_NONE)
+		return 0;
+	snprintf(val, sizeof(val), "%d", (int)pid);
+	for (int i = 0; i < n; i++) {
+		int rc;
+
+		if (cg->path[i][0] && (rc = write_str(cg->path[i], "cgroup.procs", val)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int64_t cgroup_cpu_us(const struct cgroup *cg)
+{
+	char buf[64];
+
+	if (!cg->env || !cg->env->cpu || !cg->path[CG_CPU][0])
+		return -1;
+	if (cg->env->mode == CGROUP_V2)
+		return keyed_value(cg->path[CG_CPU], "cpu.stat", "usage_usec");
+	if (read_str(cg->path[CG_CPU], "cpuacct.usage", buf, sizeof(buf)) < 0)
+		return -1;
+	return strtoll(buf, NULL, 10) / 1000;
+}
+
+bool cgroup_oom_killed(const struct cgroup *cg)
+{
+	if (!cg->env || !cg->env->memory || !cg->path[CG_MEM][0])
+		return false;
+	if (cg->env->mode == CGROUP_V2)
+		return keyed_value(cg->path[CG_MEM], "memory.events", "oom_kill") > 0;
+	return keyed_value(cg->path[CG_MEM], "memory.oom_control", "oom_kill") > 0;
+}
+
+bool cgroup_pids_hit(const struct cgroup *cg)
+{
+	if (!cg->env || !cg->env->pids || !cg->path[CG_PIDS][0])
+		return false;
+	return keyed_value(cg->path[CG_PIDS], "pids.events", "max") > 0;
+}
+
+/* The kernel frees a cgroup slightly after its last task is reaped. */
+static void rmdir_retry(const char *path)
+{
+	for (int i = 0; i < 200 && rmdir(path) < 0 && errno == EBUSY; i++) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+void cgroup_destroy(struct cgroup *cg)
+{
+	for (int i = 0; i < 3; i++) {
+		if (!cg->path[i][0])
+			continue;
+		if (i == 0 || strcmp(cg->path[i], cg->path[0]) != 0)
+			rmdir_retry(cg->path[i]);
+		cg->path[i][0] = '\0';
+	}
+}
+
+/* utime+stime of one process and its reaped children, in clock ticks. */
+static int64_t proc_ticks(pid_t pid)
+{
+	char dir[64], buf[1024], *p;
+	unsigned long long ut, st;
+	long long cut, cst;
+
+	snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
+	if (read_str(dir, "stat", buf, sizeof(buf)) < 0 || !(p = strrchr(buf, ')')))
+		return 0;
+	/* Fields after the command: state(3) ... utime(14) stime(15) cutime(16) cstime(17). */
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld", &ut,
+		   &st, &cut, &cst) != 4)
+		return 0;
+	return (int64_t)(ut + st) + cut + cst;
+}
+
+static int64_t tree_ticks(pid_t pid, int depth)
+{
+	char dir[96], buf[4096], *p, *end;
+	int64_t total = proc_ticks(pid);
+
+	if (depth > 64)
+		return total;
+	snprintf(dir, sizeof(dir), "/proc/%d/task/%d", (int)pid, (int)pid);
+	if (read_str(dir, "children", buf, sizeof(buf)) < 0)
+		return total;
+	for (p = buf;; p = end) {
+		long child = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		total += tree_ticks((pid_t)child, depth + 1);
+	}
+	return total;
+}
+
+int64_t proc_tree_cpu_us(pid_t root)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+
+	return tree_ticks(root, 0) * 1000000 / (hz > 0 ? hz : 100);
+}

@@ -1,0 +1,48 @@
+/*
+ * cgroup accounting and limits for one jail: memory, pids and CPU usage.
+ * Uses cgroup v1 (as root) or a delegated cgroup v2 subtree; when neither is
+ * writable the jail falls back to rlimits and this module reports so.
+ */
+#ifndef BRIG_CGROUP_H
+#define BRIG_CGROUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum cgroup_mode { CGROUP_NONE = 0, CGROUP_V1, CGROUP_V2 };
+
+/* What the host offers; probed once per executor. */
+struct cgroup_env {
+	enum cgroup_mode mode;
+	char base[3][256]; /* v1: memory, pids, cpuacct parents; v2: [0] only */
+	bool memory, pids, cpu;
+};
+
+struct cgroup {
+	const struct cgroup_env *env;
+	char path[3][320]; /* "" when the controller is not used */
+};
+
+/* Find a usable hierarchy and create brig's parent directories in it. */
+void cgroup_probe(struct cgroup_env *env);
+/* Describe the environment for `brig doctor` ("v1 memory,pids,cpu", ...). */
+void cgroup_describe(const struct cgroup_env *env, char *out, size_t len);
+
+/* Create the jail's cgroup named name with the given limits.  0 or -errno. */
+int cgroup_create(struct cgroup *cg, const struct cgroup_env *env, const char *name,
+		  uint64_t memory_bytes, uint32_t max_pids);
+/* Move pid into the jail's cgroup. */
+int cgroup_attach(const struct cgroup *cg, pid_t pid);
+/* CPU time used by the jail so far, or -1 when not accounted. */
+int64_t cgroup_cpu_us(const struct cgroup *cg);
+/* Whether the memory controller killed something / pids.max was hit. */
+bool cgroup_oom_killed(const struct cgroup *cg);
+bool cgroup_pids_hit(const struct cgroup *cg);
+/* Remove the cgroup once its processes are gone. */
+void cgroup_destroy(struct cgroup *cg);
+
+/* CPU time of a process tree from /proc, for hosts without a cgroup. */
+int64_t proc_tree_cpu_us(pid_t root);
+
+#endif

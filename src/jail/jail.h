@@ -1,0 +1,132 @@
+/*
+ * The jail: one set of namespaces, a minimal root, seccomp and limits per
+ * sandbox.  The parent prepares a jail_plan (all allocation happens there);
+ * the cloned child only reads it and makes raw syscalls, because it may have
+ * been cloned from a multi-threaded embedder where malloc is not safe.
+ */
+#ifndef BRIG_JAIL_H
+#define BRIG_JAIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "jail/seccomp.h"
+
+/* The guest's identity inside the user namespace. */
+#define JAIL_UID 1000
+#define JAIL_GID 1000
+#define JAIL_HOME "/home/user"
+#define JAIL_GUEST_DIR "/opt/brig"
+
+/* Fixed fd numbers the guest process sees. */
+#define JAIL_FD_PROTO 3
+
+enum jail_bind_kind {
+	JAIL_BIND_RO,     /* read-only bind */
+	JAIL_BIND_RW,     /* writable bind */
+	JAIL_BIND_SYMLINK /* replicate a symlink: src is the link target */
+};
+
+struct jail_bind {
+	const char *dst; /* absolute path inside the jail */
+	const char *src; /* host path, or link target for symlinks */
+	enum jail_bind_kind kind;
+	bool is_dir;
+};
+
+struct jail_file {
+	const char *path; /* inside the jail, e.g. "/etc/passwd" */
+	const char *content;
+};
+
+#define JAIL_MAX_BINDS 64
+#define JAIL_MAX_FILES 16
+#define JAIL_MAX_ARGS 16
+#define JAIL_MAX_ENV 24
+
+struct jail_rlimits {
+	uint64_t cpu_seconds; /* 0: unlimited */
+	uint64_t as_bytes;    /* 0: unlimited (set when no memory cgroup) */
+	uint64_t nproc;       /* 0: unlimited (set when no pids cgroup) */
+	uint64_t fsize_bytes;
+	uint64_t nofile;
+};
+
+struct jail_plan {
+	const char *argv[JAIL_MAX_ARGS];
+	const char *envp[JAIL_MAX_ENV];
+	struct jail_bind binds[JAIL_MAX_BINDS];
+	size_t nbinds;
+	struct jail_file files[JAIL_MAX_FILES];
+	size_t nfiles;
+	/* tmpfs options (with size=) for /tmp and /dev/shm, and for the home dir. */
+	char tmpfs_opts[64];
+	char home_opts[96];
+	struct jail_rlimits rl;
+	const struct jail_bpf *bpf;
+	/* Host ids the guest's uid/gid map to. */
+	uid_t host_uid;
+	gid_t host_gid;
+	bool privileged; /* the host process is root in the initial user ns */
+	/* Child ends of the channels; the parent keeps the others. */
+	int proto_fd;
+	int stdin_fd;
+	int stdout_fd;
+	int stderr_fd;
+};
+
+/* A running jail, seen from the host. */
+struct jail_proc {
+	pid_t pid;  /* the jail's init, in the host's pid namespace */
+	int pidfd;  /* pollable; readable once init exits */
+	int ctl_fd; /* setup errors and the guest's wait status arrive here */
+	char setup_err[200]; /* set by jail_reap when the guest failed before exec */
+};
+
+/* Messages init sends on ctl_fd. */
+enum jail_ctl_kind { JAIL_CTL_READY = 1, JAIL_CTL_ERROR = 2, JAIL_CTL_STATUS = 3 };
+
+struct jail_ctl_msg {
+	int32_t kind;
+	int32_t value;   /* errno for ERROR, wait status for STATUS */
+	char what[120];  /* the step that failed, for ERROR */
+};
+
+/*
+ * Clone the jail's init.  The child waits until jail_release; call
+ * cgroup attachment in between.  Returns 0 or -1 with a reason in err.
+ */
+int jail_spawn(const struct jail_plan *plan, struct jail_proc *out, char *err, size_t errlen);
+
+/*
+ * Let the child proceed and wait until the root is built.  Returns 0, or -1
+ * with the child's reason in err (the child has exited then).
+ */
+int jail_release(struct jail_proc *p, char *err, size_t errlen);
+
+/* Kill the jail's whole tree (SIGKILL to its init). */
+void jail_kill(const struct jail_proc *p);
+
+/*
+ * Reap init.  Fills the guest's wait status from the ctl channel (or -1
+ * when init died before reporting) and the tree's rusage.
+ */
+int jail_reap(struct jail_proc *p, int *guest_status, uint64_t *cpu_us);
+
+/* --- child side (rootfs.c, creds.c) --- */
+
+/*
+ * Open every bind source as an O_PATH fd into fds[] (one per bind, -1 for
+ * symlinks).  Done first, with the caller's original credentials and before
+ * the staging mount hides anything.  Returns 0 or -errno.
+ */
+int jail_open_sources(const struct jail_plan *plan, int *fds, const char **what);
+/* Build the root filesystem and pivot into it.  Returns 0 or -errno, *what names the step. */
+int jail_build_root(const struct jail_plan *plan, const int *fds, const char **what);
+/* Become the unprivileged guest identity (setresuid/gid, groups). */
+int jail_set_identity(const struct jail_plan *plan, const char **what);
+/* Drop every capability, set no_new_privs and rlimits. */
+int jail_drop_privileges(const struct jail_plan *plan, const char **what);
+
+#endif

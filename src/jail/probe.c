@@ -1,0 +1,91 @@
+#include "jail/probe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef LANDLOCK_CREATE_RULESET_VERSION
+#define LANDLOCK_CREATE_RULESET_VERSION 1
+#endif
+
+static long read_long(const char *path)
+{
+	char buf[32];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return strtol(buf, NULL, 10);
+}
+
+/* Name the most likely cause of a failed user namespace, with its fix. */
+static void explain_userns(struct probe_report *r, int err)
+{
+	if (read_long("/proc/sys/user/max_user_namespaces") == 0) {
+		snprintf(r->userns_why, sizeof(r->userns_why),
+			 "user namespaces are disabled (user.max_user_namespaces = 0); fix: "
+			 "sysctl -w user.max_user_namespaces=15000");
+	} else if (read_long("/proc/sys/kernel/unprivileged_userns_clone") == 0 && !r->root) {
+		snprintf(r->userns_why, sizeof(r->userns_why),
+			 "unprivileged user namespaces are disabled "
+			 "(kernel.unprivileged_userns_clone = 0); fix: "
+			 "sysctl -w kernel.unprivileged_userns_clone=1, or run as root");
+	} else if (read_long("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == 1 &&
+		   !r->root) {
+		snprintf(r->userns_why, sizeof(r->userns_why),
+			 "AppArmor restricts unprivileged user namespaces; fix: sysctl -w "
+			 "kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor "
+			 "profile that allows 'userns' for brig");
+	} else {
+		snprintf(r->userns_why, sizeof(r->userns_why),
+			 "cannot create user namespaces (%s); inside a container, run it "
+			 "with user namespaces allowed (e.g. a seccomp profile permitting "
+			 "clone/unshare)",
+			 strerror(err));
+	}
+}
+
+static void probe_userns(struct probe_report *r)
+{
+	int flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | SIGCHLD;
+	int status;
+	pid_t pid = (pid_t)syscall(SYS_clone, flags, 0, 0, 0, 0);
+
+	if (pid == 0)
+		_exit(0);
+	if (pid < 0) {
+		explain_userns(r, errno);
+		return;
+	}
+	r->userns = waitpid(pid, &status, 0) == pid && WIFEXITED(status);
+	if (!r->userns)
+		snprintf(r->userns_why, sizeof(r->userns_why), "probe child failed");
+}
+
+void jail_probe(struct probe_report *r)
+{
+	long abi;
+
+	memset(r, 0, sizeof(*r));
+	r->root = geteuid() == 0;
+	probe_userns(r);
+	/* PR_GET_SECCOMP fails with EINVAL when the kernel lacks seccomp. */
+	r->seccomp = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 &&
+		     access("/proc/sys/kernel/seccomp/actions_avail", R_OK) == 0;
+	abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+	r->landlock_abi = abi > 0 ? (int)abi : 0;
+}

@@ -1,0 +1,18 @@
+/* What the host kernel offers the jail; used by the executor and `brig doctor`. */
+#ifndef BRIG_PROBE_H
+#define BRIG_PROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct probe_report {
+	bool root;
+	bool userns;          /* a user namespace (with pid/mount/net) can be created */
+	char userns_why[512]; /* why not, and the fix */
+	bool seccomp;         /* seccomp filters can be installed */
+	int landlock_abi;     /* 0 when Landlock is unavailable */
+};
+
+void jail_probe(struct probe_report *r);
+
+#endif

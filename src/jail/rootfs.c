@@ -1,0 +1,330 @@
+/*
+ * The jail's root filesystem, built inside the child's private mount
+ * namespace: a small tmpfs holding read-only binds of the host's system
+ * directories, generated /etc files, a minimal /dev, a fresh /proc with the
+ * sensitive entries covered, and size-limited tmpfs for /tmp and the home
+ * directory.  Runs in the cloned child: no allocation, raw syscalls only.
+ */
+#include "jail/jail.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Where the new root is assembled: hidden host /tmp in our own mount ns. */
+#define NEWROOT "/tmp"
+#define PATH_BUF 512
+
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#define MOUNT_ATTR_NOSUID 0x00000002
+#define MOUNT_ATTR_NODEV 0x00000004
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+
+/* The kernel's struct mount_attr, named apart to avoid header clashes. */
+struct jail_mount_attr {
+	uint64_t attr_set;
+	uint64_t attr_clr;
+	uint64_t propagation;
+	uint64_t userns_fd;
+};
+
+#define TRY(expr, step)                                                                    \
+	do {                                                                               \
+		if ((expr) < 0) {                                                          \
+			*what = (step);                                                    \
+			return -errno;                                                     \
+		}                                                                          \
+	} while (0)
+
+/* dst = NEWROOT + path, truncating never silently. */
+static int in_root(char *dst, const char *path)
+{
+	size_t a = strlen(NEWROOT), b = strlen(path);
+
+	if (a + b + 1 > PATH_BUF) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(dst, NEWROOT, a);
+	memcpy(dst + a, path, b + 1);
+	return 0;
+}
+
+/* mkdir -p for an absolute path; existing directories are fine. */
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[PATH_BUF];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(tmp, path, n + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static int make_parent(const char *path)
+{
+	char parent[PATH_BUF];
+	char *slash;
+
+	memcpy(parent, path, strlen(path) + 1);
+	slash = strrchr(parent, '/');
+	if (!slash || slash == parent)
+		return 0;
+	*slash = '\0';
+	return mkdir_p(parent, 0755);
+}
+
+/* Create the mount point for a bind: a directory, or an empty file. */
+static int make_mountpoint(const char *path, bool is_dir)
+{
+	int fd;
+
+	if (is_dir)
+		return mkdir_p(path, 0755);
+	if (make_parent(path) < 0)
+		return -1;
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0 && errno != EEXIST)
+		return -1;
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+static void fd_path(char *dst, int fd)
+{
+	char digits[16];
+	int n = 0;
+
+	do
+		digits[n++] = (char)('0' + fd % 10);
+	while ((fd /= 10) > 0);
+	memcpy(dst, "/proc/self/fd/", 14);
+	for (int i = 0; i < n; i++)
+		dst[14 + i] = digits[n - 1 - i];
+	dst[14 + n] = '\0';
+}
+
+/*
+ * Make a bind mount (and everything below it) read-only, nosuid and nodev.
+ * mount_setattr covers submounts; the classic remount is the fallback and
+ * must repeat flags the kernel locked on the source.
+ */
+static int seal_readonly(const char *path, bool ro)
+{
+	struct jail_mount_attr attr = {0};
+	struct statvfs sv;
+	unsigned long flags = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV;
+
+	attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (ro ? MOUNT_ATTR_RDONLY : 0);
+	if (syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof(attr)) == 0)
+		return 0;
+	if (statvfs(path, &sv) == 0) {
+		if (sv.f_flag & ST_NOEXEC)
+			flags |= MS_NOEXEC;
+		if (sv.f_flag & ST_NOATIME)
+			flags |= MS_NOATIME;
+		if (sv.f_flag & ST_RELATIME)
+			flags |= MS_RELATIME;
+	}
+	if (ro)
+		flags |= MS_RDONLY;
+	return mount(NULL, path, NULL, flags, NULL);
+}
+
+static int do_bind(const struct jail_bind *b, int fd, const char **what)
+{
+	char dst[PATH_BUF], from[64];
+
+	TRY(in_root(dst, b->dst), b->dst);
+	if (b->kind == JAIL_BIND_SYMLINK) {
+		TRY(make_parent(dst), b->dst);
+		TRY(symlink(b->src, dst), b->dst);
+		return 0;
+	}
+	fd_path(from, fd);
+	TRY(make_mountpoint(dst, b->is_dir), b->dst);
+	TRY(mount(from, dst, NULL, MS_BIND | MS_REC, NULL), b->dst);
+	TRY(seal_readonly(dst, b->kind == JAIL_BIND_RO), b->dst);
+	return 0;
+}
+
+static int write_files(const struct jail_plan *plan, const char **what)
+{
+	char path[PATH_BUF];
+
+	for (size_t i = 0; i < plan->nfiles; i++) {
+		const struct jail_file *f = &plan->files[i];
+		size_t len = strlen(f->content);
+		int fd;
+
+		TRY(in_root(path, f->path), f->path);
+		TRY(make_mountpoint(path, false), f->path);
+		TRY(fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC), f->path);
+		if (write(fd, f->content, len) != (ssize_t)len) {
+			close(fd);
+			*what = f->path;
+			return -EIO;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
+/* A tmpfs whose size= (in opts) bounds the guest's disk use. */
+static int mount_tmpfs(const char *path, const char *opts, const char **what)
+{
+	char dst[PATH_BUF];
+
+	TRY(in_root(dst, path), path);
+	TRY(mkdir_p(dst, 0755), path);
+	TRY(mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, opts), path);
+	return 0;
+}
+
+static int build_dev(const struct jail_plan *plan, const char **what)
+{
+	static const char *const nodes[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random",
+					    "/dev/urandom"};
+	static const char *const links[][2] = {
+		{"/proc/self/fd", "/dev/fd"},     {"/proc/self/fd/0", "/dev/stdin"},
+		{"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
+	};
+	char dst[PATH_BUF];
+	int rc;
+
+	if ((rc = mount_tmpfs("/dev", "size=64k,mode=755", what)) < 0)
+		return rc;
+	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
+		const char *src = nodes[i];
+
+		TRY(in_root(dst, src), src);
+		TRY(make_mountpoint(dst, false), src);
+		TRY(mount(src, dst, NULL, MS_BIND, NULL), src);
+		TRY(mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NOEXEC, NULL), src);
+	}
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		TRY(in_root(dst, links[i][1]), links[i][1]);
+		TRY(symlink(links[i][0], dst), links[i][1]);
+	}
+	return mount_tmpfs("/dev/shm", plan->tmpfs_opts, what);
+}
+
+/* Cover /proc entries that expose the host kernel or allow writing to it. */
+static int cover_proc(const char **what)
+{
+	static const char *const masked_files[] = {
+		"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug",
+		"/proc/latency_stats", "/proc/kallsyms", "/proc/sysrq-trigger",
+		"/proc/config.gz", "/proc/kmsg", "/proc/kpagecount", "/proc/kpageflags",
+	};
+	static const char *const masked_dirs[] = {"/proc/acpi", "/proc/scsi", "/proc/asound",
+						  "/proc/driver"};
+	static const char *const readonly[] = {"/proc/sys", "/proc/irq", "/proc/bus",
+					       "/proc/fs"};
+	char dst[PATH_BUF], devnull[PATH_BUF];
+
+	TRY(in_root(devnull, "/dev/null"), "/dev/null");
+	for (size_t i = 0; i < sizeof(masked_files) / sizeof(masked_files[0]); i++) {
+		TRY(in_root(dst, masked_files[i]), masked_files[i]);
+		if (access(dst, F_OK) == 0)
+			TRY(mount(devnull, dst, NULL, MS_BIND, NULL), masked_files[i]);
+	}
+	for (size_t i = 0; i < sizeof(masked_dirs) / sizeof(masked_dirs[0]); i++) {
+		TRY(in_root(dst, masked_dirs[i]), masked_dirs[i]);
+		if (access(dst, F_OK) == 0)
+			TRY(mount("tmpfs", dst, "tmpfs", MS_RDONLY, "size=0"), masked_dirs[i]);
+	}
+	for (size_t i = 0; i < sizeof(readonly) / sizeof(readonly[0]); i++) {
+		TRY(in_root(dst, readonly[i]), readonly[i]);
+		if (access(dst, F_OK) != 0)
+			continue;
+		TRY(mount(dst, dst, NULL, MS_BIND | MS_REC, NULL), readonly[i]);
+		TRY(seal_readonly(dst, true), readonly[i]);
+	}
+	return 0;
+}
+
+static int build_proc(const char **what)
+{
+	char dst[PATH_BUF];
+
+	TRY(in_root(dst, "/proc"), "/proc");
+	TRY(mkdir_p(dst, 0555), "/proc");
+	TRY(mount("proc", dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "mount /proc");
+	return cover_proc(what);
+}
+
+static int pivot(const char **what)
+{
+	TRY(chdir(NEWROOT), "chdir new root");
+	/* Stack the old root under the new one, then detach it. */
+	TRY(syscall(SYS_pivot_root, ".", "."), "pivot_root");
+	TRY(umount2(".", MNT_DETACH), "detach old root");
+	TRY(chdir("/"), "chdir /");
+	TRY(mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL),
+	    "remount / read-only");
+	TRY(mount(NULL, "/dev", NULL,
+		  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL),
+	    "remount /dev read-only");
+	return 0;
+}
+
+int jail_open_sources(const struct jail_plan *plan, int *fds, const char **what)
+{
+	for (size_t i = 0; i < plan->nbinds; i++)
+		fds[i] = -1;
+	for (size_t i = 0; i < plan->nbinds; i++) {
+		const struct jail_bind *b = &plan->binds[i];
+
+		if (b->kind == JAIL_BIND_SYMLINK)
+			continue;
+		TRY(fds[i] = open(b->src, O_PATH | O_CLOEXEC | (b->is_dir ? O_DIRECTORY : 0)),
+		    b->dst);
+	}
+	return 0;
+}
+
+int jail_build_root(const struct jail_plan *plan, const int *fds, const char **what)
+{
+	int rc;
+
+	TRY(sethostname("brig", 4), "sethostname");
+	TRY(mount("brig-root", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755"),
+	    "mount root tmpfs");
+	if ((rc = mount_tmpfs("/tmp", plan->tmpfs_opts, what)) < 0)
+		return rc;
+	if ((rc = mount_tmpfs(JAIL_HOME, plan->home_opts, what)) < 0)
+		return rc;
+	for (size_t i = 0; i < plan->nbinds; i++) {
+		if ((rc = do_bind(&plan->binds[i], fds[i], what)) < 0)
+			return rc;
+	}
+	if ((rc = write_files(plan, what)) < 0 || (rc = build_dev(plan, what)) < 0 ||
+	    (rc = build_proc(what)) < 0)
+		return rc;
+	return pivot(what);
+}

@@ -1,0 +1,333 @@
+/*
+ * Cloning the jail and supervising it from inside: the jail's init (pid 1 of
+ * its pid namespace) builds the root, forks the guest, reaps everything and
+ * reports the guest's wait status.  When init exits the kernel kills every
+ * process left in the namespace, so nothing outlives a run.
+ */
+#include "jail/jail.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+#define JAIL_NS_FLAGS                                                                      \
+	(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC |        \
+	 CLONE_NEWUTS | CLONE_NEWCGROUP)
+
+/* ------------------------------------------------------------ child side */
+
+static void ctl_send(int ctl, int kind, int value, const char *what)
+{
+	struct jail_ctl_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.kind = kind;
+	m.value = value;
+	if (what) {
+		size_t n = strlen(what);
+		if (n >= sizeof(m.what))
+			n = sizeof(m.what) - 1;
+		memcpy(m.what, what, n);
+	}
+	/* SOCK_SEQPACKET: one message, never split. */
+	(void)!write(ctl, &m, sizeof(m));
+}
+
+static __attribute__((noreturn)) void child_fail(int ctl, const char *what, int err)
+{
+	ctl_send(ctl, JAIL_CTL_ERROR, err, what);
+	_exit(126);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* Close every fd except the ones in keep (a multi-threaded embedder may have
+ * handed us the pipes of unrelated runs, which must not be held open). */
+static void close_all_but(int *keep, size_t n)
+{
+	int lo = 0;
+
+	qsort(keep, n, sizeof(*keep), cmp_int);
+	for (size_t i = 0; i < n; i++) {
+		if (keep[i] < 0)
+			continue;
+		if (keep[i] > lo)
+			syscall(SYS_close_range, lo, keep[i] - 1, 0);
+		lo = keep[i] + 1;
+	}
+	syscall(SYS_close_range, lo, ~0U, 0);
+}
+
+static void keep_plan_fds(const struct jail_plan *plan, int ctl)
+{
+	int keep[8];
+	size_t n = 0;
+
+	keep[n++] = ctl;
+	keep[n++] = plan->proto_fd;
+	keep[n++] = plan->stdin_fd;
+	keep[n++] = plan->stdout_fd;
+	keep[n++] = plan->stderr_fd;
+	close_all_but(keep, n);
+}
+
+/* Move fds to their guest numbers without clobbering each other. */
+static int place_guest_fds(const struct jail_plan *plan, int in_fd)
+{
+	int src[4] = {in_fd, plan->stdout_fd, plan->stderr_fd, plan->proto_fd};
+	int tmp[4];
+
+	for (int i = 0; i < 4; i++) {
+		tmp[i] = fcntl(src[i], F_DUPFD, 16);
+		if (tmp[i] < 0)
+			return -errno;
+	}
+	for (int i = 0; i < 4; i++) {
+		if (dup2(tmp[i], i) < 0)
+			return -errno;
+	}
+	syscall(SYS_close_range, 4, ~0U, 0);
+	return 0;
+}
+
+static __attribute__((noreturn)) void guest_exec(const struct jail_plan *plan, int ctl)
+{
+	const char *what = "open /dev/null";
+	int in_fd = plan->stdin_fd;
+	int rc;
+
+	if (setsid() < 0)
+		child_fail(ctl, "setsid", errno);
+	if (in_fd < 0 && (in_fd = open("/dev/null", O_RDONLY)) < 0)
+		child_fail(ctl, what, errno);
+	if (chdir(JAIL_HOME) < 0)
+		child_fail(ctl, "chdir " JAIL_HOME, errno);
+	if ((rc = jail_drop_privileges(plan, &what)) < 0)
+		child_fail(ctl, what, -rc);
+	if ((rc = jail_seccomp_install(plan->bpf)) < 0)
+		child_fail(ctl, "seccomp", -rc);
+	/* From here on the ctl channel is gone; failures go to the guest's stderr. */
+	if (place_guest_fds(plan, in_fd) < 0)
+		_exit(126);
+	execve(plan->argv[0], (char *const *)plan->argv, (char *const *)plan->envp);
+	rc = errno;
+	(void)!write(2, "brig: cannot execute ", 21);
+	(void)!write(2, plan->argv[0], strlen(plan->argv[0]));
+	(void)!write(2, ": ", 2);
+	(void)!write(2, strerror(rc), strlen(strerror(rc)));
+	(void)!write(2, "\n", 1);
+	_exit(127);
+}
+
+/* Reap until the guest exits; return its wait status. */
+static int init_wait(pid_t guest)
+{
+	int status = 0;
+
+	for (;;) {
+		int st;
+		pid_t p = waitpid(-1, &st, __WALL);
+
+		if (p == guest)
+			return st;
+		if (p < 0 && errno != EINTR)
+			return status;
+	}
+}
+
+static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, int ctl)
+{
+	const char *what = "";
+	int fds[JAIL_MAX_BINDS];
+	char go;
+	pid_t guest;
+	int rc;
+
+	keep_plan_fds(plan, ctl);
+	/* Die with the thread that spawned us, and keep the guest out of our memory. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (read(ctl, &go, 1) != 1)
+		_exit(125);
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		child_fail(ctl, "make mounts private", errno);
+	if ((rc = jail_open_sources(plan, fds, &what)) < 0)
+		child_fail(ctl, what, -rc);
+	if ((rc = jail_set_identity(plan, &what)) < 0)
+		child_fail(ctl, what, -rc);
+	if ((rc = jail_build_root(plan, fds, &what)) < 0)
+		child_fail(ctl, what, -rc);
+	for (size_t i = 0; i < plan->nbinds; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	prctl(PR_SET_DUMPABLE, 0);
+	guest = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+	if (guest < 0)
+		child_fail(ctl, "fork guest", errno);
+	if (guest == 0)
+		guest_exec(plan, ctl);
+	ctl_send(ctl, JAIL_CTL_READY, 0, NULL);
+	close(plan->proto_fd);
+	close(plan->stdout_fd);
+	close(plan->stderr_fd);
+	if (plan->stdin_fd >= 0)
+		close(plan->stdin_fd);
+	rc = init_wait(guest);
+	ctl_send(ctl, JAIL_CTL_STATUS, rc, NULL);
+	_exit(0);
+}
+
+/* ----------------------------------------------------------- parent side */
+
+static int write_file(pid_t pid, const char *name, const char *data)
+{
+	char path[64];
+	int fd, ok, rc;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ok = write(fd, data, strlen(data)) == (ssize_t)strlen(data);
+	rc = ok ? 0 : -errno;
+	close(fd);
+	return rc;
+}
+
+static int write_id_maps(const struct jail_plan *plan, pid_t pid, char *err, size_t errlen)
+{
+	char map[64];
+	int rc;
+
+	/* Without privilege the kernel requires setgroups to be denied first;
+	 * with it, the child still needs setgroups to drop root's groups. */
+	if (!plan->privileged && (rc = write_file(pid, "setgroups", "deny")) < 0)
+		goto fail;
+	snprintf(map, sizeof(map), "%d %u 1\n", JAIL_UID, (unsigned)plan->host_uid);
+	if ((rc = write_file(pid, "uid_map", map)) < 0)
+		goto fail;
+	snprintf(map, sizeof(map), "%d %u 1\n", JAIL_GID, (unsigned)plan->host_gid);
+	if ((rc = write_file(pid, "gid_map", map)) < 0)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "writing the user namespace id maps failed: %s", strerror(-rc));
+	return -1;
+}
+
+int jail_spawn(const struct jail_plan *plan, struct jail_proc *out, char *err, size_t errlen)
+{
+	int ctl[2], pidfd = -1;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0) {
+		snprintf(err, errlen, "socketpair: %s", strerror(errno));
+		return -1;
+	}
+	/* A raw clone: the child must not run fork handlers of a threaded host. */
+	pid = (pid_t)syscall(SYS_clone, JAIL_NS_FLAGS | CLONE_PIDFD | SIGCHLD, 0, &pidfd, 0, 0);
+	if (pid < 0) {
+		int e = errno;
+		close(ctl[0]);
+		close(ctl[1]);
+		snprintf(err, errlen, "cannot create namespaces (clone: %s)", strerror(e));
+		return -1;
+	}
+	if (pid == 0) {
+		close(ctl[0]);
+		jail_init(plan, ctl[1]);
+	}
+	close(ctl[1]);
+	out->pid = pid;
+	out->pidfd = pidfd;
+	out->ctl_fd = ctl[0];
+	if (write_id_maps(plan, pid, err, errlen) < 0) {
+		jail_kill(out);
+		return -1;
+	}
+	return 0;
+}
+
+static int ctl_recv(int fd, struct jail_ctl_msg *m)
+{
+	ssize_t n;
+
+	do
+		n = read(fd, m, sizeof(*m));
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(*m) ? 0 : -1;
+}
+
+int jail_release(struct jail_proc *p, char *err, size_t errlen)
+{
+	struct jail_ctl_msg m;
+
+	if (write(p->ctl_fd, "g", 1) != 1 || ctl_recv(p->ctl_fd, &m) < 0) {
+		snprintf(err, errlen, "the sandbox died during setup");
+		return -1;
+	}
+	if (m.kind == JAIL_CTL_ERROR) {
+		m.what[sizeof(m.what) - 1] = '\0';
+		snprintf(err, errlen, "sandbox setup failed at %s: %s", m.what, strerror(m.value));
+		return -1;
+	}
+	return 0;
+}
+
+void jail_kill(const struct jail_proc *p)
+{
+	if (p->pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
+}
+
+int jail_reap(struct jail_proc *p, int *guest_status, uint64_t *cpu_us)
+{
+	struct jail_ctl_msg m;
+	struct rusage ru;
+	siginfo_t si;
+	long rc;
+
+	memset(&ru, 0, sizeof(ru));
+	do
+		rc = syscall(SYS_waitid, P_PIDFD, p->pidfd, &si, WEXITED, &ru);
+	while (rc < 0 && errno == EINTR);
+	*guest_status = -1;
+	/* The status message was sent before init exited, so it is queued now. */
+	fcntl(p->ctl_fd, F_SETFL, O_NONBLOCK);
+	while (ctl_recv(p->ctl_fd, &m) == 0) {
+		if (m.kind == JAIL_CTL_STATUS)
+			*guest_status = m.value;
+		if (m.kind == JAIL_CTL_ERROR) {
+			m.what[sizeof(m.what) - 1] = '\0';
+			snprintf(p->setup_err, sizeof(p->setup_err), "sandbox setup failed at %s: %s",
+				 m.what, strerror(m.value));
+		}
+	}
+	*cpu_us = (uint64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec +
+		  (uint64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+	close(p->pidfd);
+	close(p->ctl_fd);
+	p->pidfd = p->ctl_fd = -1;
+	return rc < 0 ? -1 : 0;
+}

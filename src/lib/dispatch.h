@@ -1,0 +1,52 @@
+/*
+ * Host calls of one run: routed to http, fs, kv, time or an embedder's
+ * function, and executed on a small pool of worker threads so that calls the
+ * guest issues together (asyncio.gather) run concurrently.  The pool starts
+ * on the first call: runs that make none pay nothing.
+ */
+#ifndef BRIG_DISPATCH_H
+#define BRIG_DISPATCH_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/internal.h"
+
+#define DISPATCH_MAX_WORKERS 8
+#define DISPATCH_MAX_PENDING 256
+
+struct dispatch_job;
+
+struct dispatch {
+	const brig_caps *caps; /* frozen for this run */
+	struct http_policy *http;
+	struct fs_table *fs;
+	brig_kv *kv;
+	bool own_kv;
+	size_t max_reply; /* bound on one encoded reply */
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct dispatch_job *queue, *queue_tail;
+	struct buf replies; /* encoded REPLY frames ready for the guest */
+	size_t pending;     /* submitted but not yet collected */
+	pthread_t workers[DISPATCH_MAX_WORKERS];
+	int nworkers;
+	bool stopping;
+	int event_fd; /* readable when replies are waiting */
+};
+
+/* Prepare the run's capabilities.  0, or a brig_error with err set. */
+int dispatch_init(struct dispatch *d, const brig_caps *caps, size_t max_reply, char *err,
+		  size_t errlen);
+/* Queue one CALL frame's content; takes ownership of json. */
+int dispatch_submit(struct dispatch *d, uint32_t id, json_t *json, const uint8_t *blob,
+		    size_t blob_len);
+/* Move finished replies onto out. */
+int dispatch_collect(struct dispatch *d, struct buf *out);
+/* Stop the workers (waiting for calls in progress) and free everything. */
+void dispatch_destroy(struct dispatch *d);
+
+#endif

@@ -1,0 +1,208 @@
+/*
+ * The executor: configuration and everything that can be computed once and
+ * shared by concurrent runs (the seccomp program, the system binds, the
+ * cgroup hierarchy).  Immutable once the first run starts.
+ */
+#include "lib/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "brig_build.h"
+#include "jail/probe.h"
+
+/* Host paths every guest sees read-only.  Symlinks (usrmerge) are copied as links. */
+static const char *const system_paths[] = {
+	"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+	/* Not secrets, but needed: the linker cache, BLAS/LAPACK alternatives. */
+	"/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime", "/etc/ssl/openssl.cnf",
+};
+
+/* Host variables a guest needs for correct results on some CPUs (OpenBLAS). */
+static const char *const pass_vars[] = {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"};
+
+static int add_sys_bind(brig_executor *ex, const char *path)
+{
+	struct sys_bind *v, b = {0};
+	struct stat st;
+	char target[PATH_MAX];
+	ssize_t n;
+
+	if (lstat(path, &st) < 0)
+		return 0; /* absent on this host: nothing to bind */
+	if (S_ISLNK(st.st_mode)) {
+		if ((n = readlink(path, target, sizeof(target) - 1)) < 0)
+			return 0;
+		target[n] = '\0';
+		b.kind = JAIL_BIND_SYMLINK;
+		b.target = strdup(target);
+	} else {
+		b.kind = JAIL_BIND_RO;
+		b.is_dir = S_ISDIR(st.st_mode);
+		b.target = strdup(path);
+	}
+	b.dst = strdup(path);
+	if (!b.dst || !b.target || !(v = realloc(ex->sys, (ex->nsys + 1) * sizeof(*v)))) {
+		free(b.dst);
+		free(b.target);
+		return BRIG_E_NOMEM;
+	}
+	ex->sys = v;
+	ex->sys[ex->nsys++] = b;
+	return 0;
+}
+
+static int set_str(char **dst, const char *val, const char *def)
+{
+	*dst = strdup(val && *val ? val : def);
+	return *dst ? 0 : BRIG_E_NOMEM;
+}
+
+static void resolve_defaults(brig_limits *l, const brig_limits *cfg)
+{
+	brig_limits_init(l);
+	l->wall_timeout_ms = BRIG_DEFAULT_WALL_TIMEOUT_MS;
+	l->memory_bytes = BRIG_DEFAULT_MEMORY_BYTES;
+	l->max_pids = BRIG_DEFAULT_MAX_PIDS;
+	l->max_output_bytes = BRIG_DEFAULT_MAX_OUTPUT_BYTES;
+	l->tmp_bytes = BRIG_DEFAULT_TMP_BYTES;
+	l->max_code_bytes = BRIG_DEFAULT_MAX_CODE_BYTES;
+	l->max_frame_bytes = BRIG_DEFAULT_MAX_FRAME_BYTES;
+	limits_resolve(l, cfg);
+}
+
+static int check_available(char **why)
+{
+	struct probe_report r;
+
+	jail_probe(&r);
+	if (r.userns && r.seccomp)
+		return BRIG_OK;
+	if (why)
+		*why = strdup(!r.userns ? r.userns_why
+					: "seccomp filtering is not available in this kernel "
+					  "(CONFIG_SECCOMP_FILTER); brig cannot sandbox here");
+	return BRIG_E_UNAVAILABLE;
+}
+
+static int open_guest_dir(brig_executor *ex, char **why)
+{
+	char probe[PATH_MAX];
+
+	ex->guest_dir_fd = open(ex->guest_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	snprintf(probe, sizeof(probe), "%s/python/agent.py", ex->guest_dir);
+	if (ex->guest_dir_fd >= 0 && access(probe, R_OK) == 0)
+		return BRIG_OK;
+	if (why && asprintf(why, "guest agents not found in %s (set BRIG_GUEST_DIR)",
+			    ex->guest_dir) < 0)
+		*why = NULL;
+	return BRIG_E_UNAVAILABLE;
+}
+
+static int setup(brig_executor *ex, const brig_config *cfg, char **why)
+{
+	char err[256];
+	int rc;
+
+	if ((rc = set_str(&ex->python, cfg->python, "/usr/bin/python3")) ||
+	    (rc = set_str(&ex->node, cfg->node, "/usr/bin/node")) ||
+	    (rc = set_str(&ex->shell, cfg->shell, "/bin/sh")) ||
+	    (rc = set_str(&ex->guest_dir, cfg->guest_dir, BRIG_GUEST_DIR)))
+		return rc;
+	resolve_defaults(&ex->limits, &cfg->limits);
+	ex->privileged = geteuid() == 0;
+	ex->host_uid = ex->privileged ? cfg->host_uid : geteuid();
+	ex->host_gid = ex->privileged ? cfg->host_gid : getegid();
+	if ((rc = check_available(why)) || (rc = open_guest_dir(ex, why)))
+		return rc;
+	for (size_t i = 0; i < sizeof(system_paths) / sizeof(system_paths[0]); i++) {
+		if ((rc = add_sys_bind(ex, system_paths[i])))
+			return rc;
+	}
+	for (size_t i = 0; i < sizeof(pass_vars) / sizeof(pass_vars[0]); i++) {
+		const char *v = getenv(pass_vars[i]);
+		char *kv;
+
+		if (!v || asprintf(&kv, "%s=%s", pass_vars[i], v) < 0)
+			continue;
+		rc = strv_push(&ex->passenv, kv);
+		free(kv);
+		if (rc)
+			return BRIG_E_NOMEM;
+	}
+	if (jail_seccomp_build(&ex->bpf, err, sizeof(err)) < 0) {
+		if (why)
+			*why = strdup(err);
+		return BRIG_E_INTERNAL;
+	}
+	cgroup_probe(&ex->cg);
+	return BRIG_OK;
+}
+
+int brig_executor_new(const brig_config *cfg, brig_executor **out, char **why)
+{
+	brig_config defaults;
+	brig_executor *ex;
+	int rc;
+
+	if (why)
+		*why = NULL;
+	if (!out)
+		return BRIG_E_INVAL;
+	*out = NULL;
+	if (!cfg) {
+		brig_config_init(&defaults);
+		cfg = &defaults;
+	}
+	if (!(ex = calloc(1, sizeof(*ex))))
+		return BRIG_E_NOMEM;
+	ex->guest_dir_fd = -1;
+	pthread_mutex_init(&ex->lock, NULL);
+	if ((rc = setup(ex, cfg, why))) {
+		brig_executor_free(ex);
+		return rc;
+	}
+	*out = ex;
+	return BRIG_OK;
+}
+
+void brig_executor_free(brig_executor *ex)
+{
+	if (!ex)
+		return;
+	free(ex->python);
+	free(ex->node);
+	free(ex->shell);
+	free(ex->guest_dir);
+	if (ex->guest_dir_fd >= 0)
+		close(ex->guest_dir_fd);
+	for (size_t i = 0; i < ex->nsys; i++) {
+		free(ex->sys[i].dst);
+		free(ex->sys[i].target);
+	}
+	free(ex->sys);
+	strv_free(&ex->passenv);
+	jail_seccomp_free(&ex->bpf);
+	fn_table_free(&ex->fns);
+	pthread_mutex_destroy(&ex->lock);
+	free(ex);
+}
+
+int brig_executor_register_function(brig_executor *ex, const char *name, brig_host_fn fn,
+				    void *userdata)
+{
+	int rc;
+
+	if (!ex)
+		return BRIG_E_INVAL;
+	pthread_mutex_lock(&ex->lock);
+	rc = ex->started ? BRIG_E_INVAL : fn_table_add(&ex->fns, name, fn, userdata);
+	pthread_mutex_unlock(&ex->lock);
+	return rc;
+}

@@ -1,0 +1,97 @@
+/* Library internals shared by the files of src/lib. */
+#ifndef BRIG_INTERNAL_H
+#define BRIG_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "brig.h"
+#include "jail/cgroup.h"
+#include "jail/jail.h"
+#include "jail/seccomp.h"
+#include "util/buf.h"
+#include "util/strv.h"
+
+#define BRIG_ERRLEN 512
+
+struct host_fn {
+	char *name;
+	brig_host_fn fn;
+	void *userdata;
+};
+
+struct fn_table {
+	struct host_fn *v;
+	size_t n;
+};
+
+struct mount_spec {
+	char *vpath;
+	char *host_path;
+	brig_mount_mode mode;
+};
+
+struct brig_caps {
+	struct strv hosts;
+	struct mount_spec *mounts;
+	size_t nmounts;
+	brig_kv *kv;
+	struct fn_table fns;
+	brig_http_limits http;
+	brig_fs_limits fs;
+};
+
+/* A system path bound into every jail, computed once per executor. */
+struct sys_bind {
+	char *dst;
+	char *target; /* link target for symlinks */
+	enum jail_bind_kind kind;
+	bool is_dir;
+};
+
+struct brig_executor {
+	char *python, *node, *shell, *guest_dir;
+	int guest_dir_fd;
+	brig_limits limits; /* with every default resolved */
+	uid_t host_uid;
+	gid_t host_gid;
+	bool privileged;
+	struct sys_bind *sys;
+	size_t nsys;
+	struct strv passenv; /* host variables handed through, as "K=V" */
+	struct jail_bpf bpf;
+	struct cgroup_env cg;
+	atomic_uint_fast64_t seq; /* names cgroups of concurrent runs */
+	pthread_mutex_t lock;     /* guards fns and started */
+	struct fn_table fns;
+	bool started;
+};
+
+struct brig_result {
+	int error;
+	char *message;
+	int exit_code;
+	int signal;
+	brig_limit_kind limit;
+	struct buf out, err;
+	bool out_trunc, err_trunc;
+	uint64_t wall_us, cpu_us;
+};
+
+/* options.c */
+void limits_resolve(brig_limits *dst, const brig_limits *over);
+int fn_table_add(struct fn_table *t, const char *name, brig_host_fn fn, void *ud);
+int fn_table_copy(struct fn_table *dst, const struct fn_table *src);
+const struct host_fn *fn_table_find(const struct fn_table *t, const char *name);
+void fn_table_free(struct fn_table *t);
+
+/* caps.c: the frozen copy a run works with. */
+int caps_freeze(const brig_caps *src, const struct fn_table *exec_fns, brig_caps **out);
+
+/* result.c */
+brig_result *result_new(void);
+int result_fail(brig_result *r, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

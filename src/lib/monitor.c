@@ -1,0 +1,254 @@
+#include "lib/monitor.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IO_CHUNK 65536
+/* How often CPU use is sampled when a CPU limit is set. */
+#define CPU_POLL_MS 20
+/* After the jail exits, how long to wait for its pipes to reach EOF. */
+#define DRAIN_GRACE_MS 2000
+
+enum { P_OUT, P_ERR, P_PROTO, P_STDIN, P_PID, P_DISP, P_COUNT };
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* End the run: kill the jail's whole tree and remember why (first reason wins). */
+static void stop(struct monitor *m, int error, brig_limit_kind limit, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!m->killed)
+		jail_kill(m->proc);
+	m->killed = true;
+	if (m->error != BRIG_OK)
+		return;
+	m->error = error;
+	m->limit = limit;
+	va_start(ap, fmt);
+	vsnprintf(m->msg, sizeof(m->msg), fmt, ap);
+	va_end(ap);
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void take_output(struct monitor *m, int *fd, brig_stream stream)
+{
+	char chunk[IO_CHUNK];
+	struct buf *b = stream == BRIG_STDOUT ? &m->res->out : &m->res->err;
+	bool *trunc = stream == BRIG_STDOUT ? &m->res->out_trunc : &m->res->err_trunc;
+	ssize_t n = read(*fd, chunk, sizeof(chunk));
+	size_t room, keep;
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		close_fd(fd);
+		return;
+	}
+	room = m->lim->max_output_bytes - b->len;
+	keep = (size_t)n < room ? (size_t)n : room;
+	if (keep && buf_append(b, chunk, keep) == 0 && m->opts->on_output)
+		m->opts->on_output(m->opts->output_userdata, stream, chunk, keep);
+	if (keep < (size_t)n) {
+		*trunc = true;
+		stop(m, BRIG_E_LIMIT, BRIG_LIMIT_OUTPUT, "%s exceeded %llu bytes and was truncated",
+		     stream == BRIG_STDOUT ? "stdout" : "stderr",
+		     (unsigned long long)m->lim->max_output_bytes);
+	}
+}
+
+static void on_event(struct monitor *m, const struct proto_frame *f)
+{
+	json_t *j = json_loadb((const char *)f->body, f->len, 0, NULL);
+	const char *kind = json_string_value(json_object_get(j, "limit"));
+
+	if (!j) {
+		stop(m, BRIG_E_PROTOCOL, BRIG_LIMIT_NONE, "protocol violation: malformed event");
+		return;
+	}
+	if (kind && strcmp(kind, "memory") == 0)
+		m->guest_limit = BRIG_LIMIT_MEMORY;
+	else if (kind && strcmp(kind, "disk") == 0)
+		m->guest_limit = BRIG_LIMIT_DISK;
+	json_decref(j);
+}
+
+static void on_call(struct monitor *m, const struct proto_frame *f)
+{
+	struct proto_msg msg;
+	char err[160];
+	int rc;
+
+	if (proto_parse_msg(f, &msg, err, sizeof(err)) < 0) {
+		stop(m, BRIG_E_PROTOCOL, BRIG_LIMIT_NONE, "protocol violation: %s", err);
+		return;
+	}
+	rc = dispatch_submit(m->disp, msg.id, msg.json, msg.blob, msg.blob_len);
+	if (rc == BRIG_E_LIMIT)
+		stop(m, BRIG_E_LIMIT, BRIG_LIMIT_NONE, "more than %d host calls in flight",
+		     DISPATCH_MAX_PENDING);
+	else if (rc)
+		stop(m, rc, BRIG_LIMIT_NONE, "host call failed: %s", brig_strerror(rc));
+}
+
+static void take_proto(struct monitor *m)
+{
+	char chunk[IO_CHUNK], err[160];
+	struct proto_frame f;
+	ssize_t n = read(m->proto_fd, chunk, sizeof(chunk));
+	int rc;
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		close_fd(&m->proto_fd);
+		return;
+	}
+	if (proto_feed(&m->reader, chunk, (size_t)n) < 0) {
+		stop(m, BRIG_E_NOMEM, BRIG_LIMIT_NONE, "out of memory reading the protocol");
+		return;
+	}
+	while (!m->killed && (rc = proto_next(&m->reader, &f, err, sizeof(err))) == 1) {
+		if (f.type == PROTO_CALL)
+			on_call(m, &f);
+		else if (f.type == PROTO_EVENT)
+			on_event(m, &f);
+		else
+			stop(m, BRIG_E_PROTOCOL, BRIG_LIMIT_NONE,
+			     "protocol violation: unexpected frame type 0x%02x", f.type);
+	}
+	if (rc < 0)
+		stop(m, BRIG_E_PROTOCOL, BRIG_LIMIT_NONE, "protocol violation: %s", err);
+}
+
+static void send_proto(struct monitor *m)
+{
+	ssize_t n = write(m->proto_fd, m->outq.data + m->outq_off, m->outq.len - m->outq_off);
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n < 0) {
+		/* The guest closed its end; it will exit and we will see it. */
+		m->outq.len = m->outq_off = 0;
+		return;
+	}
+	m->outq_off += (size_t)n;
+	if (m->outq_off == m->outq.len)
+		m->outq.len = m->outq_off = 0;
+}
+
+static void send_stdin(struct monitor *m)
+{
+	size_t left = m->opts->stdin_len - m->stdin_off;
+	ssize_t n = left ? write(m->stdin_fd, m->opts->stdin_data + m->stdin_off, left) : 0;
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n > 0)
+		m->stdin_off += (size_t)n;
+	if (n < 0 || m->stdin_off == m->opts->stdin_len)
+		close_fd(&m->stdin_fd);
+}
+
+static void check_cpu(struct monitor *m)
+{
+	int64_t used = cgroup_cpu_us(m->cg);
+
+	if (used < 0)
+		used = proc_tree_cpu_us(m->proc->pid);
+	if (used >= 0 && (uint64_t)used >= m->lim->cpu_timeout_ms * 1000)
+		stop(m, BRIG_E_CANCELLED, BRIG_LIMIT_CPU, "CPU time limit of %llu ms exceeded",
+		     (unsigned long long)m->lim->cpu_timeout_ms);
+}
+
+static int poll_timeout(const struct monitor *m, uint64_t deadline, uint64_t now)
+{
+	uint64_t t = deadline > now ? deadline - now : 0;
+
+	if (m->lim->cpu_timeout_ms && !m->killed && t > CPU_POLL_MS)
+		t = CPU_POLL_MS;
+	return (int)t;
+}
+
+static int fill_pollfds(struct monitor *m, struct pollfd *p)
+{
+	p[P_OUT] = (struct pollfd){m->out_fd, POLLIN, 0};
+	p[P_ERR] = (struct pollfd){m->err_fd, POLLIN, 0};
+	p[P_PROTO] = (struct pollfd){m->proto_fd, POLLIN, 0};
+	if (m->outq.len > m->outq_off)
+		p[P_PROTO].events |= POLLOUT;
+	p[P_STDIN] = (struct pollfd){m->stdin_fd, POLLOUT, 0};
+	p[P_PID] = (struct pollfd){m->exited ? -1 : m->proc->pidfd, POLLIN, 0};
+	p[P_DISP] = (struct pollfd){m->disp->event_fd, POLLIN, 0};
+	return P_COUNT;
+}
+
+static void handle(struct monitor *m, const struct pollfd *p)
+{
+	const short in = POLLIN | POLLHUP | POLLERR;
+
+	if (p[P_OUT].revents & in)
+		take_output(m, &m->out_fd, BRIG_STDOUT);
+	if (p[P_ERR].revents & in)
+		take_output(m, &m->err_fd, BRIG_STDERR);
+	if (m->proto_fd >= 0 && (p[P_PROTO].revents & in))
+		take_proto(m);
+	if (m->proto_fd >= 0 && (p[P_PROTO].revents & POLLOUT))
+		send_proto(m);
+	if (m->stdin_fd >= 0 && (p[P_STDIN].revents & (POLLOUT | POLLERR | POLLHUP)))
+		send_stdin(m);
+	if (p[P_DISP].revents & POLLIN)
+		dispatch_collect(m->disp, &m->outq);
+	if (p[P_PID].revents & POLLIN)
+		m->exited = true;
+}
+
+void monitor_run(struct monitor *m)
+{
+	uint64_t start = now_ms(), deadline = start + m->lim->wall_timeout_ms, exit_at = 0;
+	struct pollfd p[P_COUNT];
+
+	proto_reader_init(&m->reader, m->lim->max_frame_bytes);
+	while (!m->exited || m->out_fd >= 0 || m->err_fd >= 0) {
+		uint64_t now = now_ms();
+
+		if (m->exited && !exit_at)
+			exit_at = now;
+		if (exit_at && now - exit_at > DRAIN_GRACE_MS)
+			break;
+		if (!m->killed && now >= deadline)
+			stop(m, BRIG_E_CANCELLED, BRIG_LIMIT_WALL, "wall-clock timeout of %llu ms",
+			     (unsigned long long)m->lim->wall_timeout_ms);
+		if (m->killed && !exit_at)
+			deadline = now + DRAIN_GRACE_MS;
+		if (poll(p, fill_pollfds(m, p), poll_timeout(m, deadline, now)) < 0 &&
+		    errno != EINTR)
+			break;
+		handle(m, p);
+		if (m->lim->cpu_timeout_ms && !m->killed && !m->exited)
+			check_cpu(m);
+	}
+	close_fd(&m->out_fd);
+	close_fd(&m->err_fd);
+	close_fd(&m->stdin_fd);
+	close_fd(&m->proto_fd);
+	proto_reader_free(&m->reader);
+	buf_free(&m->outq);
+}

@@ -1,0 +1,14 @@
+/* UTF-8 validation.  Pure. */
+#ifndef BRIG_UTIL_UTF8_H
+#define BRIG_UTIL_UTF8_H
+
+#include <stddef.h>
+
+#include "util/buf.h"
+
+/* Length (1-4) of the valid UTF-8 sequence at p, or 0 if it is invalid. */
+size_t utf8_seq_len(const unsigned char *p, size_t avail);
+/* Copy s to out, replacing invalid sequences and NULs with U+FFFD. */
+int utf8_sanitize(struct buf *out, const char *s, size_t len);
+
+#endif
