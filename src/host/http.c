@@ -248,6 +248,8 @@ static int parse_args(const struct http_policy *p, json_t *args, const uint8_t *
 	url = json_string_value(json_object_get(args, "url"));
 	if (!url)
 		return hc_fail(rep, "ValueError", "http.request: url must be a string");
+	if (!body && body_len)
+		return hc_fail(rep, "ValueError", "http.request: missing request body");
 	if (body_len > p->lim.max_request_bytes)
 		return hc_fail(rep, "ValueError",
 			       "request body exceeds max_request_bytes (%zu bytes)",

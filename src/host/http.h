@@ -25,8 +25,16 @@ void http_policy_free(struct http_policy *p);
  * Perform one `http.request` call (see docs/PROTOCOL.md).  Blocking and
  * thread-safe; many calls may share one policy.  Always returns with rep
  * filled: success, or an error such as PermissionError("host not allowed: X").
+ *
+ * Every hop (redirects are followed here, at most max_redirects) is checked
+ * against the allowlist; a host name must then resolve only to public
+ * addresses and the connection is pinned to them.  Errors: PermissionError
+ * "host not allowed: X" or "host not allowed: X (resolves to private address
+ * A)"; ValueError for a bad URL, method, header or oversized request;
+ * TimeoutError; OSError for transfer failures, too many redirects or an
+ * oversized response.
  */
-void http_request(const struct http_policy *p, json_t *args, const uint8_t *body,
-		  size_t body_len, struct hc_reply *rep);
+void http_request(const struct http_policy *p, json_t *args, const uint8_t *body, size_t body_len,
+		  struct hc_reply *rep);
 
 #endif

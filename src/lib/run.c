@@ -270,6 +270,9 @@ static void classify(brig_result *res, const struct monitor *m, const struct run
 	if (m->error != BRIG_OK) {
 		res->limit = m->limit;
 		result_fail(res, m->error, "%s", m->msg);
+		/* We killed init, so no status came back: the guest died of SIGKILL. */
+		if (status < 0)
+			status = SIGKILL;
 	}
 	if (status >= 0 && WIFEXITED(status))
 		res->exit_code = WEXITSTATUS(status);
