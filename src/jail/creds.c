@@ -5,7 +5,6 @@
 #include "jail/jail.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -22,13 +21,15 @@
 
 int jail_set_identity(const struct jail_plan *plan, const char **what)
 {
-	TRY(setresgid(JAIL_GID, JAIL_GID, JAIL_GID), "setresgid");
+	/* Raw syscalls: glibc's wrappers would try to signal the threads of the
+	 * process we were cloned from, which do not exist here, and hang. */
+	TRY(syscall(SYS_setresgid, JAIL_GID, JAIL_GID, JAIL_GID), "setresgid");
 	/* As root we inherited root's supplementary groups; they would still
 	 * grant host file access through the binds.  Unprivileged callers
 	 * cannot drop theirs (setgroups is denied to them). */
 	if (plan->privileged)
-		TRY(setgroups(0, NULL), "setgroups");
-	TRY(setresuid(JAIL_UID, JAIL_UID, JAIL_UID), "setresuid");
+		TRY(syscall(SYS_setgroups, 0, NULL), "setgroups");
+	TRY(syscall(SYS_setresuid, JAIL_UID, JAIL_UID, JAIL_UID), "setresuid");
 	return 0;
 }
 

@@ -4,9 +4,10 @@
  * Anything not listed fails with ENOSYS: runtimes read that as "not supported
  * here" and fall back.  clone3 is deliberately left out: its flags sit in
  * memory where a filter cannot see them, and glibc falls back to clone, whose
- * flags can be checked.  The classes that reach rarely used kernel code or lead out
- * of the namespaces fail with EPERM instead, so a refusal reads as a refusal.
- * Calls from another ABI (i386 int 0x80, the x32 bit) kill the process.
+ * flags can be checked.  The classes that reach rarely used kernel code or
+ * lead out of the namespaces fail with EPERM instead, so that a refusal reads
+ * as one.  Calls from another ABI (i386 int 0x80, the x32 bit) kill the
+ * process.
  */
 #include "jail/seccomp.h"
 
@@ -41,32 +42,42 @@
 /* Not exported to user space; the type sits below SOCK_NONBLOCK/SOCK_CLOEXEC. */
 #define SOCK_TYPE_MASK 0xfULL
 
-/* Names that libseccomp knows but this architecture lacks are skipped. */
-static const char *const allowed_syscalls[] = {
-	/* files and descriptors */
+/* clang-format off */
+/* files and descriptors */
+static const char *const allow_files[] = {
 	"read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2",
 	"pwritev2", "open", "openat", "openat2", "creat", "close", "close_range", "lseek", "dup",
 	"dup2", "dup3", "fcntl", "flock", "fsync", "fdatasync", "syncfs", "sync_file_range",
-	"truncate", "ftruncate", "fallocate", "fadvise64", "readahead", "sendfile", "splice", "tee",
-	"vmsplice", "copy_file_range", "pipe", "pipe2", "memfd_create", "stat", "fstat", "lstat",
-	"newfstatat", "statx", "statfs", "fstatfs", "access", "faccessat", "faccessat2", "getdents",
-	"getdents64", "getcwd", "chdir", "fchdir", "mkdir", "mkdirat", "rmdir", "rename", "renameat",
-	"renameat2", "link", "linkat", "unlink", "unlinkat", "symlink", "symlinkat", "readlink",
-	"readlinkat", "chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown",
-	"fchownat", "umask", "utime", "utimes", "utimensat", "futimesat", "mknod", "mknodat",
-	"getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr", "setxattr",
-	"lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr", "inotify_init",
-	"inotify_init1", "inotify_add_watch", "inotify_rm_watch", "cachestat",
-	/* waiting for events */
+	"truncate", "ftruncate", "fallocate", "fadvise64", "readahead", "sendfile", "splice",
+	"tee", "vmsplice", "copy_file_range", "pipe", "pipe2", "memfd_create", "stat", "fstat",
+	"lstat", "newfstatat", "statx", "statfs", "fstatfs", "access", "faccessat", "faccessat2",
+	"getdents", "getdents64", "getcwd", "chdir", "fchdir", "mkdir", "mkdirat", "rmdir",
+	"rename", "renameat", "renameat2", "link", "linkat", "unlink", "unlinkat", "symlink",
+	"symlinkat", "readlink", "readlinkat", "chmod", "fchmod", "fchmodat", "fchmodat2", "chown",
+	"fchown", "lchown", "fchownat", "umask", "utime", "utimes", "utimensat", "futimesat",
+	"mknod", "mknodat", "getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr",
+	"flistxattr", "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr",
+	"fremovexattr", "inotify_init", "inotify_init1", "inotify_add_watch", "inotify_rm_watch",
+	"cachestat"
+};
+
+/* waiting for events */
+static const char *const allow_events[] = {
 	"poll", "ppoll", "select", "pselect6", "epoll_create", "epoll_create1", "epoll_ctl",
-	"epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2", "signalfd", "signalfd4",
-	"timerfd_create", "timerfd_settime", "timerfd_gettime", "io_setup", "io_destroy",
-	"io_submit", "io_cancel", "io_getevents", "io_pgetevents",
-	/* memory */
+	"epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2", "signalfd",
+	"signalfd4", "timerfd_create", "timerfd_settime", "timerfd_gettime", "io_setup",
+	"io_destroy", "io_submit", "io_cancel", "io_getevents", "io_pgetevents"
+};
+
+/* memory */
+static const char *const allow_memory[] = {
 	"brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "mincore", "msync", "mlock",
 	"mlock2", "munlock", "mlockall", "munlockall", "membarrier", "pkey_alloc", "pkey_free",
-	"pkey_mprotect", "get_mempolicy", "set_mempolicy", "mbind", "map_shadow_stack",
-	/* processes and threads; clone is filtered by flags below */
+	"pkey_mprotect", "get_mempolicy", "set_mempolicy", "mbind", "map_shadow_stack"
+};
+
+/* processes and threads; clone is filtered by its flags below */
+static const char *const allow_processes[] = {
 	"fork", "vfork", "execve", "execveat", "exit", "exit_group", "wait4", "waitid", "kill",
 	"tkill", "tgkill", "pidfd_open", "pidfd_send_signal", "getpid", "getppid", "gettid",
 	"getpgid", "setpgid", "getpgrp", "getsid", "setsid", "getuid", "geteuid", "getgid",
@@ -74,50 +85,105 @@ static const char *const allowed_syscalls[] = {
 	"setregid", "setresuid", "setresgid", "setgroups", "setfsuid", "setfsgid", "capget",
 	"capset", "prctl", "arch_prctl", "set_tid_address", "set_robust_list", "get_robust_list",
 	"rseq", "futex", "futex_waitv", "restart_syscall", "seccomp", "landlock_create_ruleset",
-	"landlock_add_rule", "landlock_restrict_self",
-	/* scheduling and limits */
+	"landlock_add_rule", "landlock_restrict_self"
+};
+
+/* scheduling and limits */
+static const char *const allow_scheduling[] = {
 	"getrlimit", "setrlimit", "prlimit64", "getrusage", "getpriority", "setpriority",
 	"sched_yield", "sched_getaffinity", "sched_setaffinity", "sched_getparam",
 	"sched_setparam", "sched_getscheduler", "sched_setscheduler", "sched_get_priority_max",
 	"sched_get_priority_min", "sched_rr_get_interval", "sched_getattr", "sched_setattr",
-	"ioprio_get", "ioprio_set", "getcpu",
-	/* signals */
-	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending", "rt_sigtimedwait",
-	"rt_sigsuspend", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "sigaltstack", "pause", "alarm",
-	/* time */
-	"nanosleep", "clock_nanosleep", "clock_gettime", "clock_getres", "gettimeofday", "time",
-	"times", "getitimer", "setitimer", "timer_create", "timer_settime", "timer_gettime",
-	"timer_getoverrun", "timer_delete",
-	/* system information */
-	"uname", "sysinfo", "getrandom",
-	/* sockets; socket itself is filtered by family below */
-	"socketpair", "bind", "connect", "listen", "accept", "accept4", "getsockname",
-	"getpeername", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
-	"shutdown", "setsockopt", "getsockopt",
-	/* System V and POSIX IPC live in the jail's own ipc namespace */
-	"shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl", "msgget",
-	"msgsnd", "msgrcv", "msgctl", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive",
-	"mq_notify", "mq_getsetattr",
+	"ioprio_get", "ioprio_set", "getcpu"
 };
 
-static const char *const denied_syscalls[] = {
-	/* looking into or steering other processes */
+/* signals */
+static const char *const allow_signals[] = {
+	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending", "rt_sigtimedwait",
+	"rt_sigsuspend", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "sigaltstack", "pause", "alarm"
+};
+
+/* time */
+static const char *const allow_time[] = {
+	"nanosleep", "clock_nanosleep", "clock_gettime", "clock_getres", "gettimeofday", "time",
+	"times", "getitimer", "setitimer", "timer_create", "timer_settime", "timer_gettime",
+	"timer_getoverrun", "timer_delete"
+};
+
+/* system information */
+static const char *const allow_system_info[] = {
+	"uname", "sysinfo", "getrandom"
+};
+
+/* sockets; socket itself is filtered by family below */
+static const char *const allow_sockets[] = {
+	"socketpair", "bind", "connect", "listen", "accept", "accept4", "getsockname",
+	"getpeername", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
+	"shutdown", "setsockopt", "getsockopt"
+};
+
+/* System V and POSIX IPC, inside the jail's own ipc namespace */
+static const char *const allow_ipc[] = {
+	"shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl", "msgget",
+	"msgsnd", "msgrcv", "msgctl", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive",
+	"mq_notify", "mq_getsetattr"
+};
+
+/* looking into or steering other processes */
+static const char *const deny_other_processes[] = {
 	"ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp",
-	"process_madvise", "migrate_pages", "move_pages",
-	/* large, frequently exploited kernel interfaces */
+	"process_madvise", "migrate_pages", "move_pages"
+};
+
+/* large, frequently exploited kernel interfaces */
+static const char *const deny_kernel_surface[] = {
 	"bpf", "perf_event_open", "userfaultfd", "keyctl", "add_key", "request_key",
-	"io_uring_setup", "io_uring_enter", "io_uring_register", "modify_ldt",
-	/* leaving or reshaping the namespaces and the root */
+	"io_uring_setup", "io_uring_enter", "io_uring_register", "modify_ldt"
+};
+
+/* leaving or reshaping the namespaces and the root */
+static const char *const deny_namespaces[] = {
 	"mount", "umount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree", "fsopen",
-	"fsconfig", "fsmount", "fspick", "mount_setattr", "unshare", "setns",
-	"name_to_handle_at", "open_by_handle_at",
-	/* whole-machine state */
+	"fsconfig", "fsmount", "fspick", "mount_setattr", "unshare", "setns", "name_to_handle_at",
+	"open_by_handle_at"
+};
+
+/* whole-machine state */
+static const char *const deny_machine[] = {
 	"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "reboot",
-	"swapon", "swapoff", "acct", "quotactl", "quotactl_fd", "lookup_dcookie", "syslog",
-	"iopl", "ioperm", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
-	"vhangup", "nfsservctl", "uselib", "sethostname", "setdomainname",
-	/* execution domains only serve old binaries and defeat ASLR */
-	"personality",
+	"swapon", "swapoff", "acct", "quotactl", "quotactl_fd", "lookup_dcookie", "syslog", "iopl",
+	"ioperm", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "vhangup",
+	"nfsservctl", "uselib", "sethostname", "setdomainname"
+};
+
+/* execution domains only serve old binaries and weaken ASLR */
+static const char *const deny_personality[] = {
+	"personality"
+};
+struct name_group {
+	const char *const *names;
+	size_t count;
+	uint32_t action;
+};
+
+#define GROUP(arr, act) {(arr), sizeof(arr) / sizeof((arr)[0]), (act)}
+
+static const struct name_group name_groups[] = {
+	GROUP(allow_files, ALLOW),
+	GROUP(allow_events, ALLOW),
+	GROUP(allow_memory, ALLOW),
+	GROUP(allow_processes, ALLOW),
+	GROUP(allow_scheduling, ALLOW),
+	GROUP(allow_signals, ALLOW),
+	GROUP(allow_time, ALLOW),
+	GROUP(allow_system_info, ALLOW),
+	GROUP(allow_sockets, ALLOW),
+	GROUP(allow_ipc, ALLOW),
+	GROUP(deny_other_processes, DENY),
+	GROUP(deny_kernel_surface, DENY),
+	GROUP(deny_namespaces, DENY),
+	GROUP(deny_machine, DENY),
+	GROUP(deny_personality, DENY),
 };
 
 /* A rule with argument comparisons; all comparisons must hold. */
@@ -129,32 +195,31 @@ struct arg_rule {
 };
 
 #define ARG(i, o, a, b) {.arg = (i), .op = (o), .datum_a = (a), .datum_b = (b)}
-#define IOCTL_DENY(req) {"ioctl", DENY, 1, {ARG(1, SCMP_CMP_MASKED_EQ, LOW32, (req))}}
-#define CLONE_DENY(flag) {"clone", DENY, 1, {ARG(0, SCMP_CMP_MASKED_EQ, (flag), (flag))}}
-#define SOCKET_RULE(act, fam, type, n, proto)                                                  \
-	{"socket",                                                                             \
-	 (act),                                                                                \
-	 (n),                                                                                  \
-	 {ARG(0, SCMP_CMP_MASKED_EQ, LOW32, (fam)),                                            \
-	  ARG(1, SCMP_CMP_MASKED_EQ, SOCK_TYPE_MASK, (type)), ARG(2, SCMP_CMP_EQ, (proto), 0)}}
-#define SOCKET_ALLOW(fam, type, proto) SOCKET_RULE(ALLOW, fam, type, 3, proto)
+#define LOW32_IS(i, v) ARG(i, SCMP_CMP_MASKED_EQ, LOW32, (v))
+#define TYPE_IS(v) ARG(1, SCMP_CMP_MASKED_EQ, SOCK_TYPE_MASK, (v))
 
-#define NS_FLAGS                                                                               \
-	(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | \
-	 CLONE_NEWCGROUP | CLONE_NEWTIME)
+#define IOCTL_DENY(req) {"ioctl", DENY, 1, {LOW32_IS(1, req)}}
+#define CLONE_DENY(flag) {"clone", DENY, 1, {ARG(0, SCMP_CMP_MASKED_EQ, (flag), (flag))}}
+#define SOCKET_ALLOW(fam, type, proto) \
+	{"socket", ALLOW, 3, {LOW32_IS(0, fam), TYPE_IS(type), ARG(2, SCMP_CMP_EQ, (proto), 0)}}
+#define SOCKET_DENY(fam, type) {"socket", DENY, 2, {LOW32_IS(0, fam), TYPE_IS(type)}}
+
+#define NS_FLAGS \
+	(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | \
+	 CLONE_NEWUTS | CLONE_NEWCGROUP | CLONE_NEWTIME)
 
 static const struct arg_rule arg_rules[] = {
 	/*
 	 * TIOCSTI pushes input into a terminal and TIOCLINUX reaches the console.
-	 * libseccomp silently drops conditional rules on a syscall that also has an
-	 * unconditional one, so every other ioctl is allowed through a comparison
-	 * that always holds (a1 >= 0); libseccomp emits the equality checks ahead
-	 * of it.  The unit test pins this order.
+	 * libseccomp silently drops conditional rules on a syscall that also has
+	 * an unconditional one, so every other ioctl is allowed through a
+	 * comparison that always holds (a1 >= 0), which libseccomp places after
+	 * the equality checks.  The unit test pins this order.
 	 */
 	IOCTL_DENY(TIOCSTI),
 	IOCTL_DENY(TIOCLINUX),
 	{"ioctl", ALLOW, 1, {ARG(1, SCMP_CMP_GE, 0, 0)}},
-	/* Threads and processes, but no new namespaces: they widen the kernel surface. */
+	/* Threads and processes, but no new namespaces: each widens the kernel surface. */
 	{"clone", ALLOW, 1, {ARG(0, SCMP_CMP_MASKED_EQ, NS_FLAGS, 0)}},
 	CLONE_DENY(CLONE_NEWUSER),
 	CLONE_DENY(CLONE_NEWNS),
@@ -168,8 +233,9 @@ static const struct arg_rule arg_rules[] = {
 	 * Only the families and protocols the runtimes use, so that nothing else
 	 * autoloads a protocol module.  Netlink route serves getifaddrs and
 	 * getaddrinfo's address checks; the namespace holds nothing else to see.
+	 * Other sockets fail with ENOSYS like any unlisted call.
 	 */
-	{"socket", ALLOW, 1, {ARG(0, SCMP_CMP_MASKED_EQ, LOW32, AF_UNIX)}},
+	{"socket", ALLOW, 1, {LOW32_IS(0, AF_UNIX)}},
 	SOCKET_ALLOW(AF_INET, SOCK_STREAM, 0),
 	SOCKET_ALLOW(AF_INET, SOCK_STREAM, IPPROTO_TCP),
 	SOCKET_ALLOW(AF_INET, SOCK_DGRAM, 0),
@@ -180,11 +246,12 @@ static const struct arg_rule arg_rules[] = {
 	SOCKET_ALLOW(AF_INET6, SOCK_DGRAM, IPPROTO_UDP),
 	SOCKET_ALLOW(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE),
 	SOCKET_ALLOW(AF_NETLINK, SOCK_DGRAM, NETLINK_ROUTE),
-	{"socket", DENY, 1, {ARG(0, SCMP_CMP_MASKED_EQ, LOW32, AF_PACKET)}},
-	SOCKET_RULE(DENY, AF_INET, SOCK_RAW, 2, 0),
-	SOCKET_RULE(DENY, AF_INET6, SOCK_RAW, 2, 0),
-	SOCKET_RULE(DENY, AF_INET, SOCK_PACKET, 2, 0),
+	{"socket", DENY, 1, {LOW32_IS(0, AF_PACKET)}},
+	SOCKET_DENY(AF_INET, SOCK_RAW),
+	SOCKET_DENY(AF_INET6, SOCK_RAW),
+	SOCKET_DENY(AF_INET, SOCK_PACKET),
 };
+/* clang-format on */
 
 static void release_ctx(scmp_filter_ctx *ctx)
 {
@@ -230,11 +297,10 @@ static int add_rule(scmp_filter_ctx ctx, const struct arg_rule *r, char *err, si
 	return 0;
 }
 
-static int add_plain(scmp_filter_ctx ctx, const char *const *names, size_t n, uint32_t action,
-		     char *err, size_t errlen)
+static int add_names(scmp_filter_ctx ctx, const struct name_group *g, char *err, size_t errlen)
 {
-	for (size_t i = 0; i < n; i++) {
-		struct arg_rule r = {.name = names[i], .action = action};
+	for (size_t i = 0; i < g->count; i++) {
+		struct arg_rule r = {.name = g->names[i], .action = g->action};
 
 		if (add_rule(ctx, &r, err, errlen) < 0)
 			return -1;
@@ -244,13 +310,10 @@ static int add_plain(scmp_filter_ctx ctx, const char *const *names, size_t n, ui
 
 static int add_all_rules(scmp_filter_ctx ctx, char *err, size_t errlen)
 {
-	size_t n_allowed = sizeof(allowed_syscalls) / sizeof(allowed_syscalls[0]);
-	size_t n_denied = sizeof(denied_syscalls) / sizeof(denied_syscalls[0]);
-
-	if (add_plain(ctx, allowed_syscalls, n_allowed, ALLOW, err, errlen) < 0)
-		return -1;
-	if (add_plain(ctx, denied_syscalls, n_denied, DENY, err, errlen) < 0)
-		return -1;
+	for (size_t i = 0; i < sizeof(name_groups) / sizeof(name_groups[0]); i++) {
+		if (add_names(ctx, &name_groups[i], err, errlen) < 0)
+			return -1;
+	}
 	for (size_t i = 0; i < sizeof(arg_rules) / sizeof(arg_rules[0]); i++) {
 		if (add_rule(ctx, &arg_rules[i], err, errlen) < 0)
 			return -1;
@@ -289,8 +352,7 @@ static int export_bpf(scmp_filter_ctx ctx, struct jail_bpf *out, char *err, size
 	size = lseek(fd, 0, SEEK_END);
 	if (size < 0)
 		return fail(err, errlen, "export", NULL, errno);
-	if (size == 0 || size % sizeof(*insns) != 0 ||
-	    (size_t)size / sizeof(*insns) > BPF_MAXINSNS)
+	if (size == 0 || size % sizeof(*insns) != 0 || (size_t)size / sizeof(*insns) > BPF_MAXINSNS)
 		return fail(err, errlen, "export", "(bad program size)", EINVAL);
 	if (!(insns = malloc((size_t)size)))
 		return fail(err, errlen, "export", NULL, ENOMEM);
@@ -334,9 +396,15 @@ void jail_seccomp_free(struct jail_bpf *bpf)
 	bpf->len = 0;
 }
 
+static int load_filter(struct sock_fprog *prog, unsigned long flags)
+{
+	return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, prog) == 0 ? 0 : -errno;
+}
+
 int jail_seccomp_install(const struct jail_bpf *bpf)
 {
 	struct sock_fprog prog;
+	int rc;
 
 	if (!bpf || !bpf->insns || bpf->len == 0)
 		return -EINVAL;
@@ -344,17 +412,14 @@ int jail_seccomp_install(const struct jail_bpf *bpf)
 	prog.filter = bpf->insns;
 	/*
 	 * Do not force the speculative-store-bypass mitigation on the guest (the
-	 * default since Linux 5.16 anyway): it costs CPU-bound code, and the guest
-	 * shares an address space with nothing it may not read.  Kernels before
-	 * 4.17 reject the flag.
+	 * default since Linux 5.16 anyway): it slows CPU-bound code, and the
+	 * guest shares its address space with nothing it may not read.  Kernels
+	 * before 4.17 reject the flag.
 	 */
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_SPEC_ALLOW, &prog) == 0)
-		return 0;
-	if (errno == EINVAL && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0)
-		return 0;
-	if (errno != ENOSYS)
-		return -errno;
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0)
-		return 0;
-	return -errno;
+	rc = load_filter(&prog, SECCOMP_FILTER_FLAG_SPEC_ALLOW);
+	if (rc == -EINVAL)
+		rc = load_filter(&prog, 0);
+	if (rc != -ENOSYS)
+		return rc;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0 ? 0 : -errno;
 }

@@ -12,15 +12,21 @@ struct jail_bpf {
 
 /*
  * Build the filter program once, in the parent (libseccomp allocates, which
- * is not safe in a child forked from a threaded process).  Returns 0, or -1
- * with a reason in err.
+ * is not safe in a child forked from a threaded process).  The policy: an
+ * allowlist whose other syscalls fail with ENOSYS (clone3 among them, so that
+ * glibc falls back to clone); the dangerous classes of DESIGN.md decision 1
+ * fail with EPERM; another ABI (i386, x32) kills the process.  On success out
+ * owns a malloc'd program of out->len instructions and 0 is returned; on
+ * failure out is empty, a reason is in err, and -1 is returned.
  */
 int jail_seccomp_build(struct jail_bpf *out, char *err, size_t errlen);
+/* Release the program and leave it empty; bpf may be NULL. */
 void jail_seccomp_free(struct jail_bpf *bpf);
 
 /*
  * Load the filter into the calling process.  Async-signal-safe: no
- * allocation, raw syscalls only.  Requires no_new_privs.  Returns 0 or -errno.
+ * allocation, raw syscalls only.  Requires no_new_privs (or CAP_SYS_ADMIN).
+ * Returns 0, -EINVAL for a NULL or empty program, or the kernel's -errno.
  */
 int jail_seccomp_install(const struct jail_bpf *bpf);
 

@@ -58,9 +58,17 @@ static __attribute__((noreturn)) void child_fail(int ctl, const char *what, int 
 	_exit(126);
 }
 
-static int cmp_int(const void *a, const void *b)
+/* Insertion sort: qsort may allocate, which a cloned child must not do. */
+static void sort_fds(int *v, size_t n)
 {
-	return *(const int *)a - *(const int *)b;
+	for (size_t i = 1; i < n; i++) {
+		int x = v[i];
+		size_t j = i;
+
+		for (; j > 0 && v[j - 1] > x; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
 }
 
 /* Close every fd except the ones in keep (a multi-threaded embedder may have
@@ -69,7 +77,7 @@ static void close_all_but(int *keep, size_t n)
 {
 	int lo = 0;
 
-	qsort(keep, n, sizeof(*keep), cmp_int);
+	sort_fds(keep, n);
 	for (size_t i = 0; i < n; i++) {
 		if (keep[i] < 0)
 			continue;

@@ -42,8 +42,8 @@
 #define NS_FLAG_COUNT 8
 
 static const unsigned long ns_flags[NS_FLAG_COUNT] = {
-	CLONE_NEWUSER, CLONE_NEWNS,  CLONE_NEWPID,    CLONE_NEWNET,
-	CLONE_NEWIPC,  CLONE_NEWUTS, CLONE_NEWCGROUP, CLONE_NEWTIME,
+    CLONE_NEWUSER, CLONE_NEWNS,	 CLONE_NEWPID,	  CLONE_NEWNET,
+    CLONE_NEWIPC,  CLONE_NEWUTS, CLONE_NEWCGROUP, CLONE_NEWTIME,
 };
 
 /* One raw syscall and the errno it must end with (0: it must succeed). */
@@ -57,63 +57,67 @@ struct probe {
 #define BAD ((long)1) /* a pointer that faults */
 
 static const struct probe denied[] = {
-	{"ptrace", SYS_ptrace, {-1, 0, 0, 0}, EPERM},
-	{"process_vm_readv", SYS_process_vm_readv, {0, 0, 1, 0, 1, 0}, EPERM},
-	{"process_vm_writev", SYS_process_vm_writev, {0, 0, 1, 0, 1, 0}, EPERM},
-	{"pidfd_getfd", SYS_pidfd_getfd, {-1, -1, 0}, EPERM},
-	{"kcmp", SYS_kcmp, {-1, -1, -1, 0, 0}, EPERM},
-	{"bpf", SYS_bpf, {-1, 0, 0}, EPERM},
-	{"perf_event_open", SYS_perf_event_open, {0, 0, -1, -1, 0}, EPERM},
-	{"userfaultfd", SYS_userfaultfd, {-1}, EPERM},
-	{"keyctl", SYS_keyctl, {-1, 0, 0, 0, 0}, EPERM},
-	{"add_key", SYS_add_key, {0, 0, 0, 0, 0}, EPERM},
-	{"request_key", SYS_request_key, {0, 0, 0, 0}, EPERM},
-	{"io_uring_setup", SYS_io_uring_setup, {0, 0}, EPERM},
-	{"io_uring_enter", SYS_io_uring_enter, {-1, 0, 0, 0, 0, 0}, EPERM},
-	{"io_uring_register", SYS_io_uring_register, {-1, 0, 0, 0}, EPERM},
-	{"mount", SYS_mount, {0, 0, 0, 0, 0}, EPERM},
-	{"umount2", SYS_umount2, {0, 0}, EPERM},
-	{"pivot_root", SYS_pivot_root, {0, 0}, EPERM},
-	{"chroot", SYS_chroot, {0}, EPERM},
-	{"move_mount", SYS_move_mount, {-1, 0, -1, 0, 0}, EPERM},
-	{"open_tree", SYS_open_tree, {-1, 0, 0}, EPERM},
-	{"fsopen", SYS_fsopen, {0, 0}, EPERM},
-	{"fsconfig", SYS_fsconfig, {-1, 0, 0, 0, 0}, EPERM},
-	{"fsmount", SYS_fsmount, {-1, 0, 0}, EPERM},
-	{"fspick", SYS_fspick, {-1, 0, 0}, EPERM},
-	{"mount_setattr", SYS_mount_setattr, {-1, 0, 0, 0, 0}, EPERM},
-	{"unshare", SYS_unshare, {-1}, EPERM},
-	{"setns", SYS_setns, {-1, 0}, EPERM},
-	{"kexec_load", SYS_kexec_load, {0, 0, 0, -1}, EPERM},
-	{"kexec_file_load", SYS_kexec_file_load, {-1, -1, 0, 0, -1}, EPERM},
-	{"init_module", SYS_init_module, {0, 0, 0}, EPERM},
-	{"finit_module", SYS_finit_module, {-1, 0, 0}, EPERM},
-	{"delete_module", SYS_delete_module, {0, 0}, EPERM},
-	{"reboot", SYS_reboot, {0, 0, 0, 0}, EPERM},
-	{"swapon", SYS_swapon, {0, 0}, EPERM},
-	{"swapoff", SYS_swapoff, {0}, EPERM},
-	{"acct", SYS_acct, {BAD}, EPERM},
-	{"quotactl", SYS_quotactl, {-1, 0, 0, 0}, EPERM},
-	{"lookup_dcookie", SYS_lookup_dcookie, {0, 0, 0}, EPERM},
-	{"name_to_handle_at", SYS_name_to_handle_at, {-1, 0, 0, 0, 0}, EPERM},
-	{"open_by_handle_at", SYS_open_by_handle_at, {-1, 0, 0}, EPERM},
-	{"personality", SYS_personality, {0xdead}, EPERM},
-	{"syslog", SYS_syslog, {-1, 0, 0}, EPERM},
+    {"ptrace", SYS_ptrace, {-1, 0, 0, 0}, EPERM},
+    {"process_vm_readv", SYS_process_vm_readv, {0, 0, 1, 0, 1, 0}, EPERM},
+    {"process_vm_writev", SYS_process_vm_writev, {0, 0, 1, 0, 1, 0}, EPERM},
+    {"pidfd_getfd", SYS_pidfd_getfd, {-1, -1, 0}, EPERM},
+    {"kcmp", SYS_kcmp, {-1, -1, -1, 0, 0}, EPERM},
+    {"process_madvise", SYS_process_madvise, {-1, 0, 0, 0, 0}, EPERM},
+    {"migrate_pages", SYS_migrate_pages, {-1, 0, 0, 0}, EPERM},
+    {"move_pages", SYS_move_pages, {-1, 1, 0, 0, 0, 0}, EPERM},
+    {"bpf", SYS_bpf, {-1, 0, 0}, EPERM},
+    {"perf_event_open", SYS_perf_event_open, {0, 0, -1, -1, 0}, EPERM},
+    {"userfaultfd", SYS_userfaultfd, {-1}, EPERM},
+    {"keyctl", SYS_keyctl, {-1, 0, 0, 0, 0}, EPERM},
+    {"add_key", SYS_add_key, {0, 0, 0, 0, 0}, EPERM},
+    {"request_key", SYS_request_key, {0, 0, 0, 0}, EPERM},
+    {"io_uring_setup", SYS_io_uring_setup, {0, 0}, EPERM},
+    {"io_uring_enter", SYS_io_uring_enter, {-1, 0, 0, 0, 0, 0}, EPERM},
+    {"io_uring_register", SYS_io_uring_register, {-1, 0, 0, 0}, EPERM},
+    {"mount", SYS_mount, {0, 0, 0, 0, 0}, EPERM},
+    {"umount2", SYS_umount2, {0, 0}, EPERM},
+    {"pivot_root", SYS_pivot_root, {0, 0}, EPERM},
+    {"chroot", SYS_chroot, {0}, EPERM},
+    {"move_mount", SYS_move_mount, {-1, 0, -1, 0, 0}, EPERM},
+    {"open_tree", SYS_open_tree, {-1, 0, 0}, EPERM},
+    {"fsopen", SYS_fsopen, {0, 0}, EPERM},
+    {"fsconfig", SYS_fsconfig, {-1, 0, 0, 0, 0}, EPERM},
+    {"fsmount", SYS_fsmount, {-1, 0, 0}, EPERM},
+    {"fspick", SYS_fspick, {-1, 0, 0}, EPERM},
+    {"mount_setattr", SYS_mount_setattr, {-1, 0, 0, 0, 0}, EPERM},
+    {"unshare", SYS_unshare, {-1}, EPERM},
+    {"setns", SYS_setns, {-1, 0}, EPERM},
+    {"kexec_load", SYS_kexec_load, {0, 0, 0, -1}, EPERM},
+    {"kexec_file_load", SYS_kexec_file_load, {-1, -1, 0, 0, -1}, EPERM},
+    {"init_module", SYS_init_module, {0, 0, 0}, EPERM},
+    {"finit_module", SYS_finit_module, {-1, 0, 0}, EPERM},
+    {"delete_module", SYS_delete_module, {0, 0}, EPERM},
+    {"reboot", SYS_reboot, {0, 0, 0, 0}, EPERM},
+    {"swapon", SYS_swapon, {0, 0}, EPERM},
+    {"swapoff", SYS_swapoff, {0}, EPERM},
+    {"acct", SYS_acct, {BAD}, EPERM},
+    {"quotactl", SYS_quotactl, {-1, 0, 0, 0}, EPERM},
+    {"quotactl_fd", SYS_quotactl_fd, {-1, 0, 0, 0}, EPERM},
+    {"lookup_dcookie", SYS_lookup_dcookie, {0, 0, 0}, EPERM},
+    {"name_to_handle_at", SYS_name_to_handle_at, {-1, 0, 0, 0, 0}, EPERM},
+    {"open_by_handle_at", SYS_open_by_handle_at, {-1, 0, 0}, EPERM},
+    {"personality", SYS_personality, {0xdead}, EPERM},
+    {"syslog", SYS_syslog, {-1, 0, 0}, EPERM},
 #ifdef SYS_iopl
-	{"iopl", SYS_iopl, {99}, EPERM},
-	{"ioperm", SYS_ioperm, {-1, 1, 1}, EPERM},
-	{"modify_ldt", SYS_modify_ldt, {99, 0, 0}, EPERM},
-	{"uselib", SYS_uselib, {0}, EPERM},
+    {"iopl", SYS_iopl, {99}, EPERM},
+    {"ioperm", SYS_ioperm, {-1, 1, 1}, EPERM},
+    {"modify_ldt", SYS_modify_ldt, {99, 0, 0}, EPERM},
+    {"uselib", SYS_uselib, {0}, EPERM},
 #endif
-	{"settimeofday", SYS_settimeofday, {BAD, 0}, EPERM},
-	{"clock_settime", SYS_clock_settime, {-1, 0}, EPERM},
-	{"clock_adjtime", SYS_clock_adjtime, {-1, 0}, EPERM},
-	{"adjtimex", SYS_adjtimex, {0}, EPERM},
-	{"vhangup", SYS_vhangup, {0}, EPERM},
-	{"nfsservctl", SYS_nfsservctl, {0}, EPERM},
-	{"sethostname", SYS_sethostname, {0, -1}, EPERM},
-	{"setdomainname", SYS_setdomainname, {0, -1}, EPERM},
-	{"clone3", SYS_clone3, {0, 0}, ENOSYS},
+    {"settimeofday", SYS_settimeofday, {BAD, 0}, EPERM},
+    {"clock_settime", SYS_clock_settime, {-1, 0}, EPERM},
+    {"clock_adjtime", SYS_clock_adjtime, {-1, 0}, EPERM},
+    {"adjtimex", SYS_adjtimex, {0}, EPERM},
+    {"vhangup", SYS_vhangup, {0}, EPERM},
+    {"nfsservctl", SYS_nfsservctl, {0}, EPERM},
+    {"sethostname", SYS_sethostname, {0, -1}, EPERM},
+    {"setdomainname", SYS_setdomainname, {0, -1}, EPERM},
+    {"clone3", SYS_clone3, {0, 0}, ENOSYS},
 };
 
 #define N_DENIED (sizeof(denied) / sizeof(denied[0]))
@@ -203,15 +207,16 @@ static scmp_filter_ctx build_marker(void)
 	for (size_t i = 0; i < N_DENIED && rc == 0; i++)
 		rc = mark(ctx, denied[i].nr, 0, NULL);
 	for (int i = 0; i < NS_FLAG_COUNT && rc == 0; i++)
-		rc = mark(ctx, SYS_clone, 1, &SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
+		rc =
+		    mark(ctx, SYS_clone, 1, &SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
 	if (rc == 0)
 		rc = mark(ctx, SYS_ioctl, 1, &SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffff, TIOCSTI));
 	if (rc == 0)
 		rc = mark(ctx, SYS_ioctl, 1, &SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffff, TIOCLINUX));
 	if (rc == 0)
-		rc = mark(ctx, SYS_socket, 1, &SCMP_A0(SCMP_CMP_EQ, AF_PACKET));
+		rc = mark(ctx, SYS_socket, 1, &SCMP_A0(SCMP_CMP_EQ, AF_PACKET, 0));
 	for (int i = 0; i < 2 && rc == 0; i++) {
-		struct scmp_arg_cmp raw[] = {SCMP_A0(SCMP_CMP_EQ, i ? AF_INET6 : AF_INET),
+		struct scmp_arg_cmp raw[] = {SCMP_A0(SCMP_CMP_EQ, i ? AF_INET6 : AF_INET, 0),
 					     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW)};
 
 		rc = mark(ctx, SYS_socket, 2, raw);
@@ -249,7 +254,7 @@ static int install_program(const void *arg)
 
 static void test_install_errors(void)
 {
-	static struct sock_filter bad_insn = {0xffff, 0, 0, 0};
+	struct sock_filter bad_insn = {0xffff, 0, 0, 0};
 	struct jail_bpf empty = {0};
 	struct jail_bpf bad = {&bad_insn, 1};
 	struct filters none = {0};
@@ -333,8 +338,8 @@ static int start_thread(const void *arg)
 static void test_clone(const struct filters *both, const struct filters *policy)
 {
 	static const char *const names[NS_FLAG_COUNT] = {
-		"CLONE_NEWUSER", "CLONE_NEWNS",  "CLONE_NEWPID",    "CLONE_NEWNET",
-		"CLONE_NEWIPC",  "CLONE_NEWUTS", "CLONE_NEWCGROUP", "CLONE_NEWTIME",
+	    "CLONE_NEWUSER", "CLONE_NEWNS",  "CLONE_NEWPID",	"CLONE_NEWNET",
+	    "CLONE_NEWIPC",  "CLONE_NEWUTS", "CLONE_NEWCGROUP", "CLONE_NEWTIME",
 	};
 	unsigned long plain = 0;
 
@@ -359,10 +364,7 @@ static int i386_getpid(const void *arg)
 {
 	long ret;
 
-	__asm__ volatile("int $0x80"
-			 : "=a"(ret)
-			 : "a"(20L)
-			 : "memory", "r8", "r9", "r10", "r11");
+	__asm__ volatile("int $0x80" : "=a"(ret) : "a"(20L) : "memory", "r8", "r9", "r10", "r11");
 	return ret == getpid() ? 0 : 1;
 }
 
@@ -416,19 +418,28 @@ static void test_ioctl(const struct filters *f, const struct pty *pty, int pipe_
 	int avail;
 	const long sti = TIOCSTI, lin = TIOCLINUX;
 	const struct probe probes[] = {
-		{"TIOCSTI on a pty", SYS_ioctl, {pty->slave, sti, (long)&ch}, EPERM},
-		{"TIOCSTI | 1 << 32", SYS_ioctl, {pty->slave, (long)(HIGH_BITS | sti), (long)&ch}, EPERM},
-		{"TIOCSTI | ~0 << 32", SYS_ioctl, {pty->slave, (long)(~0UL << 32 | sti), (long)&ch},
-		 EPERM},
-		{"TIOCSTI on fd 0", SYS_ioctl, {0, sti, (long)&ch}, EPERM},
-		{"TIOCSTI | 1 << 32 on fd 0", SYS_ioctl, {0, (long)(HIGH_BITS | sti), (long)&ch},
-		 EPERM},
-		{"TIOCLINUX", SYS_ioctl, {pty->slave, lin, (long)&linux_sub}, EPERM},
-		{"TIOCLINUX | 1 << 32", SYS_ioctl, {pty->slave, (long)(HIGH_BITS | lin), (long)&linux_sub},
-		 EPERM},
-		{"TCGETS", SYS_ioctl, {pty->slave, TCGETS, (long)&tio}, 0},
-		{"FIONREAD on a pty", SYS_ioctl, {pty->master, FIONREAD, (long)&avail}, 0},
-		{"FIONREAD on a pipe", SYS_ioctl, {pipe_rd, FIONREAD, (long)&avail}, 0},
+	    {"TIOCSTI on a pty", SYS_ioctl, {pty->slave, sti, (long)&ch}, EPERM},
+	    {"TIOCSTI | 1 << 32",
+	     SYS_ioctl,
+	     {pty->slave, (long)(HIGH_BITS | sti), (long)&ch},
+	     EPERM},
+	    {"TIOCSTI | ~0 << 32",
+	     SYS_ioctl,
+	     {pty->slave, (long)(~0UL << 32 | sti), (long)&ch},
+	     EPERM},
+	    {"TIOCSTI on fd 0", SYS_ioctl, {0, sti, (long)&ch}, EPERM},
+	    {"TIOCSTI | 1 << 32 on fd 0",
+	     SYS_ioctl,
+	     {0, (long)(HIGH_BITS | sti), (long)&ch},
+	     EPERM},
+	    {"TIOCLINUX", SYS_ioctl, {pty->slave, lin, (long)&linux_sub}, EPERM},
+	    {"TIOCLINUX | 1 << 32",
+	     SYS_ioctl,
+	     {pty->slave, (long)(HIGH_BITS | lin), (long)&linux_sub},
+	     EPERM},
+	    {"TCGETS", SYS_ioctl, {pty->slave, TCGETS, (long)&tio}, 0},
+	    {"FIONREAD on a pty", SYS_ioctl, {pty->master, FIONREAD, (long)&avail}, 0},
+	    {"FIONREAD on a pipe", SYS_ioctl, {pipe_rd, FIONREAD, (long)&avail}, 0},
 	};
 
 	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++)
@@ -466,23 +477,23 @@ static int socket_reachable(const void *arg)
 static void test_sockets(const struct filters *both)
 {
 	static const long ok[][3] = {
-		{AF_UNIX, SOCK_STREAM, 0},
-		{AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0},
-		{AF_UNIX, SOCK_SEQPACKET, 0},
-		{AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0},
-		{AF_INET, SOCK_STREAM, IPPROTO_TCP},
-		{AF_INET, SOCK_DGRAM, IPPROTO_UDP},
-		{AF_INET6, SOCK_STREAM, 0},
-		{AF_INET6, SOCK_DGRAM, 0},
-		{AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE},
+	    {AF_UNIX, SOCK_STREAM, 0},
+	    {AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0},
+	    {AF_UNIX, SOCK_SEQPACKET, 0},
+	    {AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0},
+	    {AF_INET, SOCK_STREAM, IPPROTO_TCP},
+	    {AF_INET, SOCK_DGRAM, IPPROTO_UDP},
+	    {AF_INET6, SOCK_STREAM, 0},
+	    {AF_INET6, SOCK_DGRAM, 0},
+	    {AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE},
 	};
 	static const struct probe refused[] = {
-		{"AF_PACKET", SYS_socket, {AF_PACKET, SOCK_RAW, 0}, EPERM},
-		{"AF_INET SOCK_RAW", SYS_socket, {AF_INET, SOCK_RAW, IPPROTO_ICMP}, EPERM},
-		{"AF_INET6 SOCK_RAW", SYS_socket, {AF_INET6, SOCK_RAW | SOCK_CLOEXEC, 0}, EPERM},
-		{"AF_VSOCK", SYS_socket, {40, SOCK_STREAM, 0}, ENOSYS},
-		{"AF_NETLINK audit", SYS_socket, {AF_NETLINK, SOCK_RAW, 9}, ENOSYS},
-		{"AF_INET sctp", SYS_socket, {AF_INET, SOCK_STREAM, 132}, ENOSYS},
+	    {"AF_PACKET", SYS_socket, {AF_PACKET, SOCK_RAW, 0}, EPERM},
+	    {"AF_INET SOCK_RAW", SYS_socket, {AF_INET, SOCK_RAW, IPPROTO_ICMP}, EPERM},
+	    {"AF_INET6 SOCK_RAW", SYS_socket, {AF_INET6, SOCK_RAW | SOCK_CLOEXEC, 0}, EPERM},
+	    {"AF_VSOCK", SYS_socket, {40, SOCK_STREAM, 0}, ENOSYS},
+	    {"AF_NETLINK audit", SYS_socket, {AF_NETLINK, SOCK_RAW, 9}, ENOSYS},
+	    {"AF_INET sctp", SYS_socket, {AF_INET, SOCK_STREAM, 132}, ENOSYS},
 	};
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
@@ -543,82 +554,104 @@ static int run_program(const struct filters *f, const struct program *p, char *o
 }
 
 static const char python_code[] =
-	"import asyncio, ctypes, json, multiprocessing, os, ssl, subprocess, threading\n"
-	"import numpy\n"
-	"a = numpy.ones((300, 300))\n"
-	"total = int(numpy.dot(a, a).sum())\n"
-	"seen = []\n"
-	"t = threading.Thread(target=seen.append, args=(1,))\n"
-	"t.start(); t.join()\n"
-	"ls = subprocess.run(['ls', '/'], capture_output=True, text=True, check=True).stdout\n"
-	"pid = os.fork()\n"
-	"if pid == 0:\n"
-	"    os._exit(7)\n"
-	"_, st = os.waitpid(pid, 0)\n"
-	"async def main():\n"
-	"    await asyncio.sleep(0.001)\n"
-	"    return json.dumps({'n': 1})\n"
-	"doc = asyncio.run(main())\n"
-	"ssl.create_default_context()\n"
-	"with multiprocessing.Pool(2) as pool:\n"
-	"    sq = pool.map(abs, [-2, -3])\n"
-	"same = ctypes.CDLL(None).getpid() == os.getpid()\n"
-	"ok = ('usr' in ls.split() and os.waitstatus_to_exitcode(st) == 7 and seen == [1]\n"
-	"      and doc == '{\"n\": 1}' and sq == [2, 3] and same)\n"
-	"print('py-ok' if ok else 'py-bad', total)\n"
-	"raise SystemExit(0 if ok else 1)\n";
+    "import asyncio, ctypes, json, multiprocessing, os, ssl, subprocess, threading\n"
+    "import numpy\n"
+    "a = numpy.ones((300, 300))\n"
+    "total = int(numpy.dot(a, a).sum())\n"
+    "seen = []\n"
+    "t = threading.Thread(target=seen.append, args=(1,))\n"
+    "t.start(); t.join()\n"
+    "ls = subprocess.run(['ls', '/'], capture_output=True, text=True, check=True).stdout\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    os._exit(7)\n"
+    "_, st = os.waitpid(pid, 0)\n"
+    "async def main():\n"
+    "    await asyncio.sleep(0.001)\n"
+    "    return json.dumps({'n': 1})\n"
+    "doc = asyncio.run(main())\n"
+    "ssl.create_default_context()\n"
+    "with multiprocessing.Pool(2) as pool:\n"
+    "    sq = pool.map(abs, [-2, -3])\n"
+    "same = ctypes.CDLL(None).getpid() == os.getpid()\n"
+    "ok = ('usr' in ls.split() and os.waitstatus_to_exitcode(st) == 7 and seen == [1]\n"
+    "      and doc == '{\"n\": 1}' and sq == [2, 3] and same)\n"
+    "print('py-ok' if ok else 'py-bad', total)\n"
+    "raise SystemExit(0 if ok else 1)\n";
 
 static const char node_code[] =
-	"const cp = require('child_process'), fs = require('fs'), path = require('path');\n"
-	"const { Worker } = require('worker_threads');\n"
-	"const wasm = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 7, 1, 96, 2, 127, 127, 1,\n"
-	"  127, 3, 2, 1, 0, 7, 7, 1, 3, 97, 100, 100, 0, 0, 10, 9, 1, 7, 0, 32, 0, 32, 1,\n"
-	"  106, 11]);\n"
-	"(async () => {\n"
-	"  const ls = cp.execSync('ls /').toString().split('\\n');\n"
-	"  const file = path.join(process.env.BRIG_T, 'js.txt');\n"
-	"  await fs.promises.writeFile(file, 'brig');\n"
-	"  const back = fs.readFileSync(file, 'utf8');\n"
-	"  const answer = await new Promise((resolve, reject) => {\n"
-	"    const w = new Worker('require(\"worker_threads\").parentPort.postMessage(6 * 7)',\n"
-	"      { eval: true });\n"
-	"    w.once('message', resolve); w.once('error', reject);\n"
-	"  });\n"
-	"  await new Promise((resolve) => setTimeout(resolve, 1));\n"
-	"  const { instance } = await WebAssembly.instantiate(wasm);\n"
-	"  const ok = ls.includes('usr') && back === 'brig' && answer === 42 &&\n"
-	"    instance.exports.add(2, 3) === 5;\n"
-	"  console.log(ok ? 'js-ok' : 'js-bad');\n"
-	"  process.exit(ok ? 0 : 1);\n"
-	"})().catch((e) => { console.error(e); process.exit(2); });\n";
+    "const cp = require('child_process'), fs = require('fs'), path = require('path');\n"
+    "const { Worker } = require('worker_threads');\n"
+    "const wasm = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 7, 1, 96, 2, 127, 127, 1,\n"
+    "  127, 3, 2, 1, 0, 7, 7, 1, 3, 97, 100, 100, 0, 0, 10, 9, 1, 7, 0, 32, 0, 32, 1,\n"
+    "  106, 11]);\n"
+    "(async () => {\n"
+    "  const ls = cp.execSync('ls /').toString().split('\\n');\n"
+    "  const file = path.join(process.env.BRIG_T, 'js.txt');\n"
+    "  await fs.promises.writeFile(file, 'brig');\n"
+    "  const back = fs.readFileSync(file, 'utf8');\n"
+    "  const answer = await new Promise((resolve, reject) => {\n"
+    "    const w = new Worker('require(\"worker_threads\").parentPort.postMessage(6 * 7)',\n"
+    "      { eval: true });\n"
+    "    w.once('message', resolve); w.once('error', reject);\n"
+    "  });\n"
+    "  await new Promise((resolve) => setTimeout(resolve, 1));\n"
+    "  const { instance } = await WebAssembly.instantiate(wasm);\n"
+    "  const ok = ls.includes('usr') && back === 'brig' && answer === 42 &&\n"
+    "    instance.exports.add(2, 3) === 5;\n"
+    "  console.log(ok ? 'js-ok' : 'js-bad');\n"
+    "  process.exit(ok ? 0 : 1);\n"
+    "})().catch((e) => { console.error(e); process.exit(2); });\n";
 
 static const char sh_code[] =
-	"cd \"$BRIG_T\" && ls / | sort | head -3 > x && cat x; sleep 0.01 & wait";
+    "cd \"$BRIG_T\" && ls / | sort | head -3 > x && cat x; sleep 0.01 & wait";
 
-/* Every coreutil named in the design, each checked for its result. */
-static const char bash_code[] =
-	"set -eu\n"
-	"cd \"$BRIG_T\"\n"
-	"mkdir -p d/e && touch d/e/f\n"
-	"echo 'b a c' | tr ' ' '\\n' | sort > s\n"
-	"cp s d/s2 && mv d/s2 d/s3 && rm d/s3 && [ ! -e d/s3 ]\n"
-	"[ \"$(wc -l < s)\" -eq 3 ] && [ \"$(head -1 s)\" = a ] && [ \"$(tail -1 s)\" = c ]\n"
-	"grep -q b s && [ \"$(sed s/a/z/ s | head -1)\" = z ]\n"
-	"[ \"$(awk '{ n++ } END { print n }' s)\" = 3 ]\n"
-	"[ \"$(find d -name f | wc -l)\" -eq 1 ] && [ \"$(seq 4 | xargs echo)\" = '1 2 3 4' ]\n"
-	"echo x | tee t > /dev/null && [ \"$(cat t)\" = x ] && [ \"$(echo a:b | cut -d: -f2)\" = b ]\n"
-	"yes | head -2 > y && [ \"$(stat -c %s y)\" = 4 ]\n"
-	"du -s d > /dev/null && df . > /dev/null && date +%s > /dev/null\n"
-	"[ \"$(id -u)\" -ge 0 ] && env | grep -q '^BRIG_T='\n"
-	"for i in 1 2; do sleep 0.01 & done; wait\n"
-	"[ \"$(cat < <(echo sub))\" = sub ] && [ \"$( (echo nested) )\" = nested ]\n"
-	"echo bash-ok\n";
+/*
+ * Every coreutil named in the design, each checked for its result; one
+ * command a line, because set -e ignores failures inside an && list.
+ */
+static const char bash_code[] = "set -eu\n"
+				"cd \"$BRIG_T\"\n"
+				"mkdir -p d/e\n"
+				"touch d/e/f\n"
+				"echo 'b a c' | tr ' ' '\\n' | sort > s\n"
+				"cp s d/s2\n"
+				"mv d/s2 d/s3\n"
+				"rm d/s3\n"
+				"[ ! -e d/s3 ]\n"
+				"[ \"$(wc -l < s)\" -eq 3 ]\n"
+				"[ \"$(head -1 s)\" = a ]\n"
+				"[ \"$(tail -1 s)\" = c ]\n"
+				"grep -q b s\n"
+				"[ \"$(sed s/a/z/ s | head -1)\" = z ]\n"
+				"[ \"$(awk '{ n++ } END { print n }' s)\" = 3 ]\n"
+				"[ \"$(find d -name f | wc -l)\" -eq 1 ]\n"
+				"[ \"$(seq 4 | xargs echo)\" = '1 2 3 4' ]\n"
+				"echo x | tee t > /dev/null\n"
+				"[ \"$(cat t)\" = x ]\n"
+				"[ \"$(echo a:b | cut -d: -f2)\" = b ]\n"
+				"yes | head -2 > y\n"
+				"[ \"$(stat -c %s y)\" = 4 ]\n"
+				"du -s d > /dev/null\n"
+				"df . > /dev/null\n"
+				"date +%s > /dev/null\n"
+				"[ \"$(id -u)\" -ge 0 ]\n"
+				"env | grep -q '^BRIG_T='\n"
+				"for i in 1 2; do sleep 0.01 & done\n"
+				"wait\n"
+				"[ \"$(cat < <(echo sub))\" = sub ]\n"
+				"[ \"$( (echo nested) )\" = nested ]\n"
+				"echo bash-ok\n";
 
 static void test_programs(const struct filters *policy, const char *dir)
 {
 	char t_env[128], out[4096], ref[4096];
-	const char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "LC_ALL=C", "HOME=/tmp",
-			      "OPENBLAS_NUM_THREADS=4", t_env, NULL};
+	const char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin",
+			      "LC_ALL=C",
+			      "HOME=/tmp",
+			      "OPENBLAS_NUM_THREADS=4",
+			      t_env,
+			      NULL};
 	const char *py[] = {"/usr/bin/python3", "-c", python_code, NULL};
 	const char *js[] = {"/usr/bin/node", "-e", node_code, NULL};
 	const char *sh[] = {"/bin/sh", "-c", sh_code, NULL};

@@ -1,0 +1,87 @@
+#!/bin/sh
+# Run the integration and security suites again as an unprivileged user
+# (uid 65534), the way brig runs for most embedders.
+#
+# Usage: tests/run-unprivileged.sh [pytest arguments...]
+#
+# When uid 65534 cannot reach the checkout (CI may clone into a private
+# directory), the binary, the guest agents and the tests are copied into a
+# fresh world-readable directory and BRIG_BIN / BRIG_GUEST_DIR point there.
+set -eu
+
+UNPRIV_UID=65534
+UNPRIV_GID=65534
+PY=${PY:-/usr/bin/python3}
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+bin=${BRIG_BIN:-$root/build/brig}
+guest=${BRIG_GUEST_DIR:-$root/guest}
+tests=$root/tests
+
+die() {
+	echo "run-unprivileged: $*" >&2
+	exit 1
+}
+
+[ -x "$bin" ] || die "brig binary not found at $bin (build it first, or set BRIG_BIN)"
+[ -r "$guest/python/agent.py" ] || die "guest agents not found in $guest (set BRIG_GUEST_DIR)"
+
+if [ "$(id -u)" -ne 0 ]; then
+	# Already unprivileged: nothing to switch to.
+	echo "run-unprivileged: running as uid $(id -u) already" >&2
+	exec "$PY" -m pytest -p no:cacheprovider -q "$tests/integration" "$tests/security" "$@"
+fi
+command -v setpriv >/dev/null 2>&1 || die "setpriv (util-linux) is required"
+
+as_nobody() {
+	setpriv --reuid=$UNPRIV_UID --regid=$UNPRIV_GID --clear-groups "$@"
+}
+
+# Can the unprivileged user run the binary and read everything the tests need?
+reachable() {
+	as_nobody sh -c '
+		test -x "$1" && test -r "$2/python/agent.py" && test -r "$3/conftest.py" &&
+		test -r "$3/helpers.py" && test -r "$3/security/test_protocol.py" &&
+		test -r "$3/integration/test_cli.py"' _ "$bin" "$guest" "$tests" 2>/dev/null
+}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/brig-unpriv.XXXXXX")
+trap 'rm -rf "$work"' EXIT INT TERM
+chmod 755 "$work"
+
+if reachable; then
+	run_tests=$tests
+	run_bin=$bin
+	run_guest=$guest
+else
+	echo "run-unprivileged: uid $UNPRIV_UID cannot reach $root; using copies in $work" >&2
+	mkdir -p "$work/build" "$work/guest" "$work/tests"
+	cp "$bin" "$work/build/brig"
+	cp -R "$guest/." "$work/guest/"
+	cp -R "$tests/." "$work/tests/"
+	find "$work/tests" -name __pycache__ -prune -exec rm -rf {} +
+	chmod -R a+rX,go-w "$work/build" "$work/guest" "$work/tests"
+	run_tests=$work/tests
+	run_bin=$work/build/brig
+	run_guest=$work/guest
+	as_nobody sh -c 'test -x "$1" && test -r "$2/python/agent.py"' _ "$run_bin" "$run_guest" ||
+		die "uid $UNPRIV_UID cannot use the copies in $work either (is $work below a private directory?)"
+fi
+
+# pytest's temporary directories and HOME must be writable by that user.
+mkdir -p "$work/pytest" "$work/home"
+chown $UNPRIV_UID:$UNPRIV_GID "$work/pytest" "$work/home"
+
+cd "$work"
+status=0
+as_nobody env \
+	HOME="$work/home" \
+	TMPDIR="$work/pytest" \
+	BRIG_BIN="$run_bin" \
+	BRIG_GUEST_DIR="$run_guest" \
+	BRIG_SOURCE_ROOT="$root" \
+	PYTHONDONTWRITEBYTECODE=1 \
+	"$PY" -m pytest -p no:cacheprovider -q --basetemp="$work/pytest/base" \
+	"$run_tests/integration" "$run_tests/security" "$@" || status=$?
+exit $status
