@@ -3,6 +3,7 @@
 Everything goes through the `brig` CLI, the way a user or CI would run it.
 The binary is $BRIG_BIN when set, else build/brig in the repository.
 """
+import functools
 import json
 import os
 import platform
@@ -124,13 +125,14 @@ def wait_for(pred, timeout=10.0, interval=0.01):
         time.sleep(interval)
 
 
+@functools.lru_cache(maxsize=None)
 def cgroup_controllers():
     """The cgroup controllers brig uses here, as `brig doctor` reports them."""
     out = subprocess.run([BRIG_BIN, "doctor"], capture_output=True, text=True, timeout=60).stdout
     m = re.search(r"^cgroup\s+\S+\s+(.*)$", out, re.M)
     if not m or "none usable" in m.group(1):
-        return set()
-    return set(m.group(1).split(":", 1)[-1].split())
+        return frozenset()
+    return frozenset(m.group(1).split(":", 1)[-1].split())
 
 
 # ------------------------------------------------------- raw syscalls in the guest
@@ -220,12 +222,10 @@ _SYSCALLS = {
 def nr(name):
     """The syscall number of name on this machine, or None."""
     col = {"x86_64": 0, "aarch64": 1}.get(MACHINE)
-    if col is None:
-        return None
-    return _SYSCALLS[name][col]
+    return None if col is None else _SYSCALLS[name][col]
 
 
 def syscall_prelude():
-    return SYSCALL_PRELUDE.replace(
-        "CLONE_NRS", repr({nr("clone"), nr("clone3")}), 1) if MACHINE in (
-            "x86_64", "aarch64") else SYSCALL_PRELUDE.replace("CLONE_NRS", "set()", 1)
+    """Guest code defining sys_call(nr, *args) -> {"ret", "errno"}."""
+    clones = {n for n in (nr("clone"), nr("clone3")) if n is not None}
+    return SYSCALL_PRELUDE.replace("CLONE_NRS", repr(clones or set()))

@@ -46,8 +46,10 @@ reachable() {
 		test -r "$3/integration/test_cli.py"' _ "$bin" "$guest" "$tests" 2>/dev/null
 }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/brig-unpriv.XXXXXX")
-trap 'rm -rf "$work"' EXIT INT TERM
+# /tmp, not $TMPDIR: root's TMPDIR may be private, /tmp never is.
+work=$(mktemp -d /tmp/brig-unpriv.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
 chmod 755 "$work"
 
 if reachable; then

@@ -2,7 +2,7 @@
 
 #include "netaddr.h"
 
-#include <curl/curl.h>
+#include "curl_lazy.h"
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -88,13 +88,8 @@ int http_policy_new(const char *const *entries, size_t n, const brig_http_limits
 		free(p);
 		return BRIG_E_NOMEM;
 	}
+	/* libcurl itself is loaded on the first request (host/curl_lazy.h). */
 	rc = policy_parse(p, entries, n, err, errlen);
-	/* Reference-counted and thread-safe in the libcurl we require. */
-	if (rc == BRIG_OK && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		if (err && errlen)
-			snprintf(err, errlen, "libcurl initialisation failed");
-		rc = BRIG_E_INTERNAL;
-	}
 	if (rc != BRIG_OK) {
 		free(p->allow);
 		free(p);
@@ -111,7 +106,6 @@ void http_policy_free(struct http_policy *p)
 		return;
 	free(p->allow);
 	free(p);
-	curl_global_cleanup();
 }
 
 /* --------------------------------------------------------------- request */
@@ -721,6 +715,8 @@ static int exchange(const struct http_policy *p, const struct req *r, struct tar
 	x->headers = json_object();
 	h = curl_easy_init();
 	headers = build_headers(r);
+	if (!h && curl_load_error())
+		return hc_fail(rep, "OSError", "http unavailable: %s", curl_load_error());
 	if (!x->headers || !h || !headers)
 		return hc_fail(rep, "OSError", "out of memory");
 	rc = set_confinement(h, t, (long)(deadline - now));

@@ -1,4 +1,5 @@
 #include "netaddr.h"
+#include "curl_lazy.h"
 
 #include <arpa/inet.h>
 #include <idn2.h>

@@ -94,16 +94,22 @@ struct jail_ctl_msg {
 };
 
 /*
- * Clone the jail's init.  The child waits until jail_release; call
- * cgroup attachment in between.  Returns 0 or -1 with a reason in err.
+ * Clone the jail's init.  The child waits for jail_go before it does
+ * anything.  Returns 0 or -1 with a reason in err.
  */
 int jail_spawn(const struct jail_plan *plan, struct jail_proc *out, char *err, size_t errlen);
 
+/* Let the child build the root and start the guest. */
+int jail_go(struct jail_proc *p);
+
 /*
- * Let the child proceed and wait until the root is built.  Returns 0, or -1
- * with the child's reason in err (the child has exited then).
+ * Wait until the guest process exists.  Returns 0, or -1 with the child's
+ * reason in err (the child has exited then).
  */
-int jail_release(struct jail_proc *p, char *err, size_t errlen);
+int jail_wait_ready(struct jail_proc *p, char *err, size_t errlen);
+
+/* The host pid of the guest (init's only child), or -1. */
+pid_t jail_guest_pid(const struct jail_proc *p);
 
 /* Kill the jail's whole tree (SIGKILL to its init). */
 void jail_kill(const struct jail_proc *p);

@@ -32,26 +32,25 @@ static long read_long(const char *path)
 	return strtol(buf, NULL, 10);
 }
 
-/* Name the most likely cause of a failed user namespace, with its fix. */
-static void explain_userns(struct probe_report *r, int err)
+void jail_explain_userns(bool root, int err, char *why, size_t len)
 {
 	if (read_long("/proc/sys/user/max_user_namespaces") == 0) {
-		snprintf(r->userns_why, sizeof(r->userns_why),
+		snprintf(why, len,
 			 "user namespaces are disabled (user.max_user_namespaces = 0); fix: "
 			 "sysctl -w user.max_user_namespaces=15000");
-	} else if (read_long("/proc/sys/kernel/unprivileged_userns_clone") == 0 && !r->root) {
-		snprintf(r->userns_why, sizeof(r->userns_why),
+	} else if (read_long("/proc/sys/kernel/unprivileged_userns_clone") == 0 && !root) {
+		snprintf(why, len,
 			 "unprivileged user namespaces are disabled "
 			 "(kernel.unprivileged_userns_clone = 0); fix: "
 			 "sysctl -w kernel.unprivileged_userns_clone=1, or run as root");
 	} else if (read_long("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == 1 &&
-		   !r->root) {
-		snprintf(r->userns_why, sizeof(r->userns_why),
+		   !root) {
+		snprintf(why, len,
 			 "AppArmor restricts unprivileged user namespaces; fix: sysctl -w "
 			 "kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor "
 			 "profile that allows 'userns' for brig");
 	} else {
-		snprintf(r->userns_why, sizeof(r->userns_why),
+		snprintf(why, len,
 			 "cannot create user namespaces (%s); inside a container, run it "
 			 "with user namespaces allowed (e.g. a seccomp profile permitting "
 			 "clone/unshare)",
@@ -68,12 +67,22 @@ static void probe_userns(struct probe_report *r)
 	if (pid == 0)
 		_exit(0);
 	if (pid < 0) {
-		explain_userns(r, errno);
+		jail_explain_userns(r->root, errno, r->userns_why, sizeof(r->userns_why));
 		return;
 	}
 	r->userns = waitpid(pid, &status, 0) == pid && WIFEXITED(status);
 	if (!r->userns)
 		snprintf(r->userns_why, sizeof(r->userns_why), "probe child failed");
+}
+
+bool jail_userns_disabled(bool root, char *why, size_t len)
+{
+	bool off = read_long("/proc/sys/user/max_user_namespaces") == 0 ||
+		   (!root && read_long("/proc/sys/kernel/unprivileged_userns_clone") == 0);
+
+	if (off)
+		jail_explain_userns(root, EPERM, why, len);
+	return off;
 }
 
 void jail_probe(struct probe_report *r)

@@ -13,6 +13,11 @@ struct probe_report {
 	int landlock_abi;     /* 0 when Landlock is unavailable */
 };
 
+/* Probe everything, creating a throwaway namespace to be sure (for `brig doctor`). */
 void jail_probe(struct probe_report *r);
+/* A cheap check of the sysctls that switch user namespaces off; fills why. */
+bool jail_userns_disabled(bool root, char *why, size_t len);
+/* Explain why creating a user namespace failed with err, and name the fix. */
+void jail_explain_userns(bool root, int err, char *why, size_t len);
 
 #endif

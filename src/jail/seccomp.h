@@ -1,4 +1,4 @@
-/* The seccomp allowlist: built with libseccomp on the host, loaded in the jail. */
+/* The seccomp allowlist: compiled with libseccomp at build time, loaded in the jail. */
 #ifndef BRIG_SECCOMP_H
 #define BRIG_SECCOMP_H
 
@@ -6,13 +6,16 @@
 #include <stddef.h>
 
 struct jail_bpf {
-	struct sock_filter *insns;
+	const struct sock_filter *insns;
 	unsigned short len;
 };
 
+/* The program generated from seccomp_policy.c when brig was built. */
+extern const struct jail_bpf jail_seccomp_filter;
+
 /*
- * Build the filter program once, in the parent (libseccomp allocates, which
- * is not safe in a child forked from a threaded process).  The policy: an
+ * Compile the policy with libseccomp (seccomp_policy.c; used by the build's
+ * generator and by the tests, not by the library).  The policy: an
  * allowlist whose other syscalls fail with ENOSYS (clone3 among them, so that
  * glibc falls back to clone); the dangerous classes of DESIGN.md decision 1
  * fail with EPERM; another ABI (i386, x32) kills the process.  On success out

@@ -5,6 +5,7 @@
  * process left in the namespace, so nothing outlives a run.
  */
 #include "jail/jail.h"
+#include "jail/probe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -257,9 +258,12 @@ int jail_spawn(const struct jail_plan *plan, struct jail_proc *out, char *err, s
 	pid = (pid_t)syscall(SYS_clone, JAIL_NS_FLAGS | CLONE_PIDFD | SIGCHLD, 0, &pidfd, 0, 0);
 	if (pid < 0) {
 		int e = errno;
+		char why[400];
+
 		close(ctl[0]);
 		close(ctl[1]);
-		snprintf(err, errlen, "cannot create namespaces (clone: %s)", strerror(e));
+		jail_explain_userns(plan->privileged, e, why, sizeof(why));
+		snprintf(err, errlen, "cannot create namespaces: %s", why);
 		return -1;
 	}
 	if (pid == 0) {
@@ -287,11 +291,33 @@ static int ctl_recv(int fd, struct jail_ctl_msg *m)
 	return n == (ssize_t)sizeof(*m) ? 0 : -1;
 }
 
-int jail_release(struct jail_proc *p, char *err, size_t errlen)
+int jail_go(struct jail_proc *p)
+{
+	return write(p->ctl_fd, "g", 1) == 1 ? 0 : -1;
+}
+
+pid_t jail_guest_pid(const struct jail_proc *p)
+{
+	char path[64], buf[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)p->pid, (int)p->pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return (pid_t)strtol(buf, NULL, 10);
+}
+
+int jail_wait_ready(struct jail_proc *p, char *err, size_t errlen)
 {
 	struct jail_ctl_msg m;
 
-	if (write(p->ctl_fd, "g", 1) != 1 || ctl_recv(p->ctl_fd, &m) < 0) {
+	if (ctl_recv(p->ctl_fd, &m) < 0) {
 		snprintf(err, errlen, "the sandbox died during setup");
 		return -1;
 	}

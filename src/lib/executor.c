@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -77,18 +78,23 @@ static void resolve_defaults(brig_limits *l, const brig_limits *cfg)
 	limits_resolve(l, cfg);
 }
 
-static int check_available(char **why)
+/* Cheap checks only: a failing clone at run time explains itself in full. */
+static int check_available(bool root, char **why)
 {
-	struct probe_report r;
+	char reason[512];
 
-	jail_probe(&r);
-	if (r.userns && r.seccomp)
-		return BRIG_OK;
-	if (why)
-		*why = strdup(!r.userns ? r.userns_why
-					: "seccomp filtering is not available in this kernel "
-					  "(CONFIG_SECCOMP_FILTER); brig cannot sandbox here");
-	return BRIG_E_UNAVAILABLE;
+	if (jail_userns_disabled(root, reason, sizeof(reason))) {
+		if (why)
+			*why = strdup(reason);
+		return BRIG_E_UNAVAILABLE;
+	}
+	if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) < 0) {
+		if (why)
+			*why = strdup("seccomp filtering is not available in this kernel "
+				      "(CONFIG_SECCOMP_FILTER); brig cannot sandbox here");
+		return BRIG_E_UNAVAILABLE;
+	}
+	return BRIG_OK;
 }
 
 static int open_guest_dir(brig_executor *ex, char **why)
@@ -107,7 +113,6 @@ static int open_guest_dir(brig_executor *ex, char **why)
 
 static int setup(brig_executor *ex, const brig_config *cfg, char **why)
 {
-	char err[256];
 	int rc;
 
 	if ((rc = set_str(&ex->python, cfg->python, "/usr/bin/python3")) ||
@@ -119,7 +124,7 @@ static int setup(brig_executor *ex, const brig_config *cfg, char **why)
 	ex->privileged = geteuid() == 0;
 	ex->host_uid = ex->privileged ? cfg->host_uid : geteuid();
 	ex->host_gid = ex->privileged ? cfg->host_gid : getegid();
-	if ((rc = check_available(why)) || (rc = open_guest_dir(ex, why)))
+	if ((rc = check_available(ex->privileged, why)) || (rc = open_guest_dir(ex, why)))
 		return rc;
 	for (size_t i = 0; i < sizeof(system_paths) / sizeof(system_paths[0]); i++) {
 		if ((rc = add_sys_bind(ex, system_paths[i])))
@@ -135,11 +140,6 @@ static int setup(brig_executor *ex, const brig_config *cfg, char **why)
 		free(kv);
 		if (rc)
 			return BRIG_E_NOMEM;
-	}
-	if (jail_seccomp_build(&ex->bpf, err, sizeof(err)) < 0) {
-		if (why)
-			*why = strdup(err);
-		return BRIG_E_INTERNAL;
 	}
 	cgroup_probe(&ex->cg);
 	return BRIG_OK;
@@ -188,7 +188,6 @@ void brig_executor_free(brig_executor *ex)
 	}
 	free(ex->sys);
 	strv_free(&ex->passenv);
-	jail_seccomp_free(&ex->bpf);
 	fn_table_free(&ex->fns);
 	pthread_mutex_destroy(&ex->lock);
 	free(ex);

@@ -60,7 +60,6 @@ struct brig_executor {
 	struct sys_bind *sys;
 	size_t nsys;
 	struct strv passenv; /* host variables handed through, as "K=V" */
-	struct jail_bpf bpf;
 	struct cgroup_env cg;
 	atomic_uint_fast64_t seq; /* names cgroups of concurrent runs */
 	pthread_mutex_t lock;     /* guards fns and started */

@@ -170,7 +170,7 @@ static int plan_jail(struct run *r, const char *code, char *err, size_t errlen)
 	plan_env(r);
 	plan_files(p);
 	plan_limits(r);
-	p->bpf = &ex->bpf;
+	p->bpf = &jail_seccomp_filter;
 	p->host_uid = ex->host_uid;
 	p->host_gid = ex->host_gid;
 	p->privileged = ex->privileged;
@@ -208,9 +208,28 @@ static void close_child_ends(struct jail_plan *p)
 	}
 }
 
+static int attach(struct run *r, pid_t pid, brig_result *res)
+{
+	int rc = cgroup_attach(&r->cg, pid);
+
+	if (rc < 0) {
+		jail_kill(&r->proc);
+		return result_fail(res, BRIG_E_UNAVAILABLE, "cannot join cgroup: %s", strerror(-rc));
+	}
+	return BRIG_OK;
+}
+
+/*
+ * Moving a task into a cgroup v1 hierarchy waits for an RCU grace period
+ * (~10 ms) when the hierarchy was idle.  Agent languages execute no user
+ * code before the RUN frame, which is sent only after both init and the
+ * guest are attached, so the attach overlaps the interpreter's start.  A
+ * shell runs its code at once, so it is attached before it starts.
+ */
 static int start_jail(struct run *r, brig_result *res)
 {
 	char err[BRIG_ERRLEN], name[64];
+	bool overlap = r->lang != BRIG_LANG_SH && r->ex->cg.mode != CGROUP_NONE;
 	int rc;
 
 	snprintf(name, sizeof(name), "%d-%" PRIuFAST64, (int)getpid(),
@@ -221,13 +240,21 @@ static int start_jail(struct run *r, brig_result *res)
 	if (jail_spawn(&r->plan, &r->proc, err, sizeof(err)) < 0)
 		return result_fail(res, BRIG_E_UNAVAILABLE, "%s", err);
 	close_child_ends(&r->plan);
-	if ((rc = cgroup_attach(&r->cg, r->proc.pid)) < 0) {
-		jail_kill(&r->proc);
-		return result_fail(res, BRIG_E_UNAVAILABLE, "cannot join cgroup: %s",
-				   strerror(-rc));
-	}
-	if (jail_release(&r->proc, err, sizeof(err)) < 0)
+	if (overlap && jail_go(&r->proc) < 0)
+		return result_fail(res, BRIG_E_UNAVAILABLE, "the sandbox died during setup");
+	if ((rc = attach(r, r->proc.pid, res)))
+		return rc;
+	if (!overlap && jail_go(&r->proc) < 0)
+		return result_fail(res, BRIG_E_UNAVAILABLE, "the sandbox died during setup");
+	if (jail_wait_ready(&r->proc, err, sizeof(err)) < 0)
 		return result_fail(res, BRIG_E_UNAVAILABLE, "%s", err);
+	if (overlap) {
+		pid_t guest = jail_guest_pid(&r->proc);
+
+		if (guest <= 0)
+			return result_fail(res, BRIG_E_UNAVAILABLE, "the guest did not start");
+		return attach(r, guest, res);
+	}
 	return BRIG_OK;
 }
 

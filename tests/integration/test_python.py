@@ -110,7 +110,8 @@ def test_stdlib_c_extensions_work():
     out = guest_json(
         "import json, sqlite3, hashlib, zlib, decimal\n"
         "db = sqlite3.connect(':memory:')\n"
-        "db.execute('create table t(x)'); db.executemany('insert into t values (?)', [(1,), (2,)])\n"
+        "db.execute('create table t(x)')\n"
+        "db.executemany('insert into t values (?)', [(1,), (2,)])\n"
         "print(json.dumps([db.execute('select sum(x) from t').fetchone()[0],\n"
         "  hashlib.sha256(b'abc').hexdigest()[:8], len(zlib.compress(b'a' * 1000)) < 100,\n"
         "  str(decimal.Decimal('0.1') + decimal.Decimal('0.2'))]))\n")
@@ -135,7 +136,8 @@ def test_stdin_is_empty():
     out = guest_json(
         "import json, os, stat, sys\n"
         "st = os.fstat(0)\n"
-        "print(json.dumps([sys.stdin.read(), os.read(0, 10).decode(), stat.S_ISCHR(st.st_mode)]))\n")
+        "print(json.dumps([sys.stdin.read(), os.read(0, 10).decode(),\n"
+        "                  stat.S_ISCHR(st.st_mode)]))\n")
     assert out == ["", "", True]
 
 

@@ -6,7 +6,6 @@ read-only, or the kernel refuses permission.
 """
 import json
 import os
-import stat
 import uuid
 
 import pytest
@@ -100,7 +99,8 @@ for pid in [p for p in os.listdir("/proc") if p.isdigit()] + ["self", "thread-se
         except OSError as e:
             refused.append((pid, errno.errorcode[e.errno]))
 print(json.dumps({"found": found, "proc1": probe("/proc/1/environ"),
-                  "env": [k for k, v in os.environ.items() if SECRET in v or k == "BRIG_TEST_SECRET"]}))
+                  "env": [k for k, v in os.environ.items()
+                          if SECRET in v or k == "BRIG_TEST_SECRET"]}))
 '''.replace("SECRET", repr(secret))
     res = parse_result(brig("--json", "-c", code, env=env))
     assert res["ok"] and res["exit_code"] == 0, describe(res)
@@ -114,7 +114,8 @@ print(json.dumps({"found": found, "proc1": probe("/proc/1/environ"),
 
 def test_symlink_to_host_file_resolves_inside_the_jail():
     res = run_ok("ln -s /etc/shadow /tmp/x; ln -s ../../../../../../etc/shadow /tmp/y; "
-                 "ln -s %s /tmp/z; for l in x y z; do cat /tmp/$l 2>&1; done; true" % REPO_ROOT, "sh")
+                 "ln -s %s /tmp/z; for l in x y z; do cat /tmp/$l 2>&1; done; true"
+                 % REPO_ROOT, "sh")
     lines = res["stdout"].splitlines()
     assert len(lines) == 3
     assert all("No such file or directory" in line for line in lines), lines

@@ -193,7 +193,8 @@ OTHER_FAMILIES = [
 def test_unneeded_socket_families_are_refused(family, kind, proto):
     out = guest_json(SOCKET_PRELUDE + r'''
 fam = getattr(socket, FAMILY, None)
-print(json.dumps("absent" if fam is None else attempt(lambda: socket.socket(fam, socket.KIND, PROTO))))
+mk = lambda: socket.socket(fam, socket.KIND, PROTO)
+print(json.dumps("absent" if fam is None else attempt(mk)))
 '''.replace("FAMILY", repr(family)).replace("KIND", kind).replace("PROTO", str(proto)))
     if out == "absent":
         pytest.skip("this Python does not define socket.%s" % family)

@@ -59,27 +59,26 @@ def test_ps_lists_a_handful_of_processes():
     assert "ps" in [comm for _, comm in rows]
 
 
-def test_host_pid_cannot_be_signalled(host_process):
+def test_host_pids_cannot_be_signalled(host_process):
     proc, _ = host_process
-    if proc.pid <= 64:
-        pytest.skip("helper pid %d could collide with a pid inside the jail" % proc.pid)
+    if min(proc.pid, os.getpid()) <= 64:
+        pytest.skip("host pids this small could collide with pids inside the jail")
+    # The helper gets SIGKILL; this test process only harmless signals.
     out = guest_json(r'''
 import errno, json, os, signal
-r = []
-for sig in (0, signal.SIGCONT, signal.SIGKILL):
+def attempt(fn, *args):
     try:
-        os.kill(PID, sig)
-        r.append("sent")
+        fn(*args)
+        return "done"
     except OSError as e:
-        r.append(errno.errorcode[e.errno])
-try:
-    os.pidfd_open(PID)
-    r.append("opened")
-except OSError as e:
-    r.append(errno.errorcode[e.errno])
+        return errno.errorcode[e.errno]
+r = [attempt(os.kill, HELPER, sig) for sig in (0, signal.SIGCONT, signal.SIGKILL)]
+r += [attempt(os.pidfd_open, HELPER)]
+r += [attempt(os.kill, SELF, sig) for sig in (0, signal.SIGCONT)]
+r += [attempt(os.killpg, SELF, 0)]
 print(json.dumps(r))
-'''.replace("PID", str(proc.pid)))
-    assert out == ["ESRCH"] * 4
+'''.replace("HELPER", str(proc.pid)).replace("SELF", str(os.getpid())))
+    assert out == ["ESRCH"] * 7
     assert proc.poll() is None
 
 

@@ -6,6 +6,7 @@ the next run works.
 """
 import json
 import os
+import socket
 import subprocess
 
 import pytest
@@ -261,6 +262,15 @@ def attempt(fn):
 '''
 
 
+@pytest.fixture
+def tcp_port_listener():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    s.listen(4)
+    yield s, s.getsockname()[1]
+    s.close()
+
+
 def test_host_calls_without_capabilities_are_refused(tcp_port_listener):
     sock, port = tcp_port_listener
     res, rc = run(CAPS_PROBE + r'''
@@ -286,14 +296,3 @@ def test_kv_state_does_not_leak_between_runs():
     res, rc = run("print(kv.keys(), kv.get('leak'))\n")
     assert res["ok"] and rc == 0, describe(res)
     assert res["stdout"] == "[] None\n"
-
-
-@pytest.fixture
-def tcp_port_listener():
-    import socket
-
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    s.listen(4)
-    yield s, s.getsockname()[1]
-    s.close()

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from helpers import (BRIG_BIN, describe, guest_json, host_pids_with, run, run_ok, token,
-                     wait_for)
+from helpers import (BRIG_BIN, IS_ROOT, cgroup_controllers, describe, guest_json, host_pids_with, run, run_ok,
+                     token, wait_for)
 
 CGROUP_V1_CONTROLLERS = ("memory", "pids", "cpuacct")
 
@@ -52,7 +52,7 @@ def test_recursive_shell_fork_bomb_is_contained_and_leaves_nothing():
     out, _ = proc.communicate()
     res = json.loads(out)
     assert res["ok"] is False and res["error"] in ("ERR_CANCELLED", "ERR_LIMIT"), describe(res)
-    assert peak <= limit
+    assert 2 <= peak <= limit
     assert wait_for(lambda: not host_pids_with(mark), timeout=5)
 
 
@@ -210,8 +210,7 @@ def test_cpu_timeout_counts_the_whole_process_tree():
     assert res["limit"] == "cpu", describe(res)
 
 
-@pytest.mark.xfail(condition="cpu" not in __import__("helpers").cgroup_controllers(),
-                   strict=True, reason=(
+@pytest.mark.xfail("cpu" not in cgroup_controllers(), strict=True, reason=(
                        "without cgroup CPU accounting (unprivileged), cpu_ms comes from the "
                        "rusage of the jail's init, which never reaped the killed guest: a "
                        "run stopped by --cpu-timeout 300ms reports cpu_ms of about 1"))
@@ -248,11 +247,12 @@ def test_daemonised_children_die_with_the_run():
     assert wait_for(lambda: not host_pids_with(mark), timeout=5)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the jail's init sets PR_SET_PDEATHSIG before jail_set_identity() calls "
-    "setresuid/setresgid, and a credential change clears the parent-death signal: "
-    "when the brig process is SIGKILLed the jail's init and guest keep running "
-    "(reparented to the host's init), outside every wall/CPU timeout"))
+@pytest.mark.xfail(IS_ROOT, strict=True, reason=(
+    "as root, the jail's init sets PR_SET_PDEATHSIG before jail_set_identity() "
+    "switches it from host uid 0 to 65534, and that credential change clears the "
+    "parent-death signal: when the brig process is SIGKILLed the jail's init and "
+    "guest keep running (reparented to the host's init), outside every wall/CPU "
+    "timeout.  Unprivileged runs keep the same host uid, so the signal survives."))
 def test_killing_brig_kills_the_whole_jail():
     mark = token()
     proc = subprocess.Popen([BRIG_BIN, "--lang", "sh", "-c",
@@ -295,7 +295,8 @@ def _brig_cgroups(pid):
 def test_cgroups_are_removed_after_a_run(cgroup_controllers):
     proc = subprocess.Popen([BRIG_BIN, "--json", "--lang", "sh", "-c", "sleep 1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    during = wait_for(lambda: _brig_cgroups(proc.pid), timeout=3) or []
+    during = wait_for(lambda: _brig_cgroups(proc.pid),
+                      timeout=3 if cgroup_controllers else 0.5) or []
     out, _ = proc.communicate()
     res = json.loads(out)
     assert res["ok"] and res["exit_code"] == 0, describe(res)
@@ -334,8 +335,8 @@ def test_limits_are_applied_by_cgroup_or_rlimit(cgroup_controllers):
             "time.sleep(1)\n")
     proc = subprocess.Popen([BRIG_BIN, "--json", "--memory", "48m", "--pids", "20", "-c", code],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    during = wait_for(lambda: _brig_cgroups(proc.pid), timeout=3) or []
-    values = _limit_values(during)
+    during = wait_for(lambda: _brig_cgroups(proc.pid), timeout=3) if cgroup_controllers else []
+    values = _limit_values(during or [])
     out, _ = proc.communicate()
     res = json.loads(out)
     assert res["ok"] and res["exit_code"] == 0, describe(res)

@@ -245,6 +245,9 @@ static void test_build(const struct jail_bpf *bpf)
 	jail_seccomp_free(&copy);
 	CHECK(copy.insns == NULL && copy.len == 0);
 	jail_seccomp_free(NULL);
+	/* The program built into the library is this very policy. */
+	CHECK(jail_seccomp_filter.len == bpf->len);
+	CHECK(memcmp(jail_seccomp_filter.insns, bpf->insns, bpf->len * sizeof(*bpf->insns)) == 0);
 }
 
 static int install_program(const void *arg)
