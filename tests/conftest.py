@@ -28,5 +28,6 @@ def brig_binary():
 
 
 @pytest.fixture(scope="session")
-def cgroup_controllers():
+def cgroups():
+    """The cgroup controllers brig uses on this host for this user (maybe none)."""
     return helpers.cgroup_controllers()

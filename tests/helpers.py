@@ -128,7 +128,11 @@ def wait_for(pred, timeout=10.0, interval=0.01):
 @functools.lru_cache(maxsize=None)
 def cgroup_controllers():
     """The cgroup controllers brig uses here, as `brig doctor` reports them."""
-    out = subprocess.run([BRIG_BIN, "doctor"], capture_output=True, text=True, timeout=60).stdout
+    try:
+        out = subprocess.run([BRIG_BIN, "doctor"], capture_output=True, text=True,
+                             timeout=60).stdout
+    except OSError:
+        return frozenset()
     m = re.search(r"^cgroup\s+\S+\s+(.*)$", out, re.M)
     if not m or "none usable" in m.group(1):
         return frozenset()

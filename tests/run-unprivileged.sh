@@ -26,11 +26,15 @@ die() {
 
 [ -x "$bin" ] || die "brig binary not found at $bin (build it first, or set BRIG_BIN)"
 [ -r "$guest/python/agent.py" ] || die "guest agents not found in $guest (set BRIG_GUEST_DIR)"
+# Absolute paths: the tests run from another directory.
+bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+guest=$(cd "$guest" && pwd)
 
 if [ "$(id -u)" -ne 0 ]; then
 	# Already unprivileged: nothing to switch to.
 	echo "run-unprivileged: running as uid $(id -u) already" >&2
-	exec "$PY" -m pytest -p no:cacheprovider -q "$tests/integration" "$tests/security" "$@"
+	BRIG_BIN=$bin BRIG_GUEST_DIR=$guest exec "$PY" -m pytest -p no:cacheprovider -q \
+		"$tests/integration" "$tests/security" "$@"
 fi
 command -v setpriv >/dev/null 2>&1 || die "setpriv (util-linux) is required"
 
@@ -40,6 +44,7 @@ as_nobody() {
 
 # Can the unprivileged user run the binary and read everything the tests need?
 reachable() {
+	# shellcheck disable=SC2016 # expanded by the inner shell
 	as_nobody sh -c '
 		test -x "$1" && test -r "$2/python/agent.py" && test -r "$3/conftest.py" &&
 		test -r "$3/helpers.py" && test -r "$3/security/test_protocol.py" &&
@@ -67,6 +72,7 @@ else
 	run_tests=$work/tests
 	run_bin=$work/build/brig
 	run_guest=$work/guest
+	# shellcheck disable=SC2016 # expanded by the inner shell
 	as_nobody sh -c 'test -x "$1" && test -r "$2/python/agent.py"' _ "$run_bin" "$run_guest" ||
 		die "uid $UNPRIV_UID cannot use the copies in $work either (is $work below a private directory?)"
 fi

@@ -120,11 +120,12 @@ static void run_job(struct dispatch *d, struct dispatch_job *job)
 	encode_reply(d, job->id, &rep, &frame);
 	hc_reply_clear(&rep);
 	pthread_mutex_lock(&d->lock);
-	buf_append(&d->replies, frame.data, frame.len);
 	d->pending--;
 	pthread_mutex_unlock(&d->lock);
+	/* Straight to the guest; the monitor only finishes what the socket refused. */
+	if (dispatch_send(d, frame.data, frame.len) > 0)
+		(void)!write(d->event_fd, &one, sizeof(one));
 	buf_free(&frame);
-	(void)!write(d->event_fd, &one, sizeof(one));
 	job_free(job);
 }
 
@@ -185,6 +186,7 @@ int dispatch_init(struct dispatch *d, const brig_caps *caps, size_t max_reply, c
 	d->caps = caps;
 	d->max_reply = max_reply;
 	d->event_fd = -1;
+	d->out_fd = -1;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->cond, NULL);
 	d->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -237,19 +239,53 @@ int dispatch_submit(struct dispatch *d, uint32_t id, json_t *json, const uint8_t
 	return BRIG_OK;
 }
 
-int dispatch_collect(struct dispatch *d, struct buf *out)
+/* With d->lock held: write as much of the queue as the socket takes. */
+static void flush_locked(struct dispatch *d)
+{
+	while (d->out_fd >= 0 && d->outq.len > d->outq_off) {
+		ssize_t n = write(d->out_fd, d->outq.data + d->outq_off,
+				  d->outq.len - d->outq_off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN) {
+			/* The guest is gone; it will be reaped. */
+			d->outq.len = d->outq_off = 0;
+		}
+		if (n <= 0)
+			break;
+		d->outq_off += (size_t)n;
+	}
+	if (d->outq_off == d->outq.len)
+		d->outq.len = d->outq_off = 0;
+}
+
+ssize_t dispatch_send(struct dispatch *d, const void *p, size_t n)
+{
+	ssize_t left;
+
+	pthread_mutex_lock(&d->lock);
+	if (buf_append(&d->outq, p, n) < 0) {
+		pthread_mutex_unlock(&d->lock);
+		return -1;
+	}
+	flush_locked(d);
+	left = (ssize_t)(d->outq.len - d->outq_off);
+	pthread_mutex_unlock(&d->lock);
+	return left;
+}
+
+size_t dispatch_flush(struct dispatch *d)
 {
 	uint64_t n;
-	int rc = 0;
+	size_t left;
 
 	(void)!read(d->event_fd, &n, sizeof(n));
 	pthread_mutex_lock(&d->lock);
-	if (d->replies.len) {
-		rc = buf_append(out, d->replies.data, d->replies.len);
-		d->replies.len = 0;
-	}
+	flush_locked(d);
+	left = d->outq.len - d->outq_off;
 	pthread_mutex_unlock(&d->lock);
-	return rc;
+	return left;
 }
 
 void dispatch_destroy(struct dispatch *d)
@@ -271,7 +307,7 @@ void dispatch_destroy(struct dispatch *d)
 	fs_table_free(d->fs);
 	if (d->own_kv)
 		brig_kv_free(d->kv);
-	buf_free(&d->replies);
+	buf_free(&d->outq);
 	if (d->event_fd >= 0)
 		close(d->event_fd);
 	pthread_mutex_destroy(&d->lock);

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "lib/internal.h"
 
@@ -30,12 +31,14 @@ struct dispatch {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct dispatch_job *queue, *queue_tail;
-	struct buf replies; /* encoded REPLY frames ready for the guest */
-	size_t pending;     /* submitted but not yet collected */
+	int out_fd;       /* the protocol socket; set by the caller */
+	struct buf outq;  /* frames the socket has not taken yet */
+	size_t outq_off;
+	size_t pending;   /* submitted and not finished */
 	pthread_t workers[DISPATCH_MAX_WORKERS];
 	int nworkers;
 	bool stopping;
-	int event_fd; /* readable when replies are waiting */
+	int event_fd; /* readable when output is waiting for the socket */
 };
 
 /* Prepare the run's capabilities.  0, or a brig_error with err set. */
@@ -44,8 +47,14 @@ int dispatch_init(struct dispatch *d, const brig_caps *caps, size_t max_reply, c
 /* Queue one CALL frame's content; takes ownership of json. */
 int dispatch_submit(struct dispatch *d, uint32_t id, json_t *json, const uint8_t *blob,
 		    size_t blob_len);
-/* Move finished replies onto out. */
-int dispatch_collect(struct dispatch *d, struct buf *out);
+/*
+ * Queue bytes for the guest and write what the socket takes now.  Returns
+ * the bytes still queued (the monitor sends them on POLLOUT), or -1.
+ * Workers call it with replies; the monitor with the RUN frame.
+ */
+ssize_t dispatch_send(struct dispatch *d, const void *p, size_t n);
+/* Write queued bytes; returns how many remain. */
+size_t dispatch_flush(struct dispatch *d);
 /* Stop the workers (waiting for calls in progress) and free everything. */
 void dispatch_destroy(struct dispatch *d);
 

@@ -138,22 +138,6 @@ static void take_proto(struct monitor *m)
 		stop(m, BRIG_E_PROTOCOL, BRIG_LIMIT_NONE, "protocol violation: %s", err);
 }
 
-static void send_proto(struct monitor *m)
-{
-	ssize_t n = write(m->proto_fd, m->outq.data + m->outq_off, m->outq.len - m->outq_off);
-
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
-	if (n < 0) {
-		/* The guest closed its end; it will exit and we will see it. */
-		m->outq.len = m->outq_off = 0;
-		return;
-	}
-	m->outq_off += (size_t)n;
-	if (m->outq_off == m->outq.len)
-		m->outq.len = m->outq_off = 0;
-}
-
 static void send_stdin(struct monitor *m)
 {
 	size_t left = m->opts->stdin_len - m->stdin_off;
@@ -192,7 +176,7 @@ static int fill_pollfds(struct monitor *m, struct pollfd *p)
 	p[P_OUT] = (struct pollfd){m->out_fd, POLLIN, 0};
 	p[P_ERR] = (struct pollfd){m->err_fd, POLLIN, 0};
 	p[P_PROTO] = (struct pollfd){m->proto_fd, POLLIN, 0};
-	if (m->outq.len > m->outq_off)
+	if (m->out_pending)
 		p[P_PROTO].events |= POLLOUT;
 	p[P_STDIN] = (struct pollfd){m->stdin_fd, POLLOUT, 0};
 	p[P_PID] = (struct pollfd){m->exited ? -1 : m->proc->pidfd, POLLIN, 0};
@@ -211,11 +195,11 @@ static void handle(struct monitor *m, const struct pollfd *p)
 	if (m->proto_fd >= 0 && (p[P_PROTO].revents & in))
 		take_proto(m);
 	if (m->proto_fd >= 0 && (p[P_PROTO].revents & POLLOUT))
-		send_proto(m);
+		m->out_pending = dispatch_flush(m->disp) > 0;
 	if (m->stdin_fd >= 0 && (p[P_STDIN].revents & (POLLOUT | POLLERR | POLLHUP)))
 		send_stdin(m);
 	if (p[P_DISP].revents & POLLIN)
-		dispatch_collect(m->disp, &m->outq);
+		m->out_pending = dispatch_flush(m->disp) > 0;
 	if (p[P_PID].revents & POLLIN)
 		m->exited = true;
 }
@@ -248,7 +232,7 @@ void monitor_run(struct monitor *m)
 	close_fd(&m->out_fd);
 	close_fd(&m->err_fd);
 	close_fd(&m->stdin_fd);
+	m->disp->out_fd = -1;
 	close_fd(&m->proto_fd);
 	proto_reader_free(&m->reader);
-	buf_free(&m->outq);
 }

@@ -19,7 +19,7 @@ struct monitor {
 	struct dispatch *disp;
 	brig_result *res;
 	int out_fd, err_fd, proto_fd, stdin_fd;
-	struct buf outq; /* bytes still to send on proto_fd */
+	bool out_pending; /* the dispatcher holds bytes the socket refused */
 	/* outcome */
 	int error;             /* BRIG_OK, or why the monitor ended the run */
 	brig_limit_kind limit; /* the limit that ended it */
@@ -27,7 +27,7 @@ struct monitor {
 	brig_limit_kind guest_limit; /* a limit the agent reported (MemoryError...) */
 	/* internal */
 	struct proto_reader reader;
-	size_t outq_off, stdin_off;
+	size_t stdin_off;
 	bool exited, killed;
 };
 

@@ -262,11 +262,20 @@ static int queue_code(struct run *r, struct monitor *m, const char *code, size_t
 		      const brig_run_opts *o)
 {
 	char meta[PATH_MAX + 16];
+	struct buf frame = BUF_INIT;
+	ssize_t left;
 
 	if (r->lang == BRIG_LANG_SH)
 		return 0;
 	snprintf(meta, sizeof(meta), "filename=%s\n", o->filename ? o->filename : "<string>");
-	return proto_encode_run(&m->outq, meta, code, len);
+	if (proto_encode_run(&frame, meta, code, len) < 0) {
+		buf_free(&frame);
+		return -1;
+	}
+	left = dispatch_send(&r->disp, frame.data, frame.len);
+	buf_free(&frame);
+	m->out_pending = left > 0;
+	return left < 0 ? -1 : 0;
 }
 
 static void set_signal_outcome(brig_result *res, const struct monitor *m,
@@ -356,6 +365,7 @@ static void supervise(struct run *r, brig_result *res, const char *code, size_t 
 	m.res = res;
 	m.proto_fd = r->host_fds[0], m.out_fd = r->host_fds[1], m.err_fd = r->host_fds[2];
 	m.stdin_fd = r->host_fds[3];
+	r->disp.out_fd = m.proto_fd;
 	for (int i = 0; i < 4; i++)
 		r->host_fds[i] = -1; /* the monitor owns and closes them now */
 	if (queue_code(r, &m, code, len, o) < 0) {

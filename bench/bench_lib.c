@@ -1,0 +1,130 @@
+/*
+ * Library-level figures: a fresh sandbox per run (p50/p90 and runs/s over
+ * two threads), and the host-function round trip measured inside the guest.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "brig.h"
+
+#define RUNS 100
+
+static double now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int echo(void *ud, const char *name, const char *args, char **result, char **err)
+{
+	(void)ud, (void)name, (void)err;
+	*result = strdup(args);
+	return *result ? 0 : 1;
+}
+
+static void run_latency(brig_executor *ex, brig_lang lang, const char *code)
+{
+	double t[RUNS];
+
+	for (int i = 0; i < RUNS; i++) {
+		brig_result *r;
+		double t0 = now_ms();
+
+		brig_run(ex, lang, code, strlen(code), NULL, &r);
+		t[i] = now_ms() - t0;
+		if (brig_result_error(r) || brig_result_exit_code(r)) {
+			fprintf(stderr, "run failed: %s\n", brig_result_message(r));
+			exit(1);
+		}
+		brig_result_free(r);
+	}
+	qsort(t, RUNS, sizeof(t[0]), cmp);
+	printf("lib_run_%s_p50_ms %.3f\nlib_run_%s_p90_ms %.3f\n", brig_lang_name(lang),
+	       t[RUNS / 2], brig_lang_name(lang), t[RUNS * 9 / 10]);
+}
+
+struct worker {
+	brig_executor *ex;
+	int n;
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+
+	for (int i = 0; i < w->n; i++) {
+		brig_result *r;
+
+		brig_run(w->ex, BRIG_LANG_SH, "true", 4, NULL, &r);
+		brig_result_free(r);
+	}
+	return NULL;
+}
+
+static void throughput(brig_executor *ex)
+{
+	pthread_t t[2];
+	struct worker w = {ex, RUNS};
+	double t0 = now_ms();
+
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, work, &w);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	printf("lib_sh_runs_per_s %.0f\n", 2 * RUNS / ((now_ms() - t0) / 1000));
+}
+
+static void call_round_trip(brig_executor *ex)
+{
+	const char *code = "import time\n"
+			   "ts = []\n"
+			   "for i in range(10000):\n"
+			   "    t0 = time.perf_counter_ns()\n"
+			   "    call('echo', i=i)\n"
+			   "    ts.append(time.perf_counter_ns() - t0)\n"
+			   "ts.sort()\n"
+			   "print(ts[5000] / 1000, ts[9900] / 1000)\n";
+	brig_result *r;
+	double p50, p99;
+
+	brig_run(ex, BRIG_LANG_PYTHON, code, strlen(code), NULL, &r);
+	if (sscanf(brig_result_stdout(r, NULL), "%lf %lf", &p50, &p99) == 2)
+		printf("hostcall_p50_us %.1f\nhostcall_p99_us %.1f\n", p50, p99);
+	else
+		fprintf(stderr, "call bench failed: %s%s\n", brig_result_message(r),
+			brig_result_stderr(r, NULL));
+	brig_result_free(r);
+}
+
+int main(void)
+{
+	brig_config cfg;
+	brig_executor *ex;
+	char *why = NULL;
+
+	brig_config_init(&cfg);
+	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
+	if (brig_executor_new(&cfg, &ex, &why)) {
+		fprintf(stderr, "bench: %s\n", why ? why : "executor unavailable");
+		return 1;
+	}
+	brig_executor_register_function(ex, "echo", echo, NULL);
+	call_round_trip(ex);
+	run_latency(ex, BRIG_LANG_PYTHON, "pass");
+	run_latency(ex, BRIG_LANG_SH, "true");
+	throughput(ex);
+	brig_executor_free(ex);
+	return 0;
+}
