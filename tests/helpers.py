@@ -100,19 +100,23 @@ def assert_host_survives():
     assert rc == 0 and res["ok"] and res["stdout"] == "42\n", describe(res)
 
 
-def host_pids_with(marker):
-    """Host processes whose command line contains marker."""
+def host_pids_with(marker, prefix=""):
+    """Host processes whose command line contains marker (and starts with prefix)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open("/proc/%s/cmdline" % entry, "rb") as f:
-                if marker.encode() in f.read():
-                    found.append(int(entry))
+                cmdline = f.read()
         except OSError:
-            pass
+            continue
+        if marker.encode() in cmdline and cmdline.startswith(prefix.encode()):
+            found.append(int(entry))
     return found
+
+
+GUEST_SHELL = "/bin/sh\0-c\0"  # how a --lang sh guest shows in /proc/PID/cmdline
 
 
 def wait_for(pred, timeout=10.0, interval=0.01):

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,12 +132,37 @@ static void probe_v2(struct cgroup_env *env)
 	env->mode = CGROUP_V2;
 }
 
+/* Remove the empty cgroups of brig processes that died without cleaning up. */
+static void reap_stale(const char *base)
+{
+	DIR *d = opendir(base);
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		char path[512];
+		long pid = strtol(e->d_name, NULL, 10);
+
+		if (pid <= 0 || strchr(e->d_name, '-') == NULL)
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", base, e->d_name);
+		rmdir(path);
+	}
+	if (d)
+		closedir(d);
+}
+
 void cgroup_probe(struct cgroup_env *env)
 {
 	memset(env, 0, sizeof(*env));
 	probe_v2(env);
 	if (env->mode == CGROUP_NONE)
 		probe_v1(env);
+	for (int i = 0; i < 3; i++) {
+		if (env->base[i][0])
+			reap_stale(env->base[i]);
+	}
 }
 
 void cgroup_describe(const struct cgroup_env *env, char *out, size_t len)
@@ -150,6 +176,19 @@ void cgroup_describe(const struct cgroup_env *env, char *out, size_t len)
 		 env->cpu ? " cpu" : "");
 }
 
+/*
+ * A brig that was killed leaves its (empty) cgroup behind, and a later
+ * process may reuse its pid and name: an empty leftover is removed first.
+ */
+static int make_dir(const char *path)
+{
+	if (mkdir(path, 0755) == 0)
+		return 0;
+	if (errno != EEXIST || rmdir(path) < 0)
+		return -1;
+	return mkdir(path, 0755);
+}
+
 static int create_v1(struct cgroup *cg, const char *name, uint64_t mem, uint32_t pids)
 {
 	const struct cgroup_env *env = cg->env;
@@ -160,7 +199,7 @@ static int create_v1(struct cgroup *cg, const char *name, uint64_t mem, uint32_t
 		if (!have[i])
 			continue;
 		snprintf(cg->path[i], sizeof(cg->path[i]), "%s/%s", env->base[i], name);
-		if (mkdir(cg->path[i], 0755) < 0)
+		if (make_dir(cg->path[i]) < 0)
 			return -errno;
 	}
 	if (env->memory) {
@@ -184,7 +223,7 @@ static int create_v2(struct cgroup *cg, const char *name, uint64_t mem, uint32_t
 	char val[32], *dir = cg->path[0];
 
 	snprintf(dir, sizeof(cg->path[0]), "%s/%s", cg->env->base[0], name);
-	if (mkdir(dir, 0755) < 0)
+	if (make_dir(dir) < 0)
 		return -errno;
 	strcpy(cg->path[1], dir);
 	strcpy(cg->path[2], dir);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -166,6 +167,69 @@ static int init_wait(pid_t guest)
 	}
 }
 
+/*
+ * Die with the thread that spawned us.  Set after the identity change, which
+ * clears the parent-death signal; a parent that died before that shows as a
+ * hang-up on the ctl socket.
+ */
+static void die_with_parent(int ctl)
+{
+	struct pollfd p = {ctl, 0, 0};
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)))
+		_exit(125);
+}
+
+/* Parse one decimal field of /proc/self/stat (1-based), without allocating. */
+static unsigned long stat_field(const char *buf, int field)
+{
+	const char *p = strrchr(buf, ')');
+	unsigned long v = 0;
+
+	/* Field 3 starts two characters after the command's closing parenthesis. */
+	for (int f = 2; p && f < field; f++)
+		p = strchr(p + 1, ' ');
+	if (!p)
+		return 0;
+	for (p++; *p >= '0' && *p <= '9'; p++)
+		v = v * 10 + (unsigned long)(*p - '0');
+	return v;
+}
+
+/*
+ * We are a clone of the embedding process, and /proc/1/cmdline is readable
+ * by the guest: blank the host's arguments (they may name secrets) in our
+ * own memory, which is what the kernel shows.  The environment is already
+ * guarded by ptrace checks; it is blanked too, as defence in depth.
+ */
+static void hide_host_args(void)
+{
+	static const char name[] = "brig-init";
+	char buf[1024];
+	ssize_t n;
+	unsigned long start, end;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	start = stat_field(buf, 48);
+	end = stat_field(buf, 49);
+	if (start && end > start) {
+		memset((void *)start, 0, end - start);
+		memcpy((void *)start, name, end - start < sizeof(name) ? end - start : sizeof(name));
+	}
+	start = stat_field(buf, 50);
+	end = stat_field(buf, 51);
+	if (start && end > start)
+		memset((void *)start, 0, end - start);
+}
+
 static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, int ctl)
 {
 	const char *what = "";
@@ -175,8 +239,7 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 	int rc;
 
 	keep_plan_fds(plan, ctl);
-	/* Die with the thread that spawned us, and keep the guest out of our memory. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	hide_host_args();
 	if (read(ctl, &go, 1) != 1)
 		_exit(125);
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -185,6 +248,7 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 		child_fail(ctl, what, -rc);
 	if ((rc = jail_set_identity(plan, &what)) < 0)
 		child_fail(ctl, what, -rc);
+	die_with_parent(ctl);
 	if ((rc = jail_build_root(plan, fds, &what)) < 0)
 		child_fail(ctl, what, -rc);
 	for (size_t i = 0; i < plan->nbinds; i++)

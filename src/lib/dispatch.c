@@ -137,14 +137,17 @@ static void *worker(void *arg)
 	for (;;) {
 		struct dispatch_job *job;
 
-		while (!d->queue && !d->stopping)
+		/* Replies the guest does not read hold back new work. */
+		while (!d->stopping &&
+		       (!d->queue || d->outq.len - d->outq_off > DISPATCH_OUTQ_HIGH))
 			pthread_cond_wait(&d->cond, &d->lock);
-		if (!d->queue)
+		if (d->stopping)
 			break;
 		job = d->queue;
 		d->queue = job->next;
 		if (!d->queue)
 			d->queue_tail = NULL;
+		d->queued_bytes -= job->blob_len;
 		pthread_mutex_unlock(&d->lock);
 		run_job(d, job);
 		pthread_mutex_lock(&d->lock);
@@ -222,16 +225,12 @@ int dispatch_submit(struct dispatch *d, uint32_t id, json_t *json, const uint8_t
 	if (blob_len)
 		memcpy(job->blob, blob, blob_len);
 	pthread_mutex_lock(&d->lock);
-	if (d->pending >= DISPATCH_MAX_PENDING) {
-		pthread_mutex_unlock(&d->lock);
-		job_free(job);
-		return BRIG_E_LIMIT;
-	}
 	if (d->queue_tail)
 		d->queue_tail->next = job;
 	else
 		d->queue = job;
 	d->queue_tail = job;
+	d->queued_bytes += blob_len;
 	d->pending++;
 	maybe_grow(d);
 	pthread_cond_signal(&d->cond);
@@ -258,6 +257,18 @@ static void flush_locked(struct dispatch *d)
 	}
 	if (d->outq_off == d->outq.len)
 		d->outq.len = d->outq_off = 0;
+	if (d->outq.len - d->outq_off <= DISPATCH_OUTQ_HIGH)
+		pthread_cond_broadcast(&d->cond);
+}
+
+bool dispatch_accepting(struct dispatch *d)
+{
+	bool ok;
+
+	pthread_mutex_lock(&d->lock);
+	ok = d->pending < DISPATCH_MAX_PENDING && d->queued_bytes < DISPATCH_QUEUED_HIGH;
+	pthread_mutex_unlock(&d->lock);
+	return ok;
 }
 
 ssize_t dispatch_send(struct dispatch *d, const void *p, size_t n)

@@ -16,7 +16,14 @@
 #include "lib/internal.h"
 
 #define DISPATCH_MAX_WORKERS 8
+/*
+ * Backpressure bounds.  Past them the monitor stops reading calls and the
+ * workers stop starting them, so a guest that floods calls or never reads
+ * its replies blocks itself instead of growing the host.
+ */
 #define DISPATCH_MAX_PENDING 256
+#define DISPATCH_QUEUED_HIGH (32u << 20) /* request bytes not started yet */
+#define DISPATCH_OUTQ_HIGH (16u << 20)   /* reply bytes the guest has not read */
 
 struct dispatch_job;
 
@@ -35,6 +42,7 @@ struct dispatch {
 	struct buf outq;  /* frames the socket has not taken yet */
 	size_t outq_off;
 	size_t pending;   /* submitted and not finished */
+	size_t queued_bytes; /* request blobs waiting for a worker */
 	pthread_t workers[DISPATCH_MAX_WORKERS];
 	int nworkers;
 	bool stopping;
@@ -53,6 +61,8 @@ int dispatch_submit(struct dispatch *d, uint32_t id, json_t *json, const uint8_t
  * Workers call it with replies; the monitor with the RUN frame.
  */
 ssize_t dispatch_send(struct dispatch *d, const void *p, size_t n);
+/* Whether the monitor may read more calls from the guest now. */
+bool dispatch_accepting(struct dispatch *d);
 /* Write queued bytes; returns how many remain. */
 size_t dispatch_flush(struct dispatch *d);
 /* Stop the workers (waiting for calls in progress) and free everything. */

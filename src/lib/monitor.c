@@ -29,8 +29,13 @@ static void stop(struct monitor *m, int error, brig_limit_kind limit, const char
 {
 	va_list ap;
 
-	if (!m->killed)
+	if (!m->killed) {
+		int64_t used = cgroup_cpu_us(m->cg) < 0 ? proc_tree_cpu_us(m->proc->pid) : -1;
+
+		if (used > 0 && (uint64_t)used > m->cpu_sampled_us)
+			m->cpu_sampled_us = (uint64_t)used;
 		jail_kill(m->proc);
+	}
 	m->killed = true;
 	if (m->error != BRIG_OK)
 		return;
@@ -101,10 +106,7 @@ static void on_call(struct monitor *m, const struct proto_frame *f)
 		return;
 	}
 	rc = dispatch_submit(m->disp, msg.id, msg.json, msg.blob, msg.blob_len);
-	if (rc == BRIG_E_LIMIT)
-		stop(m, BRIG_E_LIMIT, BRIG_LIMIT_NONE, "more than %d host calls in flight",
-		     DISPATCH_MAX_PENDING);
-	else if (rc)
+	if (rc)
 		stop(m, rc, BRIG_LIMIT_NONE, "host call failed: %s", brig_strerror(rc));
 }
 
@@ -155,8 +157,13 @@ static void check_cpu(struct monitor *m)
 {
 	int64_t used = cgroup_cpu_us(m->cg);
 
-	if (used < 0)
+	if (used < 0) {
+		/* Processes killed with the jail are never reaped into init's
+		 * rusage, so the last sample is the best record of their time. */
 		used = proc_tree_cpu_us(m->proc->pid);
+		if (used > 0 && (uint64_t)used > m->cpu_sampled_us)
+			m->cpu_sampled_us = (uint64_t)used;
+	}
 	if (used >= 0 && (uint64_t)used >= m->lim->cpu_timeout_ms * 1000)
 		stop(m, BRIG_E_CANCELLED, BRIG_LIMIT_CPU, "CPU time limit of %llu ms exceeded",
 		     (unsigned long long)m->lim->cpu_timeout_ms);
@@ -175,7 +182,7 @@ static int fill_pollfds(struct monitor *m, struct pollfd *p)
 {
 	p[P_OUT] = (struct pollfd){m->out_fd, POLLIN, 0};
 	p[P_ERR] = (struct pollfd){m->err_fd, POLLIN, 0};
-	p[P_PROTO] = (struct pollfd){m->proto_fd, POLLIN, 0};
+	p[P_PROTO] = (struct pollfd){m->proto_fd, dispatch_accepting(m->disp) ? POLLIN : 0, 0};
 	if (m->out_pending)
 		p[P_PROTO].events |= POLLOUT;
 	p[P_STDIN] = (struct pollfd){m->stdin_fd, POLLOUT, 0};

@@ -25,6 +25,7 @@ struct monitor {
 	brig_limit_kind limit; /* the limit that ended it */
 	char msg[256];
 	brig_limit_kind guest_limit; /* a limit the agent reported (MemoryError...) */
+	uint64_t cpu_sampled_us;     /* without a cgroup: the tree's CPU when last seen */
 	/* internal */
 	struct proto_reader reader;
 	size_t stdin_off;

@@ -138,7 +138,7 @@ char *brig_result_to_json(const brig_result *r)
 		      "cpu_ms", r->cpu_us / 1000.0);
 	if (!o)
 		return NULL;
-	s = json_dumps(o, JSON_COMPACT);
+	s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
 	json_decref(o);
 	return s;
 }

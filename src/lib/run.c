@@ -376,6 +376,8 @@ static void supervise(struct run *r, brig_result *res, const char *code, size_t 
 	cg_cpu = cgroup_cpu_us(&r->cg);
 	jail_reap(&r->proc, &status, &rusage_cpu);
 	res->cpu_us = cg_cpu >= 0 ? (uint64_t)cg_cpu : rusage_cpu;
+	if (res->cpu_us < m.cpu_sampled_us)
+		res->cpu_us = m.cpu_sampled_us;
 	if (res->error == BRIG_OK)
 		classify(res, &m, r, status);
 }

@@ -34,7 +34,7 @@ int utf8_sanitize(struct buf *out, const char *s, size_t len)
 	const unsigned char *p = (const unsigned char *)s;
 
 	for (size_t i = 0; i < len;) {
-		size_t n = p[i] ? utf8_seq_len(p + i, len - i) : 0;
+		size_t n = utf8_seq_len(p + i, len - i);
 
 		if (n == 0) {
 			if (buf_append(out, "\xef\xbf\xbd", 3))

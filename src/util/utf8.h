@@ -8,7 +8,7 @@
 
 /* Length (1-4) of the valid UTF-8 sequence at p, or 0 if it is invalid. */
 size_t utf8_seq_len(const unsigned char *p, size_t avail);
-/* Copy s to out, replacing invalid sequences and NULs with U+FFFD. */
+/* Copy s to out, replacing invalid sequences with U+FFFD (NUL is kept). */
 int utf8_sanitize(struct buf *out, const char *s, size_t len);
 
 #endif

@@ -1,0 +1,259 @@
+'use strict';
+// Single-file ES modules as function bodies, for node's vm, which runs only
+// scripts without --experimental-vm-modules.  Loaded only when the plain
+// compile of user code fails.
+
+const REGEX_AFTER = new Set(['return', 'typeof', 'instanceof', 'in', 'of', 'new', 'delete', 'void',
+	'throw', 'case', 'do', 'else', 'yield', 'await']);
+
+function isSpace(c) {
+	return c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0xfeff || c === 0x2028 ||
+	       c === 0x2029 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x202f ||
+	       c === 0x205f || c === 0x3000;
+}
+
+function isIdent(c) {
+	return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 36 ||
+	       c === 95 || c === 92 || c === 35 || (c >= 128 && !isSpace(c));
+}
+
+/*
+ * A small lexer over the user's code: enough to find `export` and `import`
+ * statements at the top level, skipping strings, templates, comments and
+ * regular expressions.  Returns [{kind, pos}].
+ */
+function topLevelModuleSyntax(src) {
+	const n = src.length;
+	const hits = [];
+	const tpl = [];
+	let i = 0;
+	let depth = 0;
+	let prev = '';
+
+	const skipString = (j, q) => {
+		for (j++; j < n; j++) {
+			const c = src.charCodeAt(j);
+			if (c === 92)
+				j++;
+			else if (c === q)
+				return j + 1;
+			else if (c === 10)
+				return j;
+		}
+		return n;
+	};
+	// Template characters from j; returns [end, openedSubstitution].
+	const skipTemplate = (j) => {
+		for (; j < n; j++) {
+			const c = src.charCodeAt(j);
+			if (c === 92)
+				j++;
+			else if (c === 96)
+				return [j + 1, false];
+			else if (c === 36 && src.charCodeAt(j + 1) === 123)
+				return [j + 2, true];
+		}
+		return [n, false];
+	};
+	const skipRegex = (j) => {
+		let cls = false;
+		for (j++; j < n; j++) {
+			const c = src.charCodeAt(j);
+			if (c === 92)
+				j++;
+			else if (c === 91)
+				cls = true;
+			else if (c === 93)
+				cls = false;
+			else if (c === 47 && !cls)
+				break;
+			else if (c === 10)
+				return j;
+		}
+		for (j++; j < n && isIdent(src.charCodeAt(j));)
+			j++;
+		return j;
+	};
+	const nextChar = (j) => {
+		while (j < n && isSpace(src.charCodeAt(j)))
+			j++;
+		return src.charCodeAt(j);
+	};
+	const template = (j) => {
+		const [end, open] = skipTemplate(j);
+		if (open) {
+			tpl.push(depth);
+			depth++;
+			prev = '{';
+		} else {
+			prev = 'x';
+		}
+		return end;
+	};
+
+	while (i < n) {
+		const c = src.charCodeAt(i);
+		if (isSpace(c)) {
+			i++;
+		} else if (c === 47 && src.charCodeAt(i + 1) === 47) {
+			const e = src.indexOf('\n', i);
+			i = e < 0 ? n : e;
+		} else if (c === 47 && src.charCodeAt(i + 1) === 42) {
+			const e = src.indexOf('*/', i + 2);
+			i = e < 0 ? n : e + 2;
+		} else if (c === 47) {
+			if (prev === '' || REGEX_AFTER.has(prev) || (prev.length === 1 && prev !== ')' && prev !== ']' && prev !== 'x')) {
+				i = skipRegex(i);
+				prev = 'x';
+			} else {
+				i++;
+				prev = '/';
+			}
+		} else if (c === 39 || c === 34) {
+			i = skipString(i, c);
+			prev = 'x';
+		} else if (c === 96) {
+			i = template(i + 1);
+		} else if (isIdent(c) && !(c >= 48 && c <= 57)) {
+			const s = i;
+			while (i < n && isIdent(src.charCodeAt(i)))
+				i += src.charCodeAt(i) === 92 ? 2 : 1;
+			const word = src.slice(s, i);
+			if (depth === 0 && prev !== '.') {
+				if (word === 'export')
+					hits.push({ kind: 'export', pos: s });
+				else if (word === 'import' && nextChar(i) !== 40 && nextChar(i) !== 46)
+					hits.push({ kind: 'import', pos: s });
+			}
+			prev = REGEX_AFTER.has(word) ? word : 'x';
+		} else if ((c >= 48 && c <= 57) || (c === 46 && src.charCodeAt(i + 1) >= 48 && src.charCodeAt(i + 1) <= 57)) {
+			while (i < n && (isIdent(src.charCodeAt(i)) || src.charCodeAt(i) === 46))
+				i++;
+			prev = 'x';
+		} else if (c === 40 || c === 91 || c === 123) {
+			depth++;
+			prev = src[i++];
+		} else if (c === 41 || c === 93) {
+			depth--;
+			prev = src[i++];
+		} else if (c === 125) {
+			depth--;
+			i++;
+			if (tpl.length && tpl[tpl.length - 1] === depth) {
+				tpl.pop();
+				i = template(i);
+			} else {
+				prev = '}';
+			}
+		} else {
+			prev = src[i++];
+		}
+	}
+	return hits;
+}
+
+function lineOf(src, pos) {
+	let line = 1;
+	for (let i = src.indexOf('\n'); i >= 0 && i < pos; i = src.indexOf('\n', i + 1))
+		line++;
+	return line;
+}
+
+function unsupported(src, pos, filename, what) {
+	const err = new SyntaxError(what + ' is not supported: brig runs a single file, so bundle ' +
+		'its imports first (e.g. esbuild --bundle --format=esm)');
+	err.stack = filename + ':' + lineOf(src, pos) + '\n\n' + err.name + ': ' + err.message;
+	return err;
+}
+
+/*
+ * Turn a single-file module into a function body: drop `export` keywords and
+ * `export { ... }` lists.  Every edit writes the same number of characters,
+ * and keeps line breaks, so positions in stack traces stay the user's.
+ */
+function stripExports(src, hits, filename) {
+	const out = src.split('');
+	const blank = (from, to) => {
+		for (let k = from; k < to; k++) {
+			if (out[k] !== '\n' && out[k] !== '\r' && out[k] !== '\u2028' && out[k] !== '\u2029')
+				out[k] = ' ';
+		}
+	};
+	const skipWs = (j) => {
+		for (;;) {
+			while (j < src.length && isSpace(src.charCodeAt(j)))
+				j++;
+			if (src.startsWith('//', j)) {
+				const e = src.indexOf('\n', j);
+				j = e < 0 ? src.length : e;
+			} else if (src.startsWith('/*', j)) {
+				const e = src.indexOf('*/', j + 2);
+				j = e < 0 ? src.length : e + 2;
+			} else {
+				return j;
+			}
+		}
+	};
+	const wordAt = (j) => {
+		let e = j;
+		while (e < src.length && isIdent(src.charCodeAt(e)))
+			e++;
+		return src.slice(j, e);
+	};
+
+	for (const h of hits) {
+		if (h.kind === 'import')
+			throw unsupported(src, h.pos, filename, 'import');
+		const after = skipWs(h.pos + 6);
+		const ch = src[after];
+		if (ch === '{') {
+			let j = after + 1;
+			while (j < src.length && src[j] !== '}') {
+				if (src[j] === '"' || src[j] === "'") {
+					const q = src[j];
+					for (j++; j < src.length && src[j] !== q; j++) {
+						if (src[j] === '\\')
+							j++;
+					}
+				}
+				j++;
+			}
+			let end = skipWs(j + 1);
+			if (wordAt(end) === 'from')
+				throw unsupported(src, h.pos, filename, 'export ... from');
+			end = src[end] === ';' ? end + 1 : j + 1;
+			blank(h.pos, end);
+		} else if (ch === '*') {
+			throw unsupported(src, h.pos, filename, 'export * from');
+		} else if (wordAt(after) === 'default') {
+			const rest = skipWs(after + 7);
+			let w = wordAt(rest);
+			let k = rest + w.length;
+			if (w === 'async') {
+				k = skipWs(k);
+				w = wordAt(k) === 'function' ? 'function' : '';
+				k += w.length;
+			}
+			let named = false;
+			if (w === 'function' || w === 'class') {
+				k = skipWs(k);
+				if (src[k] === '*')
+					k = skipWs(k + 1);
+				const name = wordAt(k);
+				named = name !== '' && name !== 'extends';
+			}
+			blank(h.pos, after + 7);
+			if (!named) {
+				out[h.pos] = 'v';
+				out[h.pos + 1] = 'o';
+				out[h.pos + 2] = 'i';
+				out[h.pos + 3] = 'd';
+			}
+		} else {
+			blank(h.pos, h.pos + 6);
+		}
+	}
+	return out.join('');
+}
+
+module.exports = { topLevelModuleSyntax, stripExports };
