@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +231,28 @@ static void hide_host_args(void)
 		memset((void *)start, 0, end - start);
 }
 
+/*
+ * The embedder's signal handlers and mask were cloned with us.  Reset them:
+ * a handler would let the guest run embedder code inside init by signalling
+ * pid 1, and an ignored SIGPIPE would leak into the guest across execve.
+ * With default dispositions, init of a pid namespace ignores the guest's
+ * signals.  The kernel's struct sigaction: handler, flags, restorer, mask.
+ */
+static void reset_signals(void)
+{
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		uint64_t mask;
+	} dfl = {SIG_DFL, 0, NULL, 0};
+	uint64_t none = 0;
+
+	for (int sig = 1; sig <= 64; sig++)
+		syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
+}
+
 static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, int ctl)
 {
 	const char *what = "";
@@ -238,6 +261,7 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 	pid_t guest;
 	int rc;
 
+	reset_signals();
 	keep_plan_fds(plan, ctl);
 	hide_host_args();
 	if (read(ctl, &go, 1) != 1)

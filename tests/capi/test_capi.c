@@ -4,6 +4,7 @@
  */
 #include <dirent.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,6 +273,32 @@ static void shared_kv(void)
 	brig_kv_free(kv);
 }
 
+static void die_42(int sig)
+{
+	(void)sig;
+	_exit(42);
+}
+
+/*
+ * The jail's init is a clone of the embedder: a handler the embedder
+ * installed must not be reachable by the guest signalling pid 1.
+ */
+static void embedder_handlers_unreachable(void)
+{
+	struct sigaction sa, old;
+	brig_result *r;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = die_42;
+	sigaction(SIGUSR1, &sa, &old);
+	r = py("import os, signal, time\nos.kill(1, signal.SIGUSR1)\ntime.sleep(0.2)\n"
+	       "print('alive')",
+	       NULL);
+	CHECK(brig_result_error(r) == BRIG_OK && out_is(r, "alive\n"));
+	brig_result_free(r);
+	sigaction(SIGUSR1, &old, NULL);
+}
+
 static void registration_after_start(void)
 {
 	CHECK(brig_executor_register_function(ex, "late", echo_fn, NULL) == BRIG_E_INVAL);
@@ -311,6 +338,7 @@ int main(void)
 	host_functions();
 	capability_isolation();
 	shared_kv();
+	embedder_handlers_unreachable();
 	registration_after_start();
 	executor_functions();
 	brig_executor_free(ex);

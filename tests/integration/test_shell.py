@@ -94,3 +94,13 @@ def test_find_and_tar_roundtrip_in_tmp():
     res = run_ok("mkdir -p /tmp/a/b && echo hi > /tmp/a/b/f && cd /tmp && tar cf t.tar a && "
                  "rm -r a && tar xf t.tar && cat a/b/f && find a -type f", "sh")
     assert res["stdout"] == "hi\na/b/f\n"
+
+
+def test_sigpipe_has_its_default_disposition():
+    # brig ignores SIGPIPE itself; the guest must not inherit that, or every
+    # `producer | head` pipeline would report broken pipes.
+    res = run_ok("yes | head -n 1; grep SigIgn /proc/self/status", "sh")
+    assert res["stdout"].splitlines()[0] == "y"
+    assert res["stderr"] == ""
+    ignored = int(res["stdout"].split()[-1], 16)
+    assert not ignored & (1 << (13 - 1)), res["stdout"]
