@@ -29,7 +29,7 @@ bench: build
 	$(PY) bench/bench.py
 
 format:
-	clang-format -i include/*.h src/*/*.c src/*/*.h tests/*/*.c
+	clang-format -i include/*.h src/*/*.c src/*/*.h tests/unit/*.[ch] tests/capi/*.c bench/*.c tools/*.c
 
 clean:
 	rm -rf $(BUILD)

@@ -40,19 +40,19 @@ extern "C" {
  */
 typedef enum brig_error {
 	BRIG_OK = 0,
-	BRIG_E_INVAL = -1,       /* invalid argument (bad option, empty code...) */
-	BRIG_E_CANCELLED = -2,   /* wall/CPU timeout or an explicit kill */
-	BRIG_E_LIMIT = -3,       /* memory, process, output or disk limit hit */
-	BRIG_E_GUEST_ABORT = -4, /* the guest crashed or died from a signal */
-	BRIG_E_UNAVAILABLE = -5, /* the sandbox cannot be built on this host */
-	BRIG_E_INTERNAL = -6,    /* unexpected failure inside brig */
-	BRIG_E_PROTOCOL = -7,    /* the guest broke the control protocol */
-	BRIG_E_NOMEM = -8,       /* host allocation failed */
-	BRIG_E_UNSUPPORTED = -9, /* feature or language not available */
-	BRIG_E_DENIED = -10,     /* a capability was not granted */
-	BRIG_E_NOTFOUND = -11,   /* no such key, file or function */
-	BRIG_E_POISONED = -12,   /* session was killed; restore or close it */
-	BRIG_E_CONSUMED = -13,   /* object already used up */
+	BRIG_E_INVAL = -1,	     /* invalid argument (bad option, empty code...) */
+	BRIG_E_CANCELLED = -2,	     /* wall/CPU timeout or an explicit kill */
+	BRIG_E_LIMIT = -3,	     /* memory, process, output or disk limit hit */
+	BRIG_E_GUEST_ABORT = -4,     /* the guest crashed or died from a signal */
+	BRIG_E_UNAVAILABLE = -5,     /* the sandbox cannot be built on this host */
+	BRIG_E_INTERNAL = -6,	     /* unexpected failure inside brig */
+	BRIG_E_PROTOCOL = -7,	     /* the guest broke the control protocol */
+	BRIG_E_NOMEM = -8,	     /* host allocation failed */
+	BRIG_E_UNSUPPORTED = -9,     /* feature or language not available */
+	BRIG_E_DENIED = -10,	     /* a capability was not granted */
+	BRIG_E_NOTFOUND = -11,	     /* no such key, file or function */
+	BRIG_E_POISONED = -12,	     /* session was killed; restore or close it */
+	BRIG_E_CONSUMED = -13,	     /* object already used up */
 	BRIG_E_STACK_OVERFLOW = -14, /* guest recursion exhausted its stack */
 } brig_error;
 
@@ -83,10 +83,10 @@ const char *brig_lang_name(brig_lang lang);
 typedef struct brig_limits {
 	uint64_t wall_timeout_ms;  /* default 30000 */
 	uint64_t cpu_timeout_ms;   /* CPU time of the whole tree; default: none */
-	uint64_t memory_bytes;     /* default 256 MiB */
-	uint32_t max_pids;         /* processes and threads; default 128 */
+	uint64_t memory_bytes;	   /* default 256 MiB */
+	uint32_t max_pids;	   /* processes and threads; default 128 */
 	uint64_t max_output_bytes; /* per stream (stdout, stderr); default 1 MiB */
-	uint64_t tmp_bytes;        /* each of /tmp and /home/user; default 64 MiB */
+	uint64_t tmp_bytes;	   /* each of /tmp and /home/user; default 64 MiB */
 	uint64_t max_code_bytes;   /* size of the submitted code; default 8 MiB */
 	uint64_t max_frame_bytes;  /* one protocol frame; default 32 MiB */
 } brig_limits;
@@ -112,9 +112,9 @@ void brig_limits_init(brig_limits *l);
 typedef struct brig_kv brig_kv;
 
 typedef struct brig_kv_limits {
-	size_t max_key_bytes;   /* default 256 */
+	size_t max_key_bytes;	/* default 256 */
 	size_t max_value_bytes; /* JSON text; default 64 KiB */
-	size_t max_entries;     /* default 1000 */
+	size_t max_entries;	/* default 1000 */
 	size_t max_total_bytes; /* keys plus values; default 10 MiB */
 } brig_kv_limits;
 
@@ -166,15 +166,15 @@ typedef enum brig_mount_mode {
 } brig_mount_mode;
 
 typedef struct brig_http_limits {
-	size_t max_url_bytes;      /* default 8 KiB */
+	size_t max_url_bytes;	   /* default 8 KiB */
 	size_t max_request_bytes;  /* request body; default 10 MiB */
 	size_t max_response_bytes; /* response body; default 10 MiB */
-	uint64_t timeout_ms;       /* whole request incl. redirects; default 30 s */
-	unsigned max_redirects;    /* default 5 */
+	uint64_t timeout_ms;	   /* whole request incl. redirects; default 30 s */
+	unsigned max_redirects;	   /* default 5 */
 } brig_http_limits;
 
 typedef struct brig_fs_limits {
-	size_t max_read_bytes;  /* default 10 MiB */
+	size_t max_read_bytes;	/* default 10 MiB */
 	size_t max_write_bytes; /* default 10 MiB */
 } brig_fs_limits;
 
@@ -239,9 +239,9 @@ typedef enum brig_stream { BRIG_STDOUT = 1, BRIG_STDERR = 2 } brig_stream;
 typedef void (*brig_output_fn)(void *userdata, brig_stream stream, const char *data, size_t len);
 
 typedef struct brig_run_opts {
-	brig_limits limits;     /* zero fields take the executor's value */
-	const char *filename;   /* shown in tracebacks; default "<string>" */
-	const brig_caps *caps;  /* NULL: no capabilities at all */
+	brig_limits limits;	/* zero fields take the executor's value */
+	const char *filename;	/* shown in tracebacks; default "<string>" */
+	const brig_caps *caps;	/* NULL: no capabilities at all */
 	const char *stdin_data; /* given to the guest as stdin; NULL: empty */
 	size_t stdin_len;
 	brig_output_fn on_output; /* optional streaming of stdout/stderr */

@@ -2,16 +2,19 @@
 // The JavaScript guest agent: the first thing node runs inside the jail.
 //
 // It reads one RUN frame from the control channel (fd 3, docs/PROTOCOL.md),
-// runs the code in a fresh vm context whose globals are the JS built-ins plus
-// the guest API (http, fs, kv, call, asyncCall, runAsync, time_now, console,
-// timers and a few web globals), and exits 1 after an uncaught error.
+// runs the code in a fresh vm context whose globals are the ECMAScript
+// built-ins plus the guest API (http, fs, kv, call, asyncCall, runAsync,
+// time_now, console, timers and a few web globals; api.js), and exits 1
+// after an uncaught error.  Code with top-level await, and single-file ES
+// modules (esm.js), run as the body of an async function.
 //
-// The context is a convenience, not a wall: code that climbs out of it
-// reaches this process, which is as confined as the context.  The jail is the
+// The context keeps node's require, process and Buffer out of sight; it is
+// not a wall.  Code that climbs out of it reaches this node process, which
+// the jail confines exactly as it confines the user's code: the jail is the
 // security boundary (SECURITY.md).
 //
-// Every run pays for what is loaded here, so net, util and console are
-// required on first use only.
+// Every run pays for what is loaded here, so api.js, esm.js, net, util and
+// console are loaded on first use only.
 
 const fsys = require('fs');
 const vm = require('vm');
@@ -22,7 +25,7 @@ const CALL = 2;
 const REPLY = 3;
 const EVENT = 4;
 const API_FILE = 'brig:api';
-const AGENT_FILE = __filename;
+const GUEST_DIR = __dirname + '/';
 const CHUNK = 1 << 16;
 // Pipelined calls beyond this wait in the agent: the host bounds the calls in
 // flight too, and a guest blocked writing a CALL while the host waits for it
@@ -403,7 +406,6 @@ function makeBridge(ch) {
 			return Reflect.apply(con[method], con, args);
 		},
 		write: (fd, s) => writeAll(fd, s),
-		run: (fn, args) => Reflect.apply(fn, undefined, args),
 		setTimeout: (fn, ms, args) => setTimeout(runTimer, ms, fn, args),
 		setInterval: (fn, ms, args) => setInterval(runTimer, ms, fn, args),
 		setImmediate: (fn, args) => setImmediate(runTimer, fn, args),
@@ -430,39 +432,47 @@ function runTimer(fn, args) {
 // ---------------------------------------------------------- compiling code
 
 /*
- * The user's code becomes the body of a function, on the lines it had:
- * the wrapper's head is a line of its own and the script starts at line -1.
- * Built-ins are bound in an outer function so that user declarations may
- * shadow them (`const URL = ...`).
+ * Code with top-level await, or a single-file module, becomes the body of an
+ * async function on the lines it had: the wrapper's head is a line of its own
+ * and the script starts at line -1.  In a contextified global (older node)
+ * all code is wrapped so that the outer function can bind the built-ins
+ * (see ES_GLOBALS); user declarations in the body may shadow them.  Running
+ * the script gives the outer function, which returns [global, body].
  */
-function compileBody(code, filename, names, { isAsync, strict }) {
-	const head = '(function () { let {' + names.join(', ') + '} = this; return ' +
-		(isAsync ? 'async ' : '') + 'function () {' + (strict ? ' "use strict";' : '') + '\n';
-	return new vm.Script(head + code + '\n}; })', { filename, lineOffset: -1 });
+function compileBody(code, filename, names, { isAsync, strict, prelude = '' }) {
+	const bind = names && names.length ? 'const {' + names.join(', ') + '} = this; ' : '';
+	const head = '(function () { ' + bind + prelude + 'return [this, ' + (isAsync ? 'async ' : '') +
+		'function () {' + (strict ? ' "use strict";' : '') + '\n';
+	return new vm.Script(head + code + '\n}]; })', { filename, lineOffset: -1 });
 }
 
+// Returns {script, wrapped, strict}: a wrapped script is run for its body.
 function compileUser(code, filename, names) {
 	if (code.startsWith('#!'))
 		code = '//' + code.slice(2);
+	const wrapped = (opts) => ({ script: compileBody(code, filename, names, opts), wrapped: true,
+		strict: opts.strict });
 	const asModule = () => {
 		const esm = require('./esm.js');
-		const hits = esm.topLevelModuleSyntax(code);
-		return compileBody(esm.stripExports(code, hits, filename), filename, names,
-			{ isAsync: true, strict: true });
+		const body = esm.stripExports(code, esm.topLevelModuleSyntax(code), filename);
+		const prelude = esm.metaDeclaration(filename);
+		return { script: compileBody(body, filename, names, { isAsync: true, strict: true, prelude }),
+			wrapped: true, strict: true };
 	};
 	if (filename.endsWith('.mjs'))
-		return { script: asModule(), strict: true };
+		return asModule();
 	try {
-		return { script: compileBody(code, filename, names, { isAsync: false, strict: false }), strict: false };
+		if (names === null)
+			return { script: new vm.Script(code, { filename }), wrapped: false, strict: false };
+		return wrapped({ isAsync: false, strict: false });
 	} catch (err) {
 		if (err === null || typeof err !== 'object' || err.name !== 'SyntaxError')
 			throw err;
 		if (require('./esm.js').topLevelModuleSyntax(code).length)
-			return { script: asModule(), strict: true };
+			return asModule();
 		if (/\bawait\b/.test(code)) {
 			try {
-				return { script: compileBody(code, filename, names, { isAsync: true, strict: false }),
-					strict: false };
+				return wrapped({ isAsync: true, strict: false });
 			} catch {
 				// Report the error of the plain compile below.
 			}
@@ -473,13 +483,15 @@ function compileUser(code, filename, names) {
 
 // ------------------------------------------------------------------- errors
 
+function isAgentFile(file) {
+	return typeof file === 'string' &&
+		(file === API_FILE || file.startsWith(GUEST_DIR) || file.startsWith('node:'));
+}
+
 // Hide the agent's and node's own frames from every stack trace, and from
 // the user's realm too (node consults the main realm's hook for it).
 function installStackFilter() {
-	const hidden = (f) => {
-		const file = f.getFileName() || f.getScriptNameOrSourceURL();
-		return file === AGENT_FILE || file === API_FILE || (typeof file === 'string' && file.startsWith('node:'));
-	};
+	const hidden = (f) => isAgentFile(f.getFileName() || f.getScriptNameOrSourceURL());
 	Error.prepareStackTrace = (err, frames) => {
 		let head;
 		try {
@@ -498,63 +510,97 @@ function installStackFilter() {
 
 function hiddenLine(line) {
 	const m = /^\s+at (?:.* \()?(.*?)(?::\d+:\d+)?\)?$/.exec(line);
-	return m !== null && (m[1] === AGENT_FILE || m[1] === API_FILE || m[1].startsWith('node:'));
+	return m !== null && isAgentFile(m[1]);
 }
 
 const OOM = /^Array buffer allocation failed/;
 
-function describe(err) {
+// An uncaught error as node would print it: the line it was thrown at (when
+// that is the user's), then its stack and own properties.
+function describe(err, filename) {
 	const { inspect } = require('util');
 	if (err === null || (typeof err !== 'object' && typeof err !== 'function'))
 		return 'Uncaught ' + inspect(err);
 	let text;
 	try {
+		let where = '';
 		const stack = err.stack;
-		if (typeof stack !== 'string' || !stack)
+		if (typeof stack === 'string' && !stack.startsWith(String(err.name)) && stack.includes('\n\n')) {
+			// vm led the stack with "file:line", the source line and a caret.
+			const cut = stack.indexOf('\n\n');
+			where = stack.slice(0, cut);
+			err.stack = stack.slice(cut + 2);
+		}
+		if (typeof err.stack !== 'string' || !err.stack)
 			text = 'Uncaught ' + inspect(err);
-		else if (!stack.startsWith(String(err.name)))
-			text = stack; // a SyntaxError, led by the line it is about
+		else if (err.name === 'SyntaxError' && !err.stack.includes('\n    at '))
+			text = err.stack; // inspect would bracket a stack without frames
 		else
 			text = inspect(err);
+		if (where.startsWith(filename + ':'))
+			text = where + '\n\n' + text;
 	} catch {
 		text = 'Uncaught exception';
 	}
 	return text.split('\n').filter((l) => !hiddenLine(l)).join('\n');
 }
 
-function fatal(ch, err) {
+function fatal(ch, err, filename) {
 	if (err && typeof err === 'object') {
 		if (err.name === 'RangeError' && OOM.test(String(err.message)))
 			ch.event({ limit: 'memory' });
 		else if (err.code === 'ENOSPC' || err.code === 'EDQUOT' || err.code === 'EFBIG')
 			ch.event({ limit: 'disk' });
 	}
-	writeAll(2, describe(err) + '\n');
+	writeAll(2, describe(err, filename) + '\n');
 	process.exit(1);
 }
 
 // ----------------------------------------------------------------- globals
 
-// The context's own built-ins, which the wrapper around user code binds
-// lexically: each use of a global in a vm context goes through node's
-// interceptor, which makes e.g. `Math.max` in a loop a hundred times slower.
-// Returns them with the context's global object.
-function builtins(ctx) {
-	const skip = new Set([...API_NAMES, ...NODE_GLOBALS, 'eval', 'arguments']);
-	const [names, global] = vm.runInContext('[Object.getOwnPropertyNames(globalThis).join(), globalThis]', ctx);
-	return [names.split(',').filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && !skip.has(k)), global];
+/*
+ * The context.  Node 20.18+ can make one whose global is an ordinary global
+ * object (DONT_CONTEXTIFY); older node puts its interceptor in front of the
+ * global, through which every global lookup of user code would go: `Math.max`
+ * in a loop becomes a hundred times slower.  There the wrapper binds the
+ * ECMAScript globals lexically instead.  A name missing from this list only
+ * stays a slower global; those this node lacks are dropped, as the agent's
+ * realm has the same built-ins as the context.
+ */
+const ES_GLOBALS = ['Object', 'Function', 'Array', 'Number', 'parseFloat', 'parseInt', 'Infinity',
+	'NaN', 'undefined', 'Boolean', 'String', 'Symbol', 'Date', 'Promise', 'RegExp', 'Error',
+	'AggregateError', 'EvalError', 'RangeError', 'ReferenceError', 'SyntaxError', 'TypeError',
+	'URIError', 'globalThis', 'JSON', 'Math', 'Intl', 'ArrayBuffer', 'Uint8Array', 'Int8Array',
+	'Uint16Array', 'Int16Array', 'Uint32Array', 'Int32Array', 'Float16Array', 'Float32Array',
+	'Float64Array', 'Uint8ClampedArray', 'BigUint64Array', 'BigInt64Array', 'DataView', 'Map',
+	'BigInt', 'Set', 'WeakMap', 'WeakSet', 'Proxy', 'Reflect', 'FinalizationRegistry', 'WeakRef',
+	'decodeURI', 'decodeURIComponent', 'encodeURI', 'encodeURIComponent', 'escape', 'unescape',
+	'isFinite', 'isNaN', 'SharedArrayBuffer', 'Atomics', 'WebAssembly', 'Iterator',
+	'AsyncDisposableStack', 'DisposableStack', 'SuppressedError'];
+
+// Returns {ctx, holder, names}: the context, the object its globals live on,
+// and the names to bind lexically (null when lookups are fast anyway).
+function makeContext() {
+	const plain = vm.constants && vm.constants.DONT_CONTEXTIFY;
+	if (plain) {
+		const ctx = vm.createContext(plain);
+		return { ctx, holder: ctx, names: null };
+	}
+	const holder = Object.create(null);
+	const names = ES_GLOBALS.filter((k) => Object.prototype.hasOwnProperty.call(globalThis, k));
+	return { ctx: vm.createContext(holder), holder, names };
 }
 
-function lazy(sandbox, name, make) {
-	Object.defineProperty(sandbox, name, {
+function lazy(holder, name, make) {
+	Object.defineProperty(holder, name, {
 		get() {
 			make();
-			const d = Object.getOwnPropertyDescriptor(sandbox, name);
+			const d = Object.getOwnPropertyDescriptor(holder, name);
 			return d && 'value' in d ? d.value : undefined;
 		},
 		set(value) {
 			make();
-			Object.defineProperty(sandbox, name, { value, writable: true, configurable: true });
+			Object.defineProperty(holder, name, { value, writable: true, configurable: true });
 		},
 		configurable: true,
 		enumerable: false,
@@ -562,22 +608,22 @@ function lazy(sandbox, name, make) {
 }
 
 // The guest API is compiled the first time user code touches any of it.
-function installLazyGlobals(sandbox, ctx, ch) {
+function installLazyGlobals({ ctx, holder }, ch) {
 	let done = false;
 	const install = () => {
 		if (done)
 			return;
 		done = true;
 		for (const name of API_NAMES)
-			delete sandbox[name];
+			delete holder[name];
 		const api = fsys.readFileSync(__dirname + '/api.js', 'utf8');
 		vm.runInContext(api, ctx, { filename: API_FILE })(makeBridge(ch));
 	};
 	for (const name of API_NAMES)
-		lazy(sandbox, name, install);
+		lazy(holder, name, install);
 	for (const name of NODE_GLOBALS) {
-		lazy(sandbox, name, () => {
-			Object.defineProperty(sandbox, name,
+		lazy(holder, name, () => {
+			Object.defineProperty(holder, name,
 				{ value: globalThis[name], writable: true, configurable: true });
 		});
 	}
@@ -589,25 +635,26 @@ function main() {
 	const ch = new Channel();
 	const { filename, code } = ch.readRun();
 	installStackFilter();
-	process.on('uncaughtException', (err) => fatal(ch, err));
-	process.on('unhandledRejection', (err) => fatal(ch, err));
+	process.on('uncaughtException', (err) => fatal(ch, err, filename));
+	process.on('unhandledRejection', (err) => fatal(ch, err, filename));
 
-	const sandbox = Object.create(null);
-	const ctx = vm.createContext(sandbox);
-	const [names, global] = builtins(ctx);
-	installLazyGlobals(sandbox, ctx, ch);
-
+	const context = makeContext();
+	installLazyGlobals(context, ch);
 	let compiled;
 	try {
-		compiled = compileUser(code, filename, names);
+		compiled = compileUser(code, filename, context.names);
 	} catch (err) {
-		fatal(ch, err);
+		fatal(ch, err, filename);
 		return;
 	}
-	const body = compiled.script.runInContext(ctx).call(global);
+	if (!compiled.wrapped) {
+		compiled.script.runInContext(context.ctx);
+		return;
+	}
+	const [global, body] = compiled.script.runInContext(context.ctx)();
 	const result = compiled.strict ? body() : body.call(global);
 	if (result !== null && typeof result === 'object' && typeof result.then === 'function')
-		result.then(undefined, (err) => fatal(ch, err));
+		result.then(undefined, (err) => fatal(ch, err, filename));
 }
 
 main();

@@ -5,7 +5,8 @@
 // the bridge to the control channel, so everything it creates belongs to the
 // user's realm: `instanceof Error`, `instanceof Uint8Array` and
 // `Array.isArray` hold for what it returns.  It copies the built-ins it uses
-// into locals first, because global lookups in a vm context are slow.
+// into locals first: user code may replace the globals, and on node without
+// DONT_CONTEXTIFY global lookups in a vm context are slow.
 //
 // It runs the first time user code touches one of its globals, so a run
 // that uses none does not pay for compiling it.
@@ -17,10 +18,9 @@
 	const {
 		Object, Array, JSON, Error, TypeError, RangeError, EvalError, ReferenceError, SyntaxError,
 		URIError, Promise, Uint8Array, ArrayBuffer, DataView, Symbol, String, Number, Boolean,
-		BigInt, Map, Set, Date, RegExp, Reflect, Math,
+		BigInt, Map, Set, Date, RegExp,
 	} = globalThis;
 	const G = globalThis;
-	const kTimer = Symbol('timer');
 
 	const define = (obj, name, value) =>
 		Object.defineProperty(obj, name, { value, writable: true, configurable: true, enumerable: false });
@@ -347,7 +347,6 @@
 
 		constructor(t) {
 			this.#t = t;
-			Object.defineProperty(this, kTimer, { value: t });
 		}
 
 		static unwrap(x) {

@@ -19,8 +19,8 @@ function isIdent(c) {
 
 /*
  * A small lexer over the user's code: enough to find `export` and `import`
- * statements at the top level, skipping strings, templates, comments and
- * regular expressions.  Returns [{kind, pos}].
+ * statements at the top level, and `import.meta` anywhere, skipping strings,
+ * templates, comments and regular expressions.  Returns [{kind, pos}].
  */
 function topLevelModuleSyntax(src) {
 	const n = src.length;
@@ -119,7 +119,10 @@ function topLevelModuleSyntax(src) {
 			while (i < n && isIdent(src.charCodeAt(i)))
 				i += src.charCodeAt(i) === 92 ? 2 : 1;
 			const word = src.slice(s, i);
-			if (depth === 0 && prev !== '.') {
+			if (word === 'import' && prev !== '.' && src.startsWith('.meta', i) &&
+			    !isIdent(src.charCodeAt(i + 5))) {
+				hits.push({ kind: 'meta', pos: s });
+			} else if (depth === 0 && prev !== '.') {
 				if (word === 'export')
 					hits.push({ kind: 'export', pos: s });
 				else if (word === 'import' && nextChar(i) !== 40 && nextChar(i) !== 46)
@@ -159,16 +162,24 @@ function lineOf(src, pos) {
 	return line;
 }
 
+// A SyntaxError led by the place it is about, as vm reports them.
 function unsupported(src, pos, filename, what) {
 	const err = new SyntaxError(what + ' is not supported: brig runs a single file, so bundle ' +
-		'its imports first (e.g. esbuild --bundle --format=esm)');
-	err.stack = filename + ':' + lineOf(src, pos) + '\n\n' + err.name + ': ' + err.message;
+		'its imports into it first (e.g. esbuild --bundle --format=esm)');
+	const start = src.lastIndexOf('\n', pos - 1) + 1;
+	const end = src.indexOf('\n', pos);
+	const line = src.slice(start, end < 0 ? src.length : end);
+	err.stack = filename + ':' + lineOf(src, pos) + '\n' + line + '\n' +
+		line.slice(0, pos - start).replace(/[^\t]/g, ' ') + '^^^^^^\n\n' + err.stack;
 	return err;
 }
 
+// What `import.meta` becomes: a name as long, bound by the wrapper.
+const META = '__brig_meta';
+
 /*
  * Turn a single-file module into a function body: drop `export` keywords and
- * `export { ... }` lists.  Every edit writes the same number of characters,
+ * `export { ... }` lists, and name import.meta.  Every edit writes the same number of characters,
  * and keeps line breaks, so positions in stack traces stay the user's.
  */
 function stripExports(src, hits, filename) {
@@ -202,8 +213,13 @@ function stripExports(src, hits, filename) {
 	};
 
 	for (const h of hits) {
+		if (h.kind === 'meta') {
+			for (let k = 0; k < META.length; k++)
+				out[h.pos + k] = META[k];
+			continue;
+		}
 		if (h.kind === 'import')
-			throw unsupported(src, h.pos, filename, 'import');
+			throw unsupported(src, h.pos, filename, 'an import declaration');
 		const after = skipWs(h.pos + 6);
 		const ch = src[after];
 		if (ch === '{') {
@@ -256,4 +272,15 @@ function stripExports(src, hits, filename) {
 	return out.join('');
 }
 
-module.exports = { topLevelModuleSyntax, stripExports };
+// The wrapper's declaration of import.meta's stand-in.
+function metaDeclaration(filename) {
+	const abs = filename.startsWith('/');
+	const meta = {
+		url: abs ? 'file://' + encodeURI(filename).replace(/[?#]/g, encodeURIComponent) : filename,
+		filename: abs ? filename : undefined,
+		dirname: abs ? filename.slice(0, filename.lastIndexOf('/')) || '/' : undefined,
+	};
+	return 'const ' + META + ' = ' + JSON.stringify(meta) + '; ';
+}
+
+module.exports = { topLevelModuleSyntax, stripExports, metaDeclaration };

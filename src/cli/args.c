@@ -7,55 +7,64 @@
 #include "util/parse.h"
 
 const char cli_usage[] =
-	"usage: brig [OPTIONS] [FILE]\n"
-	"       brig doctor\n"
-	"\n"
-	"Run Python, JavaScript or shell code in a sandbox.  The code comes from -c,\n"
-	"from FILE, or from standard input.\n"
-	"\n"
-	"  -c, --code CODE          run CODE\n"
-	"  -l, --lang LANG          python|py|js|javascript|sh (default: from the FILE\n"
-	"                           extension, else python)\n"
-	"      --timeout DURATION   wall-clock limit, e.g. 500ms, 2s, 1m (default 30s)\n"
-	"      --cpu-timeout DURATION  CPU-time limit for all guest processes\n"
-	"      --memory SIZE        memory limit, e.g. 64m, 1g (default 256m)\n"
-	"      --pids N             process/thread limit (default 128)\n"
-	"      --max-output SIZE    limit for each of stdout and stderr (default 1m)\n"
-	"      --tmp-size SIZE      size of /tmp and of /home/user (default 64m each)\n"
-	"      --allow-host HOST[:PORT]  allow http to HOST and its subdomains (repeatable)\n"
-	"      --mount VPATH:HOSTPATH[:ro|rw|rwc]  expose a host directory (repeatable)\n"
-	"      --host-fn NAME=COMMAND  host function run as COMMAND: JSON args on stdin,\n"
-	"                           JSON result on stdout (repeatable)\n"
-	"      --kv FILE            durable key-value store in the SQLite FILE\n"
-	"      --json               print the whole result as one JSON object\n"
-	"  -h, --help               show this help\n"
-	"  -V, --version            show the version\n"
-	"\n"
-	"Exit status: the guest's own; 124 after a timeout; 137 when a limit killed\n"
-	"the guest; 128+N when signal N did; 2 for bad usage; 125 when brig failed.\n";
+    "usage: brig [OPTIONS] [FILE]\n"
+    "       brig doctor\n"
+    "\n"
+    "Run Python, JavaScript or shell code in a sandbox.  The code comes from -c,\n"
+    "from FILE, or from standard input.\n"
+    "\n"
+    "  -c, --code CODE          run CODE\n"
+    "  -l, --lang LANG          python|py|js|javascript|sh (default: from the FILE\n"
+    "                           extension, else python)\n"
+    "      --timeout DURATION   wall-clock limit, e.g. 500ms, 2s, 1m (default 30s)\n"
+    "      --cpu-timeout DURATION  CPU-time limit for all guest processes\n"
+    "      --memory SIZE        memory limit, e.g. 64m, 1g (default 256m)\n"
+    "      --pids N             process/thread limit (default 128)\n"
+    "      --max-output SIZE    limit for each of stdout and stderr (default 1m)\n"
+    "      --tmp-size SIZE      size of /tmp and of /home/user (default 64m each)\n"
+    "      --allow-host HOST[:PORT]  allow http to HOST and its subdomains (repeatable)\n"
+    "      --mount VPATH:HOSTPATH[:ro|rw|rwc]  expose a host directory (repeatable)\n"
+    "      --host-fn NAME=COMMAND  host function run as COMMAND: JSON args on stdin,\n"
+    "                           JSON result on stdout (repeatable)\n"
+    "      --kv FILE            durable key-value store in the SQLite FILE\n"
+    "      --json               print the whole result as one JSON object\n"
+    "  -h, --help               show this help\n"
+    "  -V, --version            show the version\n"
+    "\n"
+    "Exit status: the guest's own; 124 after a timeout; 137 when a limit killed\n"
+    "the guest; 128+N when signal N did; 2 for bad usage; 125 when brig failed.\n";
 
 enum {
-	OPT_TIMEOUT = 256, OPT_CPU, OPT_MEMORY, OPT_PIDS, OPT_OUTPUT, OPT_TMP,
-	OPT_ALLOW, OPT_MOUNT, OPT_HOSTFN, OPT_KV, OPT_JSON,
+	OPT_TIMEOUT = 256,
+	OPT_CPU,
+	OPT_MEMORY,
+	OPT_PIDS,
+	OPT_OUTPUT,
+	OPT_TMP,
+	OPT_ALLOW,
+	OPT_MOUNT,
+	OPT_HOSTFN,
+	OPT_KV,
+	OPT_JSON,
 };
 
 static const struct option longopts[] = {
-	{"code", required_argument, NULL, 'c'},
-	{"lang", required_argument, NULL, 'l'},
-	{"timeout", required_argument, NULL, OPT_TIMEOUT},
-	{"cpu-timeout", required_argument, NULL, OPT_CPU},
-	{"memory", required_argument, NULL, OPT_MEMORY},
-	{"pids", required_argument, NULL, OPT_PIDS},
-	{"max-output", required_argument, NULL, OPT_OUTPUT},
-	{"tmp-size", required_argument, NULL, OPT_TMP},
-	{"allow-host", required_argument, NULL, OPT_ALLOW},
-	{"mount", required_argument, NULL, OPT_MOUNT},
-	{"host-fn", required_argument, NULL, OPT_HOSTFN},
-	{"kv", required_argument, NULL, OPT_KV},
-	{"json", no_argument, NULL, OPT_JSON},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'V'},
-	{NULL, 0, NULL, 0},
+    {"code", required_argument, NULL, 'c'},
+    {"lang", required_argument, NULL, 'l'},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"cpu-timeout", required_argument, NULL, OPT_CPU},
+    {"memory", required_argument, NULL, OPT_MEMORY},
+    {"pids", required_argument, NULL, OPT_PIDS},
+    {"max-output", required_argument, NULL, OPT_OUTPUT},
+    {"tmp-size", required_argument, NULL, OPT_TMP},
+    {"allow-host", required_argument, NULL, OPT_ALLOW},
+    {"mount", required_argument, NULL, OPT_MOUNT},
+    {"host-fn", required_argument, NULL, OPT_HOSTFN},
+    {"kv", required_argument, NULL, OPT_KV},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
 };
 
 int cli_lang_from_ext(const char *path)
@@ -114,15 +123,23 @@ static int parse_limit(int c, const char *v, brig_limits *l, char *err, size_t e
 
 	switch (c) {
 	case OPT_TIMEOUT:
-		return parse_duration_ms(v, &l->wall_timeout_ms) ? bad(err, errlen, "--timeout", v, dur) : 0;
+		return parse_duration_ms(v, &l->wall_timeout_ms)
+			   ? bad(err, errlen, "--timeout", v, dur)
+			   : 0;
 	case OPT_CPU:
-		return parse_duration_ms(v, &l->cpu_timeout_ms) ? bad(err, errlen, "--cpu-timeout", v, dur) : 0;
+		return parse_duration_ms(v, &l->cpu_timeout_ms)
+			   ? bad(err, errlen, "--cpu-timeout", v, dur)
+			   : 0;
 	case OPT_MEMORY:
 		return parse_size(v, &l->memory_bytes) ? bad(err, errlen, "--memory", v, size) : 0;
 	case OPT_PIDS:
-		return parse_count(v, &l->max_pids) ? bad(err, errlen, "--pids", v, "a positive integer") : 0;
+		return parse_count(v, &l->max_pids)
+			   ? bad(err, errlen, "--pids", v, "a positive integer")
+			   : 0;
 	case OPT_OUTPUT:
-		return parse_size(v, &l->max_output_bytes) ? bad(err, errlen, "--max-output", v, size) : 0;
+		return parse_size(v, &l->max_output_bytes)
+			   ? bad(err, errlen, "--max-output", v, size)
+			   : 0;
 	case OPT_TMP:
 		return parse_size(v, &l->tmp_bytes) ? bad(err, errlen, "--tmp-size", v, size) : 0;
 	}
@@ -162,9 +179,9 @@ static int parse_one(struct cli_opts *o, int c, char *arg, char *err, size_t err
 		return 0;
 	case 'l':
 		o->lang_set = true;
-		return brig_lang_parse(arg, &o->lang) ? bad(err, errlen, "--lang", arg,
-							    "python, py, js, javascript or sh")
-						      : 0;
+		return brig_lang_parse(arg, &o->lang)
+			   ? bad(err, errlen, "--lang", arg, "python, py, js, javascript or sh")
+			   : 0;
 	case OPT_JSON:
 		o->json = true;
 		return 0;

@@ -52,18 +52,22 @@ int cli_doctor(void)
 	printf("brig %s doctor (running as %s)\n", BRIG_VERSION,
 	       r.root ? "root; guests map to uid 65534" : "an unprivileged user");
 	line("user namespaces", r.userns, r.userns ? "available" : r.userns_why);
-	line("seccomp", r.seccomp, r.seccomp ? "filters available" : "CONFIG_SECCOMP_FILTER missing");
+	line("seccomp", r.seccomp,
+	     r.seccomp ? "filters available" : "CONFIG_SECCOMP_FILTER missing");
 	cgroup_describe(&cg, buf, sizeof(buf));
 	line("cgroup", true, buf);
 	if (cg.mode == CGROUP_NONE)
 		printf("%-16s       memory/pids limits use rlimits; for cgroup limits run as "
 		       "root (v1) or delegate a cgroup v2 subtree (systemd-run --user -p "
-		       "Delegate=yes)\n", "");
-	snprintf(buf, sizeof(buf), r.landlock_abi ? "ABI %d (not required)" : "unavailable (not required)",
+		       "Delegate=yes)\n",
+		       "");
+	snprintf(buf, sizeof(buf),
+		 r.landlock_abi ? "ABI %d (not required)" : "unavailable (not required)",
 		 r.landlock_abi);
 	line("landlock", true, buf);
 	works = r.userns && r.seccomp && smoke_test(buf, sizeof(buf));
 	line("sandbox", works, buf);
-	printf("verdict: %s\n", works ? "sandboxing will work" : "sandboxing will NOT work; see the fixes above");
+	printf("verdict: %s\n",
+	       works ? "sandboxing will work" : "sandboxing will NOT work; see the fixes above");
 	return works ? 0 : 1;
 }

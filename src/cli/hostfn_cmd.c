@@ -66,7 +66,8 @@ static int pump(struct child_io *io)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (io->out >= 0 || io->err >= 0) {
-		struct pollfd p[3] = {{io->in, POLLOUT, 0}, {io->out, POLLIN, 0}, {io->err, POLLIN, 0}};
+		struct pollfd p[3] = {
+		    {io->in, POLLOUT, 0}, {io->out, POLLIN, 0}, {io->err, POLLIN, 0}};
 		long left = HOSTFN_TIMEOUT_MS - elapsed_ms(&t0);
 
 		if (left <= 0)

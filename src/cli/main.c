@@ -37,8 +37,8 @@ static int read_all(int fd, struct buf *b, uint64_t max)
 
 static int load_code(const struct cli_opts *o, struct buf *code, const char **filename)
 {
-	uint64_t max = o->limits.max_code_bytes ? o->limits.max_code_bytes
-						: BRIG_DEFAULT_MAX_CODE_BYTES;
+	uint64_t max =
+	    o->limits.max_code_bytes ? o->limits.max_code_bytes : BRIG_DEFAULT_MAX_CODE_BYTES;
 	int fd = 0, rc;
 
 	if (o->code) {
@@ -55,8 +55,7 @@ static int load_code(const struct cli_opts *o, struct buf *code, const char **fi
 	}
 	rc = read_all(fd, code, max);
 	if (rc < 0)
-		fprintf(stderr, "brig: cannot read code from %s: %s\n",
-			o->file ? o->file : "stdin",
+		fprintf(stderr, "brig: cannot read code from %s: %s\n", o->file ? o->file : "stdin",
 			errno == EFBIG ? "larger than the code size limit" : strerror(errno));
 	if (fd != 0)
 		close(fd);
@@ -89,8 +88,9 @@ static int build_caps(const struct cli_opts *o, brig_caps *caps, brig_kv **kv)
 	for (size_t i = 0; i < o->nmounts; i++) {
 		const struct cli_mount *m = &o->mounts[i];
 		if (brig_caps_mount(caps, m->vpath, m->host_path, m->mode)) {
-			fprintf(stderr, "brig: invalid --mount '%s': the guest path must be "
-					"absolute and outside /proc, /dev, /usr, /etc, ...\n",
+			fprintf(stderr,
+				"brig: invalid --mount '%s': the guest path must be "
+				"absolute and outside /proc, /dev, /usr, /etc, ...\n",
 				m->vpath);
 			return -1;
 		}

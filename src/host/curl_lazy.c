@@ -72,10 +72,10 @@ static const char *stub_url_strerror(CURLUcode c)
 }
 
 static const struct curl_fns stubs = {
-	stub_easy_init,    stub_easy_cleanup,   stub_easy_setopt, stub_easy_getinfo,
-	stub_easy_perform, stub_easy_strerror,  stub_free,        stub_slist_append,
-	stub_slist_free_all, stub_url,          stub_url_cleanup, stub_url_get,
-	stub_url_set,      stub_url_strerror,
+    stub_easy_init,	 stub_easy_cleanup,  stub_easy_setopt, stub_easy_getinfo,
+    stub_easy_perform,	 stub_easy_strerror, stub_free,	       stub_slist_append,
+    stub_slist_free_all, stub_url,	     stub_url_cleanup, stub_url_get,
+    stub_url_set,	 stub_url_strerror,
 };
 
 /*
@@ -87,11 +87,11 @@ static const struct curl_fns *active = &stubs;
 static const char *load_error;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-#define RESOLVE(field, sym)                                                                \
-	do {                                                                               \
-		*(void **)&loaded.field = dlsym(h, sym);                                   \
-		if (!loaded.field)                                                         \
-			goto missing;                                                      \
+#define RESOLVE(field, sym)                                                                        \
+	do {                                                                                       \
+		*(void **)&loaded.field = dlsym(h, sym);                                           \
+		if (!loaded.field)                                                                 \
+			goto missing;                                                              \
 	} while (0)
 
 static void load(void)

@@ -24,7 +24,7 @@ void hc_reply_init(struct hc_reply *r);
 void hc_reply_clear(struct hc_reply *r);
 /* Record a failure; returns -1 so callers can `return hc_fail(...)`. */
 int hc_fail(struct hc_reply *r, const char *type, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Record success, taking ownership of value (may be NULL). Returns 0. */
 int hc_ok(struct hc_reply *r, json_t *value);
 

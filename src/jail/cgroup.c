@@ -172,8 +172,7 @@ void cgroup_describe(const struct cgroup_env *env, char *out, size_t len)
 		return;
 	}
 	snprintf(out, len, "%s:%s%s%s", env->mode == CGROUP_V1 ? "v1" : "v2",
-		 env->memory ? " memory" : "", env->pids ? " pids" : "",
-		 env->cpu ? " cpu" : "");
+		 env->memory ? " memory" : "", env->pids ? " pids" : "", env->cpu ? " cpu" : "");
 }
 
 /*

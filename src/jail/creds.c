@@ -11,12 +11,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define TRY(expr, step)                                                                    \
-	do {                                                                               \
-		if ((expr) < 0) {                                                          \
-			*what = (step);                                                    \
-			return -errno;                                                     \
-		}                                                                          \
+#define TRY(expr, step)                                                                            \
+	do {                                                                                       \
+		if ((expr) < 0) {                                                                  \
+			*what = (step);                                                            \
+			return -errno;                                                             \
+		}                                                                                  \
 	} while (0)
 
 int jail_set_identity(const struct jail_plan *plan, const char **what)

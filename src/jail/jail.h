@@ -23,8 +23,8 @@
 #define JAIL_FD_PROTO 3
 
 enum jail_bind_kind {
-	JAIL_BIND_RO,     /* read-only bind */
-	JAIL_BIND_RW,     /* writable bind */
+	JAIL_BIND_RO,	  /* read-only bind */
+	JAIL_BIND_RW,	  /* writable bind */
 	JAIL_BIND_SYMLINK /* replicate a symlink: src is the link target */
 };
 
@@ -48,7 +48,7 @@ struct jail_file {
 struct jail_rlimits {
 	uint64_t cpu_seconds; /* 0: unlimited */
 	uint64_t as_bytes;    /* 0: unlimited (set when no memory cgroup) */
-	uint64_t nproc;       /* 0: unlimited (set when no pids cgroup) */
+	uint64_t nproc;	      /* 0: unlimited (set when no pids cgroup) */
 	uint64_t fsize_bytes;
 	uint64_t nofile;
 };
@@ -78,9 +78,9 @@ struct jail_plan {
 
 /* A running jail, seen from the host. */
 struct jail_proc {
-	pid_t pid;  /* the jail's init, in the host's pid namespace */
-	int pidfd;  /* pollable; readable once init exits */
-	int ctl_fd; /* setup errors and the guest's wait status arrive here */
+	pid_t pid;	     /* the jail's init, in the host's pid namespace */
+	int pidfd;	     /* pollable; readable once init exits */
+	int ctl_fd;	     /* setup errors and the guest's wait status arrive here */
 	char setup_err[200]; /* set by jail_reap when the guest failed before exec */
 };
 
@@ -89,8 +89,8 @@ enum jail_ctl_kind { JAIL_CTL_READY = 1, JAIL_CTL_ERROR = 2, JAIL_CTL_STATUS = 3
 
 struct jail_ctl_msg {
 	int32_t kind;
-	int32_t value;   /* errno for ERROR, wait status for STATUS */
-	char what[120];  /* the step that failed, for ERROR */
+	int32_t value;	/* errno for ERROR, wait status for STATUS */
+	char what[120]; /* the step that failed, for ERROR */
 };
 
 /*

@@ -7,9 +7,9 @@
 
 struct probe_report {
 	bool root;
-	bool userns;          /* a user namespace (with pid/mount/net) can be created */
+	bool userns;	      /* a user namespace (with pid/mount/net) can be created */
 	char userns_why[512]; /* why not, and the fix */
-	bool seccomp;         /* seccomp filters can be installed */
+	bool seccomp;	      /* seccomp filters can be installed */
 	int landlock_abi;     /* 0 when Landlock is unavailable */
 };
 

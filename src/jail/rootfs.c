@@ -38,12 +38,12 @@ struct jail_mount_attr {
 	uint64_t userns_fd;
 };
 
-#define TRY(expr, step)                                                                    \
-	do {                                                                               \
-		if ((expr) < 0) {                                                          \
-			*what = (step);                                                    \
-			return -errno;                                                     \
-		}                                                                          \
+#define TRY(expr, step)                                                                            \
+	do {                                                                                       \
+		if ((expr) < 0) {                                                                  \
+			*what = (step);                                                            \
+			return -errno;                                                             \
+		}                                                                                  \
 	} while (0)
 
 /* dst = NEWROOT + path, truncating never silently. */
@@ -210,8 +210,10 @@ static int build_dev(const struct jail_plan *plan, const char **what)
 	static const char *const nodes[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random",
 					    "/dev/urandom"};
 	static const char *const links[][2] = {
-		{"/proc/self/fd", "/dev/fd"},     {"/proc/self/fd/0", "/dev/stdin"},
-		{"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
+	    {"/proc/self/fd", "/dev/fd"},
+	    {"/proc/self/fd/0", "/dev/stdin"},
+	    {"/proc/self/fd/1", "/dev/stdout"},
+	    {"/proc/self/fd/2", "/dev/stderr"},
 	};
 	char dst[PATH_BUF];
 	int rc;
@@ -224,7 +226,8 @@ static int build_dev(const struct jail_plan *plan, const char **what)
 		TRY(in_root(dst, src), src);
 		TRY(make_mountpoint(dst, false), src);
 		TRY(mount(src, dst, NULL, MS_BIND, NULL), src);
-		TRY(mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NOEXEC, NULL), src);
+		TRY(mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NOEXEC, NULL),
+		    src);
 	}
 	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
 		TRY(in_root(dst, links[i][1]), links[i][1]);
@@ -237,14 +240,13 @@ static int build_dev(const struct jail_plan *plan, const char **what)
 static int cover_proc(const char **what)
 {
 	static const char *const masked_files[] = {
-		"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug",
-		"/proc/latency_stats", "/proc/kallsyms", "/proc/sysrq-trigger",
-		"/proc/config.gz", "/proc/kmsg", "/proc/kpagecount", "/proc/kpageflags",
+	    "/proc/kcore",	   "/proc/keys",       "/proc/timer_list",    "/proc/sched_debug",
+	    "/proc/latency_stats", "/proc/kallsyms",   "/proc/sysrq-trigger", "/proc/config.gz",
+	    "/proc/kmsg",	   "/proc/kpagecount", "/proc/kpageflags",
 	};
 	static const char *const masked_dirs[] = {"/proc/acpi", "/proc/scsi", "/proc/asound",
 						  "/proc/driver"};
-	static const char *const readonly[] = {"/proc/sys", "/proc/irq", "/proc/bus",
-					       "/proc/fs"};
+	static const char *const readonly[] = {"/proc/sys", "/proc/irq", "/proc/bus", "/proc/fs"};
 	char dst[PATH_BUF], devnull[PATH_BUF];
 
 	TRY(in_root(devnull, "/dev/null"), "/dev/null");
@@ -287,8 +289,8 @@ static int pivot(const char **what)
 	TRY(chdir("/"), "chdir /");
 	TRY(mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL),
 	    "remount / read-only");
-	TRY(mount(NULL, "/dev", NULL,
-		  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL),
+	TRY(mount(NULL, "/dev", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
+		  NULL),
 	    "remount /dev read-only");
 	return 0;
 }

@@ -32,9 +32,9 @@
 #define P_PIDFD 3
 #endif
 
-#define JAIL_NS_FLAGS                                                                      \
-	(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC |        \
-	 CLONE_NEWUTS | CLONE_NEWCGROUP)
+#define JAIL_NS_FLAGS                                                                              \
+	(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | \
+	 CLONE_NEWCGROUP)
 
 /* ------------------------------------------------------------ child side */
 
@@ -223,7 +223,8 @@ static void hide_host_args(void)
 	end = stat_field(buf, 49);
 	if (start && end > start) {
 		memset((void *)start, 0, end - start);
-		memcpy((void *)start, name, end - start < sizeof(name) ? end - start : sizeof(name));
+		memcpy((void *)start, name,
+		       end - start < sizeof(name) ? end - start : sizeof(name));
 	}
 	start = stat_field(buf, 50);
 	end = stat_field(buf, 51);
@@ -442,8 +443,8 @@ int jail_reap(struct jail_proc *p, int *guest_status, uint64_t *cpu_us)
 			*guest_status = m.value;
 		if (m.kind == JAIL_CTL_ERROR) {
 			m.what[sizeof(m.what) - 1] = '\0';
-			snprintf(p->setup_err, sizeof(p->setup_err), "sandbox setup failed at %s: %s",
-				 m.what, strerror(m.value));
+			snprintf(p->setup_err, sizeof(p->setup_err),
+				 "sandbox setup failed at %s: %s", m.what, strerror(m.value));
 		}
 	}
 	*cpu_us = (uint64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec +

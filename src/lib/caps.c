@@ -60,8 +60,7 @@ static int add_mount(brig_caps *caps, const char *vpath, const char *host_path,
 	return BRIG_OK;
 }
 
-int brig_caps_mount(brig_caps *caps, const char *vpath, const char *host_path,
-		    brig_mount_mode mode)
+int brig_caps_mount(brig_caps *caps, const char *vpath, const char *host_path, brig_mount_mode mode)
 {
 	char err[256];
 

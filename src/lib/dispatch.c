@@ -49,7 +49,8 @@ static void call_custom(struct dispatch *d, json_t *args, struct hc_reply *rep)
 		if (v)
 			hc_ok(rep, v);
 		else
-			hc_fail(rep, "RuntimeError", "host function %s returned invalid JSON", name);
+			hc_fail(rep, "RuntimeError", "host function %s returned invalid JSON",
+				name);
 	}
 	free(result);
 	free(msg);
@@ -242,8 +243,7 @@ int dispatch_submit(struct dispatch *d, uint32_t id, json_t *json, const uint8_t
 static void flush_locked(struct dispatch *d)
 {
 	while (d->out_fd >= 0 && d->outq.len > d->outq_off) {
-		ssize_t n = write(d->out_fd, d->outq.data + d->outq_off,
-				  d->outq.len - d->outq_off);
+		ssize_t n = write(d->out_fd, d->outq.data + d->outq_off, d->outq.len - d->outq_off);
 
 		if (n < 0 && errno == EINTR)
 			continue;

@@ -23,7 +23,7 @@
  */
 #define DISPATCH_MAX_PENDING 256
 #define DISPATCH_QUEUED_HIGH (32u << 20) /* request bytes not started yet */
-#define DISPATCH_OUTQ_HIGH (16u << 20)   /* reply bytes the guest has not read */
+#define DISPATCH_OUTQ_HIGH (16u << 20)	 /* reply bytes the guest has not read */
 
 struct dispatch_job;
 
@@ -38,10 +38,10 @@ struct dispatch {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct dispatch_job *queue, *queue_tail;
-	int out_fd;       /* the protocol socket; set by the caller */
-	struct buf outq;  /* frames the socket has not taken yet */
+	int out_fd;	 /* the protocol socket; set by the caller */
+	struct buf outq; /* frames the socket has not taken yet */
 	size_t outq_off;
-	size_t pending;   /* submitted and not finished */
+	size_t pending;	     /* submitted and not finished */
 	size_t queued_bytes; /* request blobs waiting for a worker */
 	pthread_t workers[DISPATCH_MAX_WORKERS];
 	int nworkers;

@@ -20,9 +20,18 @@
 
 /* Host paths every guest sees read-only.  Symlinks (usrmerge) are copied as links. */
 static const char *const system_paths[] = {
-	"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
-	/* Not secrets, but needed: the linker cache, BLAS/LAPACK alternatives. */
-	"/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime", "/etc/ssl/openssl.cnf",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    /* Not secrets, but needed: the linker cache, BLAS/LAPACK alternatives. */
+    "/etc/ld.so.cache",
+    "/etc/alternatives",
+    "/etc/localtime",
+    "/etc/ssl/openssl.cnf",
 };
 
 /* Host variables a guest needs for correct results on some CPUs (OpenBLAS). */
@@ -105,8 +114,8 @@ static int open_guest_dir(brig_executor *ex, char **why)
 	snprintf(probe, sizeof(probe), "%s/python/agent.py", ex->guest_dir);
 	if (ex->guest_dir_fd >= 0 && access(probe, R_OK) == 0)
 		return BRIG_OK;
-	if (why && asprintf(why, "guest agents not found in %s (set BRIG_GUEST_DIR)",
-			    ex->guest_dir) < 0)
+	if (why &&
+	    asprintf(why, "guest agents not found in %s (set BRIG_GUEST_DIR)", ex->guest_dir) < 0)
 		*why = NULL;
 	return BRIG_E_UNAVAILABLE;
 }

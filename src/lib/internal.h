@@ -62,7 +62,7 @@ struct brig_executor {
 	struct strv passenv; /* host variables handed through, as "K=V" */
 	struct cgroup_env cg;
 	atomic_uint_fast64_t seq; /* names cgroups of concurrent runs */
-	pthread_mutex_t lock;     /* guards fns and started */
+	pthread_mutex_t lock;	  /* guards fns and started */
 	struct fn_table fns;
 	bool started;
 };
@@ -91,6 +91,6 @@ int caps_freeze(const brig_caps *src, const struct fn_table *exec_fns, brig_caps
 /* result.c */
 brig_result *result_new(void);
 int result_fail(brig_result *r, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -21,7 +21,7 @@ struct monitor {
 	int out_fd, err_fd, proto_fd, stdin_fd;
 	bool out_pending; /* the dispatcher holds bytes the socket refused */
 	/* outcome */
-	int error;             /* BRIG_OK, or why the monitor ended the run */
+	int error;	       /* BRIG_OK, or why the monitor ended the run */
 	brig_limit_kind limit; /* the limit that ended it */
 	char msg[256];
 	brig_limit_kind guest_limit; /* a limit the agent reported (MemoryError...) */

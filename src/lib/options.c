@@ -22,10 +22,10 @@ void brig_run_opts_init(brig_run_opts *opts)
 	memset(opts, 0, sizeof(*opts));
 }
 
-#define TAKE(field)                                                                        \
-	do {                                                                               \
-		if (over->field)                                                           \
-			dst->field = over->field;                                          \
+#define TAKE(field)                                                                                \
+	do {                                                                                       \
+		if (over->field)                                                                   \
+			dst->field = over->field;                                                  \
 	} while (0)
 
 /* Overlay the nonzero fields of over onto dst. */
@@ -45,9 +45,9 @@ static const struct {
 	const char *name;
 	brig_lang lang;
 } langs[] = {
-	{"python", BRIG_LANG_PYTHON}, {"py", BRIG_LANG_PYTHON}, {"python3", BRIG_LANG_PYTHON},
-	{"js", BRIG_LANG_JS},         {"javascript", BRIG_LANG_JS}, {"node", BRIG_LANG_JS},
-	{"sh", BRIG_LANG_SH},         {"shell", BRIG_LANG_SH},
+    {"python", BRIG_LANG_PYTHON}, {"py", BRIG_LANG_PYTHON},	{"python3", BRIG_LANG_PYTHON},
+    {"js", BRIG_LANG_JS},	  {"javascript", BRIG_LANG_JS}, {"node", BRIG_LANG_JS},
+    {"sh", BRIG_LANG_SH},	  {"shell", BRIG_LANG_SH},
 };
 
 int brig_lang_parse(const char *name, brig_lang *out)

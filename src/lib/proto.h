@@ -24,7 +24,7 @@ struct proto_frame {
 /* Accumulates bytes from the socket and cuts them into frames. */
 struct proto_reader {
 	struct buf in;
-	size_t off;       /* start of the first unconsumed byte */
+	size_t off;	  /* start of the first unconsumed byte */
 	size_t max_frame; /* bound on length (type + body) */
 };
 

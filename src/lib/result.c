@@ -96,7 +96,7 @@ uint64_t brig_result_cpu_us(const brig_result *r)
 
 static const char *limit_name(brig_limit_kind k)
 {
-	static const char *const names[] = {"none", "wall", "cpu",   "memory",
+	static const char *const names[] = {"none", "wall",   "cpu", "memory",
 					    "pids", "output", "disk"};
 
 	return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k] : "unknown";
@@ -122,20 +122,13 @@ char *brig_result_to_json(const brig_result *r)
 
 	if (!r)
 		return NULL;
-	o = json_pack("{s:b, s:s?, s:i, s:s, s:i, s:i, s:s, s:o, s:o, s:b, s:b, s:f, s:f}",
-		      "ok", r->error == BRIG_OK,
-		      "error", r->error == BRIG_OK ? NULL : brig_err_name(r->error),
-		      "error_code", r->error,
-		      "message", brig_result_message(r),
-		      "exit_code", r->exit_code,
-		      "signal", r->signal,
-		      "limit", limit_name(r->limit),
-		      "stdout", text_value(&r->out),
-		      "stderr", text_value(&r->err),
-		      "stdout_truncated", r->out_trunc,
-		      "stderr_truncated", r->err_trunc,
-		      "wall_ms", r->wall_us / 1000.0,
-		      "cpu_ms", r->cpu_us / 1000.0);
+	o = json_pack(
+	    "{s:b, s:s?, s:i, s:s, s:i, s:i, s:s, s:o, s:o, s:b, s:b, s:f, s:f}", "ok",
+	    r->error == BRIG_OK, "error", r->error == BRIG_OK ? NULL : brig_err_name(r->error),
+	    "error_code", r->error, "message", brig_result_message(r), "exit_code", r->exit_code,
+	    "signal", r->signal, "limit", limit_name(r->limit), "stdout", text_value(&r->out),
+	    "stderr", text_value(&r->err), "stdout_truncated", r->out_trunc, "stderr_truncated",
+	    r->err_trunc, "wall_ms", r->wall_us / 1000.0, "cpu_ms", r->cpu_us / 1000.0);
 	if (!o)
 		return NULL;
 	s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));

@@ -104,9 +104,9 @@ static void plan_env(struct run *r)
 static void plan_files(struct jail_plan *p)
 {
 	static const struct jail_file files[] = {
-		{"/etc/passwd", passwd_text},     {"/etc/group", group_text},
-		{"/etc/hosts", hosts_text},       {"/etc/hostname", "brig\n"},
-		{"/etc/resolv.conf", ""},         {"/etc/nsswitch.conf", nsswitch_text},
+	    {"/etc/passwd", passwd_text}, {"/etc/group", group_text},
+	    {"/etc/hosts", hosts_text},	  {"/etc/hostname", "brig\n"},
+	    {"/etc/resolv.conf", ""},	  {"/etc/nsswitch.conf", nsswitch_text},
 	};
 
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
@@ -214,7 +214,8 @@ static int attach(struct run *r, pid_t pid, brig_result *res)
 
 	if (rc < 0) {
 		jail_kill(&r->proc);
-		return result_fail(res, BRIG_E_UNAVAILABLE, "cannot join cgroup: %s", strerror(-rc));
+		return result_fail(res, BRIG_E_UNAVAILABLE, "cannot join cgroup: %s",
+				   strerror(-rc));
 	}
 	return BRIG_OK;
 }
@@ -278,8 +279,8 @@ static int queue_code(struct run *r, struct monitor *m, const char *code, size_t
 	return left < 0 ? -1 : 0;
 }
 
-static void set_signal_outcome(brig_result *res, const struct monitor *m,
-			       const struct run *r, int sig)
+static void set_signal_outcome(brig_result *res, const struct monitor *m, const struct run *r,
+			       int sig)
 {
 	res->signal = sig;
 	res->exit_code = 128 + sig;
@@ -399,8 +400,9 @@ static int validate(brig_executor *ex, brig_lang lang, const char *code, size_t 
 	if (lang == BRIG_LANG_JS && !guest_has(ex, "js/agent.js"))
 		return result_fail(res, BRIG_E_UNSUPPORTED, "JavaScript is not yet supported");
 	if (len > lim->max_code_bytes)
-		return result_fail(res, BRIG_E_INVAL, "code of %zu bytes exceeds the %" PRIu64
-				   " byte limit", len, lim->max_code_bytes);
+		return result_fail(res, BRIG_E_INVAL,
+				   "code of %zu bytes exceeds the %" PRIu64 " byte limit", len,
+				   lim->max_code_bytes);
 	if (lang == BRIG_LANG_SH && (len > MAX_ARG_BYTES || memchr(code, '\0', len)))
 		return result_fail(res, BRIG_E_INVAL,
 				   "shell code must be under 128 KiB and contain no NUL byte");
@@ -423,8 +425,7 @@ static int prepare(struct run *r, const char *code, size_t len, const brig_run_o
 	pthread_mutex_unlock(&r->ex->lock);
 	if (rc)
 		return result_fail(res, rc, "cannot copy capabilities");
-	if ((rc = dispatch_init(&r->disp, r->caps, r->lim.max_frame_bytes - 64, err,
-				sizeof(err))))
+	if ((rc = dispatch_init(&r->disp, r->caps, r->lim.max_frame_bytes - 64, err, sizeof(err))))
 		return result_fail(res, rc, "%s", err);
 	r->disp_ready = true;
 	if ((rc = plan_jail(r, code, err, sizeof(err))))
@@ -439,7 +440,9 @@ int brig_run(brig_executor *ex, brig_lang lang, const char *code, size_t code_le
 	     const brig_run_opts *opts, brig_result **out)
 {
 	brig_run_opts defaults;
-	struct run r = {.ex = ex, .lang = lang, .proc = {.pidfd = -1, .ctl_fd = -1},
+	struct run r = {.ex = ex,
+			.lang = lang,
+			.proc = {.pidfd = -1, .ctl_fd = -1},
 			.host_fds = {-1, -1, -1, -1}};
 	brig_result *res = result_new();
 	uint64_t t0 = now_us();

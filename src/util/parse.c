@@ -49,8 +49,8 @@ static int to_u64(double v, uint64_t *out)
 int parse_duration_ms(const char *s, uint64_t *ms)
 {
 	static const struct unit units[] = {
-		{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"min", 60000},
-		{"h", 3600000}, {NULL, 0},
+	    {"", 1000},	    {"ms", 1},	    {"s", 1000}, {"m", 60000},
+	    {"min", 60000}, {"h", 3600000}, {NULL, 0},
 	};
 	const char *end;
 	double v, scaled;
@@ -63,12 +63,21 @@ int parse_duration_ms(const char *s, uint64_t *ms)
 int parse_size(const char *s, uint64_t *bytes)
 {
 	static const struct unit units[] = {
-		{"", 1}, {"b", 1},
-		{"k", 1024.0}, {"kb", 1024.0}, {"kib", 1024.0},
-		{"m", 1048576.0}, {"mb", 1048576.0}, {"mib", 1048576.0},
-		{"g", 1073741824.0}, {"gb", 1073741824.0}, {"gib", 1073741824.0},
-		{"t", 1099511627776.0}, {"tb", 1099511627776.0}, {"tib", 1099511627776.0},
-		{NULL, 0},
+	    {"", 1},
+	    {"b", 1},
+	    {"k", 1024.0},
+	    {"kb", 1024.0},
+	    {"kib", 1024.0},
+	    {"m", 1048576.0},
+	    {"mb", 1048576.0},
+	    {"mib", 1048576.0},
+	    {"g", 1073741824.0},
+	    {"gb", 1073741824.0},
+	    {"gib", 1073741824.0},
+	    {"t", 1099511627776.0},
+	    {"tb", 1099511627776.0},
+	    {"tib", 1099511627776.0},
+	    {NULL, 0},
 	};
 	const char *end;
 	double v, scaled;

@@ -9,7 +9,10 @@ struct strv {
 	size_t n;
 };
 
-#define STRV_INIT {NULL, 0}
+#define STRV_INIT                                                                                  \
+	{                                                                                          \
+		NULL, 0                                                                            \
+	}
 
 /* Append a copy of s.  Returns 0 or -1 on allocation failure. */
 int strv_push(struct strv *sv, const char *s);

@@ -50,8 +50,8 @@ static void errors_and_names(void)
 static void basic_run(void)
 {
 	size_t len;
-	brig_result *r = py("import sys\nprint('hi')\nprint('err', file=sys.stderr)\nsys.exit(3)",
-			    NULL);
+	brig_result *r =
+	    py("import sys\nprint('hi')\nprint('err', file=sys.stderr)\nsys.exit(3)", NULL);
 	char *json;
 
 	CHECK(brig_result_error(r) == BRIG_OK);

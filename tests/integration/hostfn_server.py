@@ -5,8 +5,9 @@ Routes (any method):
   /raw               200, the request body back as application/octet-stream
   /bytes             200, BINARY_BODY (every byte value, NULs included)
   /json              200, JSON_BODY with an application/json content type
+  /latin1            200, LATIN1_TEXT encoded as ISO-8859-1 and labelled so
   /status/N          status N, body "status N"
-  /slow              200 after SLOW_SECONDS
+  /slow              200 after SLOW_SECONDS (peak() counts how many overlapped)
   /big               200, BIG_BYTES bytes (larger than brig's default response limit)
   /redirect?to=URL   302 to URL
 Every response carries "X-Served-By: brig-test" and "X-Method: METHOD".
@@ -18,6 +19,7 @@ import time
 import urllib.parse
 
 BINARY_BODY = bytes(range(256)) * 4 + b"\x00\x00tail\x00"
+LATIN1_TEXT = "café crème £5"
 JSON_BODY = {"name": "brig", "list": [1, 2.5, None, True, "x"], "nested": {"a": {"b": []}}}
 SLOW_SECONDS = 0.3
 BIG_BYTES = 11 << 20
@@ -61,13 +63,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._send(200, body, "application/octet-stream")
         if path == "/bytes":
             return self._send(200, BINARY_BODY, "application/octet-stream")
+        if path == "/latin1":
+            return self._send(200, LATIN1_TEXT.encode("latin-1"), "text/plain; charset=ISO-8859-1")
         if path == "/json":
             return self._send(200, json.dumps(JSON_BODY).encode(), "application/json")
         if path.startswith("/status/"):
             code = int(path.rsplit("/", 1)[1])
             return self._send(code, ("status %d" % code).encode())
         if path == "/slow":
+            with self.server.lock:
+                self.server.inflight += 1
+                self.server.peak = max(self.server.peak, self.server.inflight)
             time.sleep(SLOW_SECONDS)
+            with self.server.lock:
+                self.server.inflight -= 1
             return self._send(200, b"slow done")
         if path == "/big":
             return self._send(200, b"x" * BIG_BYTES, "application/octet-stream")
@@ -82,6 +91,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _Httpd(http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # 20 concurrent runs connect at once
+
+    def __init__(self, addr, handler):
+        super().__init__(addr, handler)
+        self.lock = threading.Lock()
+        self.inflight = self.peak = 0
+
+    def handle_error(self, request, client_address):
+        pass  # a client that gives up on /big is expected
 
 
 class Server:
@@ -100,6 +117,15 @@ class Server:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(5)
+
+    def reset_peak(self):
+        with self.httpd.lock:
+            self.httpd.peak = 0
+
+    def peak(self):
+        """The most /slow requests the server has handled at one time since reset_peak()."""
+        with self.httpd.lock:
+            return self.httpd.peak
 
     @property
     def allow(self):

@@ -93,12 +93,18 @@ static void utf8(void)
 	CHECK(utf8_seq_len((const unsigned char *)"\xc3\xa9", 2) == 2);
 	CHECK(utf8_seq_len((const unsigned char *)"\xe2\x82\xac", 3) == 3);
 	CHECK(utf8_seq_len((const unsigned char *)"\xf0\x9f\x98\x80", 4) == 4);
-	CHECK(utf8_seq_len((const unsigned char *)"\xc0\xaf", 2) == 0);     /* overlong */
+	CHECK(utf8_seq_len((const unsigned char *)"\xc0\xaf", 2) == 0);	    /* overlong */
 	CHECK(utf8_seq_len((const unsigned char *)"\xed\xa0\x80", 3) == 0); /* surrogate */
-	CHECK(utf8_seq_len((const unsigned char *)"\xe2\x82", 2) == 0);     /* truncated */
+	CHECK(utf8_seq_len((const unsigned char *)"\xe2\x82", 2) == 0);	    /* truncated */
 	CHECK(utf8_seq_len((const unsigned char *)"\xff", 1) == 0);
-	CHECK(utf8_sanitize(&b, "a\xff" "b\0c", 5) == 0);
-	CHECK(b.len == 7 && memcmp(b.data, "a\xef\xbf\xbd" "b\0c", 7) == 0);
+	CHECK(utf8_sanitize(&b,
+			    "a\xff"
+			    "b\0c",
+			    5) == 0);
+	CHECK(b.len == 7 && memcmp(b.data,
+				   "a\xef\xbf\xbd"
+				   "b\0c",
+				   7) == 0);
 	buf_free(&b);
 }
 
