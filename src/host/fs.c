@@ -1,4 +1,5 @@
 /* The fs.* host functions; fs.h states the guest-visible rules. */
+#include "util/errfmt.h"
 #include "fs.h"
 
 #include <dirent.h>
@@ -86,21 +87,6 @@ static bool fs_within(const char *p, const char *dir)
 	return strncmp(p, dir, n) == 0 && (p[n] == '\0' || p[n] == '/');
 }
 
-static int fs_set_err(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fs_set_err(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 static bool fs_vpath_normalised(const char *v)
 {
 	for (const char *p = v; *p;) {
@@ -128,19 +114,19 @@ static bool fs_vpath_reserved(const char *v)
 int fs_vpath_valid(const char *vpath, char *err, size_t errlen)
 {
 	if (!vpath || vpath[0] != '/')
-		return fs_set_err(err, errlen, BRIG_E_INVAL, "mount path must be absolute: %.200s",
-				  vpath ? vpath : "(null)");
+		return errfmt(err, errlen, BRIG_E_INVAL, "mount path must be absolute: %.200s",
+			      vpath ? vpath : "(null)");
 	if (strlen(vpath) >= PATH_MAX)
-		return fs_set_err(err, errlen, BRIG_E_INVAL, "mount path too long");
+		return errfmt(err, errlen, BRIG_E_INVAL, "mount path too long");
 	if (strcmp(vpath, "/") == 0)
-		return fs_set_err(err, errlen, BRIG_E_INVAL, "cannot mount over /");
+		return errfmt(err, errlen, BRIG_E_INVAL, "cannot mount over /");
 	if (!fs_vpath_normalised(vpath))
-		return fs_set_err(
-		    err, errlen, BRIG_E_INVAL,
-		    "mount path must be normalised (no //, ., .. or trailing /): %.200s", vpath);
+		return errfmt(err, errlen, BRIG_E_INVAL,
+			      "mount path must be normalised (no //, ., .. or trailing /): %.200s",
+			      vpath);
 	if (fs_vpath_reserved(vpath))
-		return fs_set_err(err, errlen, BRIG_E_INVAL,
-				  "mount path collides with a sandbox directory: %.200s", vpath);
+		return errfmt(err, errlen, BRIG_E_INVAL,
+			      "mount path collides with a sandbox directory: %.200s", vpath);
 	return 0;
 }
 
@@ -181,21 +167,21 @@ static int fs_mount_open(struct fs_mount *m, const struct fs_mount_spec *s, char
 	if (rc)
 		return rc;
 	if ((unsigned)s->mode > BRIG_MOUNT_RWC)
-		return fs_set_err(err, errlen, BRIG_E_INVAL, "bad mount mode %d for %s",
-				  (int)s->mode, s->vpath);
+		return errfmt(err, errlen, BRIG_E_INVAL, "bad mount mode %d for %s", (int)s->mode,
+			      s->vpath);
 	if (!s->host_path || !*s->host_path)
-		return fs_set_err(err, errlen, BRIG_E_INVAL, "no host directory for %s", s->vpath);
+		return errfmt(err, errlen, BRIG_E_INVAL, "no host directory for %s", s->vpath);
 	m->dirfd = open(s->host_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (m->dirfd < 0 || fstat(m->dirfd, &st) < 0) {
 		int e = errno;
 		char buf[128];
 
-		return fs_set_err(err, errlen, fs_open_errno_code(e), "mount %s: %s: %s", s->vpath,
-				  s->host_path, strerror_r(e, buf, sizeof(buf)));
+		return errfmt(err, errlen, fs_open_errno_code(e), "mount %s: %s: %s", s->vpath,
+			      s->host_path, strerror_r(e, buf, sizeof(buf)));
 	}
 	m->vpath = strdup(s->vpath);
 	if (!m->vpath)
-		return fs_set_err(err, errlen, BRIG_E_NOMEM, "out of memory");
+		return errfmt(err, errlen, BRIG_E_NOMEM, "out of memory");
 	m->vlen = strlen(m->vpath);
 	m->dev = st.st_dev;
 	m->mode = s->mode;
@@ -235,18 +221,18 @@ int fs_table_new(const struct fs_mount_spec *specs, size_t n, const brig_fs_limi
 
 	*out = NULL;
 	if (n && !specs)
-		return fs_set_err(err, errlen, BRIG_E_INVAL, "no mount specs");
+		return errfmt(err, errlen, BRIG_E_INVAL, "no mount specs");
 	t = calloc(1, sizeof(*t));
 	if (!t || !(t->mounts = calloc(n ? n : 1, sizeof(*t->mounts))))
-		return fs_set_err(err, errlen, BRIG_E_NOMEM, "out of memory");
+		return errfmt(err, errlen, BRIG_E_NOMEM, "out of memory");
 	t->max_read = fs_limit(lim ? lim->max_read_bytes : 0);
 	t->max_write = fs_limit(lim ? lim->max_write_bytes : 0);
 	for (size_t i = 0; i < n; i++) {
 		int rc;
 
 		if (specs[i].vpath && fs_vpath_taken(t, specs[i].vpath))
-			return fs_set_err(err, errlen, BRIG_E_INVAL, "%s is mounted twice",
-					  specs[i].vpath);
+			return errfmt(err, errlen, BRIG_E_INVAL, "%s is mounted twice",
+				      specs[i].vpath);
 		t->mounts[t->n].dirfd = -1;
 		rc = fs_mount_open(&t->mounts[t->n], &specs[i], err, errlen);
 		t->n++; /* so that a half-opened mount is released too */

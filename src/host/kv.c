@@ -4,6 +4,7 @@
  * encoding so that whitespace in the caller's text never counts, and both
  * order keys bytewise (strcmp and SQLite's BINARY collation agree on UTF-8).
  */
+#include "util/errfmt.h"
 #include "kv.h"
 
 #include <jansson.h>
@@ -120,19 +121,6 @@ static void kv_decrefp(json_t **j)
 #define KV_AUTOFREE __attribute__((cleanup(kv_freep)))
 #define KV_AUTODECREF __attribute__((cleanup(kv_decrefp)))
 
-__attribute__((format(printf, 4, 5))) static int kv_err(char *err, size_t errlen, int code,
-							const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 static char *kv_memdup(const char *s, size_t len)
 {
 	char *p = malloc(len + 1);
@@ -187,10 +175,10 @@ static bool utf8_valid(const char *str, size_t n)
 static int kv_key_check(const char *key, size_t *len, char *err, size_t errlen)
 {
 	if (!key || !*key)
-		return kv_err(err, errlen, BRIG_E_INVAL, "kv key must be a non-empty string");
+		return errfmt(err, errlen, BRIG_E_INVAL, "kv key must be a non-empty string");
 	*len = strlen(key);
 	if (!utf8_valid(key, *len))
-		return kv_err(err, errlen, BRIG_E_INVAL, "kv key is not valid UTF-8");
+		return errfmt(err, errlen, BRIG_E_INVAL, "kv key is not valid UTF-8");
 	return BRIG_OK;
 }
 
@@ -201,10 +189,10 @@ static int kv_room(const brig_kv *kv, uint64_t count, uint64_t total, bool exist
 	uint64_t add = (uint64_t)it->klen + it->vlen;
 
 	if (!exists && count >= kv->lim.max_entries)
-		return kv_err(err, errlen, BRIG_E_LIMIT, "kv store is full (%zu entries)",
+		return errfmt(err, errlen, BRIG_E_LIMIT, "kv store is full (%zu entries)",
 			      kv->lim.max_entries);
 	if (total + add > (uint64_t)kv->lim.max_total_bytes + old_bytes)
-		return kv_err(err, errlen, BRIG_E_LIMIT, "kv store would exceed %zu bytes in total",
+		return errfmt(err, errlen, BRIG_E_LIMIT, "kv store would exceed %zu bytes in total",
 			      kv->lim.max_total_bytes);
 	return BRIG_OK;
 }
@@ -404,8 +392,8 @@ static void sql_resetp(sqlite3_stmt **st)
 static int sql_fail(brig_kv *kv, int rc, char *err, size_t errlen)
 {
 	if ((rc & 0xff) == SQLITE_NOMEM)
-		return kv_err(err, errlen, BRIG_E_NOMEM, "kv store: out of memory");
-	return kv_err(err, errlen, BRIG_E_INTERNAL, "kv store: %s", sqlite3_errmsg(kv->u.sql.db));
+		return errfmt(err, errlen, BRIG_E_NOMEM, "kv store: out of memory");
+	return errfmt(err, errlen, BRIG_E_INTERNAL, "kv store: %s", sqlite3_errmsg(kv->u.sql.db));
 }
 
 static int sql_exec(brig_kv *kv, enum kv_stmt which, char *err, size_t errlen)
@@ -527,7 +515,7 @@ static int sql_keys(brig_kv *kv, json_t *arr, char *err, size_t errlen)
 
 		/* NULL also when another program stored a key that is not UTF-8. */
 		if (json_array_append_new(arr, s))
-			return kv_err(err, errlen, BRIG_E_INTERNAL, "kv store: unreadable key");
+			return errfmt(err, errlen, BRIG_E_INTERNAL, "kv store: unreadable key");
 	}
 	return rc == SQLITE_DONE ? BRIG_OK : sql_fail(kv, rc, err, errlen);
 }
@@ -631,7 +619,7 @@ static int kv_get(brig_kv *kv, const char *key, char **out, char *err, size_t er
 	int rc;
 
 	if (!kv || !out)
-		return kv_err(err, errlen, BRIG_E_INVAL, "kv: missing argument");
+		return errfmt(err, errlen, BRIG_E_INVAL, "kv: missing argument");
 	*out = NULL;
 	rc = kv_key_check(key, &klen, err, errlen);
 	if (rc != BRIG_OK)
@@ -651,15 +639,15 @@ static int kv_put(brig_kv *kv, const char *key, const json_t *value, char *err, 
 	if (rc != BRIG_OK)
 		return rc;
 	if (it.klen > kv->lim.max_key_bytes)
-		return kv_err(err, errlen, BRIG_E_LIMIT, "kv key exceeds %zu bytes",
+		return errfmt(err, errlen, BRIG_E_LIMIT, "kv key exceeds %zu bytes",
 			      kv->lim.max_key_bytes);
 	txt = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
 	if (!txt)
-		return kv_err(err, errlen, BRIG_E_NOMEM, "kv: out of memory");
+		return errfmt(err, errlen, BRIG_E_NOMEM, "kv: out of memory");
 	it.val = txt;
 	it.vlen = strlen(txt);
 	if (it.vlen > kv->lim.max_value_bytes)
-		return kv_err(err, errlen, BRIG_E_LIMIT, "kv value exceeds %zu bytes",
+		return errfmt(err, errlen, BRIG_E_LIMIT, "kv value exceeds %zu bytes",
 			      kv->lim.max_value_bytes);
 	pthread_mutex_lock(&kv->mu);
 	rc = kv->ops->put(kv, &it, err, errlen);
@@ -673,7 +661,7 @@ static int kv_del(brig_kv *kv, const char *key, char *err, size_t errlen)
 	int rc;
 
 	if (!kv)
-		return kv_err(err, errlen, BRIG_E_INVAL, "kv: missing argument");
+		return errfmt(err, errlen, BRIG_E_INVAL, "kv: missing argument");
 	rc = kv_key_check(key, &klen, err, errlen);
 	if (rc != BRIG_OK)
 		return rc;
@@ -690,7 +678,7 @@ static int kv_keys(brig_kv *kv, json_t **out, char *err, size_t errlen)
 
 	*out = NULL;
 	if (!arr)
-		return kv_err(err, errlen, BRIG_E_NOMEM, "kv: out of memory");
+		return errfmt(err, errlen, BRIG_E_NOMEM, "kv: out of memory");
 	pthread_mutex_lock(&kv->mu);
 	rc = kv->ops->keys(kv, arr, err, errlen);
 	pthread_mutex_unlock(&kv->mu);

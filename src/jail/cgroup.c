@@ -1,4 +1,5 @@
 #include "jail/cgroup.h"
+#include "jail/sysfile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,46 +19,13 @@
 #define CG_PIDS 1
 #define CG_CPU 2
 
-static int write_str(const char *dir, const char *file, const char *val)
-{
-	char path[512];
-	int fd, rc = 0;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
-static int read_str(const char *dir, const char *file, char *buf, size_t len)
-{
-	char path[512];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return 0;
-}
-
 /* The value following key in a "key value" per-line file. */
 static int64_t keyed_value(const char *dir, const char *file, const char *key)
 {
 	char buf[4096], *p;
 	size_t klen = strlen(key);
 
-	if (read_str(dir, file, buf, sizeof(buf)) < 0)
+	if (sysfile_read(dir, file, buf, sizeof(buf)) < 0)
 		return -1;
 	for (p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
 		if (strncmp(p, key, klen) == 0 && p[klen] == ' ')
@@ -103,7 +71,7 @@ static bool own_v2_dir(char *out, size_t len)
 {
 	char buf[1024], *nl;
 
-	if (read_str("/proc/self", "cgroup", buf, sizeof(buf)) < 0 || strncmp(buf, "0::", 3))
+	if (sysfile_read("/proc/self", "cgroup", buf, sizeof(buf)) < 0 || strncmp(buf, "0::", 3))
 		return false;
 	if ((nl = strchr(buf, '\n')))
 		*nl = '\0';
@@ -123,8 +91,8 @@ static void probe_v2(struct cgroup_env *env)
 		return;
 	if (!make_parent(env->base[0], sizeof(env->base[0]), own))
 		return;
-	write_str(env->base[0], "cgroup.subtree_control", "+memory +pids +cpu");
-	if (read_str(env->base[0], "cgroup.subtree_control", ctl, sizeof(ctl)) < 0)
+	sysfile_write(env->base[0], "cgroup.subtree_control", "+memory +pids +cpu");
+	if (sysfile_read(env->base[0], "cgroup.subtree_control", ctl, sizeof(ctl)) < 0)
 		return;
 	env->memory = strstr(ctl, "memory") != NULL;
 	env->pids = strstr(ctl, "pids") != NULL;
@@ -203,15 +171,15 @@ static int create_v1(struct cgroup *cg, const char *name, uint64_t mem, uint32_t
 	}
 	if (env->memory) {
 		snprintf(val, sizeof(val), "%llu", (unsigned long long)mem);
-		if (write_str(cg->path[CG_MEM], "memory.limit_in_bytes", val) < 0)
+		if (sysfile_write(cg->path[CG_MEM], "memory.limit_in_bytes", val) < 0)
 			return -EIO;
 		/* Without swap accounting this file is absent; that is fine. */
-		write_str(cg->path[CG_MEM], "memory.memsw.limit_in_bytes", val);
-		write_str(cg->path[CG_MEM], "memory.swappiness", "0");
+		sysfile_write(cg->path[CG_MEM], "memory.memsw.limit_in_bytes", val);
+		sysfile_write(cg->path[CG_MEM], "memory.swappiness", "0");
 	}
 	if (env->pids) {
 		snprintf(val, sizeof(val), "%u", pids);
-		if (write_str(cg->path[CG_PIDS], "pids.max", val) < 0)
+		if (sysfile_write(cg->path[CG_PIDS], "pids.max", val) < 0)
 			return -EIO;
 	}
 	return 0;
@@ -228,14 +196,14 @@ static int create_v2(struct cgroup *cg, const char *name, uint64_t mem, uint32_t
 	strcpy(cg->path[2], dir);
 	if (cg->env->memory) {
 		snprintf(val, sizeof(val), "%llu", (unsigned long long)mem);
-		if (write_str(dir, "memory.max", val) < 0)
+		if (sysfile_write(dir, "memory.max", val) < 0)
 			return -EIO;
-		write_str(dir, "memory.swap.max", "0");
-		write_str(dir, "memory.oom.group", "1");
+		sysfile_write(dir, "memory.swap.max", "0");
+		sysfile_write(dir, "memory.oom.group", "1");
 	}
 	if (cg->env->pids) {
 		snprintf(val, sizeof(val), "%u", pids);
-		if (write_str(dir, "pids.max", val) < 0)
+		if (sysfile_write(dir, "pids.max", val) < 0)
 			return -EIO;
 	}
 	return 0;
@@ -268,7 +236,7 @@ int cgroup_attach(const struct cgroup *cg, pid_t pid)
 	for (int i = 0; i < n; i++) {
 		int rc;
 
-		if (cg->path[i][0] && (rc = write_str(cg->path[i], "cgroup.procs", val)) < 0)
+		if (cg->path[i][0] && (rc = sysfile_write(cg->path[i], "cgroup.procs", val)) < 0)
 			return rc;
 	}
 	return 0;
@@ -282,7 +250,7 @@ int64_t cgroup_cpu_us(const struct cgroup *cg)
 		return -1;
 	if (cg->env->mode == CGROUP_V2)
 		return keyed_value(cg->path[CG_CPU], "cpu.stat", "usage_usec");
-	if (read_str(cg->path[CG_CPU], "cpuacct.usage", buf, sizeof(buf)) < 0)
+	if (sysfile_read(cg->path[CG_CPU], "cpuacct.usage", buf, sizeof(buf)) < 0)
 		return -1;
 	return strtoll(buf, NULL, 10) / 1000;
 }
@@ -331,7 +299,7 @@ static int64_t proc_ticks(pid_t pid)
 	long long cut, cst;
 
 	snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
-	if (read_str(dir, "stat", buf, sizeof(buf)) < 0 || !(p = strrchr(buf, ')')))
+	if (sysfile_read(dir, "stat", buf, sizeof(buf)) < 0 || !(p = strrchr(buf, ')')))
 		return 0;
 	/* Fields after the command: state(3) ... utime(14) stime(15) cutime(16) cstime(17). */
 	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld", &ut,
@@ -348,7 +316,7 @@ static int64_t tree_ticks(pid_t pid, int depth)
 	if (depth > 64)
 		return total;
 	snprintf(dir, sizeof(dir), "/proc/%d/task/%d", (int)pid, (int)pid);
-	if (read_str(dir, "children", buf, sizeof(buf)) < 0)
+	if (sysfile_read(dir, "children", buf, sizeof(buf)) < 0)
 		return total;
 	for (p = buf;; p = end) {
 		long child = strtol(p, &end, 10);

@@ -11,25 +11,17 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define TRY(expr, step)                                                                            \
-	do {                                                                                       \
-		if ((expr) < 0) {                                                                  \
-			*what = (step);                                                            \
-			return -errno;                                                             \
-		}                                                                                  \
-	} while (0)
-
 int jail_set_identity(const struct jail_plan *plan, const char **what)
 {
 	/* Raw syscalls: glibc's wrappers would try to signal the threads of the
 	 * process we were cloned from, which do not exist here, and hang. */
-	TRY(syscall(SYS_setresgid, JAIL_GID, JAIL_GID, JAIL_GID), "setresgid");
+	JAIL_TRY(syscall(SYS_setresgid, JAIL_GID, JAIL_GID, JAIL_GID), "setresgid");
 	/* As root we inherited root's supplementary groups; they would still
 	 * grant host file access through the binds.  Unprivileged callers
 	 * cannot drop theirs (setgroups is denied to them). */
 	if (plan->privileged)
-		TRY(syscall(SYS_setgroups, 0, NULL), "setgroups");
-	TRY(syscall(SYS_setresuid, JAIL_UID, JAIL_UID, JAIL_UID), "setresuid");
+		JAIL_TRY(syscall(SYS_setgroups, 0, NULL), "setgroups");
+	JAIL_TRY(syscall(SYS_setresuid, JAIL_UID, JAIL_UID, JAIL_UID), "setresuid");
 	return 0;
 }
 
@@ -42,18 +34,18 @@ static int set_limit(int resource, uint64_t soft, uint64_t hard)
 
 static int apply_rlimits(const struct jail_rlimits *rl, const char **what)
 {
-	TRY(set_limit(RLIMIT_CORE, 0, 0), "RLIMIT_CORE");
+	JAIL_TRY(set_limit(RLIMIT_CORE, 0, 0), "RLIMIT_CORE");
 	if (rl->nofile)
-		TRY(set_limit(RLIMIT_NOFILE, rl->nofile, rl->nofile), "RLIMIT_NOFILE");
+		JAIL_TRY(set_limit(RLIMIT_NOFILE, rl->nofile, rl->nofile), "RLIMIT_NOFILE");
 	if (rl->fsize_bytes)
-		TRY(set_limit(RLIMIT_FSIZE, rl->fsize_bytes, rl->fsize_bytes), "RLIMIT_FSIZE");
+		JAIL_TRY(set_limit(RLIMIT_FSIZE, rl->fsize_bytes, rl->fsize_bytes), "RLIMIT_FSIZE");
 	/* The soft limit sends SIGXCPU; the hard one a second later SIGKILL. */
 	if (rl->cpu_seconds)
-		TRY(set_limit(RLIMIT_CPU, rl->cpu_seconds, rl->cpu_seconds + 1), "RLIMIT_CPU");
+		JAIL_TRY(set_limit(RLIMIT_CPU, rl->cpu_seconds, rl->cpu_seconds + 1), "RLIMIT_CPU");
 	if (rl->as_bytes)
-		TRY(set_limit(RLIMIT_AS, rl->as_bytes, rl->as_bytes), "RLIMIT_AS");
+		JAIL_TRY(set_limit(RLIMIT_AS, rl->as_bytes, rl->as_bytes), "RLIMIT_AS");
 	if (rl->nproc)
-		TRY(set_limit(RLIMIT_NPROC, rl->nproc, rl->nproc), "RLIMIT_NPROC");
+		JAIL_TRY(set_limit(RLIMIT_NPROC, rl->nproc, rl->nproc), "RLIMIT_NPROC");
 	return 0;
 }
 
@@ -68,8 +60,8 @@ static int drop_caps(const char **what)
 			return -errno;
 		}
 	}
-	TRY(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient caps");
-	TRY(syscall(SYS_capset, &hdr, data), "capset");
+	JAIL_TRY(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient caps");
+	JAIL_TRY(syscall(SYS_capset, &hdr, data), "capset");
 	return 0;
 }
 
@@ -81,6 +73,6 @@ int jail_drop_privileges(const struct jail_plan *plan, const char **what)
 		return rc;
 	if ((rc = drop_caps(what)) < 0)
 		return rc;
-	TRY(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs");
+	JAIL_TRY(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs");
 	return 0;
 }

@@ -13,6 +13,15 @@
 
 #include "jail/seccomp.h"
 
+/* For the child-side steps: on failure name the step and return -errno. */
+#define JAIL_TRY(expr, step)                                                                       \
+	do {                                                                                       \
+		if ((expr) < 0) {                                                                  \
+			*what = (step);                                                            \
+			return -errno;                                                             \
+		}                                                                                  \
+	} while (0)
+
 /* The guest's identity inside the user namespace. */
 #define JAIL_UID 1000
 #define JAIL_GID 1000

@@ -1,4 +1,5 @@
 #include "jail/probe.h"
+#include "jail/sysfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,34 +17,18 @@
 #define LANDLOCK_CREATE_RULESET_VERSION 1
 #endif
 
-static long read_long(const char *path)
-{
-	char buf[32];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return strtol(buf, NULL, 10);
-}
-
 void jail_explain_userns(bool root, int err, char *why, size_t len)
 {
-	if (read_long("/proc/sys/user/max_user_namespaces") == 0) {
+	if (sysfile_long("/proc/sys/user/max_user_namespaces") == 0) {
 		snprintf(why, len,
 			 "user namespaces are disabled (user.max_user_namespaces = 0); fix: "
 			 "sysctl -w user.max_user_namespaces=15000");
-	} else if (read_long("/proc/sys/kernel/unprivileged_userns_clone") == 0 && !root) {
+	} else if (sysfile_long("/proc/sys/kernel/unprivileged_userns_clone") == 0 && !root) {
 		snprintf(why, len,
 			 "unprivileged user namespaces are disabled "
 			 "(kernel.unprivileged_userns_clone = 0); fix: "
 			 "sysctl -w kernel.unprivileged_userns_clone=1, or run as root");
-	} else if (read_long("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == 1 &&
+	} else if (sysfile_long("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == 1 &&
 		   !root) {
 		snprintf(why, len,
 			 "AppArmor restricts unprivileged user namespaces; fix: sysctl -w "
@@ -77,8 +62,8 @@ static void probe_userns(struct probe_report *r)
 
 bool jail_userns_disabled(bool root, char *why, size_t len)
 {
-	bool off = read_long("/proc/sys/user/max_user_namespaces") == 0 ||
-		   (!root && read_long("/proc/sys/kernel/unprivileged_userns_clone") == 0);
+	bool off = sysfile_long("/proc/sys/user/max_user_namespaces") == 0 ||
+		   (!root && sysfile_long("/proc/sys/kernel/unprivileged_userns_clone") == 0);
 
 	if (off)
 		jail_explain_userns(root, EPERM, why, len);

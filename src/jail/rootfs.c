@@ -38,14 +38,6 @@ struct jail_mount_attr {
 	uint64_t userns_fd;
 };
 
-#define TRY(expr, step)                                                                            \
-	do {                                                                                       \
-		if ((expr) < 0) {                                                                  \
-			*what = (step);                                                            \
-			return -errno;                                                             \
-		}                                                                                  \
-	} while (0)
-
 /* dst = NEWROOT + path, truncating never silently. */
 static int in_root(char *dst, const char *path)
 {
@@ -159,16 +151,16 @@ static int do_bind(const struct jail_bind *b, int fd, const char **what)
 {
 	char dst[PATH_BUF], from[64];
 
-	TRY(in_root(dst, b->dst), b->dst);
+	JAIL_TRY(in_root(dst, b->dst), b->dst);
 	if (b->kind == JAIL_BIND_SYMLINK) {
-		TRY(make_parent(dst), b->dst);
-		TRY(symlink(b->src, dst), b->dst);
+		JAIL_TRY(make_parent(dst), b->dst);
+		JAIL_TRY(symlink(b->src, dst), b->dst);
 		return 0;
 	}
 	fd_path(from, fd);
-	TRY(make_mountpoint(dst, b->is_dir), b->dst);
-	TRY(mount(from, dst, NULL, MS_BIND | MS_REC, NULL), b->dst);
-	TRY(seal_readonly(dst, b->kind == JAIL_BIND_RO), b->dst);
+	JAIL_TRY(make_mountpoint(dst, b->is_dir), b->dst);
+	JAIL_TRY(mount(from, dst, NULL, MS_BIND | MS_REC, NULL), b->dst);
+	JAIL_TRY(seal_readonly(dst, b->kind == JAIL_BIND_RO), b->dst);
 	return 0;
 }
 
@@ -181,9 +173,9 @@ static int write_files(const struct jail_plan *plan, const char **what)
 		size_t len = strlen(f->content);
 		int fd;
 
-		TRY(in_root(path, f->path), f->path);
-		TRY(make_mountpoint(path, false), f->path);
-		TRY(fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC), f->path);
+		JAIL_TRY(in_root(path, f->path), f->path);
+		JAIL_TRY(make_mountpoint(path, false), f->path);
+		JAIL_TRY(fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC), f->path);
 		if (write(fd, f->content, len) != (ssize_t)len) {
 			close(fd);
 			*what = f->path;
@@ -199,9 +191,9 @@ static int mount_tmpfs(const char *path, const char *opts, const char **what)
 {
 	char dst[PATH_BUF];
 
-	TRY(in_root(dst, path), path);
-	TRY(mkdir_p(dst, 0755), path);
-	TRY(mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, opts), path);
+	JAIL_TRY(in_root(dst, path), path);
+	JAIL_TRY(mkdir_p(dst, 0755), path);
+	JAIL_TRY(mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, opts), path);
 	return 0;
 }
 
@@ -223,15 +215,15 @@ static int build_dev(const struct jail_plan *plan, const char **what)
 	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
 		const char *src = nodes[i];
 
-		TRY(in_root(dst, src), src);
-		TRY(make_mountpoint(dst, false), src);
-		TRY(mount(src, dst, NULL, MS_BIND, NULL), src);
-		TRY(mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NOEXEC, NULL),
-		    src);
+		JAIL_TRY(in_root(dst, src), src);
+		JAIL_TRY(make_mountpoint(dst, false), src);
+		JAIL_TRY(mount(src, dst, NULL, MS_BIND, NULL), src);
+		JAIL_TRY(mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NOEXEC, NULL),
+			 src);
 	}
 	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
-		TRY(in_root(dst, links[i][1]), links[i][1]);
-		TRY(symlink(links[i][0], dst), links[i][1]);
+		JAIL_TRY(in_root(dst, links[i][1]), links[i][1]);
+		JAIL_TRY(symlink(links[i][0], dst), links[i][1]);
 	}
 	return mount_tmpfs("/dev/shm", plan->tmpfs_opts, what);
 }
@@ -249,23 +241,23 @@ static int cover_proc(const char **what)
 	static const char *const readonly[] = {"/proc/sys", "/proc/irq", "/proc/bus", "/proc/fs"};
 	char dst[PATH_BUF], devnull[PATH_BUF];
 
-	TRY(in_root(devnull, "/dev/null"), "/dev/null");
+	JAIL_TRY(in_root(devnull, "/dev/null"), "/dev/null");
 	for (size_t i = 0; i < sizeof(masked_files) / sizeof(masked_files[0]); i++) {
-		TRY(in_root(dst, masked_files[i]), masked_files[i]);
+		JAIL_TRY(in_root(dst, masked_files[i]), masked_files[i]);
 		if (access(dst, F_OK) == 0)
-			TRY(mount(devnull, dst, NULL, MS_BIND, NULL), masked_files[i]);
+			JAIL_TRY(mount(devnull, dst, NULL, MS_BIND, NULL), masked_files[i]);
 	}
 	for (size_t i = 0; i < sizeof(masked_dirs) / sizeof(masked_dirs[0]); i++) {
-		TRY(in_root(dst, masked_dirs[i]), masked_dirs[i]);
+		JAIL_TRY(in_root(dst, masked_dirs[i]), masked_dirs[i]);
 		if (access(dst, F_OK) == 0)
-			TRY(mount("tmpfs", dst, "tmpfs", MS_RDONLY, "size=0"), masked_dirs[i]);
+			JAIL_TRY(mount("tmpfs", dst, "tmpfs", MS_RDONLY, "size=0"), masked_dirs[i]);
 	}
 	for (size_t i = 0; i < sizeof(readonly) / sizeof(readonly[0]); i++) {
-		TRY(in_root(dst, readonly[i]), readonly[i]);
+		JAIL_TRY(in_root(dst, readonly[i]), readonly[i]);
 		if (access(dst, F_OK) != 0)
 			continue;
-		TRY(mount(dst, dst, NULL, MS_BIND | MS_REC, NULL), readonly[i]);
-		TRY(seal_readonly(dst, true), readonly[i]);
+		JAIL_TRY(mount(dst, dst, NULL, MS_BIND | MS_REC, NULL), readonly[i]);
+		JAIL_TRY(seal_readonly(dst, true), readonly[i]);
 	}
 	return 0;
 }
@@ -274,24 +266,25 @@ static int build_proc(const char **what)
 {
 	char dst[PATH_BUF];
 
-	TRY(in_root(dst, "/proc"), "/proc");
-	TRY(mkdir_p(dst, 0555), "/proc");
-	TRY(mount("proc", dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "mount /proc");
+	JAIL_TRY(in_root(dst, "/proc"), "/proc");
+	JAIL_TRY(mkdir_p(dst, 0555), "/proc");
+	JAIL_TRY(mount("proc", dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "mount /proc");
 	return cover_proc(what);
 }
 
 static int pivot(const char **what)
 {
-	TRY(chdir(NEWROOT), "chdir new root");
+	JAIL_TRY(chdir(NEWROOT), "chdir new root");
 	/* Stack the old root under the new one, then detach it. */
-	TRY(syscall(SYS_pivot_root, ".", "."), "pivot_root");
-	TRY(umount2(".", MNT_DETACH), "detach old root");
-	TRY(chdir("/"), "chdir /");
-	TRY(mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL),
+	JAIL_TRY(syscall(SYS_pivot_root, ".", "."), "pivot_root");
+	JAIL_TRY(umount2(".", MNT_DETACH), "detach old root");
+	JAIL_TRY(chdir("/"), "chdir /");
+	JAIL_TRY(
+	    mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL),
 	    "remount / read-only");
-	TRY(mount(NULL, "/dev", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
-		  NULL),
-	    "remount /dev read-only");
+	JAIL_TRY(mount(NULL, "/dev", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
+		       NULL),
+		 "remount /dev read-only");
 	return 0;
 }
 
@@ -304,8 +297,8 @@ int jail_open_sources(const struct jail_plan *plan, int *fds, const char **what)
 
 		if (b->kind == JAIL_BIND_SYMLINK)
 			continue;
-		TRY(fds[i] = open(b->src, O_PATH | O_CLOEXEC | (b->is_dir ? O_DIRECTORY : 0)),
-		    b->dst);
+		JAIL_TRY(fds[i] = open(b->src, O_PATH | O_CLOEXEC | (b->is_dir ? O_DIRECTORY : 0)),
+			 b->dst);
 	}
 	return 0;
 }
@@ -314,9 +307,9 @@ int jail_build_root(const struct jail_plan *plan, const int *fds, const char **w
 {
 	int rc;
 
-	TRY(sethostname("brig", 4), "sethostname");
-	TRY(mount("brig-root", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755"),
-	    "mount root tmpfs");
+	JAIL_TRY(sethostname("brig", 4), "sethostname");
+	JAIL_TRY(mount("brig-root", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755"),
+		 "mount root tmpfs");
 	if ((rc = mount_tmpfs("/tmp", plan->tmpfs_opts, what)) < 0)
 		return rc;
 	if ((rc = mount_tmpfs(JAIL_HOME, plan->home_opts, what)) < 0)

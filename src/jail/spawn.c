@@ -6,6 +6,7 @@
  */
 #include "jail/jail.h"
 #include "jail/probe.h"
+#include "jail/sysfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -300,17 +301,10 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 
 static int write_file(pid_t pid, const char *name, const char *data)
 {
-	char path[64];
-	int fd, ok, rc;
+	char dir[32];
 
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ok = write(fd, data, strlen(data)) == (ssize_t)strlen(data);
-	rc = ok ? 0 : -errno;
-	close(fd);
-	return rc;
+	snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
+	return sysfile_write(dir, name, data);
 }
 
 static int write_id_maps(const struct jail_plan *plan, pid_t pid, char *err, size_t errlen)
@@ -387,18 +381,11 @@ int jail_go(struct jail_proc *p)
 
 pid_t jail_guest_pid(const struct jail_proc *p)
 {
-	char path[64], buf[64];
-	ssize_t n;
-	int fd;
+	char dir[64], buf[64];
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)p->pid, (int)p->pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	snprintf(dir, sizeof(dir), "/proc/%d/task/%d", (int)p->pid, (int)p->pid);
+	if (sysfile_read(dir, "children", buf, sizeof(buf)) < 0)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	return (pid_t)strtol(buf, NULL, 10);
 }
 
