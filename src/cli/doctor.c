@@ -50,7 +50,8 @@ int cli_doctor(void)
 	jail_probe(&r);
 	cgroup_probe(&cg);
 	printf("brig %s doctor (running as %s)\n", BRIG_VERSION,
-	       r.root ? "root; guests map to uid 65534" : "an unprivileged user");
+	       r.root ? "root; guests map to uid 65534"
+		      : "an unprivileged user; guests map to your uid");
 	line("user namespaces", r.userns, r.userns ? "available" : r.userns_why);
 	line("seccomp", r.seccomp,
 	     r.seccomp ? "filters available" : "CONFIG_SECCOMP_FILTER missing");
@@ -65,6 +66,7 @@ int cli_doctor(void)
 		 r.landlock_abi ? "ABI %d (not required)" : "unavailable (not required)",
 		 r.landlock_abi);
 	line("landlock", true, buf);
+	snprintf(buf, sizeof(buf), "not tried: fix the failures above first");
 	works = r.userns && r.seccomp && smoke_test(buf, sizeof(buf));
 	line("sandbox", works, buf);
 	printf("verdict: %s\n",

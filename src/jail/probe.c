@@ -70,12 +70,24 @@ bool jail_userns_disabled(bool root, char *why, size_t len)
 	return off;
 }
 
+bool jail_privileged(void)
+{
+	char map[128];
+
+	/* Root inside a user namespace (a rootless container) cannot map other
+	 * host uids: only the identity map marks the initial namespace. */
+	if (geteuid() != 0 || sysfile_read("/proc/self/uid_map", NULL, map, sizeof(map)) < 0)
+		return false;
+	return strspn(map, " ") < sizeof(map) &&
+	       strncmp(map + strspn(map, " "), "0", 1) == 0 && strstr(map, "4294967295") != NULL;
+}
+
 void jail_probe(struct probe_report *r)
 {
 	long abi;
 
 	memset(r, 0, sizeof(*r));
-	r->root = geteuid() == 0;
+	r->root = jail_privileged();
 	probe_userns(r);
 	/* PR_GET_SECCOMP fails with EINVAL when the kernel lacks seccomp. */
 	r->seccomp = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 &&

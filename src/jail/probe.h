@@ -6,13 +6,15 @@
 #include <stddef.h>
 
 struct probe_report {
-	bool root;
+	bool root; /* root in the initial user namespace */
 	bool userns;	      /* a user namespace (with pid/mount/net) can be created */
 	char userns_why[512]; /* why not, and the fix */
 	bool seccomp;	      /* seccomp filters can be installed */
 	int landlock_abi;     /* 0 when Landlock is unavailable */
 };
 
+/* Whether we are root in the initial user namespace (may map other uids). */
+bool jail_privileged(void);
 /* Probe everything, creating a throwaway namespace to be sure (for `brig doctor`). */
 void jail_probe(struct probe_report *r);
 /* A cheap check of the sysctls that switch user namespaces off; fills why. */

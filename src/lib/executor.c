@@ -130,7 +130,7 @@ static int setup(brig_executor *ex, const brig_config *cfg, char **why)
 	    (rc = set_str(&ex->guest_dir, cfg->guest_dir, BRIG_GUEST_DIR)))
 		return rc;
 	resolve_defaults(&ex->limits, &cfg->limits);
-	ex->privileged = geteuid() == 0;
+	ex->privileged = jail_privileged();
 	ex->host_uid = ex->privileged ? cfg->host_uid : geteuid();
 	ex->host_gid = ex->privileged ? cfg->host_gid : getegid();
 	if ((rc = check_available(ex->privileged, why)) || (rc = open_guest_dir(ex, why)))
