@@ -6,9 +6,10 @@ Routes (any method):
   /bytes             200, BINARY_BODY (every byte value, NULs included)
   /json              200, JSON_BODY with an application/json content type
   /latin1            200, LATIN1_TEXT encoded as ISO-8859-1 and labelled so
-  /status/N          status N, body "status N"
+  /status/N          status N, body "status N" (none for 204 and 304)
   /slow              200 after SLOW_SECONDS (peak() counts how many overlapped)
   /big               200, BIG_BYTES bytes (larger than brig's default response limit)
+  /bigchunked        the same, chunked, without a Content-Length
   /redirect?to=URL   302 to URL
 Every response carries "X-Served-By: brig-test" and "X-Method: METHOD".
 """
@@ -47,6 +48,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def _send_chunked(self, total, chunk=1 << 20):
+        """No Content-Length: the client learns the size only as it reads."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        sent = 0
+        while sent < total:
+            n = min(chunk, total - sent)
+            self.wfile.write(b"%x\r\n" % n + b"y" * n + b"\r\n")
+            sent += n
+        self.wfile.write(b"0\r\n\r\n")
+
     def _route(self):
         body = self._body()
         url = urllib.parse.urlsplit(self.path)
@@ -69,7 +83,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._send(200, json.dumps(JSON_BODY).encode(), "application/json")
         if path.startswith("/status/"):
             code = int(path.rsplit("/", 1)[1])
-            return self._send(code, ("status %d" % code).encode())
+            return self._send(code, b"" if code in (204, 304) else ("status %d" % code).encode())
         if path == "/slow":
             with self.server.lock:
                 self.server.inflight += 1
@@ -80,6 +94,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._send(200, b"slow done")
         if path == "/big":
             return self._send(200, b"x" * BIG_BYTES, "application/octet-stream")
+        if path == "/bigchunked":
+            return self._send_chunked(BIG_BYTES)
         if path == "/redirect":
             to = urllib.parse.parse_qs(url.query)["to"][0]
             return self._send(302, b"", extra=[("Location", to)])

@@ -76,7 +76,9 @@ class Channel:
 
         cid = self.next_id
         self.next_id += 1
-        text = json.dumps({"fn": fn, "args": args}, separators=(",", ":")).encode()
+        # NaN and Infinity are not JSON: refuse them here, as ValueError.
+        text = json.dumps({"fn": fn, "args": args}, separators=(",", ":"), allow_nan=False)
+        text = text.encode()
         self.send_frame(CALL, _u32(cid), _u32(len(text)), text, blob or b"")
         return cid
 
