@@ -291,6 +291,102 @@ uint64_t brig_result_cpu_us(const brig_result *r);
 char *brig_result_to_json(const brig_result *r);
 void brig_result_free(brig_result *r);
 
+/* -------------------------------------------------------------- sessions */
+
+/*
+ * A session is a sandbox that lives across calls: globals, functions,
+ * imports and files persist from one brig_session_run to the next.  It is
+ * built like a run (brig_run_opts: limits, capabilities fixed for its whole
+ * life, output streaming) and serves one call at a time; calls from several
+ * threads are serialised.  Two sessions never see each other's state.
+ *
+ * A call that hits its timeout, a limit, or brig_session_interrupt is
+ * killed (with everything it started) and the session becomes poisoned:
+ * further calls fail with BRIG_E_POISONED until brig_session_restore or
+ * brig_session_free.
+ */
+typedef struct brig_session brig_session;
+
+/* Per-call options.  Zero fields take the session's limits. */
+typedef struct brig_call_opts {
+	uint64_t wall_timeout_ms; /* OR'ed with cpu_timeout_ms: whichever fires first */
+	uint64_t cpu_timeout_ms;
+	bool gc;                  /* collect garbage after a handler call (default true) */
+	bool interactive;         /* REPL style: print the value of an expression */
+	const char *filename;     /* shown in tracebacks; default "<session>" */
+} brig_call_opts;
+
+void brig_call_opts_init(brig_call_opts *o);
+
+/* Start a session for lang.  opts may be NULL.  *why (malloc'd) on failure. */
+int brig_session_new(brig_executor *ex, brig_lang lang, const brig_run_opts *opts,
+		     brig_session **out, char **why);
+/* Kill the session's sandbox and free it.  NULL is fine. */
+void brig_session_free(brig_session *s);
+/*
+ * Run code in the session.  Like brig_run, *out is set whenever memory
+ * allows and the return value is brig_result_error(*out).  An uncaught
+ * exception is not an error of the call: its traceback is on stderr and the
+ * exit code is 1; the session stays usable.  A SystemExit/process.exit ends
+ * the session (BRIG_OK with its exit code; later calls fail).
+ */
+int brig_session_run(brig_session *s, const char *code, size_t len, const brig_call_opts *o,
+		     brig_result **out);
+/* Whether code is a complete statement (REPL input); BRIG_OK with *complete. */
+int brig_session_complete(brig_session *s, const char *code, bool *complete);
+/* Whether a call was killed and the session awaits restore or free. */
+bool brig_session_poisoned(brig_session *s);
+/*
+ * Kill the running call, from any thread (an interrupt handle).  The session
+ * becomes poisoned.  Does nothing when no call is running.
+ */
+void brig_session_interrupt(brig_session *s);
+
+/*
+ * Ask the running call to stop the way the language stops on Ctrl-C
+ * (Python raises KeyboardInterrupt; Node exits, which ends the session).
+ * The session stays usable when the guest handles it.  From any thread;
+ * does nothing when no call is running.
+ */
+void brig_session_break(brig_session *s);
+
+/*
+ * Handlers (the hyperlight-js model).  code must define `handler(event)`
+ * (Python: def handler(event); JS: function handler(event)), which may be
+ * async.  Handlers are added, removed or cleared while unloaded, then
+ * brig_session_load evaluates them all; brig_session_unload drops the loaded
+ * functions so the set can change again.
+ */
+int brig_session_add_handler(brig_session *s, const char *name, const char *code);
+int brig_session_remove_handler(brig_session *s, const char *name);
+int brig_session_clear_handlers(brig_session *s);
+int brig_session_load(brig_session *s, brig_result **out);
+int brig_session_unload(brig_session *s);
+/*
+ * Call a loaded handler with event_json.  On success *result_json is the
+ * malloc'd JSON of its return value.  Errors: BRIG_E_INVAL (bad name or
+ * JSON), BRIG_E_NOTFOUND (no such handler), BRIG_E_CONSUMED (not loaded),
+ * BRIG_E_POISONED, BRIG_E_CANCELLED (timeout or interrupt), BRIG_E_STACK_OVERFLOW,
+ * BRIG_E_GUEST_ABORT (the handler raised; message in *out), BRIG_E_INTERNAL.
+ * out may be NULL; otherwise it receives the call's output and message.
+ */
+int brig_session_call_handler(brig_session *s, const char *name, const char *event_json,
+			      const brig_call_opts *o, char **result_json, brig_result **out);
+
+/*
+ * Snapshots: the session's exact state (heap, globals, loaded handlers and
+ * the files of /tmp and /home/user), restorable any number of times.
+ * Restoring also clears poisoning.  A session keeps at most 16 snapshots.
+ * Python sessions support them; for JavaScript they return
+ * BRIG_E_UNSUPPORTED (V8 cannot be copied by fork).
+ */
+typedef struct brig_snapshot brig_snapshot;
+
+int brig_session_snapshot(brig_session *s, brig_snapshot **out);
+int brig_session_restore(brig_session *s, const brig_snapshot *snap);
+/* Forget a snapshot (its frozen copy is freed).  NULL is fine. */
+void brig_snapshot_free(brig_snapshot *snap);
+
 #ifdef __cplusplus
 }
 #endif

@@ -136,8 +136,12 @@ class Channel {
 		const type = this.buf[this.start + 4];
 		const body = Buffer.from(this.buf.subarray(this.start + 5, this.start + 4 + len));
 		this.start += 4 + len;
-		if (this.start === this.end)
+		if (this.start === this.end) {
 			this.start = this.end = 0;
+			// Let a buffer grown for one big frame go.
+			if (this.buf.length > 16 * CHUNK)
+				this.buf = Buffer.allocUnsafe(CHUNK);
+		}
 		return { type, body };
 	}
 
@@ -591,13 +595,16 @@ function makeContext() {
 	return { ctx: vm.createContext(holder), holder, names };
 }
 
+// A global made on first use.  Returns its getter, by which install() can
+// tell the names user code has not redefined meanwhile.
 function lazy(holder, name, make) {
+	const get = () => {
+		make();
+		const d = Object.getOwnPropertyDescriptor(holder, name);
+		return d && 'value' in d ? d.value : undefined;
+	};
 	Object.defineProperty(holder, name, {
-		get() {
-			make();
-			const d = Object.getOwnPropertyDescriptor(holder, name);
-			return d && 'value' in d ? d.value : undefined;
-		},
+		get,
 		set(value) {
 			make();
 			Object.defineProperty(holder, name, { value, writable: true, configurable: true });
@@ -605,22 +612,28 @@ function lazy(holder, name, make) {
 		configurable: true,
 		enumerable: false,
 	});
+	return get;
 }
 
 // The guest API is compiled the first time user code touches any of it.
 function installLazyGlobals({ ctx, holder }, ch) {
+	const getters = new Set();
 	let done = false;
 	const install = () => {
 		if (done)
 			return;
 		done = true;
-		for (const name of API_NAMES)
+		const free = API_NAMES.filter((name) => {
+			const d = Object.getOwnPropertyDescriptor(holder, name);
+			return d !== undefined && getters.has(d.get);
+		});
+		for (const name of free)
 			delete holder[name];
 		const api = fsys.readFileSync(__dirname + '/api.js', 'utf8');
-		vm.runInContext(api, ctx, { filename: API_FILE })(makeBridge(ch));
+		vm.runInContext(api, ctx, { filename: API_FILE })(makeBridge(ch), free);
 	};
 	for (const name of API_NAMES)
-		lazy(holder, name, install);
+		getters.add(lazy(holder, name, install));
 	for (const name of NODE_GLOBALS) {
 		lazy(holder, name, () => {
 			Object.defineProperty(holder, name,

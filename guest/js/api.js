@@ -2,7 +2,8 @@
 // runAsync, time_now, console, timers and a few web globals.
 //
 // agent.js compiles this file inside the user's vm context and calls it with
-// the bridge to the control channel, so everything it creates belongs to the
+// the bridge to the control channel, and the names to define (those user code
+// has not taken for itself), so everything it creates belongs to the
 // user's realm: `instanceof Error`, `instanceof Uint8Array` and
 // `Array.isArray` hold for what it returns.  It copies the built-ins it uses
 // into locals first: user code may replace the globals, and on node without
@@ -13,7 +14,7 @@
 //
 // The types are in brig.d.ts.
 
-(function guestApi(bridge) {
+(function guestApi(bridge, names) {
 	'use strict';
 	const {
 		Object, Array, JSON, Error, TypeError, RangeError, EvalError, ReferenceError, SyntaxError,
@@ -107,13 +108,13 @@
 		const err = new Error();
 		return new Promise((resolve, reject) => {
 			const text = JSON.stringify(args);
-			bridge.post(fn, text, blob, (json, rblob) => {
+			guard(() => bridge.post(fn, text, blob, (json, rblob) => {
 				try {
 					resolve(unpack(json, rblob, err));
 				} catch (e) {
 					reject(e);
 				}
-			});
+			}));
 		});
 	}
 
@@ -448,6 +449,8 @@
 			Int32Array: 1, Uint32Array: 1, Float32Array: 1, Float64Array: 1, BigInt64Array: 1,
 			BigUint64Array: 1 };
 		const ERRORS = { Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError };
+		const typedArrayTag = Object.getOwnPropertyDescriptor(
+			Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag).get;
 		const buffer = (b) => {
 			if (seen.has(b))
 				return seen.get(b);
@@ -456,67 +459,64 @@
 			seen.set(b, c);
 			return c;
 		};
+		const special = (v) => {
+			if (types.isTypedArray(v)) {
+				const name = typedArrayTag.call(v);
+				return new G[TYPED[name] ? name : 'Uint8Array'](buffer(v.buffer), v.byteOffset, v.length);
+			}
+			if (types.isDataView(v))
+				return new DataView(buffer(v.buffer), v.byteOffset, v.byteLength);
+			if (types.isDate(v))
+				return new Date(Date.prototype.getTime.call(v));
+			if (types.isRegExp(v))
+				return new RegExp(v.source, v.flags);
+			if (types.isSymbolObject(v))
+				throw fail('Symbol');
+			if (types.isNumberObject(v))
+				return Object(Number.prototype.valueOf.call(v));
+			if (types.isStringObject(v))
+				return Object(String.prototype.valueOf.call(v));
+			if (types.isBooleanObject(v))
+				return Object(Boolean.prototype.valueOf.call(v));
+			if (types.isBigIntObject(v))
+				return Object(BigInt.prototype.valueOf.call(v));
+			if (types.isPromise(v) || types.isWeakMap(v) || types.isWeakSet(v) || types.isProxy(v))
+				throw fail('#<Object>');
+			return null;
+		};
+		// Containers are registered before their contents, for cycles.
 		const clone = (v) => {
 			if (typeof v === 'function' || typeof v === 'symbol')
-				throw fail(String(typeof v === 'symbol' ? 'Symbol()' : v.name || 'function'));
+				throw fail(typeof v === 'symbol' ? 'Symbol()' : String(v.name || 'function'));
 			if (typeof v !== 'object' || v === null)
 				return v;
 			if (seen.has(v))
 				return seen.get(v);
-			let out;
 			if (types.isArrayBuffer(v))
 				return buffer(v);
 			if (types.isSharedArrayBuffer(v))
 				return v;
-			if (types.isTypedArray(v)) {
-				const name = Object.getOwnPropertyDescriptor(
-					Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag).get.call(v);
-				out = new G[TYPED[name] ? name : 'Uint8Array'](buffer(v.buffer), v.byteOffset, v.length);
-			} else if (types.isDataView(v)) {
-				out = new DataView(buffer(v.buffer), v.byteOffset, v.byteLength);
-			} else if (types.isDate(v)) {
-				out = new Date(Date.prototype.getTime.call(v));
-			} else if (types.isRegExp(v)) {
-				out = new RegExp(v.source, v.flags);
-			} else if (types.isBoxedPrimitive(v)) {
-				if (types.isSymbolObject(v))
-					throw fail('Symbol');
-				const prim = types.isNumberObject(v) ? Number.prototype.valueOf.call(v)
-					: types.isStringObject(v) ? String.prototype.valueOf.call(v)
-						: types.isBooleanObject(v) ? Boolean.prototype.valueOf.call(v)
-							: BigInt.prototype.valueOf.call(v);
-				out = Object(prim);
-			} else if (types.isPromise(v) || types.isWeakMap(v) || types.isWeakSet(v) || types.isProxy(v)) {
-				throw fail('#<Object>');
-			} else if (types.isMap(v)) {
-				out = new Map();
+			let out = special(v);
+			if (out !== null) {
 				seen.set(v, out);
+				return out;
+			}
+			if (types.isMap(v)) {
+				seen.set(v, out = new Map());
 				for (const [k, x] of Map.prototype.entries.call(v))
 					out.set(clone(k), clone(x));
-				return out;
 			} else if (types.isSet(v)) {
-				out = new Set();
-				seen.set(v, out);
+				seen.set(v, out = new Set());
 				for (const x of Set.prototype.values.call(v))
 					out.add(clone(x));
-				return out;
 			} else if (types.isNativeError(v)) {
-				const Ctor = ERRORS[v.name] || Error;
-				out = new Ctor(String(v.message));
-				seen.set(v, out);
+				seen.set(v, out = new (ERRORS[v.name] || Error)(String(v.message)));
 				if (typeof v.stack === 'string')
 					define(out, 'stack', v.stack);
 				if ('cause' in v)
 					define(out, 'cause', clone(v.cause));
-				return out;
-			} else if (Array.isArray(v)) {
-				out = new Array(v.length);
 			} else {
-				out = {};
-			}
-			seen.set(v, out);
-			if (out instanceof Object && !types.isTypedArray(out) && !types.isDataView(out) &&
-			    !types.isDate(out) && !types.isRegExp(out) && !types.isBoxedPrimitive(out)) {
+				seen.set(v, out = Array.isArray(v) ? new Array(v.length) : {});
 				for (const k of Object.keys(v))
 					out[k] = clone(v[k]);
 			}
@@ -543,6 +543,6 @@
 		atob: (s) => guard(() => bridge.atob(s)),
 		btoa: (s) => guard(() => bridge.btoa(s)),
 	};
-	for (const name of Object.keys(api))
+	for (const name of names)
 		define(G, name, api[name]);
 })

@@ -28,6 +28,9 @@
 #define JAIL_HOME "/home/user"
 #define JAIL_GUEST_DIR "/opt/brig"
 
+/* Snapshot holders a session may keep (and init spares on a kill). */
+#define JAIL_MAX_SPARED 32
+
 /* Fixed fd numbers the guest process sees. */
 #define JAIL_FD_PROTO 3
 
@@ -78,11 +81,20 @@ struct jail_plan {
 	uid_t host_uid;
 	gid_t host_gid;
 	bool privileged; /* the host process is root in the initial user ns */
+	/* A session: init supervises instead of ending with the guest, and a
+	 * tmpfs at /run/brig (opts like tmpfs_opts) holds snapshot files. */
+	bool session;
+	char run_opts[64];
 	/* Child ends of the channels; the parent keeps the others. */
 	int proto_fd;
 	int stdin_fd;
 	int stdout_fd;
 	int stderr_fd;
+};
+
+struct jail_exit {
+	int32_t pid; /* in the jail's pid namespace */
+	int32_t status;
 };
 
 /* A running jail, seen from the host. */
@@ -91,14 +103,29 @@ struct jail_proc {
 	int pidfd;	     /* pollable; readable once init exits */
 	int ctl_fd;	     /* setup errors and the guest's wait status arrive here */
 	char setup_err[200]; /* set by jail_reap when the guest failed before exec */
+	/* Session mode: exits init reported while the host waited for an ACK. */
+	struct jail_exit exits[JAIL_MAX_SPARED];
+	int nexits;
 };
 
-/* Messages init sends on ctl_fd. */
-enum jail_ctl_kind { JAIL_CTL_READY = 1, JAIL_CTL_ERROR = 2, JAIL_CTL_STATUS = 3 };
+/* Messages on ctl_fd: init reports READY/ERROR/STATUS; in session mode the
+ * host sends the commands and init answers each with ACK. */
+enum jail_ctl_kind {
+	JAIL_CTL_READY = 1,
+	JAIL_CTL_ERROR = 2,
+	JAIL_CTL_STATUS = 3,
+	JAIL_CMD_KILL_EXCEPT = 4, /* SIGKILL every process but init and pids[] */
+	JAIL_CMD_SIGNAL = 5,      /* send value to pid */
+	JAIL_CMD_CONT = 6,        /* SIGCONT pid (a stopped snapshot holder) */
+	JAIL_CTL_ACK = 7,
+};
 
 struct jail_ctl_msg {
 	int32_t kind;
-	int32_t value;	/* errno for ERROR, wait status for STATUS */
+	int32_t value; /* errno for ERROR, wait status for STATUS, signal for SIGNAL */
+	int32_t pid;   /* in the jail's pid namespace */
+	int32_t npids;
+	int32_t pids[JAIL_MAX_SPARED];
 	char what[120]; /* the step that failed, for ERROR */
 };
 
@@ -129,7 +156,20 @@ void jail_kill(const struct jail_proc *p);
  */
 int jail_reap(struct jail_proc *p, int *guest_status, uint64_t *cpu_us);
 
-/* --- child side (rootfs.c, creds.c) --- */
+/*
+ * Session commands (supervise.c), answered by init.  Return 0, or -1 when
+ * init is gone or did not acknowledge.
+ */
+int jail_kill_except(struct jail_proc *p, const int32_t *spared, int n);
+int jail_signal(struct jail_proc *p, int32_t pid, int sig);
+int jail_cont(struct jail_proc *p, int32_t pid);
+/* Read one ctl message without blocking: 1 when one was read, 0 if none, -1 on EOF. */
+int jail_ctl_poll(struct jail_proc *p, struct jail_ctl_msg *m);
+
+/* --- child side (rootfs.c, creds.c, supervise.c) --- */
+
+/* init's loop in session mode: reap and report, obey commands.  Never returns. */
+__attribute__((noreturn)) void jail_supervise(int ctl);
 
 /*
  * Open every bind source as an O_PATH fd into fds[] (one per bind, -1 for

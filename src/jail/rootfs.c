@@ -314,6 +314,8 @@ int jail_build_root(const struct jail_plan *plan, const int *fds, const char **w
 		return rc;
 	if ((rc = mount_tmpfs(JAIL_HOME, plan->home_opts, what)) < 0)
 		return rc;
+	if (plan->session && (rc = mount_tmpfs("/run/brig", plan->run_opts, what)) < 0)
+		return rc;
 	for (size_t i = 0; i < plan->nbinds; i++) {
 		if ((rc = do_bind(&plan->binds[i], fds[i], what)) < 0)
 			return rc;

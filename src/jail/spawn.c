@@ -255,6 +255,15 @@ static void reset_signals(void)
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
 }
 
+static void close_for_supervision(const struct jail_plan *plan)
+{
+	close(plan->proto_fd);
+	close(plan->stdout_fd);
+	close(plan->stderr_fd);
+	if (plan->stdin_fd >= 0)
+		close(plan->stdin_fd);
+}
+
 static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, int ctl)
 {
 	const char *what = "";
@@ -287,6 +296,10 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 	if (guest == 0)
 		guest_exec(plan, ctl);
 	ctl_send(ctl, JAIL_CTL_READY, 0, NULL);
+	if (plan->session)
+		close_for_supervision(plan);
+	if (plan->session)
+		jail_supervise(ctl);
 	close(plan->proto_fd);
 	close(plan->stdout_fd);
 	close(plan->stderr_fd);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,7 +15,7 @@
 /* After the jail exits, how long to wait for its pipes to reach EOF. */
 #define DRAIN_GRACE_MS 2000
 
-enum { P_OUT, P_ERR, P_PROTO, P_STDIN, P_PID, P_DISP, P_COUNT };
+enum { P_OUT, P_ERR, P_PROTO, P_STDIN, P_PID, P_DISP, P_CTL, P_INTR, P_BREAK, P_COUNT };
 
 static uint64_t now_ms(void)
 {
@@ -34,7 +35,10 @@ static void stop(struct monitor *m, int error, brig_limit_kind limit, const char
 
 		if (used > 0 && (uint64_t)used > m->cpu_sampled_us)
 			m->cpu_sampled_us = (uint64_t)used;
-		jail_kill(m->proc);
+		if (m->kill)
+			m->kill(m, m->kill_ud);
+		else
+			jail_kill(m->proc);
 	}
 	m->killed = true;
 	if (m->error != BRIG_OK)
@@ -110,6 +114,27 @@ static void on_call(struct monitor *m, const struct proto_frame *f)
 		stop(m, rc, BRIG_LIMIT_NONE, "host call failed: %s", brig_strerror(rc));
 }
 
+static void on_done(struct monitor *m, const struct proto_frame *f)
+{
+	struct proto_msg msg;
+	char err[160];
+
+	if (!m->session || proto_parse_msg(f, &msg, err, sizeof(err)) < 0) {
+		stop(m, BRIG_E_PROTOCOL, BRIG_LIMIT_NONE, "protocol violation: stray answer");
+		return;
+	}
+	if (msg.id != m->wait_id || m->done) {
+		json_decref(msg.json);
+		stop(m, BRIG_E_PROTOCOL, BRIG_LIMIT_NONE, "protocol violation: answer to %u",
+		     msg.id);
+		return;
+	}
+	m->done = true;
+	m->done_json = msg.json;
+	m->done_blob.len = 0;
+	buf_append(&m->done_blob, msg.blob, msg.blob_len);
+}
+
 static void take_proto(struct monitor *m)
 {
 	char chunk[IO_CHUNK], err[160];
@@ -132,6 +157,8 @@ static void take_proto(struct monitor *m)
 			on_call(m, &f);
 		else if (f.type == PROTO_EVENT)
 			on_event(m, &f);
+		else if (f.type == PROTO_DONE)
+			on_done(m, &f);
 		else
 			stop(m, BRIG_E_PROTOCOL, BRIG_LIMIT_NONE,
 			     "protocol violation: unexpected frame type 0x%02x", f.type);
@@ -156,6 +183,11 @@ static void send_stdin(struct monitor *m)
 static void check_cpu(struct monitor *m)
 {
 	int64_t used = cgroup_cpu_us(m->cg);
+
+	if (used >= 0)
+		used -= (int64_t)m->cpu_base_us;
+	else if (m->session)
+		used = proc_tree_cpu_us(m->proc->pid) - (int64_t)m->cpu_base_us;
 
 	if (used < 0) {
 		/* Processes killed with the jail are never reaped into init's
@@ -188,7 +220,41 @@ static int fill_pollfds(struct monitor *m, struct pollfd *p)
 	p[P_STDIN] = (struct pollfd){m->stdin_fd, POLLOUT, 0};
 	p[P_PID] = (struct pollfd){m->exited ? -1 : m->proc->pidfd, POLLIN, 0};
 	p[P_DISP] = (struct pollfd){m->disp->event_fd, POLLIN, 0};
+	p[P_CTL] = (struct pollfd){m->session ? m->ctl_fd : -1, POLLIN, 0};
+	p[P_INTR] = (struct pollfd){m->session ? m->interrupt_fd : -1, POLLIN, 0};
+	p[P_BREAK] = (struct pollfd){m->session ? m->break_fd : -1, POLLIN, 0};
 	return P_COUNT;
+}
+
+/* In a session, init reports every exit; only the live guest's matters. */
+static void take_reports(struct monitor *m)
+{
+	struct jail_ctl_msg msg;
+	int rc;
+
+	while ((rc = jail_ctl_poll(m->proc, &msg)) == 1) {
+		if (msg.kind == JAIL_CTL_STATUS && msg.pid == m->live_pid)
+			m->live_status = msg.value;
+	}
+	if (rc < 0)
+		m->exited = true;
+	/* Exits reported while a command waited for its answer. */
+	for (int i = 0; i < m->proc->nexits; i++) {
+		if (m->proc->exits[i].pid == m->live_pid)
+			m->live_status = m->proc->exits[i].status;
+	}
+	m->proc->nexits = 0;
+}
+
+/* The language's own interrupt (Python: KeyboardInterrupt), sent by init. */
+static void send_break(struct monitor *m)
+{
+	uint64_t n;
+
+	(void)!read(m->break_fd, &n, sizeof(n));
+	if (m->live_pid > 1 && jail_signal(m->proc, m->live_pid, SIGINT) < 0)
+		m->exited = true;
+	take_reports(m);
 }
 
 static void handle(struct monitor *m, const struct pollfd *p)
@@ -209,6 +275,22 @@ static void handle(struct monitor *m, const struct pollfd *p)
 		m->out_pending = dispatch_flush(m->disp) > 0;
 	if (p[P_PID].revents & POLLIN)
 		m->exited = true;
+	if (p[P_CTL].revents)
+		take_reports(m);
+	if (p[P_BREAK].revents & POLLIN)
+		send_break(m);
+	if (p[P_INTR].revents & POLLIN) {
+		uint64_t n;
+
+		(void)!read(m->interrupt_fd, &n, sizeof(n));
+		stop(m, BRIG_E_CANCELLED, BRIG_LIMIT_NONE, "interrupted");
+	}
+}
+
+void monitor_open(struct monitor *m)
+{
+	proto_reader_init(&m->reader, m->lim->max_frame_bytes);
+	m->live_status = -1;
 }
 
 void monitor_run(struct monitor *m)
@@ -216,7 +298,6 @@ void monitor_run(struct monitor *m)
 	uint64_t start = now_ms(), deadline = start + m->lim->wall_timeout_ms, exit_at = 0;
 	struct pollfd p[P_COUNT];
 
-	proto_reader_init(&m->reader, m->lim->max_frame_bytes);
 	while (!m->exited || m->out_fd >= 0 || m->err_fd >= 0) {
 		uint64_t now = now_ms();
 
@@ -236,10 +317,69 @@ void monitor_run(struct monitor *m)
 		if (m->lim->cpu_timeout_ms && !m->killed && !m->exited)
 			check_cpu(m);
 	}
+}
+
+/* Take whatever output is already in the pipes, without waiting. */
+static void drain_ready(struct monitor *m)
+{
+	struct pollfd p[2] = {{m->out_fd, POLLIN, 0}, {m->err_fd, POLLIN, 0}};
+
+	while (poll(p, 2, 0) > 0 && ((p[0].revents & POLLIN) || (p[1].revents & POLLIN))) {
+		if (p[0].revents & POLLIN)
+			take_output(m, &m->out_fd, BRIG_STDOUT);
+		if (p[1].revents & POLLIN)
+			take_output(m, &m->err_fd, BRIG_STDERR);
+		p[0].fd = m->out_fd;
+		p[1].fd = m->err_fd;
+	}
+}
+
+void monitor_call(struct monitor *m, uint32_t id)
+{
+	uint64_t deadline = now_ms() + m->lim->wall_timeout_ms;
+	int64_t base = cgroup_cpu_us(m->cg), end;
+	struct pollfd p[P_COUNT];
+
+	if (base < 0)
+		base = proc_tree_cpu_us(m->proc->pid);
+
+	m->wait_id = id;
+	m->done = m->killed = false;
+	m->error = BRIG_OK;
+	m->limit = m->guest_limit = BRIG_LIMIT_NONE;
+	m->cpu_base_us = base > 0 ? (uint64_t)base : 0;
+	while (!m->done && !m->killed && !m->exited && m->live_status < 0) {
+		uint64_t now = now_ms();
+
+		if (now >= deadline) {
+			stop(m, BRIG_E_CANCELLED, BRIG_LIMIT_WALL, "wall-clock timeout of %llu ms",
+			     (unsigned long long)m->lim->wall_timeout_ms);
+			break;
+		}
+		if (poll(p, fill_pollfds(m, p), poll_timeout(m, deadline, now)) < 0 &&
+		    errno != EINTR)
+			break;
+		handle(m, p);
+		if (m->lim->cpu_timeout_ms && !m->killed)
+			check_cpu(m);
+	}
+	/* The guest flushed its output before answering: it is in the pipes now. */
+	drain_ready(m);
+	end = cgroup_cpu_us(m->cg);
+	if (end < 0)
+		end = proc_tree_cpu_us(m->proc->pid);
+	m->call_cpu_us = end > base ? (uint64_t)(end - base) : 0;
+}
+
+void monitor_close(struct monitor *m)
+{
 	close_fd(&m->out_fd);
 	close_fd(&m->err_fd);
 	close_fd(&m->stdin_fd);
 	m->disp->out_fd = -1;
 	close_fd(&m->proto_fd);
 	proto_reader_free(&m->reader);
+	json_decref(m->done_json);
+	m->done_json = NULL;
+	buf_free(&m->done_blob);
 }

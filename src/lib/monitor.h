@@ -30,9 +30,35 @@ struct monitor {
 	struct proto_reader reader;
 	size_t stdin_off;
 	bool exited, killed;
+
+	/* Sessions: one call at a time, answered by a DONE frame. */
+	bool session;
+	int ctl_fd;       /* init's reports: the live guest's exit */
+	int interrupt_fd; /* readable when another thread asked for a kill */
+	int break_fd;     /* readable when another thread asked for SIGINT */
+	int32_t live_pid; /* the guest process serving calls (jail pid) */
+	int live_status;  /* its wait status once it exited, else -1 */
+	uint32_t wait_id; /* the call awaited */
+	bool done;
+	json_t *done_json; /* the DONE frame's JSON (owned) and blob */
+	struct buf done_blob;
+	/* End the live guest; the default kills the whole jail. */
+	void (*kill)(struct monitor *m, void *ud);
+	void *kill_ud;
+	uint64_t cpu_base_us; /* the jail's CPU use when the call started */
+	uint64_t call_cpu_us; /* CPU the call used */
 };
 
-/* Run until the jail has exited and its output is drained. */
+/* Prepare the protocol reader; call once before any run or call. */
+void monitor_open(struct monitor *m);
+/* One-shot runs: until the jail has exited and its output is drained. */
 void monitor_run(struct monitor *m);
+/*
+ * Sessions: until the guest answers call id, the live guest exits, or a
+ * limit or interrupt ends it.  m->res receives this call's output.
+ */
+void monitor_call(struct monitor *m, uint32_t id);
+/* Close the channels and free the reader. */
+void monitor_close(struct monitor *m);
 
 #endif

@@ -44,7 +44,7 @@ int proto_feed(struct proto_reader *r, const void *p, size_t n)
 
 static int known_type(uint8_t t)
 {
-	return t >= PROTO_RUN && t <= PROTO_EVENT;
+	return t >= PROTO_RUN && t <= PROTO_DONE;
 }
 
 int proto_next(struct proto_reader *r, struct proto_frame *f, char *err, size_t errlen)

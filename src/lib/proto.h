@@ -13,6 +13,8 @@ enum proto_type {
 	PROTO_CALL = 0x02,
 	PROTO_REPLY = 0x03,
 	PROTO_EVENT = 0x04,
+	PROTO_REQ = 0x05,  /* host -> guest: a session request */
+	PROTO_DONE = 0x06, /* guest -> host: its answer */
 };
 
 struct proto_frame {

@@ -4,14 +4,11 @@ import sys
 
 from brig import _proto
 
-_API = ("http", "fs", "kv", "call", "async_call", "run_async", "time_now")
+API = ("http", "fs", "kv", "call", "async_call", "run_async", "time_now")
 _ENOSPC, _EDQUOT, _EFBIG = 28, 122, 27
 
 
-def _read_run():
-    ftype, body = _proto.channel.read_frame()
-    if ftype != _proto.RUN:
-        raise SystemExit("brig agent: expected a RUN frame")
+def _read_run(ftype, body):
     mlen = int.from_bytes(body[:4], "little")
     meta = body[4 : 4 + mlen].decode()
     fields = dict(line.split("=", 1) for line in meta.splitlines() if "=" in line)
@@ -28,18 +25,18 @@ def _site_paths():
     ]
 
 
-def _main_module():
+def main_module():
     import brig
 
     mod = type(sys)("__main__")
     mod.__builtins__ = builtins
-    for name in _API:
+    for name in API:
         setattr(mod, name, getattr(brig, name))
     sys.modules["__main__"] = mod
     return mod
 
 
-def _exit_code(exc):
+def exit_code(exc):
     code = exc.code
     if code is None:
         return 0
@@ -49,7 +46,7 @@ def _exit_code(exc):
     return 1
 
 
-def _report(exc, filename):
+def report(exc, filename):
     """Print the traceback from the user's first frame, and flag limits to the host."""
     if isinstance(exc, MemoryError):
         _proto.channel.event(limit="memory")
@@ -63,7 +60,7 @@ def _report(exc, filename):
     traceback.print_exception(type(exc), exc, tb)
 
 
-def _register_source(filename, text):
+def register_source(filename, text):
     # Tracebacks show source lines only for files linecache can find.
     import linecache
 
@@ -72,18 +69,25 @@ def _register_source(filename, text):
 
 
 def main():
-    filename, code = _read_run()
+    ftype, body = _proto.channel.read_frame()
     sys.path[:] = [""] + [p for p in sys.path if p] + _site_paths()
+    if ftype == _proto.REQ:
+        from brig import _session
+
+        _session.serve((ftype, body))
+    if ftype != _proto.RUN:
+        raise SystemExit("brig agent: expected a RUN frame")
+    filename, code = _read_run(ftype, body)
     sys.argv = [filename]
-    mod = _main_module()
+    mod = main_module()
     status = 0
     try:
         obj = compile(code, filename, "exec", dont_inherit=True)
         exec(obj, mod.__dict__)
     except SystemExit as exc:
-        status = _exit_code(exc)
+        status = exit_code(exc)
     except BaseException as exc:
-        _register_source(filename, code.decode("utf-8", "replace"))
-        _report(exc, filename)
+        register_source(filename, code.decode("utf-8", "replace"))
+        report(exc, filename)
         status = 1
     raise SystemExit(status)

@@ -6,7 +6,7 @@ imported here, so json and asyncio are loaded on first use.
 import posix
 
 FD = 3
-RUN, CALL, REPLY, EVENT = 1, 2, 3, 4
+RUN, CALL, REPLY, EVENT, REQ, DONE = 1, 2, 3, 4, 5, 6
 
 _ERRORS = {
     "PermissionError": PermissionError,
@@ -83,12 +83,7 @@ class Channel:
         return cid
 
     def _accept(self, body):
-        import json
-
-        cid = int.from_bytes(body[:4], "little")
-        jlen = int.from_bytes(body[4:8], "little")
-        msg = json.loads(body[8 : 8 + jlen])
-        blob = body[8 + jlen :]
+        cid, msg, blob = parse_msg(body)
         fut = self.futures.pop(cid, None)
         if fut is None:
             self.done[cid] = (msg, blob)
@@ -141,10 +136,36 @@ class Channel:
         else:
             self.loop.remove_reader(self.fd)
 
+    def send_msg(self, ftype, cid, value, blob=b""):
+        import json
+
+        text = json.dumps(value, separators=(",", ":")).encode()
+        self.send_frame(ftype, _u32(cid), _u32(len(text)), text, blob or b"")
+
+    def resync(self, token):
+        """Skip everything up to token: what a killed guest left unread."""
+        while True:
+            at = self.buf.find(token)
+            if at >= 0:
+                del self.buf[: at + len(token)]
+                return
+            # Keep a tail in case the token straddles two reads.
+            del self.buf[: max(0, len(self.buf) - len(token))]
+            self._fill()
+
     def event(self, **fields):
         import json
 
         self.send_frame(EVENT, json.dumps(fields).encode())
+
+
+def parse_msg(body):
+    """A CALL/REPLY/REQ/DONE body: (id, json value, blob)."""
+    import json
+
+    cid = int.from_bytes(body[:4], "little")
+    jlen = int.from_bytes(body[4:8], "little")
+    return cid, json.loads(body[8 : 8 + jlen]), body[8 + jlen :]
 
 
 def _result(msg, blob):

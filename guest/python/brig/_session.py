@@ -1,0 +1,209 @@
+"""Session mode: serve REQ frames (exec, complete, load, unload, call,
+snapshot, restore) with state that persists between them.
+
+Snapshots fork: a stopped copy of this process (the holder) keeps the heap
+exactly as it was, and the files of /tmp and the home directory are copied
+to /run/brig.  On restore the host's init wakes the holder, which forks a
+new live guest that takes over the channel.
+"""
+import builtins
+import gc
+import json
+import os
+import signal
+import sys
+
+from brig import _agent, _proto
+
+_SNAP_ROOT = "/run/brig/snap"
+_HOME = "/home/user"
+_RESTORED = object()  # what _snapshot returns in the revived copy
+
+
+def _flush():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+
+
+def _error(exc):
+    return {"error": {"type": type(exc).__name__, "message": str(exc)}}
+
+
+class Session:
+    def __init__(self):
+        self.main = _agent.main_module()
+        self.handlers = {}
+        self.cells = 0
+        self.snapshots = 0
+
+    # ---- exec and complete
+    def exec(self, req, code):
+        self.cells += 1
+        filename = req.get("filename") or "<cell %d>" % self.cells
+        mode = "single" if req.get("mode") == "single" else "exec"
+        try:
+            obj = compile(code, filename, mode, dont_inherit=True)
+            exec(obj, self.main.__dict__)
+        except SystemExit as exc:
+            return {"exit": _agent.exit_code(exc)}
+        except BaseException as exc:
+            _agent.register_source(filename, code.decode("utf-8", "replace"))
+            _agent.report(exc, filename)
+            return _error(exc)
+        return {"ok": True}
+
+    def complete(self, req, code):
+        import codeop
+
+        try:
+            done = codeop.compile_command(code.decode("utf-8", "replace"), "<input>", "single")
+        except (SyntaxError, ValueError, OverflowError):
+            done = True  # invalid input is complete: running it shows the error
+        return {"complete": done is not None}
+
+    # ---- handlers
+    def load(self, req, _blob):
+        loaded = {}
+        for item in req.get("handlers", []):
+            name = item["name"]
+            ns = {"__name__": "handler", "__builtins__": builtins}
+            for api in _agent.API:
+                ns[api] = getattr(self.main, api)
+            filename = "<handler %s>" % name
+            try:
+                exec(compile(item["code"], filename, "exec", dont_inherit=True), ns)
+            except BaseException as exc:
+                _agent.register_source(filename, item["code"])
+                _agent.report(exc, filename)
+                return _error(exc)
+            if not callable(ns.get("handler")):
+                return {"error": {"type": "ValueError",
+                                  "message": "%s does not define handler(event)" % name}}
+            loaded[name] = ns["handler"]
+        self.handlers = loaded
+        return {"ok": True}
+
+    def unload(self, req, _blob):
+        self.handlers = {}
+        gc.collect()
+        return {"ok": True}
+
+    def call(self, req, blob):
+        name = req.get("name")
+        handler = self.handlers.get(name)
+        if handler is None:
+            return {"error": {"type": "NotFound", "message": "no handler %r" % req.get("name")}}, b""
+        try:
+            result = handler(json.loads(blob))
+            if hasattr(result, "__await__"):
+                import asyncio
+
+                result = asyncio.run(_await(result))
+            out = json.dumps(result, allow_nan=False).encode()
+        except BaseException as exc:
+            _agent.report(exc, "<handler %s>" % name)
+            return _error(exc), b""
+        finally:
+            if req.get("gc", True):
+                gc.collect()
+        return {"ok": True}, out
+
+    # ---- snapshots
+    def snapshot(self, req, _blob):
+        token = req["token"]
+        self.snapshots += 1
+        folder = "%s/%d-%d" % (_SNAP_ROOT, os.getpid(), self.snapshots)
+        _copy_state(folder)
+        _flush()
+        r, w = os.pipe()
+        child = os.fork()
+        if child == 0:
+            os.close(r)
+            holder = os.fork()
+            if holder == 0:
+                os.close(w)
+                _hold()  # returns only in a revived copy
+                return _RESTORED, (token, folder, bool(req.get("loaded")))
+            os.write(w, str(holder).encode())
+            os._exit(0)
+        os.close(w)
+        holder = int(os.read(r, 32) or b"0")
+        os.close(r)
+        os.waitpid(child, 0)
+        return {"ok": True, "holder": holder}
+
+
+async def _await(aw):
+    return await aw
+
+
+def _copy_state(folder):
+    import shutil
+
+    for src, name in ((_HOME, "home"), ("/tmp", "tmp")):
+        shutil.copytree(src, "%s/%s" % (folder, name), symlinks=True)
+
+
+def _restore_state(folder):
+    import shutil
+
+    for dst, name in ((_HOME, "home"), ("/tmp", "tmp")):
+        for entry in os.listdir(dst):
+            path = os.path.join(dst, entry)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.unlink(path)
+        shutil.copytree("%s/%s" % (folder, name), dst, symlinks=True, dirs_exist_ok=True)
+
+
+def _hold():
+    """Stay stopped; each wake-up (a restore) forks a new live guest that returns."""
+    while True:
+        os.kill(os.getpid(), signal.SIGSTOP)
+        child = os.fork()
+        if child == 0:
+            if os.fork() == 0:
+                return  # the new live guest, an orphan that init adopts
+            os._exit(0)
+        os.waitpid(child, 0)
+
+
+def _revived(token, folder, loaded):
+    """First steps of a revived guest: find the host's token, serve the restore."""
+    _proto.channel.resync(token.encode())
+    ftype, body = _proto.channel.read_frame()
+    cid, req, _blob = _proto.parse_msg(body)
+    if ftype != _proto.REQ or req.get("op") != "restore":
+        raise SystemExit("brig agent: expected a restore request")
+    _restore_state(folder)
+    return cid, {"ok": True, "pid": os.getpid(), "loaded": loaded}
+
+
+def serve(first):
+    session = Session()
+    ops = {"exec": session.exec, "complete": session.complete, "load": session.load,
+           "unload": session.unload, "snapshot": session.snapshot}
+    frame = first
+    while True:
+        ftype, body = frame
+        if ftype != _proto.REQ:
+            raise SystemExit("brig agent: expected a request")
+        cid, req, blob = _proto.parse_msg(body)
+        op = req.get("op")
+        if op == "call":
+            answer, out = session.call(req, blob)
+        elif op in ops:
+            answer, out = ops[op](req, blob), b""
+        else:
+            answer, out = {"error": {"type": "ValueError", "message": "unknown op %r" % op}}, b""
+        if isinstance(answer, tuple) and answer[0] is _RESTORED:
+            cid, answer = _revived(*answer[1])
+        _flush()
+        _proto.channel.send_msg(_proto.DONE, cid, answer, out)
+        if "exit" in answer:
+            os._exit(answer["exit"])
+        frame = _proto.channel.read_frame()

@@ -1,0 +1,310 @@
+/*
+ * A sandbox in the making and in use: the capabilities frozen for it, the
+ * jail's plan, its channels and cgroup, and the start-up sequence.  One-shot
+ * runs (run.c) and sessions (session.c) are both built on it.
+ */
+#include "lib/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Linux refuses a single argv string longer than this (MAX_ARG_STRLEN). */
+#define MAX_ARG_BYTES (128 * 1024 - 1)
+
+static const char passwd_text[] = "user:x:1000:1000:user:/home/user:/bin/sh\n"
+				  "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+static const char group_text[] = "user:x:1000:\nnogroup:x:65534:\n";
+static const char hosts_text[] = "127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\tbrig\n";
+static const char nsswitch_text[] = "passwd: files\ngroup: files\nhosts: files\n";
+
+
+
+static void add_bind(struct jail_plan *p, const char *dst, const char *src,
+		     enum jail_bind_kind kind, bool is_dir)
+{
+	p->binds[p->nbinds++] = (struct jail_bind){dst, src, kind, is_dir};
+}
+
+static void plan_argv(struct sandbox *r, const char *code)
+{
+	const char **a = r->plan.argv;
+	brig_executor *ex = r->ex;
+
+	switch (r->lang) {
+	case BRIG_LANG_PYTHON:
+		/* -I: no environment or user site; -S: site is replaced by the agent. */
+		*a++ = ex->python, *a++ = "-I", *a++ = "-S", *a++ = "-B";
+		*a++ = JAIL_GUEST_DIR "/python/agent.py";
+		break;
+	case BRIG_LANG_JS:
+		snprintf(r->maxheap, sizeof(r->maxheap), "--max-old-space-size=%" PRIu64,
+			 r->lim.memory_bytes / (1 << 20) > 16 ? r->lim.memory_bytes / (1 << 20) - 8
+							      : 8);
+		*a++ = ex->node, *a++ = r->maxheap, *a++ = JAIL_GUEST_DIR "/js/agent.js";
+		break;
+	case BRIG_LANG_SH:
+		*a++ = ex->shell, *a++ = "-c", *a++ = code;
+		break;
+	}
+	*a = NULL;
+}
+
+static void plan_env(struct sandbox *r)
+{
+	const char **e = r->plan.envp;
+
+	*e++ = "PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
+	*e++ = "HOME=/home/user";
+	*e++ = "USER=user";
+	*e++ = "LOGNAME=user";
+	*e++ = "SHELL=/bin/sh";
+	*e++ = "LANG=C.UTF-8";
+	*e++ = "TMPDIR=/tmp";
+	*e++ = "PYTHONIOENCODING=utf-8";
+	for (size_t i = 0; i < r->ex->passenv.n && e < r->plan.envp + JAIL_MAX_ENV - 1; i++)
+		*e++ = r->ex->passenv.v[i];
+	*e = NULL;
+}
+
+static void plan_files(struct jail_plan *p)
+{
+	static const struct jail_file files[] = {
+	    {"/etc/passwd", passwd_text}, {"/etc/group", group_text},
+	    {"/etc/hosts", hosts_text},	  {"/etc/hostname", "brig\n"},
+	    {"/etc/resolv.conf", ""},	  {"/etc/nsswitch.conf", nsswitch_text},
+	};
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		p->files[p->nfiles++] = files[i];
+}
+
+/* User mounts: ro and rw appear read-only to the guest's own file APIs (rw
+ * writes go through fs.*), rwc is a writable bind. */
+static int plan_mounts(struct sandbox *r, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < r->caps->nmounts; i++) {
+		const struct mount_spec *m = &r->caps->mounts[i];
+		struct stat st;
+
+		if (stat(m->host_path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "mount %s: %s is not a directory", m->vpath,
+				 m->host_path);
+			return BRIG_E_INVAL;
+		}
+		if (r->plan.nbinds >= JAIL_MAX_BINDS) {
+			snprintf(err, errlen, "too many mounts");
+			return BRIG_E_INVAL;
+		}
+		add_bind(&r->plan, m->vpath, m->host_path,
+			 m->mode == BRIG_MOUNT_RWC ? JAIL_BIND_RW : JAIL_BIND_RO, true);
+	}
+	return BRIG_OK;
+}
+
+static void plan_limits(struct sandbox *r)
+{
+	struct jail_plan *p = &r->plan;
+	const struct cgroup_env *cg = &r->ex->cg;
+
+	snprintf(p->tmpfs_opts, sizeof(p->tmpfs_opts), "size=%" PRIu64 ",mode=1777",
+		 r->lim.tmp_bytes);
+	snprintf(p->home_opts, sizeof(p->home_opts), "size=%" PRIu64 ",mode=755,uid=%d,gid=%d",
+		 r->lim.tmp_bytes, JAIL_UID, JAIL_GID);
+	/* Snapshot copies of /tmp and the home directory, in sessions. */
+	snprintf(p->run_opts, sizeof(p->run_opts), "size=%" PRIu64 ",mode=1777",
+		 2 * r->lim.tmp_bytes);
+	p->rl.nofile = 4096;
+	p->rl.fsize_bytes = r->lim.tmp_bytes;
+	/* A per-process backstop; the monitor enforces the tree-wide figure. */
+	if (r->lim.cpu_timeout_ms)
+		p->rl.cpu_seconds = r->lim.cpu_timeout_ms / 1000 + 2;
+	/* V8 reserves far more address space than it uses, so node gets its
+	 * heap flag instead of an address-space limit. */
+	if (!cg->memory && r->lang != BRIG_LANG_JS)
+		p->rl.as_bytes = r->lim.memory_bytes;
+	if (!cg->pids)
+		p->rl.nproc = r->lim.max_pids;
+}
+
+static int plan_jail(struct sandbox *r, const char *code, char *err, size_t errlen)
+{
+	struct jail_plan *p = &r->plan;
+	brig_executor *ex = r->ex;
+
+	for (size_t i = 0; i < ex->nsys; i++)
+		add_bind(p, ex->sys[i].dst, ex->sys[i].target, ex->sys[i].kind, ex->sys[i].is_dir);
+	add_bind(p, JAIL_GUEST_DIR, ex->guest_dir, JAIL_BIND_RO, true);
+	plan_argv(r, code);
+	plan_env(r);
+	plan_files(p);
+	plan_limits(r);
+	p->bpf = &jail_seccomp_filter;
+	p->host_uid = ex->host_uid;
+	p->host_gid = ex->host_gid;
+	p->privileged = ex->privileged;
+	return plan_mounts(r, err, errlen);
+}
+
+static int make_channels(struct sandbox *r, bool with_stdin)
+{
+	int sp[2], out[2], errp[2], in[2] = {-1, -1};
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return -1;
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
+	    (with_stdin && pipe2(in, O_CLOEXEC) < 0))
+		return -1;
+	r->host_fds[0] = sp[0], r->plan.proto_fd = sp[1];
+	r->host_fds[1] = out[0], r->plan.stdout_fd = out[1];
+	r->host_fds[2] = errp[0], r->plan.stderr_fd = errp[1];
+	r->host_fds[3] = in[1], r->plan.stdin_fd = in[0];
+	for (int i = 0; i < 4; i++) {
+		if (r->host_fds[i] >= 0)
+			fcntl(r->host_fds[i], F_SETFL, O_NONBLOCK);
+	}
+	return 0;
+}
+
+static void close_child_ends(struct jail_plan *p)
+{
+	int *fds[] = {&p->proto_fd, &p->stdout_fd, &p->stderr_fd, &p->stdin_fd};
+
+	for (size_t i = 0; i < 4; i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+static int attach(struct sandbox *r, pid_t pid, brig_result *res)
+{
+	int rc = cgroup_attach(&r->cg, pid);
+
+	if (rc < 0) {
+		jail_kill(&r->proc);
+		return result_fail(res, BRIG_E_UNAVAILABLE, "cannot join cgroup: %s",
+				   strerror(-rc));
+	}
+	return BRIG_OK;
+}
+
+/*
+ * Moving a task into a cgroup v1 hierarchy waits for an RCU grace period
+ * (~10 ms) when the hierarchy was idle.  Agent languages execute no user
+ * code before the RUN frame, which is sent only after both init and the
+ * guest are attached, so the attach overlaps the interpreter's start.  A
+ * shell runs its code at once, so it is attached before it starts.
+ */
+int sandbox_start(struct sandbox *r, brig_result *res)
+{
+	char err[BRIG_ERRLEN], name[64];
+	bool overlap = r->lang != BRIG_LANG_SH && r->ex->cg.mode != CGROUP_NONE;
+	int rc;
+
+	snprintf(name, sizeof(name), "%d-%" PRIuFAST64, (int)getpid(),
+		 atomic_fetch_add(&r->ex->seq, 1));
+	if ((rc = cgroup_create(&r->cg, &r->ex->cg, name, r->lim.memory_bytes, r->lim.max_pids)))
+		return result_fail(res, BRIG_E_UNAVAILABLE, "cannot create cgroup: %s",
+				   strerror(-rc));
+	if (jail_spawn(&r->plan, &r->proc, err, sizeof(err)) < 0)
+		return result_fail(res, BRIG_E_UNAVAILABLE, "%s", err);
+	close_child_ends(&r->plan);
+	if (overlap && jail_go(&r->proc) < 0)
+		return result_fail(res, BRIG_E_UNAVAILABLE, "the sandbox died during setup");
+	if ((rc = attach(r, r->proc.pid, res)))
+		return rc;
+	if (!overlap && jail_go(&r->proc) < 0)
+		return result_fail(res, BRIG_E_UNAVAILABLE, "the sandbox died during setup");
+	if (jail_wait_ready(&r->proc, err, sizeof(err)) < 0)
+		return result_fail(res, BRIG_E_UNAVAILABLE, "%s", err);
+	if (overlap) {
+		pid_t guest = jail_guest_pid(&r->proc);
+
+		if (guest <= 0)
+			return result_fail(res, BRIG_E_UNAVAILABLE, "the guest did not start");
+		return attach(r, guest, res);
+	}
+	return BRIG_OK;
+}
+
+void sandbox_cleanup(struct sandbox *r)
+{
+	close_child_ends(&r->plan);
+	for (int i = 0; i < 4; i++) {
+		if (r->host_fds[i] >= 0)
+			close(r->host_fds[i]);
+	}
+	if (r->proc.pidfd >= 0) {
+		int st;
+		uint64_t cpu;
+
+		jail_kill(&r->proc);
+		jail_reap(&r->proc, &st, &cpu);
+	}
+	cgroup_destroy(&r->cg);
+	if (r->disp_ready)
+		dispatch_destroy(&r->disp);
+	brig_caps_free(r->caps);
+}
+
+bool sandbox_guest_has(const brig_executor *ex, const char *rel)
+{
+	return faccessat(ex->guest_dir_fd, rel, R_OK, 0) == 0;
+}
+
+int sandbox_validate(brig_executor *ex, brig_lang lang, const char *code, size_t len,
+		    const char *filename, const brig_limits *lim, brig_result *res)
+{
+	if (!ex || (!code && len))
+		return result_fail(res, BRIG_E_INVAL, "executor and code are required");
+	if (lang != BRIG_LANG_PYTHON && lang != BRIG_LANG_JS && lang != BRIG_LANG_SH)
+		return result_fail(res, BRIG_E_INVAL, "unknown language %d", (int)lang);
+	if (filename && (strlen(filename) > PATH_MAX || strchr(filename, '\n')))
+		return result_fail(res, BRIG_E_INVAL, "filename must be a single line");
+	if (lang == BRIG_LANG_JS && !sandbox_guest_has(ex, "js/agent.js"))
+		return result_fail(res, BRIG_E_UNSUPPORTED, "JavaScript is not yet supported");
+	if (len > lim->max_code_bytes)
+		return result_fail(res, BRIG_E_INVAL,
+				   "code of %zu bytes exceeds the %" PRIu64 " byte limit", len,
+				   lim->max_code_bytes);
+	if (lang == BRIG_LANG_SH && (len > MAX_ARG_BYTES || memchr(code, '\0', len)))
+		return result_fail(res, BRIG_E_INVAL,
+				   "shell code must be under 128 KiB and contain no NUL byte");
+	if (lim->memory_bytes < (16u << 20) || lim->max_pids < 4 || lim->tmp_bytes < 4096 ||
+	    lim->max_frame_bytes < 4096)
+		return result_fail(res, BRIG_E_INVAL,
+				   "limits too small (memory >= 16 MiB, pids >= 4, tmp >= 4 KiB)");
+	return BRIG_OK;
+}
+
+int sandbox_prepare(struct sandbox *r, const char *code, size_t len, const brig_run_opts *o,
+		   brig_result *res)
+{
+	char err[BRIG_ERRLEN];
+	int rc;
+
+	pthread_mutex_lock(&r->ex->lock);
+	r->ex->started = true;
+	rc = caps_freeze(o->caps, &r->ex->fns, &r->caps);
+	pthread_mutex_unlock(&r->ex->lock);
+	if (rc)
+		return result_fail(res, rc, "cannot copy capabilities");
+	if ((rc = dispatch_init(&r->disp, r->caps, r->lim.max_frame_bytes - 64, err, sizeof(err))))
+		return result_fail(res, rc, "%s", err);
+	r->disp_ready = true;
+	if ((rc = plan_jail(r, code, err, sizeof(err))))
+		return result_fail(res, rc, "%s", err);
+	if (make_channels(r, o->stdin_data != NULL) < 0)
+		return result_fail(res, BRIG_E_INTERNAL, "cannot create channels: %s",
+				   strerror(errno));
+	return BRIG_OK;
+}
+

@@ -1,0 +1,38 @@
+/* A sandbox's parts and start-up, shared by one-shot runs and sessions. */
+#ifndef BRIG_SANDBOX_H
+#define BRIG_SANDBOX_H
+
+#include "lib/dispatch.h"
+#include "lib/internal.h"
+#include "lib/monitor.h"
+
+/* Everything a sandbox owns; released by sandbox_cleanup. */
+struct sandbox {
+	brig_executor *ex;
+	brig_lang lang;
+	brig_limits lim;
+	brig_limits call_lim; /* sessions: the limits of the call in progress */
+	brig_caps *caps;
+	struct dispatch disp;
+	bool disp_ready;
+	struct jail_plan plan;
+	struct jail_proc proc;
+	struct cgroup cg;
+	int host_fds[4]; /* proto, stdout, stderr, stdin (host ends) */
+	char maxheap[48];
+};
+
+/* Check code and limits for lang; fills res on failure. */
+int sandbox_validate(brig_executor *ex, brig_lang lang, const char *code, size_t len,
+		     const char *filename, const brig_limits *lim, brig_result *res);
+/* Freeze the capabilities, build the policies and the plan, open the channels. */
+int sandbox_prepare(struct sandbox *r, const char *code, size_t len, const brig_run_opts *o,
+		    brig_result *res);
+/* Clone the jail, join its cgroup, wait until the guest exists. */
+int sandbox_start(struct sandbox *r, brig_result *res);
+/* Kill whatever is left and release everything. */
+void sandbox_cleanup(struct sandbox *r);
+/* Whether the guest directory has this file (e.g. "js/agent.js"). */
+bool sandbox_guest_has(const brig_executor *ex, const char *rel);
+
+#endif
