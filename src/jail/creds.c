@@ -44,6 +44,8 @@ static int apply_rlimits(const struct jail_rlimits *rl, const char **what)
 		JAIL_TRY(set_limit(RLIMIT_CPU, rl->cpu_seconds, rl->cpu_seconds + 1), "RLIMIT_CPU");
 	if (rl->as_bytes)
 		JAIL_TRY(set_limit(RLIMIT_AS, rl->as_bytes, rl->as_bytes), "RLIMIT_AS");
+	if (rl->data_bytes)
+		JAIL_TRY(set_limit(RLIMIT_DATA, rl->data_bytes, rl->data_bytes), "RLIMIT_DATA");
 	if (rl->nproc)
 		JAIL_TRY(set_limit(RLIMIT_NPROC, rl->nproc, rl->nproc), "RLIMIT_NPROC");
 	return 0;

@@ -60,6 +60,7 @@ struct jail_file {
 struct jail_rlimits {
 	uint64_t cpu_seconds; /* 0: unlimited */
 	uint64_t as_bytes;    /* 0: unlimited (set when no memory cgroup) */
+	uint64_t data_bytes;  /* 0: unlimited (node without a memory cgroup) */
 	uint64_t nproc;	      /* 0: unlimited (set when no pids cgroup) */
 	uint64_t fsize_bytes;
 	uint64_t nofile;

@@ -126,9 +126,12 @@ static void plan_limits(struct sandbox *r)
 	/* A per-process backstop; the monitor enforces the tree-wide figure. */
 	if (r->lim.cpu_timeout_ms)
 		p->rl.cpu_seconds = r->lim.cpu_timeout_ms / 1000 + 2;
-	/* V8 reserves far more address space than it uses, so node gets its
-	 * heap flag instead of an address-space limit. */
-	if (!cg->memory && r->lang != BRIG_LANG_JS)
+	/* V8 reserves far more address space than it uses (PROT_NONE, which
+	 * RLIMIT_DATA does not count), so node is bounded by data, not address
+	 * space; its heap flag makes V8 fail first and cleanly. */
+	if (!cg->memory && r->lang == BRIG_LANG_JS)
+		p->rl.data_bytes = r->lim.memory_bytes;
+	else if (!cg->memory)
 		p->rl.as_bytes = r->lim.memory_bytes;
 	if (!cg->pids)
 		p->rl.nproc = r->lim.max_pids;

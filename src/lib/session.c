@@ -584,6 +584,8 @@ static int call_loaded(brig_session *s, const char *name, const char *event_json
 	json_t *req, *err;
 	int rc;
 
+	if ((rc = usable(s, res)))
+		return rc;
 	if (!s->loaded)
 		return result_fail(res, BRIG_E_CONSUMED, "handlers are not loaded");
 	req = json_pack("{s:s, s:s, s:b}", "op", "call", "name", name, "gc", !o || o->gc);

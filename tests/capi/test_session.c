@@ -46,8 +46,13 @@ static int run(brig_session *s, const char *code, const brig_call_opts *o, char 
 static bool prints(brig_session *s, const char *code, const char *want)
 {
 	char out[4096];
+	int rc = run(s, code, NULL, out, sizeof(out));
 
-	return run(s, code, NULL, out, sizeof(out)) == BRIG_OK && strcmp(out, want) == 0;
+	if (rc == BRIG_OK && strcmp(out, want) == 0)
+		return true;
+	fprintf(stderr, "%s: rc %d (%s), printed '%s', expected '%s'\n", brig_lang_name(lang), rc,
+		brig_err_name(rc), out, want);
+	return false;
 }
 
 static void persistence(void)
@@ -196,7 +201,11 @@ static void snapshots(void)
 	CHECK(run(s, "while True: pass", &o, NULL, 0) == BRIG_E_CANCELLED);
 	CHECK(brig_session_poisoned(s));
 	for (int i = 0; i < 100; i++) {
-		ok += brig_session_restore(s, snap) == BRIG_OK && !brig_session_poisoned(s) &&
+		int rc = brig_session_restore(s, snap);
+
+		if (rc != BRIG_OK)
+			fprintf(stderr, "restore %d: %s\n", i, brig_err_name(rc));
+		ok += rc == BRIG_OK && !brig_session_poisoned(s) &&
 		      prints(s,
 			     "import os\nprint(v, open('/home/user/f').read(), "
 			     "os.path.exists('/tmp/new'))\nv.append(3)\n"
