@@ -220,10 +220,22 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, char *err, size_t errle
 		return argc == 2 ? 0 : (snprintf(err, errlen, "doctor takes no arguments"), -1);
 	}
 	optind = 1;
+	if (argc > 1 && strcmp(argv[1], "repl") == 0) {
+		o->command = CLI_REPL;
+		optind = 2;
+	}
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+c:l:hV", longopts, NULL)) != -1) {
 		if (parse_one(o, c, optarg, err, errlen) < 0)
 			return -1;
+	}
+	if (optind < argc && o->command == CLI_REPL) {
+		snprintf(err, errlen, "repl takes no FILE or code");
+		return -1;
+	}
+	if (o->command == CLI_REPL && o->code) {
+		snprintf(err, errlen, "repl takes no FILE or code");
+		return -1;
 	}
 	if (optind < argc)
 		o->file = argv[optind++];

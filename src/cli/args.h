@@ -7,7 +7,7 @@
 
 #include "brig.h"
 
-enum cli_command { CLI_RUN, CLI_DOCTOR, CLI_HELP, CLI_VERSION };
+enum cli_command { CLI_RUN, CLI_REPL, CLI_DOCTOR, CLI_HELP, CLI_VERSION };
 
 struct cli_mount {
 	const char *vpath;

@@ -6,6 +6,8 @@
 
 /* `brig doctor`: report what the host offers; 0 when sandboxing works. */
 int cli_doctor(void);
+/* `brig repl`: an interactive session; returns the exit status. */
+int cli_repl(brig_executor *ex, brig_lang lang, const brig_run_opts *ro);
 /* Map a run's outcome to the CLI's exit status. */
 int cli_exit_status(const brig_result *r);
 

@@ -144,8 +144,8 @@ static int run(const struct cli_opts *o)
 	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
 	brig_run_opts_init(&ro);
 	ro.limits = o->limits;
-	if (load_code(o, &code, &ro.filename) < 0 || brig_caps_new(&caps) ||
-	    build_caps(o, caps, &kv) < 0) {
+	if ((o->command == CLI_RUN && load_code(o, &code, &ro.filename) < 0) ||
+	    brig_caps_new(&caps) || build_caps(o, caps, &kv) < 0) {
 		rc = EXIT_USAGE;
 		goto out;
 	}
@@ -156,6 +156,11 @@ static int run(const struct cli_opts *o)
 	ro.caps = caps;
 	if (!o->json)
 		ro.on_output = stream_output;
+	if (o->command == CLI_REPL) {
+		ro.on_output = stream_output;
+		rc = cli_repl(ex, o->lang, &ro);
+		goto out;
+	}
 	brig_run(ex, o->lang, code.data ? code.data : "", code.len, &ro, &res);
 	rc = res ? report(o, res) : EXIT_BRIG;
 out:
@@ -208,6 +213,7 @@ int main(int argc, char **argv)
 	case CLI_DOCTOR:
 		return cli_doctor();
 	case CLI_RUN:
+	case CLI_REPL:
 		break;
 	}
 	return run(&o);

@@ -58,8 +58,13 @@ class Session:
     def complete(self, req, code):
         import codeop
 
+        text = code.decode("utf-8", "replace")
+        # As the interactive console does: the last line's own newline is not
+        # a blank line, so a block stays open until an empty line follows.
+        if text.endswith("\n"):
+            text = text[:-1]
         try:
-            done = codeop.compile_command(code.decode("utf-8", "replace"), "<input>", "single")
+            done = codeop.compile_command(text, "<input>", "single")
         except (SyntaxError, ValueError, OverflowError):
             done = True  # invalid input is complete: running it shows the error
         return {"complete": done is not None}
