@@ -6,15 +6,16 @@
 // built-ins plus the guest API (http, fs, kv, call, asyncCall, runAsync,
 // time_now, console, timers and a few web globals; api.js), and exits 1
 // after an uncaught error.  Code with top-level await, and single-file ES
-// modules (esm.js), run as the body of an async function.
+// modules (esm.js), run as the body of an async function.  When the first
+// frame is a REQ instead, it serves a session (session.js).
 //
 // The context keeps node's require, process and Buffer out of sight; it is
 // not a wall.  Code that climbs out of it reaches this node process, which
 // the jail confines exactly as it confines the user's code: the jail is the
 // security boundary (SECURITY.md).
 //
-// Every run pays for what is loaded here, so api.js, esm.js, net, util and
-// console are loaded on first use only.
+// Every run pays for what is loaded here, so api.js, esm.js, session.js,
+// net, util and console are loaded on first use only.
 
 const fsys = require('fs');
 const vm = require('vm');
@@ -24,6 +25,8 @@ const RUN = 1;
 const CALL = 2;
 const REPLY = 3;
 const EVENT = 4;
+const REQ = 5;
+const DONE = 6;
 const API_FILE = 'brig:api';
 const GUEST_DIR = __dirname + '/';
 const CHUNK = 1 << 16;
@@ -107,6 +110,7 @@ class Channel {
 		this.reading = false;
 		this.nonblocking = false;
 		this.dead = null;
+		this.requests = null; // a session's requests read early; null in a run
 	}
 
 	room(n) {
@@ -230,6 +234,10 @@ class Channel {
 	}
 
 	dispatch(frame) {
+		if (frame.type === REQ && this.requests !== null) {
+			this.requests.push(frame);
+			return;
+		}
 		if (frame.type !== REPLY)
 			this.fail('unexpected frame type ' + frame.type + ' from brig host');
 		const body = frame.body;
@@ -344,20 +352,44 @@ class Channel {
 		}
 	}
 
-	readRun() {
-		const f = this.readFrame();
-		if (f.type !== RUN)
-			this.fail('brig agent: expected a RUN frame');
-		const mlen = f.body.readUInt32LE(0);
-		const meta = f.body.toString('utf8', 4, 4 + mlen);
-		let filename = '<string>';
-		for (const line of meta.split('\n')) {
-			const eq = line.indexOf('=');
-			if (eq > 0 && line.slice(0, eq) === 'filename')
-				filename = line.slice(eq + 1);
+	/*
+	 * A session's next request.  Reading blocks, as a blocking call's does,
+	 * and replies to pipelined calls still in flight are dispatched on the
+	 * way, so the event loop never reads the channel at the same time.
+	 */
+	nextRequest() {
+		this.inSync = true;
+		try {
+			this.blocking();
+			while (this.requests.length === 0)
+				this.dispatch(this.readFrame());
+			return this.requests.shift();
+		} finally {
+			this.inSync = false;
+			this.settle();
 		}
-		return { filename, code: f.body.toString('utf8', 4 + mlen) };
 	}
+
+	// A session's answer to request id: a JSON object and an optional blob.
+	answer(id, obj, blob) {
+		const text = Buffer.from(JSON.stringify(obj));
+		const parts = [u32(id), u32(text.length), text];
+		if (blob && blob.length)
+			parts.push(blob);
+		this.send(DONE, parts);
+	}
+}
+
+function parseRun(f) {
+	const mlen = f.body.readUInt32LE(0);
+	const meta = f.body.toString('utf8', 4, 4 + mlen);
+	let filename = '<string>';
+	for (const line of meta.split('\n')) {
+		const eq = line.indexOf('=');
+		if (eq > 0 && line.slice(0, eq) === 'filename')
+			filename = line.slice(eq + 1);
+	}
+	return { filename, code: f.body.toString('utf8', 4 + mlen) };
 }
 
 // --------------------------------------------------------------- the bridge
@@ -441,13 +473,15 @@ function runTimer(fn, args) {
  * and the script starts at line -1.  In a contextified global (older node)
  * all code is wrapped so that the outer function can bind the built-ins
  * (see ES_GLOBALS); user declarations in the body may shadow them.  Running
- * the script gives the outer function, which returns [global, body].
+ * the script gives the outer function, which returns [global, body].  With
+ * expr, the code is an expression that the body returns (a session's REPL).
  */
-function compileBody(code, filename, names, { isAsync, strict, prelude = '' }) {
+function compileBody(code, filename, names, { isAsync, strict, prelude = '', expr = false }) {
 	const bind = names && names.length ? 'const {' + names.join(', ') + '} = this; ' : '';
 	const head = '(function () { ' + bind + prelude + 'return [this, ' + (isAsync ? 'async ' : '') +
-		'function () {' + (strict ? ' "use strict";' : '') + '\n';
-	return new vm.Script(head + code + '\n}]; })', { filename, lineOffset: -1 });
+		'function () {' + (strict ? ' "use strict";' : '') + (expr ? ' return (' : '') + '\n';
+	const tail = expr ? '\n); }]; })' : '\n}]; })';
+	return new vm.Script(head + code + tail, { filename, lineOffset: -1 });
 }
 
 // Returns {script, wrapped, strict}: a wrapped script is run for its body.
@@ -549,13 +583,18 @@ function describe(err, filename) {
 	return text.split('\n').filter((l) => !hiddenLine(l)).join('\n');
 }
 
-function fatal(ch, err, filename) {
+// Tell the host when an error means that the memory or disk limit was hit.
+function flagLimit(ch, err) {
 	if (err && typeof err === 'object') {
 		if (err.name === 'RangeError' && OOM.test(String(err.message)))
 			ch.event({ limit: 'memory' });
 		else if (err.code === 'ENOSPC' || err.code === 'EDQUOT' || err.code === 'EFBIG')
 			ch.event({ limit: 'disk' });
 	}
+}
+
+function fatal(ch, err, filename) {
+	flagLimit(ch, err);
 	writeAll(2, describe(err, filename) + '\n');
 	process.exit(1);
 }
@@ -644,10 +683,23 @@ function installLazyGlobals({ ctx, holder }, ch) {
 
 // --------------------------------------------------------------------- main
 
+// What session.js builds a session from.
+function sessionKit(ch) {
+	return { ch, writeAll, makeContext, installLazyGlobals, compileBody, compileUser, describe,
+		flagLimit };
+}
+
 function main() {
 	const ch = new Channel();
-	const { filename, code } = ch.readRun();
+	const first = ch.readFrame();
 	installStackFilter();
+	if (first.type === REQ) {
+		require('./session.js').serve(sessionKit(ch), first);
+		return;
+	}
+	if (first.type !== RUN)
+		ch.fail('brig agent: expected a RUN frame');
+	const { filename, code } = parseRun(first);
 	process.on('uncaughtException', (err) => fatal(ch, err, filename));
 	process.on('unhandledRejection', (err) => fatal(ch, err, filename));
 

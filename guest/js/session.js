@@ -1,0 +1,439 @@
+'use strict';
+// Session mode (docs/PROTOCOL.md, "Sessions"): agent.js hands over when the
+// first frame is a REQ, and this serves requests one at a time until the
+// host kills the sandbox.
+//
+// Cells (exec) run as scripts in one vm context that lives as long as the
+// session, with the same globals as a run (agent.js, api.js).  So var and
+// function declarations, globalThis properties and also top-level let, const
+// and class persist from one cell to the next: a script's lexical
+// declarations live in its context's global scope.  As in node's REPL, a
+// let or const whose cell threw before initialising it stays declared but
+// unusable, and declaring a name again is an error.
+//
+// A cell with top-level await, or a single-file ES module, runs as the body
+// of an async function (agent.js, compileUser), so its own declarations stay
+// local to the cell: assign to globalThis to keep a value.  The cell ends
+// when that function's promise settles; timers it leaves behind run while a
+// later call waits for the event loop.  In "single" (REPL) mode the value of
+// a cell that is one expression, awaited or not, is printed with
+// util.inspect and kept in the global `_`; undefined prints nothing and
+// leaves `_` alone.  Code that starts with `{` is tried as an object literal
+// first, as node's REPL does.
+//
+// Handlers (load) are compiled in the same context, each as the body of a
+// function of its own: like a module, a handler's code has its own top-level
+// scope and shares only globalThis with the cells and other handlers.  It may
+// use top-level await or `export function handler`.
+//
+// A break (SIGINT) stops a running cell's script (vm's breakOnSigint) or its
+// await, and the cell fails with ERR_SCRIPT_EXECUTION_INTERRUPTED; the
+// session carries on.  Synchronous code that a handler or an awaited
+// continuation runs cannot be stopped that way: only the host's kill ends it.
+//
+// Between requests the agent blocks reading the channel, exactly as a
+// blocking host call does, so the event loop never reads it at that time.
+// Before each answer it turns the event loop once, so that rejections nobody
+// handled and a break that came late are dealt with inside the call.
+
+const vm = require('vm');
+
+const REQ = 5;
+
+class Session {
+	constructor(kit) {
+		this.kit = kit;
+		this.ch = kit.ch;
+		this.ch.requests = [];
+		this.context = kit.makeContext();
+		kit.installLazyGlobals(this.context, this.ch);
+		this.ctx = this.context.ctx;
+		// The context's JSON, taken before user code can replace it: events
+		// are this realm's values, as everything else user code sees.
+		const json = vm.runInContext('JSON', this.ctx);
+		this.parse = json.parse;
+		this.stringify = json.stringify;
+		this.cells = 0;
+		this.handlers = new Map();
+		this.collect = undefined; // the gc function, made on first use
+		this.pending = null; // rejects the promise a call is waiting for
+		this.inspect = null;
+	}
+
+	// ---------------------------------------------------------- helpers
+
+	// Print err as an uncaught error and describe it for the answer.
+	failed(err, filename) {
+		this.report(err, filename);
+		return { error: errorFields(err, this.format.bind(this)) };
+	}
+
+	report(err, filename) {
+		this.kit.flagLimit(this.ch, err);
+		this.kit.writeAll(2, this.kit.describe(err, filename) + '\n');
+	}
+
+	format(value) {
+		if (!this.inspect)
+			this.inspect = require('util').inspect;
+		return this.inspect(value);
+	}
+
+	// Wait for a promise of user code; a break or a dead end rejects it.
+	wait(value) {
+		return new Promise((resolve, reject) => {
+			this.pending = reject;
+			Promise.resolve(value).then(resolve, reject);
+		}).finally(() => {
+			this.pending = null;
+		});
+	}
+
+	// SIGINT: what a break sends.
+	interrupt() {
+		if (this.pending)
+			this.pending(interrupted());
+	}
+
+	// The event loop ran dry while a call was waiting: nothing can settle it.
+	stranded() {
+		if (this.pending)
+			this.pending(new Error('the code awaits a promise that nothing is left to settle'));
+	}
+
+	gc() {
+		if (this.collect === undefined) {
+			// Only a context made while the flag is set has gc(); the session's
+			// own context is made without it, so user code does not see it.
+			const v8 = require('v8');
+			try {
+				v8.setFlagsFromString('--expose-gc');
+				this.collect = vm.runInNewContext('gc');
+			} catch {
+				this.collect = null;
+			} finally {
+				v8.setFlagsFromString('--no-expose-gc');
+			}
+		}
+		if (typeof this.collect === 'function')
+			this.collect();
+	}
+
+	// ------------------------------------------------------ exec, complete
+
+	compileCell(code, filename, single) {
+		if (single && /^\s*\{/.test(code) && !/;\s*$/.test(code)) {
+			try {
+				return { script: new vm.Script('(' + code + '\n)', { filename }), wrapped: false };
+			} catch {
+				// A block after all.
+			}
+		}
+		if (single && /\bawait\b/.test(code) && !filename.endsWith('.mjs') && !compiles(code)) {
+			try {
+				const expr = code.replace(/;\s*$/, '');
+				const script = this.kit.compileBody(expr, filename, null,
+					{ isAsync: true, strict: false, expr: true });
+				return { script, wrapped: true, strict: false };
+			} catch {
+				// Statements: compileUser makes them the body.
+			}
+		}
+		return this.kit.compileUser(code, filename, null);
+	}
+
+	async exec(req, blob) {
+		this.cells++;
+		const filename = typeof req.filename === 'string' && req.filename ? req.filename
+			: '<cell ' + this.cells + '>';
+		const single = req.mode === 'single';
+		let value;
+		try {
+			const cell = this.compileCell(blob.toString('utf8'), filename, single);
+			if (cell.wrapped) {
+				const [global, body] = cell.script.runInContext(this.ctx)();
+				value = await this.wait(cell.strict ? body() : body.call(global));
+			} else {
+				value = cell.script.runInContext(this.ctx, { breakOnSigint: true });
+			}
+		} catch (err) {
+			return [this.failed(err, filename)];
+		}
+		if (single && value !== undefined) {
+			this.kit.writeAll(1, this.format(value) + '\n');
+			try {
+				Reflect.set(this.context.holder, '_', value);
+			} catch {
+				// User code made `_` its own.
+			}
+		}
+		return [{ ok: true }];
+	}
+
+	complete(req, blob) {
+		return [{ complete: isComplete(blob.toString('utf8')) }];
+	}
+
+	// ------------------------------------------------------------ handlers
+
+	// Run a handler's code in a function scope of its own; returns its handler.
+	async define(code, filename) {
+		const tail = '\n;return typeof handler === "function" ? handler : undefined;';
+		const wrap = (body, isAsync, strict, prelude) => ({
+			script: this.kit.compileBody(body + tail, filename, null, { isAsync, strict, prelude }),
+			strict,
+		});
+		let unit;
+		try {
+			unit = wrap(code, false, false, '');
+		} catch (err) {
+			if (err === null || typeof err !== 'object' || err.name !== 'SyntaxError')
+				throw err;
+			const esm = require('./esm.js');
+			const hits = esm.topLevelModuleSyntax(code);
+			if (hits.length)
+				unit = wrap(esm.stripExports(code, hits, filename), true, true, esm.metaDeclaration(filename));
+			else if (/\bawait\b/.test(code))
+				unit = wrap(code, true, false, '');
+			else
+				throw err;
+		}
+		const [global, body] = unit.script.runInContext(this.ctx)();
+		return this.wait(unit.strict ? body() : body.call(global));
+	}
+
+	async load(req) {
+		const loaded = new Map();
+		for (const item of Array.isArray(req.handlers) ? req.handlers : []) {
+			const name = String(item.name);
+			const filename = '<handler ' + name + '>';
+			let fn;
+			try {
+				fn = await this.define(String(item.code), filename);
+			} catch (err) {
+				return [this.failed(err, filename)];
+			}
+			if (typeof fn !== 'function') {
+				return [{ error: { type: 'TypeError',
+					message: name + ' does not define function handler(event)' } }];
+			}
+			loaded.set(name, fn);
+		}
+		this.handlers = loaded;
+		return [{ ok: true }];
+	}
+
+	unload() {
+		this.handlers = new Map();
+		this.gc();
+		return [{ ok: true }];
+	}
+
+	async call(req, blob) {
+		const name = req.name;
+		const fn = typeof name === 'string' ? this.handlers.get(name) : undefined;
+		if (!fn)
+			return [{ error: { type: 'NotFound', message: 'no handler ' + JSON.stringify(name) } }];
+		let out;
+		try {
+			let result = fn(this.parse(blob.toString('utf8')));
+			if (isThenable(result))
+				result = await this.wait(result);
+			out = this.stringify(result);
+		} catch (err) {
+			const answer = this.failed(err, '<handler ' + name + '>');
+			if (isStackOverflow(err))
+				answer.error.type = 'StackOverflow';
+			return [answer];
+		} finally {
+			if (req.gc !== false)
+				this.gc();
+		}
+		return [{ ok: true }, Buffer.from(out === undefined ? 'null' : out, 'utf8')];
+	}
+
+	// -------------------------------------------------------- dispatching
+
+	handle(req, blob) {
+		switch (req.op) {
+		case 'exec':
+			return this.exec(req, blob);
+		case 'complete':
+			return this.complete(req, blob);
+		case 'load':
+			return this.load(req);
+		case 'unload':
+			return this.unload();
+		case 'call':
+			return this.call(req, blob);
+		case 'snapshot':
+		case 'restore':
+			return [{ error: { type: 'NotSupported',
+				message: 'JavaScript sessions have no snapshots: node cannot fork' } }];
+		default:
+			return [{ error: { type: 'ValueError', message: 'unknown op ' + JSON.stringify(req.op) } }];
+		}
+	}
+}
+
+// ------------------------------------------------------------------ errors
+
+function interrupted() {
+	const err = new Error('Script execution was interrupted by `SIGINT`');
+	err.code = 'ERR_SCRIPT_EXECUTION_INTERRUPTED';
+	return err;
+}
+
+function isObject(x) {
+	return x !== null && (typeof x === 'object' || typeof x === 'function');
+}
+
+function isThenable(x) {
+	return isObject(x) && typeof x.then === 'function';
+}
+
+function isStackOverflow(err) {
+	try {
+		return isObject(err) && err.name === 'RangeError' &&
+			String(err.message) === 'Maximum call stack size exceeded';
+	} catch {
+		return false;
+	}
+}
+
+// The answer's {type, message} for anything thrown.
+function errorFields(err, format) {
+	let type;
+	let message;
+	try {
+		if (isObject(err)) {
+			type = err.name;
+			message = err.message;
+		}
+		if (typeof message !== 'string')
+			message = format(err);
+	} catch {
+		message = 'uncaught exception';
+	}
+	return { type: typeof type === 'string' && /^\S+$/.test(type) ? type : 'Error', message };
+}
+
+// ------------------------------------------------------------ completeness
+
+function syntaxError(code) {
+	try {
+		new vm.Script(code);
+		return null;
+	} catch (err) {
+		return err;
+	}
+}
+
+function compiles(code) {
+	return syntaxError(code) === null;
+}
+
+// Errors at the end of the input, which more lines may cure.
+const AT_END = new Set(['Unexpected end of input', 'Unterminated template literal']);
+
+/*
+ * Errors that may or may not be at the end, with what would finish the input
+ * if they are: a comment, a string continued by a backslash, an argument
+ * list, a template's substitution.  The error is at the end when adding that
+ * changes the error; one further along the input stays as it is.
+ */
+const CLOSERS = new Map([
+	['Invalid or unexpected token', ['\n*/', '\n"', "\n'"]],
+	['missing ) after argument list', [')']],
+	['Missing } in template expression', ['}']],
+]);
+
+function recoverable(code) {
+	const err = syntaxError(code);
+	if (err === null || err.name !== 'SyntaxError')
+		return false;
+	if (AT_END.has(err.message))
+		return true;
+	for (const closer of CLOSERS.get(err.message) || []) {
+		let more = code;
+		// Nested calls need a parenthesis each.
+		for (let i = 0; i < (closer.length === 1 ? 8 : 1); i++) {
+			more += closer;
+			const again = syntaxError(more);
+			if (again === null || again.message !== err.message)
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Whether code is ready to run, as node's REPL decides: it is not while the
+ * only syntax error is that the input ends too soon.  Code with await is
+ * judged as an async function's body, and code that starts with `{` also as
+ * an object literal.
+ */
+function isComplete(code) {
+	if (compiles(code))
+		return true;
+	if (recoverable(code))
+		return false;
+	if (/\bawait\b/.test(code)) {
+		const head = '(async function () {\n';
+		if (compiles(head + code + '\n})'))
+			return true;
+		if (recoverable(head + code))
+			return false;
+	}
+	if (/^\s*\{/.test(code)) {
+		if (compiles('(' + code + '\n)'))
+			return true;
+		if (recoverable('(' + code))
+			return false;
+	}
+	return true;
+}
+
+// ----------------------------------------------------------------- serving
+
+function parseRequest(frame) {
+	if (frame.type !== REQ)
+		throw new Error('brig agent: expected a request, not frame type ' + frame.type);
+	const body = frame.body;
+	const id = body.readUInt32LE(0);
+	const jlen = body.readUInt32LE(4);
+	const req = JSON.parse(body.toString('utf8', 8, 8 + jlen));
+	return { id, req: isObject(req) ? req : {}, blob: body.subarray(8 + jlen) };
+}
+
+// One turn of the event loop.
+function turn() {
+	return new Promise((resolve) => setImmediate(resolve));
+}
+
+async function loop(kit, first) {
+	const session = new Session(kit);
+	const { ch } = kit;
+	const uncaught = (err) => session.report(err, '');
+	process.on('uncaughtException', uncaught);
+	process.on('unhandledRejection', uncaught);
+	process.on('SIGINT', () => session.interrupt());
+	process.on('beforeExit', () => session.stranded());
+	let frame = first;
+	for (;;) {
+		const { id, req, blob } = parseRequest(frame);
+		const [answer, out] = await session.handle(req, blob);
+		await turn();
+		ch.answer(id, answer, out);
+		frame = ch.nextRequest();
+	}
+}
+
+function serve(kit, first) {
+	loop(kit, first).catch((err) => {
+		kit.writeAll(2, 'brig agent: ' + (isObject(err) ? err.stack || err.message : String(err)) + '\n');
+		process.exit(70);
+	});
+}
+
+module.exports = { serve };
