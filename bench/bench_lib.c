@@ -108,6 +108,67 @@ static void call_round_trip(brig_executor *ex)
 	brig_result_free(r);
 }
 
+static void report(const char *name, double *t, int n)
+{
+	qsort(t, (size_t)n, sizeof(t[0]), cmp);
+	printf("%s_p50_us %.1f\n%s_p99_us %.1f\n", name, t[n / 2] * 1000, name,
+	       t[n * 99 / 100] * 1000);
+}
+
+#define SESSION_CALLS 2000
+#define RESTORES 200
+
+static void session_figures(brig_executor *ex, brig_lang lang)
+{
+	static double t[SESSION_CALLS];
+	const char *echo = lang == BRIG_LANG_PYTHON ? "def handler(e):\n    return e\n"
+						    : "function handler(e) { return e; }\n";
+	char name[64], *out;
+	brig_session *s;
+	brig_snapshot *snap = NULL;
+
+	if (brig_session_new(ex, lang, NULL, &s, NULL) != BRIG_OK)
+		return;
+	brig_session_add_handler(s, "echo", echo);
+	brig_session_load(s, NULL);
+	for (int i = 0; i < SESSION_CALLS; i++) {
+		brig_call_opts o;
+		double t0 = now_ms();
+
+		brig_call_opts_init(&o);
+		o.gc = false;
+		brig_session_call_handler(s, "echo", "{\"n\": 1}", &o, &out, NULL);
+		t[i] = now_ms() - t0;
+		free(out);
+	}
+	snprintf(name, sizeof(name), "session_%s_handler_echo", brig_lang_name(lang));
+	report(name, t, SESSION_CALLS);
+	for (int i = 0; i < SESSION_CALLS; i++) {
+		brig_result *r;
+		double t0 = now_ms();
+
+		brig_session_run(s, "0", 1, NULL, &r);
+		t[i] = now_ms() - t0;
+		brig_result_free(r);
+	}
+	snprintf(name, sizeof(name), "session_%s_run", brig_lang_name(lang));
+	report(name, t, SESSION_CALLS);
+	if (brig_session_snapshot(s, &snap) == BRIG_OK) {
+		for (int i = 0; i < RESTORES; i++) {
+			double t0 = now_ms();
+
+			brig_session_restore(s, snap);
+			brig_session_call_handler(s, "echo", "{}", NULL, &out, NULL);
+			t[i] = now_ms() - t0;
+			free(out);
+		}
+		snprintf(name, sizeof(name), "session_%s_restore_call", brig_lang_name(lang));
+		report(name, t, RESTORES);
+		brig_snapshot_free(snap);
+	}
+	brig_session_free(s);
+}
+
 int main(void)
 {
 	brig_config cfg;
@@ -125,6 +186,8 @@ int main(void)
 	run_latency(ex, BRIG_LANG_PYTHON, "pass");
 	run_latency(ex, BRIG_LANG_SH, "true");
 	throughput(ex);
+	session_figures(ex, BRIG_LANG_PYTHON);
+	session_figures(ex, BRIG_LANG_JS);
 	brig_executor_free(ex);
 	return 0;
 }

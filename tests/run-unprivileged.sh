@@ -63,8 +63,11 @@ if reachable; then
 	run_guest=$guest
 else
 	echo "run-unprivileged: uid $UNPRIV_UID cannot reach $root; using copies in $work" >&2
-	mkdir -p "$work/build" "$work/guest" "$work/tests"
+	mkdir -p "$work/build/tests" "$work/guest" "$work/tests"
 	cp "$bin" "$work/build/brig"
+	for t in test_capi test_session; do
+		[ -x "$(dirname "$bin")/tests/$t" ] && cp "$(dirname "$bin")/tests/$t" "$work/build/tests/"
+	done
 	cp -R "$guest/." "$work/guest/"
 	cp -R "$tests/." "$work/tests/"
 	find "$work/tests" -name __pycache__ -prune -exec rm -rf {} +
@@ -92,4 +95,12 @@ as_nobody env \
 	PYTHONDONTWRITEBYTECODE=1 \
 	"$PY" -m pytest -p no:cacheprovider -q --basetemp="$work/pytest/base" \
 	"$run_tests/integration" "$run_tests/security" "$@" || status=$?
+
+# The C API suites too, when they were built beside the binary.
+for t in test_capi test_session; do
+	exe=$(dirname "$run_bin")/tests/$t
+	[ -x "$exe" ] || continue
+	echo "run-unprivileged: $t" >&2
+	as_nobody env HOME="$work/home" BRIG_GUEST_DIR="$run_guest" "$exe" || status=1
+done
 exit $status

@@ -113,7 +113,7 @@ static void kill_except(int ctl, const struct jail_ctl_msg *m)
 {
 	/* Repeat: a dying process may have forked, and the new one lives on. */
 	for (int i = 0; i < KILL_PASSES && kill_pass(m) > 0; i++) {
-		struct timespec ts = {0, 1000000};
+		struct timespec ts = {0, 100000};
 
 		reap(ctl);
 		nanosleep(&ts, NULL);
