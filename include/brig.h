@@ -344,8 +344,10 @@ void brig_session_interrupt(brig_session *s);
 
 /*
  * Ask the running call to stop the way the language stops on Ctrl-C
- * (Python raises KeyboardInterrupt; Node exits, which ends the session).
- * The session stays usable when the guest handles it.  From any thread;
+ * (Python raises KeyboardInterrupt; Node interrupts the cell's script or
+ * await).  The call then fails with the guest's error and the session stays
+ * usable.  Code that cannot be interrupted so (a JS busy loop after an
+ * await) keeps running: brig_session_interrupt kills it.  From any thread;
  * does nothing when no call is running.
  */
 void brig_session_break(brig_session *s);

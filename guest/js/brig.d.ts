@@ -14,6 +14,15 @@
 // single-file ES module (`export` but no `import`, as `esbuild --bundle
 // --format=esm` writes it), as the body of an async function.  There is no
 // require, process, Buffer or module: bundle dependencies into the file.
+//
+// In a session (brig_session_run, `brig repl`) every cell runs in the same
+// globals: var, let, const, function and class declarations and globalThis
+// properties persist, except the declarations of a cell that uses top-level
+// await (it runs as an async function's body; assign to globalThis to keep a
+// value).  The REPL prints the value of an expression and keeps it in `_`.
+// Handler code (brig_session_add_handler) defines `function handler(event)`,
+// possibly async or exported; each handler's code has a top-level scope of
+// its own and shares globalThis with the session.
 
 export {};
 

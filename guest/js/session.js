@@ -14,17 +14,23 @@
 // A cell with top-level await, or a single-file ES module, runs as the body
 // of an async function (agent.js, compileUser), so its own declarations stay
 // local to the cell: assign to globalThis to keep a value.  The cell ends
-// when that function's promise settles; timers it leaves behind run while a
-// later call waits for the event loop.  In "single" (REPL) mode the value of
-// a cell that is one expression, awaited or not, is printed with
-// util.inspect and kept in the global `_`; undefined prints nothing and
-// leaves `_` alone.  Code that starts with `{` is tried as an object literal
-// first, as node's REPL does.
+// when that function's promise settles, or fails when nothing is left that
+// could settle it (the event loop ran dry); timers it leaves behind run
+// whenever the agent next turns the event loop (see below).
+//
+// In "single" (REPL) mode the value of a cell that is one expression, awaited
+// or not, is printed with util.inspect and kept in the global `_`; undefined
+// prints nothing and leaves `_` alone.  Code that starts with `{` is tried as
+// an object literal first, as node's REPL does.  There is no exit: the
+// session ends when the host ends it.
 //
 // Handlers (load) are compiled in the same context, each as the body of a
 // function of its own: like a module, a handler's code has its own top-level
 // scope and shares only globalThis with the cells and other handlers.  It may
-// use top-level await or `export function handler`.
+// use top-level await or `export function handler`.  A call with gc runs a
+// full collection afterwards: gc() comes from a context made, on first use,
+// while --expose-gc is set, so that user code never sees it.  Snapshots are
+// not supported: V8 cannot be copied by fork.
 //
 // A break (SIGINT) stops a running cell's script (vm's breakOnSigint) or its
 // await, and the cell fails with ERR_SCRIPT_EXECUTION_INTERRUPTED; the
@@ -50,9 +56,9 @@ class Session {
 		this.ctx = this.context.ctx;
 		// The context's JSON, taken before user code can replace it: events
 		// are this realm's values, as everything else user code sees.
-		const json = vm.runInContext('JSON', this.ctx);
-		this.parse = json.parse;
-		this.stringify = json.stringify;
+		this.json = vm.runInContext('JSON', this.ctx);
+		this.parse = this.json.parse;
+		this.stringify = this.json.stringify;
 		this.cells = 0;
 		this.handlers = new Map();
 		this.collect = undefined; // the gc function, made on first use
@@ -64,7 +70,14 @@ class Session {
 
 	// Print err as an uncaught error and describe it for the answer.
 	failed(err, filename) {
-		this.report(err, filename);
+		if (isInterrupt(err)) {
+			this.kit.writeAll(2, 'Error [' + err.code + ']: ' + err.message + '\n');
+			return { error: { type: 'Interrupted', message: err.message } };
+		}
+		if (OWN.has(err))
+			this.kit.writeAll(2, 'Error: ' + err.message + '\n');
+		else
+			this.report(err, filename);
 		return { error: errorFields(err, this.format.bind(this)) };
 	}
 
@@ -98,7 +111,7 @@ class Session {
 	// The event loop ran dry while a call was waiting: nothing can settle it.
 	stranded() {
 		if (this.pending)
-			this.pending(new Error('the code awaits a promise that nothing is left to settle'));
+			this.pending(own(new Error('the code awaits a promise that nothing is left to settle')));
 	}
 
 	gc() {
@@ -160,7 +173,11 @@ class Session {
 			return [this.failed(err, filename)];
 		}
 		if (single && value !== undefined) {
-			this.kit.writeAll(1, this.format(value) + '\n');
+			try {
+				this.kit.writeAll(1, this.format(value) + '\n');
+			} catch (err) {
+				return [this.failed(err, filename)]; // a Proxy's trap, a getter
+			}
 			try {
 				Reflect.set(this.context.holder, '_', value);
 			} catch {
@@ -178,28 +195,45 @@ class Session {
 
 	// Run a handler's code in a function scope of its own; returns its handler.
 	async define(code, filename) {
-		const tail = '\n;return typeof handler === "function" ? handler : undefined;';
-		const wrap = (body, isAsync, strict, prelude) => ({
-			script: this.kit.compileBody(body + tail, filename, null, { isAsync, strict, prelude }),
-			strict,
-		});
-		let unit;
-		try {
-			unit = wrap(code, false, false, '');
-		} catch (err) {
-			if (err === null || typeof err !== 'object' || err.name !== 'SyntaxError')
-				throw err;
-			const esm = require('./esm.js');
-			const hits = esm.topLevelModuleSyntax(code);
-			if (hits.length)
-				unit = wrap(esm.stripExports(code, hits, filename), true, true, esm.metaDeclaration(filename));
-			else if (/\bawait\b/.test(code))
-				unit = wrap(code, true, false, '');
-			else
-				throw err;
-		}
+		const unit = this.compileHandler(code, filename);
 		const [global, body] = unit.script.runInContext(this.ctx)();
 		return this.wait(unit.strict ? body() : body.call(global));
+	}
+
+	/*
+	 * The body ends with a statement that returns the handler.  When the code
+	 * does not compile, the error reported is the one without that statement,
+	 * which an unclosed block would otherwise swallow.
+	 */
+	compileHandler(code, filename) {
+		const tail = '\n;return typeof handler === "function" ? handler : undefined;';
+		const compile = (body, opts) => {
+			try {
+				return this.kit.compileBody(body + tail, filename, null, opts);
+			} catch (err) {
+				if (!isSyntaxError(err))
+					throw err;
+				const plain = syntaxError(code, filename);
+				if (!opts.isAsync || (plain && AT_END.has(plain.message)))
+					throw plain || err;
+				this.kit.compileBody(body, filename, null, opts);
+				throw err;
+			}
+		};
+		try {
+			return { script: compile(code, { isAsync: false, strict: false }), strict: false };
+		} catch (err) {
+			const esm = require('./esm.js');
+			const hits = isSyntaxError(err) ? esm.topLevelModuleSyntax(code) : [];
+			if (hits.length) {
+				const body = esm.stripExports(code, hits, filename);
+				const prelude = esm.metaDeclaration(filename);
+				return { script: compile(body, { isAsync: true, strict: true, prelude }), strict: true };
+			}
+			if (isSyntaxError(err) && /\bawait\b/.test(code))
+				return { script: compile(code, { isAsync: true, strict: false }), strict: false };
+			throw err;
+		}
 	}
 
 	async load(req) {
@@ -236,10 +270,10 @@ class Session {
 			return [{ error: { type: 'NotFound', message: 'no handler ' + JSON.stringify(name) } }];
 		let out;
 		try {
-			let result = fn(this.parse(blob.toString('utf8')));
+			let result = fn(Reflect.apply(this.parse, this.json, [blob.toString('utf8')]));
 			if (isThenable(result))
 				result = await this.wait(result);
-			out = this.stringify(result);
+			out = Reflect.apply(this.stringify, this.json, [result]);
 		} catch (err) {
 			const answer = this.failed(err, '<handler ' + name + '>');
 			if (isStackOverflow(err))
@@ -278,10 +312,29 @@ class Session {
 
 // ------------------------------------------------------------------ errors
 
+// Errors of the agent's own making: they have no frames of user code.
+const OWN = new WeakSet();
+const INTERRUPTED = 'ERR_SCRIPT_EXECUTION_INTERRUPTED';
+
+function own(err) {
+	OWN.add(err);
+	return err;
+}
+
+// As vm's breakOnSigint reports a break.
 function interrupted() {
 	const err = new Error('Script execution was interrupted by `SIGINT`');
-	err.code = 'ERR_SCRIPT_EXECUTION_INTERRUPTED';
-	return err;
+	err.code = INTERRUPTED;
+	return own(err);
+}
+
+// vm makes its error in the context's realm.
+function isInterrupt(err) {
+	try {
+		return isObject(err) && err.code === INTERRUPTED && typeof err.message === 'string';
+	} catch {
+		return false;
+	}
 }
 
 function isObject(x) {
@@ -320,9 +373,13 @@ function errorFields(err, format) {
 
 // ------------------------------------------------------------ completeness
 
-function syntaxError(code) {
+function isSyntaxError(err) {
+	return err !== null && typeof err === 'object' && err.name === 'SyntaxError';
+}
+
+function syntaxError(code, filename) {
 	try {
-		new vm.Script(code);
+		new vm.Script(code, { filename });
 		return null;
 	} catch (err) {
 		return err;
@@ -338,12 +395,13 @@ const AT_END = new Set(['Unexpected end of input', 'Unterminated template litera
 
 /*
  * Errors that may or may not be at the end, with what would finish the input
- * if they are: a comment, a string continued by a backslash, an argument
- * list, a template's substitution.  The error is at the end when adding that
- * changes the error; one further along the input stays as it is.
+ * if they are: a comment, a string continued by a backslash (on a new line,
+ * so that a string merely left open stays an error), an argument list, a
+ * template's substitution.  The error is at the end when adding that changes
+ * the error; one further along the input stays as it is.
  */
 const CLOSERS = new Map([
-	['Invalid or unexpected token', ['\n*/', '\n"', "\n'"]],
+	['Invalid or unexpected token', ['*/', '"', "'"]],
 	['missing ) after argument list', [')']],
 	['Missing } in template expression', ['}']],
 ]);
@@ -354,10 +412,12 @@ function recoverable(code) {
 		return false;
 	if (AT_END.has(err.message))
 		return true;
+	const newline = /[\n\r\u2028\u2029]$/.test(code) ? '' : '\n';
 	for (const closer of CLOSERS.get(err.message) || []) {
-		let more = code;
+		const nested = closer === ')' || closer === '}';
+		let more = nested ? code : code + newline;
 		// Nested calls need a parenthesis each.
-		for (let i = 0; i < (closer.length === 1 ? 8 : 1); i++) {
+		for (let i = 0; i < (nested ? 8 : 1); i++) {
 			more += closer;
 			const again = syntaxError(more);
 			if (again === null || again.message !== err.message)
@@ -422,7 +482,15 @@ async function loop(kit, first) {
 	let frame = first;
 	for (;;) {
 		const { id, req, blob } = parseRequest(frame);
-		const [answer, out] = await session.handle(req, blob);
+		let answer;
+		let out;
+		try {
+			[answer, out] = await session.handle(req, blob);
+		} catch (err) {
+			// Only a fault of the agent's gets here; the session may still work.
+			session.report(err, '');
+			answer = { error: { type: 'InternalError', message: String(err && err.message) } };
+		}
 		await turn();
 		ch.answer(id, answer, out);
 		frame = ch.nextRequest();

@@ -31,6 +31,7 @@ struct repl {
 	bool tty;
 	char history[1024];
 	atomic_bool running;
+	atomic_uint statement; /* counts statements, so a late kill cannot hit the next one */
 	int wake[2]; /* SIGINT handler -> watcher thread */
 };
 
@@ -51,6 +52,11 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+static bool still_running(struct repl *r, unsigned stmt)
+{
+	return atomic_load(&r->running) && atomic_load(&r->statement) == stmt;
+}
+
 /* Turns each Ctrl-C into a break, and a break that does not work into a kill. */
 static void *watcher(void *arg)
 {
@@ -58,14 +64,16 @@ static void *watcher(void *arg)
 	char c;
 
 	while (read(r->wake[0], &c, 1) == 1) {
+		unsigned stmt = atomic_load(&r->statement);
+
 		if (c == 'q')
 			break;
 		if (!atomic_load(&r->running))
 			continue;
 		brig_session_break(r->s);
-		for (int waited = 0; waited < GRACE_MS && atomic_load(&r->running); waited += 50)
-			sleep_ms(50);
-		if (atomic_load(&r->running))
+		for (int waited = 0; waited < GRACE_MS && still_running(r, stmt); waited += 10)
+			sleep_ms(10);
+		if (still_running(r, stmt))
 			brig_session_interrupt(r->s);
 	}
 	return NULL;
@@ -134,6 +142,7 @@ static int execute(struct repl *r, const struct buf *stmt, int *exit_code)
 	brig_call_opts_init(&o);
 	o.interactive = true;
 	o.filename = "<stdin>";
+	atomic_fetch_add(&r->statement, 1);
 	atomic_store(&r->running, true);
 	rc = brig_session_run(r->s, stmt->data, stmt->len, &o, &res);
 	atomic_store(&r->running, false);

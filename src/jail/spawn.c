@@ -273,6 +273,8 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 	int rc;
 
 	reset_signals();
+	/* Leave the embedder's session: no terminal signal may reach the jail. */
+	setsid();
 	keep_plan_fds(plan, ctl);
 	hide_host_args();
 	if (read(ctl, &go, 1) != 1)

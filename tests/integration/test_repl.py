@@ -134,16 +134,24 @@ def test_js_repl_through_a_pipe():
 
 
 @pytest.mark.skipif(not (GUEST_DIR / "js" / "agent.js").exists(), reason="no JS guest")
-def test_js_repl_ctrl_c_says_so_and_restarts(home):
+def test_js_repl_ctrl_c(home):
     _, env = home
     t = Terminal("--lang", "js", env=env)
     t.read_until("> ")
     t.send("globalThis.kept = 1\n")
     t.read_until("> ")
+    # A synchronous loop is interrupted and the session keeps its state.
     t.send("for (;;) {}\n")
     time.sleep(0.5)
     t.send("\x03")
-    assert "restarted" in t.read_until("> ")
+    assert "ERR_SCRIPT_EXECUTION_INTERRUPTED" in t.read_until("> ")
+    t.send("console.log(typeof kept)\n")
+    assert "number" in t.read_until("> ")
+    # After an await, node cannot interrupt it: the REPL says so and restarts.
+    t.send("await null; for (;;) {}\n")
+    time.sleep(0.5)
+    t.send("\x03")
+    assert "restarted" in t.read_until("> ", timeout=30)
     t.send("console.log(typeof kept)\n")
     assert "undefined" in t.read_until("> ")
     assert t.close() == 0
