@@ -53,6 +53,9 @@ class Terminal:
         os.write(self.master, data.encode())
 
     def close(self):
+        # As a person would: the line editor discards keys typed before it
+        # has switched the terminal to raw mode after drawing the prompt.
+        time.sleep(0.3)
         self.send("\x04")  # Ctrl-D
         try:
             return self.proc.wait(timeout=20)
