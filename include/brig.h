@@ -311,9 +311,9 @@ typedef struct brig_session brig_session;
 typedef struct brig_call_opts {
 	uint64_t wall_timeout_ms; /* OR'ed with cpu_timeout_ms: whichever fires first */
 	uint64_t cpu_timeout_ms;
-	bool gc;                  /* collect garbage after a handler call (default true) */
-	bool interactive;         /* REPL style: print the value of an expression */
-	const char *filename;     /* shown in tracebacks; default "<session>" */
+	bool gc;	      /* collect garbage after a handler call (default true) */
+	bool interactive;     /* REPL style: print the value of an expression */
+	const char *filename; /* shown in tracebacks; default "<session>" */
 } brig_call_opts;
 
 void brig_call_opts_init(brig_call_opts *o);

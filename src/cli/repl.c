@@ -32,7 +32,7 @@ struct repl {
 	char history[1024];
 	atomic_bool running;
 	atomic_uint statement; /* counts statements, so a late kill cannot hit the next one */
-	int wake[2]; /* SIGINT handler -> watcher thread */
+	int wake[2];	       /* SIGINT handler -> watcher thread */
 };
 
 /* The only state a signal handler may touch: the pipe it writes to. */
@@ -150,8 +150,8 @@ static int execute(struct repl *r, const struct buf *stmt, int *exit_code)
 		brig_result_free(res);
 		return reset(r);
 	}
-	if (rc == BRIG_E_CONSUMED || (rc == BRIG_OK && brig_result_exit_code(res) != 0 &&
-				      brig_result_exit_code(res) != 1)) {
+	if (rc == BRIG_E_CONSUMED ||
+	    (rc == BRIG_OK && brig_result_exit_code(res) != 0 && brig_result_exit_code(res) != 1)) {
 		*exit_code = brig_result_exit_code(res);
 		brig_result_free(res);
 		return -1;

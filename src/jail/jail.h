@@ -116,8 +116,8 @@ enum jail_ctl_kind {
 	JAIL_CTL_ERROR = 2,
 	JAIL_CTL_STATUS = 3,
 	JAIL_CMD_KILL_EXCEPT = 4, /* SIGKILL every process but init and pids[] */
-	JAIL_CMD_SIGNAL = 5,      /* send value to pid */
-	JAIL_CMD_CONT = 6,        /* SIGCONT pid (a stopped snapshot holder) */
+	JAIL_CMD_SIGNAL = 5,	  /* send value to pid */
+	JAIL_CMD_CONT = 6,	  /* SIGCONT pid (a stopped snapshot holder) */
 	JAIL_CTL_ACK = 7,
 };
 

@@ -78,8 +78,8 @@ bool jail_privileged(void)
 	 * host uids: only the identity map marks the initial namespace. */
 	if (geteuid() != 0 || sysfile_read("/proc/self/uid_map", NULL, map, sizeof(map)) < 0)
 		return false;
-	return strspn(map, " ") < sizeof(map) &&
-	       strncmp(map + strspn(map, " "), "0", 1) == 0 && strstr(map, "4294967295") != NULL;
+	return strspn(map, " ") < sizeof(map) && strncmp(map + strspn(map, " "), "0", 1) == 0 &&
+	       strstr(map, "4294967295") != NULL;
 }
 
 void jail_probe(struct probe_report *r)

@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 struct probe_report {
-	bool root; /* root in the initial user namespace */
+	bool root;	      /* root in the initial user namespace */
 	bool userns;	      /* a user namespace (with pid/mount/net) can be created */
 	char userns_why[512]; /* why not, and the fix */
 	bool seccomp;	      /* seccomp filters can be installed */

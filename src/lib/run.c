@@ -150,9 +150,9 @@ int brig_run(brig_executor *ex, brig_lang lang, const char *code, size_t code_le
 {
 	brig_run_opts defaults;
 	struct sandbox r = {.ex = ex,
-			.lang = lang,
-			.proc = {.pidfd = -1, .ctl_fd = -1},
-			.host_fds = {-1, -1, -1, -1}};
+			    .lang = lang,
+			    .proc = {.pidfd = -1, .ctl_fd = -1},
+			    .host_fds = {-1, -1, -1, -1}};
 	brig_result *res = result_new();
 	uint64_t t0 = now_us();
 

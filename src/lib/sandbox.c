@@ -25,8 +25,6 @@ static const char group_text[] = "user:x:1000:\nnogroup:x:65534:\n";
 static const char hosts_text[] = "127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\tbrig\n";
 static const char nsswitch_text[] = "passwd: files\ngroup: files\nhosts: files\n";
 
-
-
 static void add_bind(struct jail_plan *p, const char *dst, const char *src,
 		     enum jail_bind_kind kind, bool is_dir)
 {
@@ -264,7 +262,7 @@ bool sandbox_guest_has(const brig_executor *ex, const char *rel)
 }
 
 int sandbox_validate(brig_executor *ex, brig_lang lang, const char *code, size_t len,
-		    const char *filename, const brig_limits *lim, brig_result *res)
+		     const char *filename, const brig_limits *lim, brig_result *res)
 {
 	if (!ex || (!code && len))
 		return result_fail(res, BRIG_E_INVAL, "executor and code are required");
@@ -289,7 +287,7 @@ int sandbox_validate(brig_executor *ex, brig_lang lang, const char *code, size_t
 }
 
 int sandbox_prepare(struct sandbox *r, const char *code, size_t len, const brig_run_opts *o,
-		   brig_result *res)
+		    brig_result *res)
 {
 	char err[BRIG_ERRLEN];
 	int rc;
@@ -310,4 +308,3 @@ int sandbox_prepare(struct sandbox *r, const char *code, size_t len, const brig_
 				   strerror(errno));
 	return BRIG_OK;
 }
-

@@ -29,8 +29,8 @@ struct handler_def {
 
 struct brig_snapshot {
 	brig_session *session; /* NULL once the session is gone */
-	int32_t holder;        /* the stopped copy, in the jail's pid namespace */
-	char token[33];        /* resynchronises the channel after a restore */
+	int32_t holder;	       /* the stopped copy, in the jail's pid namespace */
+	char token[33];	       /* resynchronises the channel after a restore */
 };
 
 struct brig_session {
@@ -114,7 +114,8 @@ static void call_limits(brig_session *s, const brig_call_opts *o)
 static int usable(brig_session *s, brig_result *res)
 {
 	if (s->poisoned)
-		return result_fail(res, BRIG_E_POISONED, "the session was killed; restore or free it");
+		return result_fail(res, BRIG_E_POISONED,
+				   "the session was killed; restore or free it");
 	if (s->ended || s->m.exited)
 		return result_fail(res, BRIG_E_CONSUMED, "the session has ended");
 	return BRIG_OK;
@@ -532,8 +533,8 @@ int brig_session_load(brig_session *s, brig_result **out)
 		rc = request(s, req, NULL, 0, NULL, res);
 		json_decref(req);
 		if (rc == BRIG_OK && (err = answer_error(s)))
-			rc = result_fail(res, BRIG_E_INVAL, "%s",
-					 error_text(err, msg, sizeof(msg)));
+			rc =
+			    result_fail(res, BRIG_E_INVAL, "%s", error_text(err, msg, sizeof(msg)));
 		s->loaded = rc == BRIG_OK;
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -60,11 +60,13 @@ static void persistence(void)
 	brig_session *s = open_session(NULL);
 
 	CHECK(s != NULL);
-	CHECK(run(s, L("x = 41\ndef f(): return x + 1\nimport json",
-		       "globalThis.x = 41; globalThis.f = () => x + 1;"),
+	CHECK(run(s,
+		  L("x = 41\ndef f(): return x + 1\nimport json",
+		    "globalThis.x = 41; globalThis.f = () => x + 1;"),
 		  NULL, NULL, 0) == BRIG_OK);
-	CHECK(run(s, L("open('/tmp/state', 'w').write('kept')",
-		       "const fs2 = require('fs'); fs2.writeFileSync('/tmp/state', 'kept')"),
+	CHECK(run(s,
+		  L("open('/tmp/state', 'w').write('kept')",
+		    "const fs2 = require('fs'); fs2.writeFileSync('/tmp/state', 'kept')"),
 		  NULL, NULL, 0) == (PY ? BRIG_OK : 1001)); /* JS code has no require */
 	CHECK(prints(s, L("print(f(), json.dumps([x]))", "console.log(f(), JSON.stringify([x]))"),
 		     "42 [41]\n"));
@@ -106,7 +108,8 @@ static void interactive(void)
 	if (PY) {
 		CHECK(prints(s, "print(_ + 1)", "43\n"));
 		CHECK(brig_session_complete(s, "if True:\n", &done) == BRIG_OK && !done);
-		CHECK(brig_session_complete(s, "if True:\n    x = 1\n\n", &done) == BRIG_OK && done);
+		CHECK(brig_session_complete(s, "if True:\n    x = 1\n\n", &done) == BRIG_OK &&
+		      done);
 	} else {
 		CHECK(prints(s, "console.log(_ + 1)", "43\n"));
 		CHECK(brig_session_complete(s, "function f() {", &done) == BRIG_OK && !done);
@@ -193,8 +196,9 @@ static void snapshots(void)
 	CHECK(run(s, "import random\nv = [1]\nopen('/home/user/f', 'w').write('snap')", NULL, NULL,
 		  0) == BRIG_OK);
 	CHECK(brig_session_snapshot(s, &snap) == BRIG_OK && snap != NULL);
-	CHECK(run(s, "v.append(2)\nopen('/home/user/f', 'w').write('later')\n"
-		     "open('/tmp/new', 'w').write('x')",
+	CHECK(run(s,
+		  "v.append(2)\nopen('/home/user/f', 'w').write('later')\n"
+		  "open('/tmp/new', 'w').write('x')",
 		  NULL, NULL, 0) == BRIG_OK);
 	brig_call_opts_init(&o);
 	o.wall_timeout_ms = 200;
@@ -246,31 +250,39 @@ static void handlers(void)
 	brig_run_opts_init(&ro);
 	ro.caps = caps;
 	s = open_session(&ro);
-	CHECK(brig_session_add_handler(s, "greet",
-				       handler_code("def handler(e):\n"
-						    "    e['message'] = 'Hello, ' + e['name'] + '!'\n"
-						    "    return e\n",
-						    "function handler(e) {\n"
-						    "  e.message = 'Hello, ' + e.name + '!';\n"
-						    "  return e;\n}\n")) == BRIG_OK);
-	CHECK(brig_session_add_handler(s, "host",
-				       handler_code("def handler(e):\n    return call('echo', **e)\n",
-						    "function handler(e) { return call('echo', e); }\n")) == BRIG_OK);
+	CHECK(
+	    brig_session_add_handler(s, "greet",
+				     handler_code("def handler(e):\n"
+						  "    e['message'] = 'Hello, ' + e['name'] + '!'\n"
+						  "    return e\n",
+						  "function handler(e) {\n"
+						  "  e.message = 'Hello, ' + e.name + '!';\n"
+						  "  return e;\n}\n")) == BRIG_OK);
 	CHECK(brig_session_add_handler(
-		      s, "later",
-		      handler_code("async def handler(e):\n    import asyncio\n"
-				   "    await asyncio.sleep(0.01)\n    return [e, 'async']\n",
-				   "async function handler(e) {\n"
-				   "  await new Promise(r => setTimeout(r, 10));\n  return [e, 'async'];\n}\n")) == BRIG_OK);
-	CHECK(brig_session_add_handler(s, "deep",
-				       handler_code("def handler(e):\n    return handler(e)\n",
-						    "function handler(e) { return handler(e) + 1; }\n")) == BRIG_OK);
-	CHECK(brig_session_add_handler(s, "raise",
-				       handler_code("def handler(e):\n    raise KeyError('no')\n",
-						    "function handler(e) { throw new TypeError('no'); }\n")) == BRIG_OK);
+		  s, "host",
+		  handler_code("def handler(e):\n    return call('echo', **e)\n",
+			       "function handler(e) { return call('echo', e); }\n")) == BRIG_OK);
+	CHECK(
+	    brig_session_add_handler(
+		s, "later",
+		handler_code(
+		    "async def handler(e):\n    import asyncio\n"
+		    "    await asyncio.sleep(0.01)\n    return [e, 'async']\n",
+		    "async function handler(e) {\n"
+		    "  await new Promise(r => setTimeout(r, 10));\n  return [e, 'async'];\n}\n")) ==
+	    BRIG_OK);
+	CHECK(brig_session_add_handler(
+		  s, "deep",
+		  handler_code("def handler(e):\n    return handler(e)\n",
+			       "function handler(e) { return handler(e) + 1; }\n")) == BRIG_OK);
+	CHECK(brig_session_add_handler(
+		  s, "raise",
+		  handler_code("def handler(e):\n    raise KeyError('no')\n",
+			       "function handler(e) { throw new TypeError('no'); }\n")) == BRIG_OK);
 	CHECK(brig_session_add_handler(s, "spin",
 				       handler_code("def handler(e):\n    while True: pass\n",
-						    "function handler(e) { for (;;) {} }\n")) == BRIG_OK);
+						    "function handler(e) { for (;;) {} }\n")) ==
+	      BRIG_OK);
 	CHECK(brig_session_add_handler(s, "", "x") == BRIG_E_INVAL);
 	CHECK(brig_session_remove_handler(s, "missing") == BRIG_E_NOTFOUND);
 	/* Not loaded yet. */
@@ -298,14 +310,16 @@ static void handlers(void)
 	brig_session_free(s);
 	/* Unload, change the set, load again. */
 	s = open_session(&ro);
-	brig_session_add_handler(s, "a", handler_code("def handler(e):\n    return 'a'\n",
-						      "function handler(e) { return 'a'; }\n"));
+	brig_session_add_handler(s, "a",
+				 handler_code("def handler(e):\n    return 'a'\n",
+					      "function handler(e) { return 'a'; }\n"));
 	CHECK(brig_session_load(s, NULL) == BRIG_OK);
 	CHECK(brig_session_unload(s) == BRIG_OK);
 	CHECK(call(s, "a", "{}", &res) == BRIG_E_CONSUMED);
 	CHECK(brig_session_clear_handlers(s) == BRIG_OK);
-	brig_session_add_handler(s, "b", handler_code("def handler(e):\n    return 'b'\n",
-						      "function handler(e) { return 'b'; }\n"));
+	brig_session_add_handler(s, "b",
+				 handler_code("def handler(e):\n    return 'b'\n",
+					      "function handler(e) { return 'b'; }\n"));
 	CHECK(brig_session_load(s, NULL) == BRIG_OK);
 	CHECK(call(s, "b", "{}", &res) == BRIG_OK && res && strcmp(res, "\"b\"") == 0);
 	free(res);
@@ -353,11 +367,11 @@ static void no_leaks(void)
 
 static void error_names(void)
 {
-	const int codes[] = {BRIG_E_INVAL,     BRIG_E_CONSUMED,       BRIG_E_POISONED,
+	const int codes[] = {BRIG_E_INVAL,     BRIG_E_CONSUMED,	      BRIG_E_POISONED,
 			     BRIG_E_CANCELLED, BRIG_E_STACK_OVERFLOW, BRIG_E_GUEST_ABORT,
 			     BRIG_E_INTERNAL};
-	const char *names[] = {"ERR_INVALID_ARG", "ERR_CONSUMED",       "ERR_POISONED",
-			       "ERR_CANCELLED",   "ERR_STACK_OVERFLOW", "ERR_GUEST_ABORT",
+	const char *names[] = {"ERR_INVALID_ARG", "ERR_CONSUMED",	"ERR_POISONED",
+			       "ERR_CANCELLED",	  "ERR_STACK_OVERFLOW", "ERR_GUEST_ABORT",
 			       "ERR_INTERNAL"};
 
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
