@@ -12,6 +12,7 @@
 
 #include "../unit/check.h"
 #include "brig.h"
+#include "capi.h"
 
 static brig_executor *ex;
 
@@ -136,18 +137,6 @@ static void stdin_and_stream(void)
 	brig_result_free(r);
 }
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	while (d && readdir(d))
-		n++;
-	if (d)
-		closedir(d);
-	return n;
-}
-
 static void *thread_main(void *arg)
 {
 	long id = (long)arg;
@@ -171,7 +160,7 @@ static void *thread_main(void *arg)
 static void threads(void)
 {
 	pthread_t t[8];
-	int total = 0, fds_before = count_fds();
+	int total = 0, fds_before = count_dir("/proc/self/fd");
 
 	for (long i = 0; i < 8; i++)
 		pthread_create(&t[i], NULL, thread_main, (void *)i);
@@ -182,7 +171,7 @@ static void threads(void)
 		free(ret);
 	}
 	CHECK(total == 0);
-	CHECK(count_fds() == fds_before);
+	CHECK(count_dir("/proc/self/fd") == fds_before);
 }
 
 static int echo_fn(void *ud, const char *name, const char *args, char **result, char **err)
@@ -320,15 +309,8 @@ static void executor_functions(void)
 
 int main(void)
 {
-	brig_config cfg;
-	char *why = NULL;
-
-	brig_config_init(&cfg);
-	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
-	if (brig_executor_new(&cfg, &ex, &why) != BRIG_OK) {
-		fprintf(stderr, "executor: %s\n", why ? why : "?");
+	if (!(ex = test_executor()))
 		return 1;
-	}
 	errors_and_names();
 	basic_run();
 	invalid_args();

@@ -11,6 +11,7 @@
 
 #include "../unit/check.h"
 #include "brig.h"
+#include "capi.h"
 
 static brig_executor *ex;
 static brig_lang lang;
@@ -333,18 +334,6 @@ static void handlers(void)
 	brig_caps_free(caps);
 }
 
-static int count_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	int n = 0;
-
-	while (d && readdir(d))
-		n++;
-	if (d)
-		closedir(d);
-	return n;
-}
-
 /* A thousand sessions later, no fd, thread or child process is left. */
 static void no_leaks(void)
 {
@@ -394,15 +383,8 @@ static void suite(void)
 
 int main(int argc, char **argv)
 {
-	brig_config cfg;
-	char *why = NULL;
-
-	brig_config_init(&cfg);
-	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
-	if (brig_executor_new(&cfg, &ex, &why) != BRIG_OK) {
-		fprintf(stderr, "executor: %s\n", why ? why : "?");
+	if (!(ex = test_executor()))
 		return 1;
-	}
 	error_names();
 	for (int i = 1; i < argc || i == 1; i++) {
 		const char *name = argc > 1 ? argv[i] : "python";
