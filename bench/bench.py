@@ -55,6 +55,32 @@ def pair(name, native, sandboxed, runs=RUNS):
     )
 
 
+def inner(name, native, sandboxed):
+    """Compute time measured inside each process (median of its own repeats)."""
+    a = float(subprocess.run(native, capture_output=True, text=True, check=True,
+                             env=ENV).stdout.split()[-1])
+    b = float(subprocess.run(sandboxed, capture_output=True, text=True, check=True,
+                             env=ENV).stdout.split()[-1])
+    print("%-28s native %8.2f ms                  brig %8.2f ms                  ratio %.2fx"
+          % (name, a, b, b / a))
+
+
+PY_INNER = (
+    "import time\n"
+    "def f(n): return n if n < 2 else f(n-1) + f(n-2)\n"
+    "ts = []\n"
+    "for i in range(9):\n"
+    "    t = time.perf_counter(); f(27); ts.append(time.perf_counter() - t)\n"
+    "print(sorted(ts)[4] * 1000)\n"
+)
+JS_INNER = (
+    "function f(n){return n<2?n:f(n-1)+f(n-2)}\n"
+    "const ts=[]; for (let i=0;i<9;i++){const t=performance.now(); f(30);"
+    " ts.push(performance.now()-t)}\n"
+    "ts.sort((a,b)=>a-b); console.log(ts[4])\n"
+)
+
+
 class SlowHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         time.sleep(0.3)
@@ -108,11 +134,14 @@ def main():
     pair("shell startup (true)", ["/bin/sh", "-c", "true"], [BRIG, "--lang", "sh", "-c", "true"])
     fib_py = "def f(n): return n if n < 2 else f(n-1) + f(n-2)\nf(30)"
     pair("python cpu (fib 30)", [PY, "-I", "-S", "-c", fib_py], [BRIG, "-c", fib_py], runs=10)
+    inner("python compute only (fib 27)", [PY, "-I", "-S", "-c", PY_INNER], [BRIG, "-c", PY_INNER])
     if os.path.exists(os.path.join(ROOT, "guest", "js", "agent.js")):
         pair("node startup (0)", [NODE, "-e", "0"], [BRIG, "--lang", "js", "-c", "0"])
         fib_js = "function f(n){return n<2?n:f(n-1)+f(n-2)}; f(35)"
         pair("node cpu (fib 35)", [NODE, "-e", fib_js], [BRIG, "--lang", "js", "-c", fib_js],
              runs=10)
+        inner("node compute only (fib 30)", [NODE, "-e", JS_INNER],
+              [BRIG, "--lang", "js", "-c", JS_INNER])
         json_js = ("let o={a:[...Array(1000).keys()].map(i=>({i,s:'x'+i}))};"
                    "for(let i=0;i<300;i++)o=JSON.parse(JSON.stringify(o))")
         pair("node cpu (JSON round trip)", [NODE, "-e", json_js],
