@@ -321,7 +321,10 @@ void brig_call_opts_init(brig_call_opts *o);
 /* Start a session for lang.  opts may be NULL.  *why (malloc'd) on failure. */
 int brig_session_new(brig_executor *ex, brig_lang lang, const brig_run_opts *opts,
 		     brig_session **out, char **why);
-/* Kill the session's sandbox and free it.  NULL is fine. */
+/*
+ * Kill the session's sandbox and free it.  NULL is fine.  Not while a call
+ * is running on another thread: interrupt it and let the call return first.
+ */
 void brig_session_free(brig_session *s);
 /*
  * Run code in the session.  Like brig_run, *out is set whenever memory

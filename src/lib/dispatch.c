@@ -20,6 +20,7 @@ struct dispatch_job {
 	json_t *json;
 	uint8_t *blob;
 	size_t blob_len;
+	unsigned gen; /* the guest generation that asked */
 };
 
 static void call_custom(struct dispatch *d, json_t *args, struct hc_reply *rep)
@@ -116,15 +117,19 @@ static void run_job(struct dispatch *d, struct dispatch_job *job)
 	struct buf frame = BUF_INIT;
 	uint64_t one = 1;
 
+	bool stale;
+
 	hc_reply_init(&rep);
 	route(d, job, &rep);
 	encode_reply(d, job->id, &rep, &frame);
 	hc_reply_clear(&rep);
 	pthread_mutex_lock(&d->lock);
 	d->pending--;
+	/* The guest that asked was killed (a session call ended): nobody waits. */
+	stale = job->gen != d->gen;
 	pthread_mutex_unlock(&d->lock);
 	/* Straight to the guest; the monitor only finishes what the socket refused. */
-	if (dispatch_send(d, frame.data, frame.len) > 0)
+	if (!stale && dispatch_send(d, frame.data, frame.len) > 0)
 		(void)!write(d->event_fd, &one, sizeof(one));
 	buf_free(&frame);
 	job_free(job);
@@ -222,6 +227,7 @@ int dispatch_submit(struct dispatch *d, uint32_t id, json_t *json, const uint8_t
 	}
 	job->id = id;
 	job->json = json;
+	job->gen = d->gen;
 	job->blob_len = blob_len;
 	if (blob_len)
 		memcpy(job->blob, blob, blob_len);
@@ -259,6 +265,14 @@ static void flush_locked(struct dispatch *d)
 		d->outq.len = d->outq_off = 0;
 	if (d->outq.len - d->outq_off <= DISPATCH_OUTQ_HIGH)
 		pthread_cond_broadcast(&d->cond);
+}
+
+void dispatch_new_guest(struct dispatch *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->gen++;
+	d->outq.len = d->outq_off = 0;
+	pthread_mutex_unlock(&d->lock);
 }
 
 bool dispatch_accepting(struct dispatch *d)

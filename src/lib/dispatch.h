@@ -43,6 +43,7 @@ struct dispatch {
 	size_t outq_off;
 	size_t pending;	     /* submitted and not finished */
 	size_t queued_bytes; /* request blobs waiting for a worker */
+	unsigned gen;	     /* bumped when the guest is replaced (sessions) */
 	pthread_t workers[DISPATCH_MAX_WORKERS];
 	int nworkers;
 	bool stopping;
@@ -61,6 +62,11 @@ int dispatch_submit(struct dispatch *d, uint32_t id, json_t *json, const uint8_t
  * Workers call it with replies; the monitor with the RUN frame.
  */
 ssize_t dispatch_send(struct dispatch *d, const void *p, size_t n);
+/*
+ * The guest was killed and another will take the channel: drop queued
+ * output, and the replies of calls still running when they finish.
+ */
+void dispatch_new_guest(struct dispatch *d);
 /* Whether the monitor may read more calls from the guest now. */
 bool dispatch_accepting(struct dispatch *d);
 /* Write queued bytes; returns how many remain. */

@@ -79,9 +79,7 @@ static void reset_channel(brig_session *s)
 		;
 	proto_reader_free(&s->m.reader);
 	proto_reader_init(&s->m.reader, s->sb.lim.max_frame_bytes);
-	pthread_mutex_lock(&s->sb.disp.lock);
-	s->sb.disp.outq.len = s->sb.disp.outq_off = 0;
-	pthread_mutex_unlock(&s->sb.disp.lock);
+	dispatch_new_guest(&s->sb.disp);
 	s->m.out_pending = false;
 }
 

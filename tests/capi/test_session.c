@@ -4,6 +4,7 @@
  */
 #include <dirent.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +223,44 @@ static void snapshots(void)
 	brig_session_free(s);
 }
 
+static int sleepy_fn(void *ud, const char *name, const char *args, char **result, char **err)
+{
+	(void)args, (void)err;
+	usleep((useconds_t)(intptr_t)ud * 1000);
+	return asprintf(result, "\"%s\"", name) < 0;
+}
+
+/*
+ * A host call still running when its guest is killed must not answer the
+ * guest restored after it, which reuses the same call ids.
+ */
+static void late_reply_is_dropped(void)
+{
+	brig_caps *caps;
+	brig_run_opts ro;
+	brig_session *s;
+	brig_snapshot *snap = NULL;
+	brig_call_opts o;
+
+	if (!PY)
+		return;
+	brig_caps_new(&caps);
+	brig_caps_add_function(caps, "slow", sleepy_fn, (void *)(intptr_t)500);
+	brig_caps_add_function(caps, "medium", sleepy_fn, (void *)(intptr_t)900);
+	brig_run_opts_init(&ro);
+	ro.caps = caps;
+	s = open_session(&ro);
+	CHECK(brig_session_snapshot(s, &snap) == BRIG_OK);
+	brig_call_opts_init(&o);
+	o.wall_timeout_ms = 200;
+	CHECK(run(s, "call('slow')", &o, NULL, 0) == BRIG_E_CANCELLED);
+	CHECK(brig_session_restore(s, snap) == BRIG_OK);
+	CHECK(prints(s, "print(call('medium'))", "medium\n"));
+	brig_snapshot_free(snap);
+	brig_session_free(s);
+	brig_caps_free(caps);
+}
+
 static const char *handler_code(const char *py, const char *js)
 {
 	return L(py, js);
@@ -377,6 +416,7 @@ static void suite(void)
 	timeout_poisons();
 	interrupt_from_another_thread();
 	snapshots();
+	late_reply_is_dropped();
 	handlers();
 	no_leaks();
 }
