@@ -5,6 +5,7 @@
  * what lets a poisoned session be restored.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +40,8 @@ struct brig_session {
 	brig_run_opts opts;
 	pthread_mutex_t lock; /* one call at a time */
 	uint32_t seq;
-	bool started, poisoned, ended, loaded;
+	bool started, ended, loaded;
+	atomic_bool poisoned; /* read without the lock: calls hold it for long */
 	struct handler_def handlers[MAX_HANDLERS];
 	size_t nhandlers;
 	brig_snapshot *snaps[MAX_SNAPSHOTS];
@@ -310,14 +312,7 @@ void brig_session_free(brig_session *s)
 
 bool brig_session_poisoned(brig_session *s)
 {
-	bool p;
-
-	if (!s)
-		return false;
-	pthread_mutex_lock(&s->lock);
-	p = s->poisoned;
-	pthread_mutex_unlock(&s->lock);
-	return p;
+	return s && atomic_load(&s->poisoned);
 }
 
 void brig_session_interrupt(brig_session *s)

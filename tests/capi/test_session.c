@@ -144,6 +144,7 @@ static void timeout_poisons(void)
 struct killer {
 	brig_session *s;
 	bool soft;
+	bool poisoned_during_call; /* what brig_session_poisoned said mid-call */
 };
 
 static void *kill_later(void *arg)
@@ -151,6 +152,9 @@ static void *kill_later(void *arg)
 	struct killer *k = arg;
 
 	usleep(300 * 1000);
+	/* An interrupt handle's view: this must answer while the call runs
+	 * (were it to wait for the call, the busy loop would never end). */
+	k->poisoned_during_call = brig_session_poisoned(k->s);
 	if (k->soft)
 		brig_session_break(k->s);
 	else
@@ -161,19 +165,20 @@ static void *kill_later(void *arg)
 static void interrupt_from_another_thread(void)
 {
 	brig_session *s = open_session(NULL);
-	struct killer k = {s, false};
+	struct killer k = {s, false, true};
 	pthread_t t;
 
 	pthread_create(&t, NULL, kill_later, &k);
 	CHECK(run(s, L("while True: pass", "for (;;) {}"), NULL, NULL, 0) == BRIG_E_CANCELLED);
 	pthread_join(t, NULL);
+	CHECK(!k.poisoned_during_call);
 	CHECK(brig_session_poisoned(s));
 	brig_session_free(s);
 	if (!PY)
 		return;
 	/* Python turns a break into KeyboardInterrupt and carries on. */
 	s = open_session(NULL);
-	k = (struct killer){s, true};
+	k = (struct killer){s, true, true};
 	CHECK(run(s, "y = 5", NULL, NULL, 0) == BRIG_OK);
 	pthread_create(&t, NULL, kill_later, &k);
 	CHECK(run(s, "while True: pass", NULL, NULL, 0) == 1001);
