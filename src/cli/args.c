@@ -146,12 +146,16 @@ static int parse_limit(int c, const char *v, brig_limits *l, char *err, size_t e
 	return -1;
 }
 
+static int too_many(char *err, size_t errlen)
+{
+	snprintf(err, errlen, "too many repetitions (at most %d)", CLI_MAX_LIST);
+	return -1;
+}
+
 static int push(const char **list, size_t *n, const char *v, char *err, size_t errlen)
 {
-	if (*n >= CLI_MAX_LIST) {
-		snprintf(err, errlen, "too many repetitions (at most %d)", CLI_MAX_LIST);
-		return -1;
-	}
+	if (*n >= CLI_MAX_LIST)
+		return too_many(err, errlen);
 	list[(*n)++] = v;
 	return 0;
 }
@@ -165,7 +169,7 @@ static int parse_hostfn(struct cli_opts *o, char *spec, char *err, size_t errlen
 		return -1;
 	}
 	if (o->nfns >= CLI_MAX_LIST)
-		return push(NULL, &o->nfns, NULL, err, errlen);
+		return too_many(err, errlen);
 	*eq = '\0';
 	o->fns[o->nfns++] = (struct cli_hostfn){spec, eq + 1};
 	return 0;
@@ -189,7 +193,7 @@ static int parse_one(struct cli_opts *o, int c, char *arg, char *err, size_t err
 		return push(o->hosts, &o->nhosts, arg, err, errlen);
 	case OPT_MOUNT:
 		if (o->nmounts >= CLI_MAX_LIST)
-			return push(NULL, &o->nmounts, NULL, err, errlen);
+			return too_many(err, errlen);
 		return cli_parse_mount(arg, &o->mounts[o->nmounts++], err, errlen);
 	case OPT_HOSTFN:
 		return parse_hostfn(o, arg, err, errlen);

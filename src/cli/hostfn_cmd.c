@@ -26,6 +26,13 @@ struct child_io {
 	struct buf out_buf, err_buf;
 };
 
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
 static long elapsed_ms(const struct timespec *t0)
 {
 	struct timespec t;
@@ -126,9 +133,9 @@ int hostfn_command(void *userdata, const char *name, const char *args_json, char
 	timed_out = pump(&io);
 	if (timed_out)
 		kill(pid, SIGKILL);
-	for (int *fd = &io.in; fd <= &io.err; fd++)
-		if (*fd >= 0)
-			close(*fd);
+	close_fd(&io.in);
+	close_fd(&io.out);
+	close_fd(&io.err);
 	waitpid(pid, &status, 0);
 	if (timed_out)
 		*error_message = strdup("host function timed out");

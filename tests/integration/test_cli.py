@@ -1,9 +1,10 @@
 """The brig command line: code sources, languages, flags, exit status, --json."""
 import re
+import subprocess
 
 import pytest
 
-from helpers import GUEST_DIR, JSON_KEYS, brig, describe, parse_result, run, run_ok
+from helpers import BRIG_BIN, GUEST_DIR, JSON_KEYS, brig, describe, parse_result, run, run_ok
 
 # ------------------------------------------------------------------ code sources
 
@@ -382,3 +383,14 @@ def test_limit_flags_accept_unit_spellings():
     res = run_ok("print('fine')", "python", "--timeout", "1m", "--cpu-timeout", "10s",
                  "--memory", "256mb", "--max-output", "1m", "--tmp-size", "8m", "--pids", "64")
     assert res["stdout"] == "fine\n"
+
+
+def test_too_many_repeated_flags_is_a_usage_error():
+    for flag, value in (("--allow-host", "a.example"), ("--mount", "/d{}:/tmp"),
+                        ("--host-fn", "f{}=cat")):
+        args = []
+        for i in range(65):
+            args += [flag, value.format(i)]
+        proc = subprocess.run([BRIG_BIN, *args, "-c", "pass"], capture_output=True, text=True)
+        assert proc.returncode == 2, (flag, proc.stderr)
+        assert "too many repetitions (at most 64)" in proc.stderr
