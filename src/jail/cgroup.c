@@ -255,13 +255,18 @@ int64_t cgroup_cpu_us(const struct cgroup *cg)
 	return strtoll(buf, NULL, 10) / 1000;
 }
 
-bool cgroup_oom_killed(const struct cgroup *cg)
+int64_t cgroup_oom_kills(const struct cgroup *cg)
 {
 	if (!cg->env || !cg->env->memory || !cg->path[CG_MEM][0])
-		return false;
+		return 0;
 	if (cg->env->mode == CGROUP_V2)
-		return keyed_value(cg->path[CG_MEM], "memory.events", "oom_kill") > 0;
-	return keyed_value(cg->path[CG_MEM], "memory.oom_control", "oom_kill") > 0;
+		return keyed_value(cg->path[CG_MEM], "memory.events", "oom_kill");
+	return keyed_value(cg->path[CG_MEM], "memory.oom_control", "oom_kill");
+}
+
+bool cgroup_oom_killed(const struct cgroup *cg)
+{
+	return cgroup_oom_kills(cg) > 0;
 }
 
 bool cgroup_pids_hit(const struct cgroup *cg)

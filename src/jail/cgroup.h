@@ -36,6 +36,8 @@ int cgroup_create(struct cgroup *cg, const struct cgroup_env *env, const char *n
 int cgroup_attach(const struct cgroup *cg, pid_t pid);
 /* CPU time used by the jail so far, or -1 when not accounted. */
 int64_t cgroup_cpu_us(const struct cgroup *cg);
+/* How many processes the memory controller killed so far (0 without one). */
+int64_t cgroup_oom_kills(const struct cgroup *cg);
 /* Whether the memory controller killed something / pids.max was hit. */
 bool cgroup_oom_killed(const struct cgroup *cg);
 bool cgroup_pids_hit(const struct cgroup *cg);

@@ -51,13 +51,6 @@ static int queue_code(struct sandbox *r, struct monitor *m, const char *code, si
 	return left < 0 ? -1 : 0;
 }
 
-/* V8 aborts (SIGABRT, or SIGTRAP) when its heap, sized to the memory limit, is full. */
-static bool v8_out_of_memory(const brig_result *res, const struct sandbox *r, int sig)
-{
-	return r->lang == BRIG_LANG_JS && (sig == SIGABRT || sig == SIGTRAP) && res->err.data &&
-	       strstr(res->err.data, "JavaScript heap out of memory") != NULL;
-}
-
 static void set_signal_outcome(brig_result *res, const struct monitor *m, const struct sandbox *r,
 			       int sig)
 {
@@ -66,7 +59,7 @@ static void set_signal_outcome(brig_result *res, const struct monitor *m, const 
 	if (m->error != BRIG_OK)
 		return;
 	if (cgroup_oom_killed(&r->cg) || m->guest_limit == BRIG_LIMIT_MEMORY ||
-	    v8_out_of_memory(res, r, sig)) {
+	    sandbox_v8_oom(r, res, sig)) {
 		res->limit = BRIG_LIMIT_MEMORY;
 		result_fail(res, BRIG_E_LIMIT, "memory limit of %" PRIu64 " bytes exceeded",
 			    r->lim.memory_bytes);

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,4 +308,10 @@ int sandbox_prepare(struct sandbox *r, const char *code, size_t len, const brig_
 		return result_fail(res, BRIG_E_INTERNAL, "cannot create channels: %s",
 				   strerror(errno));
 	return BRIG_OK;
+}
+
+bool sandbox_v8_oom(const struct sandbox *r, const brig_result *res, int sig)
+{
+	return r->lang == BRIG_LANG_JS && (sig == SIGABRT || sig == SIGTRAP) && res->err.data &&
+	       strstr(res->err.data, "JavaScript heap out of memory") != NULL;
 }

@@ -32,6 +32,8 @@ int sandbox_prepare(struct sandbox *r, const char *code, size_t len, const brig_
 int sandbox_start(struct sandbox *r, brig_result *res);
 /* Kill whatever is left and release everything. */
 void sandbox_cleanup(struct sandbox *r);
+/* V8 aborts (SIGABRT or SIGTRAP) when its heap, sized to the memory limit, is full. */
+bool sandbox_v8_oom(const struct sandbox *r, const brig_result *res, int sig);
 /* Whether the guest directory has this file (e.g. "js/agent.js"). */
 bool sandbox_guest_has(const brig_executor *ex, const char *rel);
 

@@ -102,7 +102,6 @@ static void kill_live(struct monitor *m, void *ud)
 
 static void call_limits(brig_session *s, const brig_call_opts *o)
 {
-	s->m.lim = &s->sb.lim;
 	s->sb.call_lim = s->sb.lim;
 	if (o && o->wall_timeout_ms)
 		s->sb.call_lim.wall_timeout_ms = o->wall_timeout_ms;
@@ -135,7 +134,7 @@ static void after_kill(brig_session *s, brig_result *res)
 }
 
 /* The live guest died on its own: a SystemExit ends the session. */
-static void after_exit(brig_session *s, brig_result *res)
+static void after_exit(brig_session *s, brig_result *res, int64_t ooms)
 {
 	int st = s->m.live_status;
 
@@ -147,7 +146,22 @@ static void after_exit(brig_session *s, brig_result *res)
 	res->signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
 	res->exit_code = 128 + res->signal;
 	s->poisoned = true;
+	if (cgroup_oom_kills(&s->sb.cg) > ooms || sandbox_v8_oom(&s->sb, res, res->signal)) {
+		res->limit = BRIG_LIMIT_MEMORY;
+		result_fail(res, BRIG_E_LIMIT, "memory limit exceeded");
+		return;
+	}
 	result_fail(res, BRIG_E_GUEST_ABORT, "the guest died from signal %d", res->signal);
+}
+
+/* A limit the guest survived (Python's MemoryError, a full disk). */
+static void guest_limit(brig_session *s, brig_result *res)
+{
+	if (s->m.guest_limit == BRIG_LIMIT_NONE || res->exit_code == 0)
+		return;
+	res->limit = s->m.guest_limit;
+	result_fail(res, BRIG_E_LIMIT, "%s limit exceeded",
+		    s->m.guest_limit == BRIG_LIMIT_MEMORY ? "memory" : "disk (tmpfs size)");
 }
 
 /*
@@ -157,6 +171,7 @@ static void after_exit(brig_session *s, brig_result *res)
 static int request(brig_session *s, json_t *req, const void *blob, size_t len,
 		   const brig_call_opts *o, brig_result *res)
 {
+	int64_t ooms = cgroup_oom_kills(&s->sb.cg);
 	uint32_t id;
 	int rc;
 
@@ -175,7 +190,7 @@ static int request(brig_session *s, json_t *req, const void *blob, size_t len,
 		return res->error;
 	}
 	if (s->m.live_status >= 0) {
-		after_exit(s, res);
+		after_exit(s, res, ooms);
 		return res->error != BRIG_OK ? res->error : BRIG_E_CONSUMED;
 	}
 	if (!s->m.done) {
@@ -387,8 +402,11 @@ int brig_session_run(brig_session *s, const char *code, size_t len, const brig_c
 	pthread_mutex_lock(&s->lock);
 	clear_interrupt(s);
 	rc = request(s, req, code, len, o, res);
-	if (rc == BRIG_OK)
+	if (rc == BRIG_OK) {
 		exec_outcome(s, res);
+		guest_limit(s, res);
+		rc = res->error;
+	}
 	pthread_mutex_unlock(&s->lock);
 	json_decref(req);
 	res->wall_us = now_us() - t0;

@@ -188,6 +188,24 @@ static void interrupt_from_another_thread(void)
 	brig_session_free(s);
 }
 
+/* Memory exhaustion in a call is reported as the memory limit. */
+static void memory_limit(void)
+{
+	brig_run_opts ro;
+	brig_session *s;
+	brig_result *r = NULL;
+	const char *bomb = L("x = bytearray(400 * 1024 * 1024)",
+			     "const keep = []; for (;;) keep.push(new Array(1e5).fill(1.5));");
+
+	brig_run_opts_init(&ro);
+	ro.limits.memory_bytes = 96 << 20;
+	s = open_session(&ro);
+	CHECK(brig_session_run(s, bomb, strlen(bomb), NULL, &r) == BRIG_E_LIMIT);
+	CHECK(brig_result_limit(r) == BRIG_LIMIT_MEMORY);
+	brig_result_free(r);
+	brig_session_free(s);
+}
+
 static void snapshots(void)
 {
 	brig_session *s = open_session(NULL);
@@ -420,6 +438,7 @@ static void suite(void)
 	interactive();
 	timeout_poisons();
 	interrupt_from_another_thread();
+	memory_limit();
 	snapshots();
 	late_reply_is_dropped();
 	handlers();
