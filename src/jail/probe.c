@@ -73,13 +73,14 @@ bool jail_userns_disabled(bool root, char *why, size_t len)
 bool jail_privileged(void)
 {
 	char map[128];
+	unsigned long inside, outside, count;
 
 	/* Root inside a user namespace (a rootless container) cannot map other
-	 * host uids: only the identity map marks the initial namespace. */
+	 * host uids: only the full identity map marks the initial namespace. */
 	if (geteuid() != 0 || sysfile_read("/proc/self/uid_map", NULL, map, sizeof(map)) < 0)
 		return false;
-	return strspn(map, " ") < sizeof(map) && strncmp(map + strspn(map, " "), "0", 1) == 0 &&
-	       strstr(map, "4294967295") != NULL;
+	return sscanf(map, "%lu %lu %lu", &inside, &outside, &count) == 3 && inside == 0 &&
+	       outside == 0 && count == 4294967295UL;
 }
 
 void jail_probe(struct probe_report *r)

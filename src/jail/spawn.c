@@ -255,7 +255,8 @@ static void reset_signals(void)
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
 }
 
-static void close_for_supervision(const struct jail_plan *plan)
+/* init keeps none of the guest's channels: only the guest holds them. */
+static void close_guest_ends(const struct jail_plan *plan)
 {
 	close(plan->proto_fd);
 	close(plan->stdout_fd);
@@ -298,15 +299,9 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 	if (guest == 0)
 		guest_exec(plan, ctl);
 	ctl_send(ctl, JAIL_CTL_READY, 0, NULL);
-	if (plan->session)
-		close_for_supervision(plan);
+	close_guest_ends(plan);
 	if (plan->session)
 		jail_supervise(ctl);
-	close(plan->proto_fd);
-	close(plan->stdout_fd);
-	close(plan->stderr_fd);
-	if (plan->stdin_fd >= 0)
-		close(plan->stdin_fd);
 	rc = init_wait(guest);
 	ctl_send(ctl, JAIL_CTL_STATUS, rc, NULL);
 	_exit(0);

@@ -596,6 +596,7 @@ static int call_loaded(brig_session *s, const char *name, const char *event_json
 	json_t *req, *err;
 	int rc;
 
+	/* A poisoned session says so before anything about its handlers. */
 	if ((rc = usable(s, res)))
 		return rc;
 	if (!s->loaded)
