@@ -106,6 +106,8 @@ void brig_limits_init(brig_limits *l);
 
 /*
  * A key-value store that guest code reaches as `kv`.  Values are JSON text.
+ * Keys are non-empty UTF-8 strings; a key longer than max_key_bytes gives
+ * BRIG_E_LIMIT on every operation (get and delete too, never "not found").
  * Stores are internally locked: one store may serve many runs at once.
  * The store must outlive every run that was given it.
  */

@@ -106,11 +106,11 @@ http: _Http
 fs: _Fs
 kv: _Kv
 
-def call(name: str, **kwargs: JSON) -> JSON:
+def call(name: str, /, **kwargs: JSON) -> JSON:
     """Call a host function the run was granted.  Raises RuntimeError with the
     host's message when it fails, or "unknown host function: NAME"."""
 
-async def async_call(name: str, **kwargs: JSON) -> JSON: ...
+async def async_call(name: str, /, **kwargs: JSON) -> JSON: ...
 
 def run_async(*aws: Awaitable[_T]) -> Any:
     """Run one awaitable to completion (or several, gathered, returning a list)."""

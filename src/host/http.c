@@ -219,7 +219,7 @@ static int parse_method(json_t *m, struct req *r, struct hc_reply *rep)
 {
 	const char *s = m && !json_is_null(m) ? json_string_value(m) : "GET";
 
-	if (!s)
+	if (!s || (json_is_string(m) && strlen(s) != json_string_length(m)))
 		return hc_fail(rep, "ValueError", "http.request: method must be a string");
 	for (size_t i = 0; i < sizeof(methods) / sizeof(*methods); i++) {
 		if (!strcasecmp(s, methods[i])) {
@@ -242,6 +242,8 @@ static int parse_args(const struct http_policy *p, json_t *args, const uint8_t *
 	url = json_string_value(json_object_get(args, "url"));
 	if (!url)
 		return hc_fail(rep, "ValueError", "http.request: url must be a string");
+	if (strlen(url) != json_string_length(json_object_get(args, "url")))
+		return hc_fail(rep, "ValueError", "http.request: url contains a NUL byte");
 	if (!body && body_len)
 		return hc_fail(rep, "ValueError", "http.request: missing request body");
 	if (body_len > p->lim.max_request_bytes)

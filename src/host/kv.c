@@ -171,12 +171,19 @@ static bool utf8_valid(const char *str, size_t n)
 	return true;
 }
 
-/* Keys that can exist at all; the length bound applies only when storing. */
-static int kv_key_check(const char *key, size_t *len, char *err, size_t errlen)
+/*
+ * Keys that can exist at all.  Every operation checks the length bound, so
+ * that a key too long to store raises on get and delete too, rather than
+ * quietly reading as absent.
+ */
+static int kv_key_check(const brig_kv *kv, const char *key, size_t *len, char *err, size_t errlen)
 {
 	if (!key || !*key)
 		return errfmt(err, errlen, BRIG_E_INVAL, "kv key must be a non-empty string");
 	*len = strlen(key);
+	if (*len > kv->lim.max_key_bytes)
+		return errfmt(err, errlen, BRIG_E_LIMIT, "kv key of %zu bytes exceeds %zu bytes",
+			      *len, kv->lim.max_key_bytes);
 	if (!utf8_valid(key, *len))
 		return errfmt(err, errlen, BRIG_E_INVAL, "kv key is not valid UTF-8");
 	return BRIG_OK;
@@ -621,7 +628,7 @@ static int kv_get(brig_kv *kv, const char *key, char **out, char *err, size_t er
 	if (!kv || !out)
 		return errfmt(err, errlen, BRIG_E_INVAL, "kv: missing argument");
 	*out = NULL;
-	rc = kv_key_check(key, &klen, err, errlen);
+	rc = kv_key_check(kv, key, &klen, err, errlen);
 	if (rc != BRIG_OK)
 		return rc;
 	pthread_mutex_lock(&kv->mu);
@@ -634,13 +641,13 @@ static int kv_put(brig_kv *kv, const char *key, const json_t *value, char *err, 
 {
 	KV_AUTOFREE char *txt = NULL;
 	struct kv_item it = {.key = key};
-	int rc = kv_key_check(key, &it.klen, err, errlen);
+	int rc;
 
+	if (!kv)
+		return errfmt(err, errlen, BRIG_E_INVAL, "kv: missing argument");
+	rc = kv_key_check(kv, key, &it.klen, err, errlen);
 	if (rc != BRIG_OK)
 		return rc;
-	if (it.klen > kv->lim.max_key_bytes)
-		return errfmt(err, errlen, BRIG_E_LIMIT, "kv key exceeds %zu bytes",
-			      kv->lim.max_key_bytes);
 	txt = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
 	if (!txt)
 		return errfmt(err, errlen, BRIG_E_NOMEM, "kv: out of memory");
@@ -662,7 +669,7 @@ static int kv_del(brig_kv *kv, const char *key, char *err, size_t errlen)
 
 	if (!kv)
 		return errfmt(err, errlen, BRIG_E_INVAL, "kv: missing argument");
-	rc = kv_key_check(key, &klen, err, errlen);
+	rc = kv_key_check(kv, key, &klen, err, errlen);
 	if (rc != BRIG_OK)
 		return rc;
 	pthread_mutex_lock(&kv->mu);
@@ -701,7 +708,7 @@ int brig_kv_set(brig_kv *kv, const char *key, const char *json)
 
 	if (!kv || !json)
 		return BRIG_E_INVAL;
-	v = json_loads(json, JSON_DECODE_ANY, &e);
+	v = json_loads(json, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
 	if (!v)
 		return json_error_code(&e) == json_error_out_of_memory ? BRIG_E_NOMEM
 								       : BRIG_E_INVAL;
@@ -773,7 +780,7 @@ static int kvc_get(brig_kv *kv, json_t *args, struct hc_reply *rep)
 	rc = kv_get(kv, key, &txt, err, sizeof(err));
 	if (rc != BRIG_OK && rc != BRIG_E_NOTFOUND)
 		return kvc_fail(rep, rc, err);
-	v = txt ? json_loads(txt, JSON_DECODE_ANY, NULL) : NULL;
+	v = txt ? json_loads(txt, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
 	if (txt && !v)
 		return kvc_fail(rep, BRIG_E_INTERNAL, "kv store holds a value that is not JSON");
 	res = kvc_found(v);

@@ -23,9 +23,18 @@ struct dispatch_job {
 	unsigned gen; /* the guest generation that asked */
 };
 
+/* A string argument as a C string: NULL if absent, not a string, or holding NUL. */
+static const char *c_string(json_t *args, const char *key)
+{
+	json_t *s = json_object_get(args, key);
+	const char *v = json_string_value(s);
+
+	return v && strlen(v) == json_string_length(s) ? v : NULL;
+}
+
 static void call_custom(struct dispatch *d, json_t *args, struct hc_reply *rep)
 {
-	const char *name = json_string_value(json_object_get(args, "name"));
+	const char *name = c_string(args, "name");
 	json_t *fargs = json_object_get(args, "args");
 	const struct host_fn *f;
 	char *argtext, *result = NULL, *msg = NULL;
@@ -40,13 +49,18 @@ static void call_custom(struct dispatch *d, json_t *args, struct hc_reply *rep)
 		hc_fail(rep, "RuntimeError", "unknown host function: %s", name);
 		return;
 	}
-	argtext = json_dumps(fargs ? fargs : json_object(), JSON_COMPACT);
-	rc = f->fn(f->userdata, name, argtext ? argtext : "{}", &result, &msg);
+	argtext = fargs ? json_dumps(fargs, JSON_COMPACT) : strdup("{}");
+	if (!argtext) {
+		hc_fail(rep, "MemoryError", "host could not encode the arguments");
+		return;
+	}
+	rc = f->fn(f->userdata, name, argtext, &result, &msg);
 	free(argtext);
 	if (rc != 0) {
 		hc_fail(rep, "RuntimeError", "%s", msg ? msg : "host function failed");
 	} else {
-		json_t *v = result ? json_loads(result, JSON_DECODE_ANY, &jerr) : json_null();
+		json_t *v = result ? json_loads(result, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr)
+				   : json_null();
 		if (v)
 			hc_ok(rep, v);
 		else
@@ -59,7 +73,7 @@ static void call_custom(struct dispatch *d, json_t *args, struct hc_reply *rep)
 
 static void route(struct dispatch *d, struct dispatch_job *job, struct hc_reply *rep)
 {
-	const char *fn = json_string_value(json_object_get(job->json, "fn"));
+	const char *fn = c_string(job->json, "fn");
 	json_t *args = json_object_get(job->json, "args");
 
 	if (!fn || (args && !json_is_object(args))) {

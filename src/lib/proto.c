@@ -124,7 +124,9 @@ int proto_parse_msg(const struct proto_frame *f, struct proto_msg *m, char *err,
 		snprintf(err, errlen, "JSON length %u exceeds frame", jlen);
 		return -1;
 	}
-	m->json = json_loadb((const char *)f->body + 8, jlen, JSON_DECODE_ANY, &jerr);
+	/* Strings may hold NUL (as \u0000); whoever reads one as a C string checks. */
+	m->json =
+	    json_loadb((const char *)f->body + 8, jlen, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (!m->json) {
 		snprintf(err, errlen, "malformed JSON: %s", jerr.text);
 		return -1;

@@ -40,7 +40,9 @@ static int queue_code(struct sandbox *r, struct monitor *m, const char *code, si
 
 	if (r->lang == BRIG_LANG_SH)
 		return 0;
-	snprintf(meta, sizeof(meta), "filename=%s\n", o->filename ? o->filename : "<string>");
+	/* The agent refuses a call that would not fit, rather than be killed for it. */
+	snprintf(meta, sizeof(meta), "filename=%s\nmax_frame=%" PRIu64 "\n",
+		 o->filename ? o->filename : "<string>", r->lim.max_frame_bytes);
 	if (proto_encode_run(&frame, meta, code, len) < 0) {
 		buf_free(&frame);
 		return -1;

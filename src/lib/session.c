@@ -62,6 +62,10 @@ static int send_req(brig_session *s, json_t *req, const void *blob, size_t len, 
 	ssize_t left;
 
 	*id = ++s->seq;
+	/* As a run's RUN frame does: the agent refuses a frame that would not fit. */
+	if (json_object_set_new(req, "max_frame",
+				json_integer((json_int_t)s->sb.lim.max_frame_bytes)))
+		return BRIG_E_NOMEM;
 	if (proto_encode_msg(&frame, PROTO_REQ, *id, req, blob, len) < 0) {
 		buf_free(&frame);
 		return BRIG_E_NOMEM;
@@ -625,7 +629,7 @@ int brig_session_call_handler(brig_session *s, const char *name, const char *eve
 		return BRIG_E_NOMEM;
 	if (result_json)
 		*result_json = NULL;
-	event = event_json ? json_loads(event_json, JSON_DECODE_ANY, NULL) : NULL;
+	event = event_json ? json_loads(event_json, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
 	if (!s || !valid_name(name) || !event || !result_json) {
 		rc = result_fail(res, BRIG_E_INVAL, "a handler name and a JSON event are needed");
 	} else {

@@ -35,12 +35,12 @@ class _Lazy:
         return "<brig %s>" % self._name
 
 
-def call(name, **kwargs):
+def call(name, /, **kwargs):
     """Call the host function `name` with keyword arguments; returns its JSON result."""
     return _impl().call(name, **kwargs)
 
 
-async def async_call(name, **kwargs):
+async def async_call(name, /, **kwargs):
     return await _impl().async_call(name, **kwargs)
 
 

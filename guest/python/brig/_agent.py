@@ -12,6 +12,8 @@ def _read_run(ftype, body):
     mlen = int.from_bytes(body[:4], "little")
     meta = body[4 : 4 + mlen].decode()
     fields = dict(line.split("=", 1) for line in meta.splitlines() if "=" in line)
+    if fields.get("max_frame", "").isdigit():
+        _proto.channel.max_frame = int(fields["max_frame"])
     return fields.get("filename", "<string>"), body[4 + mlen :]
 
 

@@ -2,12 +2,12 @@
 from brig._proto import channel as _ch
 
 
-def call(name, **kwargs):
+def call(name, /, **kwargs):
     """Call the host function `name` with keyword arguments; returns its JSON result."""
     return _ch.call("call", {"name": name, "args": kwargs})[0]
 
 
-async def async_call(name, **kwargs):
+async def async_call(name, /, **kwargs):
     return (await _ch.acall("call", {"name": name, "args": kwargs}))[0]
 
 

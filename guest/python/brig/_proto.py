@@ -22,8 +22,94 @@ _ERRORS = {
 }
 
 
+# What every value crossing to the host must fit (docs/PROTOCOL.md, "Values"):
+# the host's JSON holds 64-bit integers, and parses at most 2048 levels.
+MAX_DEPTH = 512
+_INT_MIN, _INT_MAX = -(1 << 63), (1 << 63) - 1
+# Room left in a frame for the header and the answer around a session's result.
+_FRAME_SLACK = 64
+
+
 def _u32(n):
     return n.to_bytes(4, "little")
+
+
+def _too_deep(limit):
+    return ValueError("value nested more than %d levels deep" % limit)
+
+
+def _check_int(v):
+    if not _INT_MIN <= v <= _INT_MAX:
+        raise ValueError("integer out of range for the host (-2**63 .. 2**63-1): %d bits"
+                         % v.bit_length())
+
+
+def _check_key(k):
+    if not isinstance(k, str):
+        raise TypeError("keys must be str, not %s" % type(k).__name__)
+    if "\0" in k:
+        raise ValueError("keys must not contain NUL")
+
+
+def check(value, limit=MAX_DEPTH):
+    """Refuse what JSON would change or the host could not read.
+
+    json.dumps turns int, float, bool and None keys into strings; the host
+    holds neither integers beyond 64 bits nor NUL in keys; and nesting is
+    bounded.  Iterative, so that no depth makes it recurse.
+    """
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        t = type(v)
+        if t is int:
+            _check_int(v)
+            continue
+        if t is str or t is float or t is bool or v is None:
+            continue
+        if t is dict or t is list or t is tuple or isinstance(v, (dict, list, tuple)):
+            if depth > limit:
+                raise _too_deep(limit)
+            if isinstance(v, dict):
+                for k in v:
+                    _check_key(k)
+                items = v.values()
+            else:
+                items = v
+            for x in items:
+                tx = type(x)
+                if tx is str or tx is float or tx is bool or x is None:
+                    continue
+                if tx is int:
+                    _check_int(x)
+                else:
+                    stack.append((x, depth + 1))
+        elif isinstance(v, int):
+            _check_int(v)
+        # Anything else: json.dumps raises TypeError.
+
+
+def encode(value, limit=MAX_DEPTH):
+    """The UTF-8 JSON of value, exactly as the host will read it back.
+
+    NaN and infinities raise ValueError; a lone surrogate, which UTF-8
+    cannot carry, raises UnicodeEncodeError (a ValueError).
+    """
+    import json
+
+    check(value, limit)
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.encode("utf-8")
+
+
+def _safe_text(text):
+    """For messages the agent itself must send: lone surrogates become U+FFFD."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        import re
+
+        return re.sub("[\ud800-\udfff]", "\ufffd", text).encode("utf-8")
 
 
 class Channel:
@@ -34,6 +120,7 @@ class Channel:
         self.done = {}  # id -> (json, blob) that arrived while waiting for another
         self.futures = {}  # id -> asyncio future
         self.loop = None
+        self.max_frame = None  # the host's bound on a frame, once it said
 
     # ---- framing
     def _fill(self):
@@ -71,15 +158,20 @@ class Channel:
         self._write(b"".join((_u32(size), bytes((ftype,))) + parts))
 
     # ---- calls
-    def _send_call(self, fn, args, blob):
-        import json
+    def check_frame(self, size):
+        """A frame the host would refuse as a protocol violation raises here instead."""
+        if self.max_frame is not None and size > self.max_frame:
+            raise ValueError("host call of %d bytes exceeds the frame limit of %d bytes"
+                             % (size, self.max_frame))
 
+    def _send_call(self, fn, args, blob):
+        # The envelope and args take two levels of the host's depth budget.
+        text = b'{"fn":%s,"args":%s}' % (encode(fn), encode(args, MAX_DEPTH + 1))
+        blob = blob or b""
+        self.check_frame(9 + len(text) + len(blob))
         cid = self.next_id
         self.next_id += 1
-        # NaN and Infinity are not JSON: refuse them here, as ValueError.
-        text = json.dumps({"fn": fn, "args": args}, separators=(",", ":"), allow_nan=False)
-        text = text.encode()
-        self.send_frame(CALL, _u32(cid), _u32(len(text)), text, blob or b"")
+        self.send_frame(CALL, _u32(cid), _u32(len(text)), text, blob)
         return cid
 
     def _accept(self, body):
@@ -139,8 +231,14 @@ class Channel:
     def send_msg(self, ftype, cid, value, blob=b""):
         import json
 
-        text = json.dumps(value, separators=(",", ":")).encode()
+        text = _safe_text(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
         self.send_frame(ftype, _u32(cid), _u32(len(text)), text, blob or b"")
+
+    def encode_result(self, value):
+        """A session handler's result: encoded, and small enough for its answer."""
+        out = encode(value)
+        self.check_frame(9 + _FRAME_SLACK + len(out))
+        return out
 
     def resync(self, token):
         """Skip everything up to token: what a killed guest left unread."""
@@ -156,7 +254,7 @@ class Channel:
     def event(self, **fields):
         import json
 
-        self.send_frame(EVENT, json.dumps(fields).encode())
+        self.send_frame(EVENT, _safe_text(json.dumps(fields, ensure_ascii=False)))
 
 
 def parse_msg(body):

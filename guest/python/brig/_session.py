@@ -107,7 +107,7 @@ class Session:
                 import asyncio
 
                 result = asyncio.run(_await(result))
-            out = json.dumps(result, allow_nan=False).encode()
+            out = _proto.channel.encode_result(result)
         except BaseException as exc:
             _agent.report(exc, "<handler %s>" % name)
             return _error(exc), b""
@@ -198,6 +198,8 @@ def serve(first):
         if ftype != _proto.REQ:
             raise SystemExit("brig agent: expected a request")
         cid, req, blob = _proto.parse_msg(body)
+        if isinstance(req.get("max_frame"), int):
+            _proto.channel.max_frame = req["max_frame"]
         op = req.get("op")
         if op == "call":
             answer, out = session.call(req, blob)
