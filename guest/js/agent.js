@@ -78,6 +78,137 @@ function writeAll(fd, data) {
 	}
 }
 
+// ------------------------------------------------------------------- values
+
+/*
+ * JSON for the host, exactly as it will read it back (docs/PROTOCOL.md,
+ * "Values"), or a clean error.  JSON.stringify alone would turn NaN and
+ * Infinity into null, -0 into 0, a Map or a typed array into {}, and would
+ * write integers beyond 2**63 in a form the host refuses, and lone
+ * surrogates as escapes the host refuses: a refused frame kills the run.
+ * Otherwise it follows JSON.stringify: toJSON, boxed primitives, undefined
+ * and functions left out of objects and null in arrays.
+ */
+const MAX_DEPTH = 512;
+const INT_LIMIT = 2 ** 63;
+const LONE_SURROGATE = /\p{Cs}/u;
+const quote = JSON.stringify;
+let utilTypes = null;
+
+function jsonString(s) {
+	if (LONE_SURROGATE.test(s))
+		throw new TypeError('a string with a lone surrogate cannot be sent to the host (it has no UTF-8 form)');
+	return quote(s);
+}
+
+function jsonNumber(n) {
+	if (!Number.isFinite(n))
+		throw new RangeError(n + ' cannot be sent to the host: JSON has no NaN or Infinity');
+	if (n === 0)
+		return Object.is(n, -0) ? '-0.0' : '0';
+	// The host refuses a plain integer beyond 64 bits, but reads a real.  At
+	// -2**63 too: its shortest digits, -9223372036854776000, are beyond.
+	if (Number.isInteger(n) && Math.abs(n) >= INT_LIMIT)
+		return n.toExponential();
+	return String(n);
+}
+
+// The kinds that JSON.stringify would silently empty.
+function refuseOpaque(v, types) {
+	let what = null;
+	if (types.isMap(v) || types.isWeakMap(v))
+		what = 'a Map';
+	else if (types.isSet(v) || types.isWeakSet(v))
+		what = 'a Set';
+	else if (types.isArrayBufferView(v) || types.isAnyArrayBuffer(v))
+		what = 'binary data (send bytes as a body or file instead)';
+	else if (types.isPromise(v))
+		what = 'a Promise (await it first)';
+	else if (types.isBigIntObject(v))
+		what = 'a BigInt';
+	if (what)
+		throw new TypeError(what + ' cannot be sent to the host as JSON');
+}
+
+function unbox(v, types) {
+	if (types.isNumberObject(v))
+		return Number(v);
+	if (types.isStringObject(v))
+		return String(v);
+	if (types.isBooleanObject(v))
+		return Boolean.prototype.valueOf.call(v);
+	return v;
+}
+
+// The JSON text of value; undefined when JSON has no text for it (undefined,
+// a function, a symbol).  limit bounds the nesting, value itself being 1:
+// MAX_DEPTH for a value as the user sees it, one more around call arguments.
+function toJson(value, limit = MAX_DEPTH) {
+	const types = utilTypes || (utilTypes = require('util').types);
+	const open = new Set();
+
+	function container(v, depth) {
+		if (depth > limit)
+			throw new RangeError('value nested more than ' + MAX_DEPTH + ' levels deep');
+		if (open.has(v))
+			throw new TypeError('a value that contains itself cannot be sent to the host');
+		open.add(v);
+		const parts = [];
+		let text;
+		if (Array.isArray(v)) {
+			const n = v.length;
+			for (let i = 0; i < n; i++) {
+				const x = encode(String(i), v[i], depth + 1);
+				parts.push(x === undefined ? 'null' : x);
+			}
+			text = '[' + parts.join(',') + ']';
+		} else {
+			for (const k of Object.keys(v)) {
+				const x = encode(k, v[k], depth + 1);
+				if (x === undefined)
+					continue;
+				if (k.includes('\0'))
+					throw new TypeError('object keys sent to the host must not contain NUL');
+				parts.push(jsonString(k) + ':' + x);
+			}
+			text = '{' + parts.join(',') + '}';
+		}
+		open.delete(v);
+		return text;
+	}
+
+	function encode(key, v, depth) {
+		if (v !== null && (typeof v === 'object' || typeof v === 'bigint') &&
+			typeof v.toJSON === 'function')
+			v = v.toJSON(key);
+		if (v !== null && typeof v === 'object') {
+			refuseOpaque(v, types);
+			v = unbox(v, types);
+		}
+		switch (typeof v) {
+		case 'string':
+			return jsonString(v);
+		case 'number':
+			return jsonNumber(v);
+		case 'boolean':
+			return v ? 'true' : 'false';
+		case 'bigint':
+			throw new TypeError('a BigInt cannot be sent to the host as JSON (convert it to a Number or a string)');
+		case 'object':
+			return v === null ? 'null' : container(v, depth);
+		default:
+			return undefined;
+		}
+	}
+
+	return encode('', value, 1);
+}
+
+// For what the agent itself sends (answers, events): never refused.
+function wellFormed(obj) {
+	return JSON.stringify(obj, (k, v) => (typeof v === 'string' ? v.replace(/\p{Cs}/gu, '\ufffd') : v));
+}
+
 // ------------------------------------------------------------------ channel
 
 function u32(n) {
@@ -111,6 +242,22 @@ class Channel {
 		this.nonblocking = false;
 		this.dead = null;
 		this.requests = null; // a session's requests read early; null in a run
+		this.maxFrame = 0; // the host's bound on a frame, once it said; 0: unknown
+	}
+
+	// A frame the host would refuse as a protocol violation throws here instead.
+	checkFrame(size) {
+		if (this.maxFrame && size > this.maxFrame) {
+			throw new RangeError('host call of ' + size + ' bytes exceeds the frame limit of ' +
+				this.maxFrame + ' bytes');
+		}
+	}
+
+	// The CALL's JSON, checked to fit in a frame with its blob.
+	callText(fn, argsJson, blob) {
+		const text = Buffer.from('{"fn":' + JSON.stringify(fn) + ',"args":' + argsJson + '}');
+		this.checkFrame(9 + text.length + (blob ? blob.length : 0));
+		return text;
 	}
 
 	room(n) {
@@ -222,10 +369,9 @@ class Channel {
 		}
 	}
 
-	sendCall(fn, argsJson, blob) {
+	sendCall(text, blob) {
 		const id = this.nextId;
 		this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
-		const text = Buffer.from('{"fn":' + JSON.stringify(fn) + ',"args":' + argsJson + '}');
 		const parts = [u32(id), u32(text.length), text];
 		if (blob && blob.length)
 			parts.push(blob);
@@ -254,8 +400,8 @@ class Channel {
 			return;
 		this.waiting.delete(id);
 		while (this.backlog.length && this.waiting.size < MAX_IN_FLIGHT) {
-			const [fn, args, data, next] = this.backlog.shift();
-			this.waiting.set(this.sendCall(fn, args, data), next);
+			const [text, data, next] = this.backlog.shift();
+			this.waiting.set(this.sendCall(text, data), next);
 		}
 		if (this.waiting.size === 0)
 			this.stopReading();
@@ -264,9 +410,10 @@ class Channel {
 
 	// A blocking call: returns [replyJson, blob].
 	call(fn, argsJson, blob) {
+		const text = this.callText(fn, argsJson, blob);
 		this.inSync = true;
 		try {
-			this.syncId = this.sendCall(fn, argsJson, blob);
+			this.syncId = this.sendCall(text, blob);
 			this.blocking();
 			while (this.syncReply === null)
 				this.dispatch(this.readFrame());
@@ -281,11 +428,12 @@ class Channel {
 
 	// A pipelined call: cb(replyJson, blob) runs when the reply arrives.
 	post(fn, argsJson, blob, cb) {
+		const text = this.callText(fn, argsJson, blob);
 		if (this.waiting.size >= MAX_IN_FLIGHT) {
-			this.backlog.push([fn, argsJson, blob, cb]);
+			this.backlog.push([text, blob, cb]);
 			return;
 		}
-		const id = this.sendCall(fn, argsJson, blob);
+		const id = this.sendCall(text, blob);
 		this.waiting.set(id, cb);
 		this.startReading();
 	}
@@ -332,7 +480,7 @@ class Channel {
 	abandon(why) {
 		if (!this.dead)
 			this.dead = why;
-		const cbs = [...this.waiting.values(), ...this.backlog.map((b) => b[3])];
+		const cbs = [...this.waiting.values(), ...this.backlog.map((b) => b[2])];
 		this.waiting.clear();
 		this.backlog = [];
 		if (this.reading) {
@@ -346,7 +494,7 @@ class Channel {
 
 	event(obj) {
 		try {
-			this.send(EVENT, [Buffer.from(JSON.stringify(obj))]);
+			this.send(EVENT, [Buffer.from(wellFormed(obj))]);
 		} catch {
 			// Reporting is best effort: the run is failing anyway.
 		}
@@ -372,7 +520,7 @@ class Channel {
 
 	// A session's answer to request id: a JSON object and an optional blob.
 	answer(id, obj, blob) {
-		const text = Buffer.from(JSON.stringify(obj));
+		const text = Buffer.from(wellFormed(obj));
 		const parts = [u32(id), u32(text.length), text];
 		if (blob && blob.length)
 			parts.push(blob);
@@ -384,12 +532,16 @@ function parseRun(f) {
 	const mlen = f.body.readUInt32LE(0);
 	const meta = f.body.toString('utf8', 4, 4 + mlen);
 	let filename = '<string>';
+	let maxFrame = 0;
 	for (const line of meta.split('\n')) {
 		const eq = line.indexOf('=');
-		if (eq > 0 && line.slice(0, eq) === 'filename')
+		const key = eq > 0 ? line.slice(0, eq) : '';
+		if (key === 'filename')
 			filename = line.slice(eq + 1);
+		else if (key === 'max_frame' && /^\d+$/.test(line.slice(eq + 1)))
+			maxFrame = Number(line.slice(eq + 1));
 	}
-	return { filename, code: f.body.toString('utf8', 4 + mlen) };
+	return { filename, maxFrame, code: f.body.toString('utf8', 4 + mlen) };
 }
 
 // --------------------------------------------------------------- the bridge
@@ -403,13 +555,19 @@ function makeBridge(ch) {
 
 	return {
 		call: (fn, args, blob) => ch.call(fn, args, blob),
+		// JSON of a value for the host; args of a call sit one level down.
+		json: (value) => toJson(value, MAX_DEPTH + 1),
 		post: (fn, args, blob, cb) => ch.post(fn, args, blob, cb),
 		// A request body or file contents as bytes; undefined if not bytes-like.
+		// A string must have a UTF-8 form: no silent U+FFFD for a lone surrogate.
 		toBlob(x) {
 			if (x === undefined || x === null)
 				return null;
-			if (typeof x === 'string')
+			if (typeof x === 'string') {
+				if (LONE_SURROGATE.test(x))
+					throw new TypeError('a string with a lone surrogate has no UTF-8 form');
 				return Buffer.from(x, 'utf8');
+			}
 			if (ArrayBuffer.isView(x))
 				return Buffer.from(x.buffer, x.byteOffset, x.byteLength);
 			if (lazyUtil().types.isAnyArrayBuffer(x))
@@ -686,7 +844,7 @@ function installLazyGlobals({ ctx, holder }, ch) {
 // What session.js builds a session from.
 function sessionKit(ch) {
 	return { ch, writeAll, makeContext, installLazyGlobals, compileBody, compileUser, describe,
-		flagLimit };
+		flagLimit, toJson };
 }
 
 function main() {
@@ -699,7 +857,8 @@ function main() {
 	}
 	if (first.type !== RUN)
 		ch.fail('brig agent: expected a RUN frame');
-	const { filename, code } = parseRun(first);
+	const { filename, maxFrame, code } = parseRun(first);
+	ch.maxFrame = maxFrame;
 	process.on('uncaughtException', (err) => fatal(ch, err, filename));
 	process.on('unhandledRejection', (err) => fatal(ch, err, filename));
 

@@ -93,10 +93,9 @@
 	}
 
 	function callSync(fn, args, blob) {
-		const text = JSON.stringify(args);
 		let reply;
 		try {
-			reply = bridge.call(fn, text, blob);
+			reply = bridge.call(fn, bridge.json(args), blob);
 		} catch (e) {
 			throw adopt(e);
 		}
@@ -107,8 +106,7 @@
 	function callAsync(fn, args, blob) {
 		const err = new Error();
 		return new Promise((resolve, reject) => {
-			const text = JSON.stringify(args);
-			guard(() => bridge.post(fn, text, blob, (json, rblob) => {
+			guard(() => bridge.post(fn, bridge.json(args), blob, (json, rblob) => {
 				try {
 					resolve(unpack(json, rblob, err));
 				} catch (e) {
@@ -262,7 +260,7 @@
 			callSync('fs.write', p(path), toBlob(data, 'data'));
 		},
 		writeText(path, data) {
-			callSync('fs.write', p(path), bridge.encode(text(data, 'text')));
+			callSync('fs.write', p(path), toBlob(text(data, 'text'), 'text'));
 		},
 		writeJson(path, data, indent) {
 			callSync('fs.write', p(path), bridge.encode(jsonText(data, indent)));
@@ -286,7 +284,7 @@
 			return callAsync('fs.write', p(path), toBlob(data, 'data')).then(() => undefined);
 		}),
 		asyncWriteText: asyncOf((path, data) =>
-			callAsync('fs.write', p(path), bridge.encode(text(data, 'text'))).then(() => undefined)),
+			callAsync('fs.write', p(path), toBlob(text(data, 'text'), 'text')).then(() => undefined)),
 		asyncWriteJson: asyncOf((path, data, indent) =>
 			callAsync('fs.write', p(path), bridge.encode(jsonText(data, indent))).then(() => undefined)),
 		asyncListdir: asyncOf((path) => callAsync('fs.listdir', p(path), null).then((r) => r[0])),

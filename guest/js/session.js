@@ -58,7 +58,6 @@ class Session {
 		// are this realm's values, as everything else user code sees.
 		this.json = vm.runInContext('JSON', this.ctx);
 		this.parse = this.json.parse;
-		this.stringify = this.json.stringify;
 		this.cells = 0;
 		this.handlers = new Map();
 		this.collect = undefined; // the gc function, made on first use
@@ -273,7 +272,9 @@ class Session {
 			let result = fn(Reflect.apply(this.parse, this.json, [blob.toString('utf8')]));
 			if (isThenable(result))
 				result = await this.wait(result);
-			out = Reflect.apply(this.stringify, this.json, [result]);
+			out = this.kit.toJson(result);
+			if (out !== undefined)
+				this.ch.checkFrame(9 + 64 + Buffer.byteLength(out));
 		} catch (err) {
 			const answer = this.failed(err, '<handler ' + name + '>');
 			if (isStackOverflow(err))
@@ -482,6 +483,8 @@ async function loop(kit, first) {
 	let frame = first;
 	for (;;) {
 		const { id, req, blob } = parseRequest(frame);
+		if (Number.isSafeInteger(req.max_frame))
+			ch.maxFrame = req.max_frame;
 		let answer;
 		let out;
 		try {

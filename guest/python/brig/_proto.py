@@ -34,8 +34,8 @@ def _u32(n):
     return n.to_bytes(4, "little")
 
 
-def _too_deep(limit):
-    return ValueError("value nested more than %d levels deep" % limit)
+def _too_deep():
+    return ValueError("value nested more than %d levels deep" % MAX_DEPTH)
 
 
 def _check_int(v):
@@ -69,7 +69,7 @@ def check(value, limit=MAX_DEPTH):
             continue
         if t is dict or t is list or t is tuple or isinstance(v, (dict, list, tuple)):
             if depth > limit:
-                raise _too_deep(limit)
+                raise _too_deep()
             if isinstance(v, dict):
                 for k in v:
                     _check_key(k)
