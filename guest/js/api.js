@@ -297,7 +297,11 @@
 	// ------------------------------------------------------------------ kv
 
 	const key = (k) => ({ key: needString(k, 'key') });
-	const kvSet = (k, value) => ({ key: needString(k, 'key'), value: value === undefined ? null : value });
+	const kvSet = (k, value) => {
+		if (typeof value === 'function' || typeof value === 'symbol')
+			throw new TypeError('value is not JSON-serializable');
+		return { key: needString(k, 'key'), value: value === undefined ? null : value };
+	};
 	const found = (r, dflt) => (r && r.found ? r.value : dflt === undefined ? null : dflt);
 
 	const kv = {

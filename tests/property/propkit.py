@@ -26,8 +26,9 @@ def run_battery(lang, code, *flags, timeout=120):
     """Run code; assert the run ended cleanly; return the guest's report."""
     res, rc = helpers.run(code, lang, *flags, timeout=timeout)
     assert res["error"] is None and rc == 0, helpers.describe(res)
-    last = res["stdout"].strip().splitlines()[-1]
-    return json.loads(last)
+    lines = res["stdout"].strip().splitlines()
+    assert lines and lines[-1].startswith("{"), "no report:\n" + helpers.describe(res)
+    return json.loads(lines[-1])
 
 
 def check_report(report, exact=(), raised=()):
