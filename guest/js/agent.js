@@ -204,9 +204,12 @@ function toJson(value, limit = MAX_DEPTH) {
 	return encode('', value, 1);
 }
 
-// For what the agent itself sends (answers, events): never refused.
-function wellFormed(obj) {
-	return JSON.stringify(obj, (k, v) => (typeof v === 'string' ? v.replace(/\p{Cs}/gu, '\ufffd') : v));
+// What the agent itself sends (answers, events) is never refused: lone
+// surrogates become U+FFFD, and NUL, which the host's C strings cannot hold,
+// becomes the two characters \0.
+function plainJson(obj) {
+	return JSON.stringify(obj, (k, v) =>
+		(typeof v === 'string' ? v.replace(/\p{Cs}/gu, '\ufffd').replace(/\0/g, '\\0') : v));
 }
 
 // ------------------------------------------------------------------ channel
@@ -494,7 +497,7 @@ class Channel {
 
 	event(obj) {
 		try {
-			this.send(EVENT, [Buffer.from(wellFormed(obj))]);
+			this.send(EVENT, [Buffer.from(plainJson(obj))]);
 		} catch {
 			// Reporting is best effort: the run is failing anyway.
 		}
@@ -520,7 +523,7 @@ class Channel {
 
 	// A session's answer to request id: a JSON object and an optional blob.
 	answer(id, obj, blob) {
-		const text = Buffer.from(wellFormed(obj));
+		const text = Buffer.from(plainJson(obj));
 		const parts = [u32(id), u32(text.length), text];
 		if (blob && blob.length)
 			parts.push(blob);

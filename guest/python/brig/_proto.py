@@ -102,14 +102,24 @@ def encode(value, limit=MAX_DEPTH):
     return text.encode("utf-8")
 
 
-def _safe_text(text):
-    """For messages the agent itself must send: lone surrogates become U+FFFD."""
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        import re
+def _plain(v):
+    """What the agent itself sends (answers, events) is never refused: lone
+    surrogates become U+FFFD, and NUL, which the host's C strings cannot
+    hold, becomes the two characters \\0."""
+    if isinstance(v, str):
+        v = v.replace("\0", "\\0")
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            import re
 
-        return re.sub("[\ud800-\udfff]", "\ufffd", text).encode("utf-8")
+            v = re.sub("[\ud800-\udfff]", "\ufffd", v)
+        return v
+    if isinstance(v, dict):
+        return {_plain(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
 
 
 class Channel:
@@ -231,7 +241,7 @@ class Channel:
     def send_msg(self, ftype, cid, value, blob=b""):
         import json
 
-        text = _safe_text(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+        text = json.dumps(_plain(value), ensure_ascii=False, separators=(",", ":")).encode()
         self.send_frame(ftype, _u32(cid), _u32(len(text)), text, blob or b"")
 
     def encode_result(self, value):
@@ -254,7 +264,7 @@ class Channel:
     def event(self, **fields):
         import json
 
-        self.send_frame(EVENT, _safe_text(json.dumps(fields, ensure_ascii=False)))
+        self.send_frame(EVENT, json.dumps(_plain(fields), ensure_ascii=False).encode())
 
 
 def parse_msg(body):
