@@ -1,5 +1,5 @@
 #!/bin/sh
-# Run the integration and security suites again as an unprivileged user
+# Run the integration, security and property suites again as an unprivileged user
 # (uid 65534), the way brig runs for most embedders.
 #
 # Usage: tests/run-unprivileged.sh [pytest arguments...]
@@ -34,7 +34,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	# Already unprivileged: nothing to switch to.
 	echo "run-unprivileged: running as uid $(id -u) already" >&2
 	BRIG_BIN=$bin BRIG_GUEST_DIR=$guest exec "$PY" -m pytest -p no:cacheprovider -q \
-		"$tests/integration" "$tests/security" "$@"
+		"$tests/integration" "$tests/security" "$tests/property" "$@"
 fi
 command -v setpriv >/dev/null 2>&1 || die "setpriv (util-linux) is required"
 
@@ -65,7 +65,7 @@ else
 	echo "run-unprivileged: uid $UNPRIV_UID cannot reach $root; using copies in $work" >&2
 	mkdir -p "$work/build/tests" "$work/guest" "$work/tests"
 	cp "$bin" "$work/build/brig"
-	for t in test_capi test_session; do
+	for t in test_capi test_session session_values; do
 		[ -x "$(dirname "$bin")/tests/$t" ] && cp "$(dirname "$bin")/tests/$t" "$work/build/tests/"
 	done
 	cp -R "$guest/." "$work/guest/"
@@ -94,7 +94,7 @@ as_nobody env \
 	BRIG_SOURCE_ROOT="$root" \
 	PYTHONDONTWRITEBYTECODE=1 \
 	"$PY" -m pytest -p no:cacheprovider -q --basetemp="$work/pytest/base" \
-	"$run_tests/integration" "$run_tests/security" "$@" || status=$?
+	"$run_tests/integration" "$run_tests/security" "$run_tests/property" "$@" || status=$?
 
 # The C API suites too, when they were built beside the binary.
 for t in test_capi test_session; do

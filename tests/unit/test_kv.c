@@ -156,8 +156,8 @@ static void test_sorted_keys(brig_kv *kv)
 
 static void test_invalid(brig_kv *kv)
 {
-	static const char *const bad_json[] = {"",    "{",	 "[1,]",	"nul",
-					       "1 2", "{'a':1}", "\"\\u0000\"", "[1]x"};
+	static const char *const bad_json[] = {
+	    "", "{", "[1,]", "nul", "1 2", "{'a':1}", "{\"\\u0000\":1}", "[1]x"};
 	static const char *const bad_keys[] = {
 	    "", "\xff", "\xc0\xaf", "\xed\xa0\x80", "ab\xe2\x82", "\xf4\x90\x80\x80"};
 	char *out = NULL;
@@ -194,9 +194,12 @@ static void test_key_limit(brig_kv *kv)
 	CHECK(brig_kv_set(kv, at, "1") == BRIG_OK);
 	CHECK(get_is(kv, at, "1"));
 	CHECK(brig_kv_set(kv, over, "1") == BRIG_E_LIMIT);
-	/* A key too long to store simply is not there. */
-	CHECK(brig_kv_get(kv, over, &out) == BRIG_E_NOTFOUND);
-	CHECK(brig_kv_delete(kv, over) == BRIG_E_NOTFOUND);
+	/* A key too long to store is an error everywhere, never "not there". */
+	CHECK(brig_kv_get(kv, over, &out) == BRIG_E_LIMIT && out == NULL);
+	CHECK(brig_kv_delete(kv, over) == BRIG_E_LIMIT);
+	CHECK(brig_kv_delete(kv, at) == BRIG_OK);
+	CHECK(brig_kv_get(kv, at, &out) == BRIG_E_NOTFOUND);
+	CHECK(brig_kv_set(kv, at, "1") == BRIG_OK);
 	CHECK(count_keys(kv) == 1);
 	free(out);
 	free(at);
@@ -683,7 +686,7 @@ static void test_shared_handle(struct fx *fx, bool durable)
 /* Run one call with args given as JSON text; rep must be cleared after. */
 static void call(brig_kv *kv, const char *op, const char *args, struct hc_reply *rep)
 {
-	json_t *a = json_loads(args, JSON_DECODE_ANY, NULL);
+	json_t *a = json_loads(args, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
 
 	hc_reply_init(rep);
 	kv_call(kv, op, a, rep);
@@ -693,7 +696,7 @@ static void call(brig_kv *kv, const char *op, const char *args, struct hc_reply 
 static bool call_ok(brig_kv *kv, const char *op, const char *args, const char *want)
 {
 	struct hc_reply rep;
-	json_t *w = json_loads(want, JSON_DECODE_ANY, NULL);
+	json_t *w = json_loads(want, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
 	bool ok;
 
 	call(kv, op, args, &rep);
@@ -741,6 +744,11 @@ static void test_call_shapes(brig_kv *kv)
 	/* The C API and kv.* see the same store. */
 	CHECK(brig_kv_set(kv, "c", "[1, 2]") == BRIG_OK);
 	CHECK(call_ok(kv, "get", "{\"key\":\"c\"}", "{\"found\":true,\"value\":[1,2]}"));
+	/* NUL inside a value is kept, stored as its escape and read back. */
+	CHECK(brig_kv_set(kv, "z", "\"a\\u0000b\"") == BRIG_OK);
+	CHECK(get_is(kv, "z", "\"a\\u0000b\""));
+	CHECK(call_ok(kv, "get", "{\"key\":\"z\"}", "{\"found\":true,\"value\":\"a\\u0000b\"}"));
+	CHECK(brig_kv_delete(kv, "z") == BRIG_OK);
 }
 
 static void test_call_errors(brig_kv *kv)
@@ -765,7 +773,13 @@ static void test_call_limits(struct fx *fx, bool durable)
 	if (!kv)
 		return;
 	CHECK(call_err(kv, "set", "{\"key\":\"12345\",\"value\":1}", "ValueError",
-		       "kv key exceeds 4 bytes"));
+		       "kv key of 5 bytes exceeds 4 bytes"));
+	/* Every operation, not only set: get must not answer "not found". */
+	CHECK(call_err(kv, "get", "{\"key\":\"12345\"}", "ValueError", "exceeds 4 bytes"));
+	CHECK(call_err(kv, "delete", "{\"key\":\"12345\"}", "ValueError", "exceeds 4 bytes"));
+	/* Bytes, not characters: two 2-byte characters fit, three do not. */
+	CHECK(call_ok(kv, "get", "{\"key\":\"\u00e9\u00e9\"}", "{\"found\":false,\"value\":null}"));
+	CHECK(call_err(kv, "get", "{\"key\":\"\u00e9\u00e9\u00e9\"}", "ValueError", "6 bytes"));
 	CHECK(call_err(kv, "set", "{\"key\":\"a\",\"value\":\"1234567\"}", "ValueError",
 		       "kv value exceeds 8 bytes"));
 	CHECK(call_ok(kv, "set", "{\"key\":\"a\",\"value\":\"123456\"}", "null")); /* 9 */

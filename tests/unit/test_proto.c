@@ -105,6 +105,26 @@ static void malformed_msgs(void)
 	CHECK(parse_body(ok_json, sizeof(ok_json), err) == 0);
 }
 
+/* A NUL inside a string is a guest's value like any other; in a key it is not. */
+static void nul_in_strings(void)
+{
+	const char text[] = "{\"k\":\"a\\u0000b\"}";
+	const char key[] = "{\"a\\u0000\":1}";
+	uint8_t body[64] = {1, 0, 0, 0, sizeof(text) - 1, 0, 0, 0};
+	struct proto_frame f = {PROTO_CALL, body, 8 + sizeof(text) - 1};
+	struct proto_msg m;
+	char err[128];
+
+	memcpy(body + 8, text, sizeof(text) - 1);
+	CHECK(proto_parse_msg(&f, &m, err, sizeof(err)) == 0);
+	CHECK(json_string_length(json_object_get(m.json, "k")) == 3);
+	json_decref(m.json);
+	body[4] = sizeof(key) - 1;
+	memcpy(body + 8, key, sizeof(key) - 1);
+	f.len = 8 + sizeof(key) - 1;
+	CHECK(parse_body(body, f.len, err) == -1 && strstr(err, "NUL"));
+}
+
 static void many_frames(void)
 {
 	struct buf out = BUF_INIT;
@@ -132,6 +152,7 @@ int main(void)
 	run_frame();
 	malformed();
 	malformed_msgs();
+	nul_in_strings();
 	many_frames();
 	return CHECK_DONE();
 }
