@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FS_RESOLVE (RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
@@ -636,28 +638,160 @@ static int fs_write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
-static int fs_fail_write_open(struct hc_reply *rep, int err, const struct fs_target *tg)
+/*
+ * fs.write is atomic: the data goes to a temporary file in the target's
+ * directory, which then replaces the target by rename.  A failure part way
+ * (no space, a file size limit) leaves the old file as it was and no
+ * temporary file behind.  The temporary file has no name while it is
+ * written (O_TMPFILE), and a random one only for the instant between link
+ * and rename; where a filesystem lacks O_TMPFILE it has the random name
+ * throughout, and is removed on failure.
+ *
+ * In an rw mount, which may change files but never create them, the new
+ * file takes the old one's place by RENAME_EXCHANGE, which fails when the
+ * target has gone meanwhile; the old contents, now under the temporary
+ * name, are then unlinked.  A replaced file keeps its permission bits (and,
+ * where brig may set it, its owner); it is a new inode, so other hard links
+ * keep the old contents.  Writing needs a directory brig may create files
+ * in, rw mounts included.
+ */
+#define FS_TMP_TRIES 8
+
+struct fs_tmp {
+	int dfd;
+	int fd;
+	char name[40]; /* "" while the file has no name */
+};
+
+static void fs_tmp_name(char *buf, size_t len)
 {
-	if (err == ELOOP)
-		return hc_fail(rep, "PermissionError",
-			       "refusing to write through a symbolic link: '%.400s'", tg->gpath);
-	if (err == ENOENT && tg->m->mode < BRIG_MOUNT_RWC)
+	uint8_t raw[12] = {0};
+	char hex[sizeof(raw) * 2 + 1];
+
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+		struct timespec ts;
+
+		/* Unpredictable enough for a name that O_EXCL guards anyway. */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		memcpy(raw, &ts, sizeof(raw) < sizeof(ts) ? sizeof(raw) : sizeof(ts));
+	}
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	snprintf(buf, len, ".brig-%s.tmp", hex);
+}
+
+static int fs_tmp_open(struct fs_tmp *t, int dfd)
+{
+	t->dfd = dfd;
+	t->name[0] = '\0';
+	t->fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+	if (t->fd >= 0)
+		return 0;
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return -errno;
+	for (int i = 0; i < FS_TMP_TRIES; i++) {
+		fs_tmp_name(t->name, sizeof(t->name));
+		t->fd = openat(dfd, t->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			       0644);
+		if (t->fd >= 0)
+			return 0;
+		if (errno != EEXIST)
+			break;
+	}
+	t->name[0] = '\0';
+	return -errno;
+}
+
+/* Give an unnamed temporary file its random name, just before the rename. */
+static int fs_tmp_link(struct fs_tmp *t)
+{
+	char proc[64];
+
+	if (t->name[0])
+		return 0;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t->fd);
+	for (int i = 0; i < FS_TMP_TRIES; i++) {
+		fs_tmp_name(t->name, sizeof(t->name));
+		/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc does not. */
+		if (linkat(t->fd, "", t->dfd, t->name, AT_EMPTY_PATH) == 0 ||
+		    linkat(AT_FDCWD, proc, t->dfd, t->name, AT_SYMLINK_FOLLOW) == 0)
+			return 0;
+		if (errno != EEXIST)
+			break;
+	}
+	t->name[0] = '\0';
+	return -errno;
+}
+
+static void fs_tmp_discard(struct fs_tmp *t)
+{
+	if (t->name[0])
+		unlinkat(t->dfd, t->name, 0);
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+	t->name[0] = '\0';
+}
+
+/* The replaced file's permissions (never set-id bits) and owner. */
+static int fs_keep_meta(int fd, const struct stat *old)
+{
+	if (fchmod(fd, old->st_mode & 0777) < 0)
+		return -errno;
+	/* Only a privileged brig can give the file another owner; else it is brig's. */
+	(void)!fchown(fd, old->st_uid, old->st_gid);
+	return 0;
+}
+
+/* Put the temporary file in name's place; exchange: name must still exist. */
+static int fs_tmp_publish(struct fs_tmp *t, const char *name, bool exchange)
+{
+	if (exchange) {
+		if (renameat2(t->dfd, t->name, t->dfd, name, RENAME_EXCHANGE) == 0) {
+			/* The old contents now have the temporary name. */
+			return 0;
+		}
+		if (errno != EINVAL && errno != ENOSYS)
+			return -errno;
+		/* No RENAME_EXCHANGE on this filesystem: the target was checked. */
+	}
+	if (renameat(t->dfd, t->name, t->dfd, name) < 0)
+		return -errno;
+	t->name[0] = '\0';
+	return 0;
+}
+
+/* What stands at name: a regular file, nothing (rwc only), or an error. */
+static int fs_write_target(const struct fs_target *tg, int dfd, const char *name, struct stat *st,
+			   bool *exists, struct hc_reply *rep)
+{
+	*exists = fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (!*exists && errno != ENOENT)
+		return fs_fail(rep, errno, tg);
+	if (!*exists && tg->m->mode < BRIG_MOUNT_RWC)
 		return hc_fail(rep, "PermissionError",
 			       "mount does not allow creating files (needs rwc): '%.400s'",
 			       tg->gpath);
-	if (err == ENXIO)
+	if (!*exists)
+		return 0;
+	if (S_ISLNK(st->st_mode))
+		return hc_fail(rep, "PermissionError",
+			       "refusing to write through a symbolic link: '%.400s'", tg->gpath);
+	if (S_ISDIR(st->st_mode))
+		return fs_fail(rep, EISDIR, tg);
+	if (!S_ISREG(st->st_mode))
 		return hc_fail(rep, "OSError", "not a regular file: '%.400s'", tg->gpath);
-	return fs_fail(rep, err, tg);
+	return 0;
 }
 
 static int fs_op_write(const struct fs_table *t, struct fs_target *tg, const uint8_t *blob,
 		       size_t len, struct hc_reply *rep)
 {
-	int flags = O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+	struct fs_tmp tmp = {.fd = -1};
 	const char *name;
 	AUTO_FD dfd = -1;
-	AUTO_FD fd = -1;
 	struct stat st;
+	bool exists, exchange;
 	int rc;
 
 	if (len > t->max_write)
@@ -667,19 +801,23 @@ static int fs_op_write(const struct fs_table *t, struct fs_target *tg, const uin
 	dfd = fs_open_parent(t, tg, &name, rep);
 	if (dfd < 0)
 		return -1;
-	if (tg->m->mode >= BRIG_MOUNT_RWC)
-		flags |= O_CREAT;
-	/* name is one component: O_NOFOLLOW covers the only link left. */
-	fd = openat(dfd, name, flags, 0644);
-	if (fd < 0)
-		return fs_fail_write_open(rep, errno, tg);
-	if (fstat(fd, &st) < 0)
-		return fs_fail(rep, errno, tg);
-	if (!S_ISREG(st.st_mode))
-		return hc_fail(rep, "OSError", "not a regular file: '%.400s'", tg->gpath);
-	if (ftruncate(fd, 0) < 0)
-		return fs_fail(rep, errno, tg);
-	rc = fs_write_all(fd, blob, len);
+	if (fs_write_target(tg, dfd, name, &st, &exists, rep))
+		return -1;
+	exchange = exists && tg->m->mode < BRIG_MOUNT_RWC;
+	rc = fs_tmp_open(&tmp, dfd);
+	if (rc == 0)
+		rc = fs_write_all(tmp.fd, blob, len);
+	if (rc == 0 && exists)
+		rc = fs_keep_meta(tmp.fd, &st);
+	if (rc == 0)
+		rc = fs_tmp_link(&tmp);
+	if (rc == 0)
+		rc = fs_tmp_publish(&tmp, name, exchange);
+	fs_tmp_discard(&tmp);
+	if (rc == -ENOENT && exchange)
+		return hc_fail(rep, "PermissionError",
+			       "mount does not allow creating files (needs rwc): '%.400s'",
+			       tg->gpath);
 	if (rc < 0)
 		return fs_fail(rep, rc, tg);
 	return hc_ok(rep, NULL);

@@ -9,10 +9,12 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -727,6 +729,98 @@ static void test_rwc(const struct tree *tr, const struct fs_table *t)
 	CHECK(!host_exists(tr, "data/newdir"));
 }
 
+/* ------------------------------------------------------------ atomic writes */
+
+static int entries(const struct tree *tr, const char *rel)
+{
+	char p[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	tpath(tr, rel, p);
+	if (!(d = opendir(p)))
+		return -1;
+	while ((de = readdir(d)))
+		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+static mode_t host_mode(const struct tree *tr, const char *rel)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	tpath(tr, rel, p);
+	return stat(p, &st) == 0 ? st.st_mode & 07777 : (mode_t)-1;
+}
+
+/*
+ * A write that fails part way, here at the file size limit (a full disk
+ * fails the same way), leaves the old file whole and nothing beside it.
+ */
+static void test_write_fails_midway(const struct tree *tr, const struct fs_table *t, bool rwc)
+{
+	static char big[3 * 4096];
+	struct rlimit old, lim;
+	struct hc_reply rep;
+	int n = entries(tr, "data/atomic");
+
+	memset(big, 'n', sizeof(big));
+	CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
+	lim = old;
+	lim.rlim_cur = 4096;
+	signal(SIGXFSZ, SIG_IGN);
+	CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+	call(t, "write", "/data/atomic/f.txt", big, sizeof(big), &rep);
+	CHECK_STR(rep.err_type, "OSError");
+	CHECK(strstr(rep.err_msg, "File too large") != NULL);
+	hc_reply_clear(&rep);
+	CHECK_ERR(err_of(t, "write", "/data/atomic/new.txt", big, sizeof(big)),
+		  rwc ? "OSError" : "PermissionError");
+	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+	signal(SIGXFSZ, SIG_DFL);
+	CHECK(host_is(tr, "data/atomic/f.txt", "keep me"));
+	CHECK(!host_exists(tr, "data/atomic/new.txt"));
+	CHECK(entries(tr, "data/atomic") == n);
+}
+
+static void test_atomic_write(const struct tree *tr, const struct fs_table *rw,
+			      const struct fs_table *rwc)
+{
+	char p[PATH_MAX], q[PATH_MAX];
+	struct stat before, after;
+
+	mk(tr, "data/atomic");
+	put_str(tr, "data/atomic/f.txt", "keep me");
+	tpath(tr, "data/atomic/f.txt", p);
+	CHECK(chmod(p, 04751) == 0 && stat(p, &before) == 0);
+	test_write_fails_midway(tr, rw, false);
+	test_write_fails_midway(tr, rwc, true);
+
+	/* Replaced whole: the permissions stay, without the set-id bits. */
+	CHECK_ERR(write_str(rw, "/data/atomic/f.txt", "rw wrote"), "ok");
+	CHECK(host_is(tr, "data/atomic/f.txt", "rw wrote"));
+	CHECK(host_mode(tr, "data/atomic/f.txt") == 0751);
+	CHECK_ERR(write_str(rwc, "/data/atomic/f.txt", "rwc wrote"), "ok");
+	CHECK(host_is(tr, "data/atomic/f.txt", "rwc wrote"));
+	CHECK(host_mode(tr, "data/atomic/f.txt") == 0751);
+	CHECK(stat(p, &after) == 0 && after.st_uid == before.st_uid);
+	/* It is a new file: another hard link keeps the contents it had. */
+	tpath(tr, "data/atomic/g.txt", q);
+	CHECK(link(p, q) == 0);
+	CHECK_ERR(write_str(rw, "/data/atomic/f.txt", "third"), "ok");
+	CHECK(host_is(tr, "data/atomic/g.txt", "rwc wrote"));
+	CHECK(host_is(tr, "data/atomic/f.txt", "third"));
+	CHECK(unlink(q) == 0);
+	/* No temporary file is left, whatever happened. */
+	CHECK(entries(tr, "data/atomic") == 1);
+	CHECK_ERR(write_str(rwc, "/data/atomic/new.txt", "new"), "ok");
+	CHECK(host_mode(tr, "data/atomic/new.txt") == 0644);
+	CHECK(entries(tr, "data/atomic") == 2);
+}
+
 /* ------------------------------------------------------------ limits */
 
 static void test_limits(const struct tree *tr)
@@ -941,6 +1035,7 @@ static void run_suite(bool walk)
 	test_mount_root(&tr, rwc);
 	test_rwc(&tr, rwc);
 	test_rw_remove(&tr, rw);
+	test_atomic_write(&tr, rw, rwc);
 	test_limits(&tr);
 	test_nested(&tr);
 	test_pinned(&tr);
