@@ -143,7 +143,8 @@ int brig_kv_keys(brig_kv *kv, char **json_out);
 
 /*
  * A host function that guest code calls with call(name, **kwargs).
- * args_json is a JSON object of the keyword arguments.  On success, set
+ * args_json is a JSON object of the keyword arguments (strings in it may
+ * hold \u0000; integers fit in 64 bits).  On success, set
  * *result_json to malloc'd JSON text (NULL means null) and return 0.  On
  * failure return nonzero and set *error_message to a malloc'd message (or
  * leave it NULL); the guest sees RuntimeError(message).  The callback may
@@ -370,10 +371,15 @@ int brig_session_clear_handlers(brig_session *s);
 int brig_session_load(brig_session *s, brig_result **out);
 int brig_session_unload(brig_session *s);
 /*
- * Call a loaded handler with event_json.  On success *result_json is the
- * malloc'd JSON of its return value.  Errors: BRIG_E_INVAL (bad name or
- * JSON), BRIG_E_NOTFOUND (no such handler), BRIG_E_CONSUMED (not loaded),
- * BRIG_E_POISONED, BRIG_E_CANCELLED (timeout or interrupt), BRIG_E_STACK_OVERFLOW,
+ * Call a loaded handler with event_json (strings in it may hold \u0000).  On
+ * success *result_json is the malloc'd JSON of its return value, which the
+ * guest encodes as docs/PROTOCOL.md ("Values") says: a result JSON cannot
+ * hold exactly (NaN, a lone surrogate, more than 512 levels, too big for a
+ * frame...) fails the call with BRIG_E_GUEST_ABORT and leaves the session
+ * usable.  Errors: BRIG_E_INVAL (bad name or JSON, or JSON this library
+ * cannot hold: integers beyond 64 bits, NUL in a key), BRIG_E_NOTFOUND (no
+ * such handler), BRIG_E_CONSUMED (not loaded), BRIG_E_POISONED,
+ * BRIG_E_CANCELLED (timeout or interrupt), BRIG_E_STACK_OVERFLOW,
  * BRIG_E_GUEST_ABORT (the handler raised; message in *out), BRIG_E_INTERNAL.
  * out may be NULL; otherwise it receives the call's output and message.
  */

@@ -199,6 +199,14 @@ declare global {
 	 * Calls the host function `name` (`--host-fn NAME=COMMAND`, or one the
 	 * embedding program registered) with a JSON object of arguments and
 	 * returns its JSON result.
+	 *
+	 * Values sent to the host (here, kv.set, handler results) arrive exactly
+	 * as JSON.stringify would have them, -0 and integers beyond 2**63
+	 * included, or throw before anything is sent: RangeError for NaN,
+	 * Infinity, nesting deeper than 512 levels and calls too big for one
+	 * protocol frame; TypeError for lone surrogates, NUL in keys, cycles,
+	 * BigInt, Map, Set, Promise and binary data (which JSON.stringify would
+	 * send as {} or null).
 	 */
 	function call<T = any>(name: string, args?: Record<string, unknown>): T;
 	function asyncCall<T = any>(name: string, args?: Record<string, unknown>): Promise<T>;

@@ -4,6 +4,12 @@ Inside a sandbox these names are ready-made globals; they can also be
 imported: ``from brig import http, fs, kv, call``.  Every function is a host
 call: the host performs it only if the run was granted the capability, and
 raises PermissionError otherwise.
+
+JSON values sent to the host come back exactly, or raise before anything is
+sent: ValueError for integers beyond -2**63 .. 2**63-1, NaN and infinities,
+lone surrogates (UnicodeEncodeError), NUL in keys, nesting deeper than 512
+levels, and calls too big for one protocol frame; TypeError for keys that
+are not str and for values json cannot encode.  Tuples arrive as lists.
 """
 from typing import Any, Awaitable, Coroutine, Dict, List, Optional, TypedDict, TypeVar, Union
 
@@ -91,7 +97,8 @@ class _Kv:
     """A key-value store of JSON values: one per run unless the host shares one.
 
     Limits (defaults): key 256 bytes, value 64 KiB, 1000 entries, 10 MiB in
-    total; exceeding one raises ValueError naming it.
+    total; exceeding one raises ValueError naming it.  A key over the limit
+    raises on every method, get and delete included.
     """
     def get(self, key: str, default: JSON = None) -> JSON: ...
     def set(self, key: str, value: JSON) -> None: ...

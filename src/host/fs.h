@@ -37,13 +37,20 @@
  *  stat (ro)     {"name","size","is_dir","mod_time"}; name is the last
  *                component of the guest path (of the vpath for a mount root),
  *                mod_time whole seconds.  Symlinks inside the mount followed.
- *  write (rw)    truncate and write an existing regular file; the last
+ *  write (rw)    replace a regular file's contents, atomically: a temporary
+ *                file in the same directory (unnamed while written, where
+ *                O_TMPFILE exists) is renamed over the target, so a write
+ *                that fails midway (disk full, file size limit) leaves the
+ *                old file whole and no temporary file behind.  The last
  *                component is never followed (a symlink there is a
  *                PermissionError).  In a rw mount a missing file is a
- *                PermissionError (creating needs rwc); rwc creates it 0644.
- *                Over max_write_bytes: OSError, and the file is not touched.
- *                Not atomic: a write that fails midway (disk full) may leave
- *                the file truncated.
+ *                PermissionError (creating needs rwc), and the rename is a
+ *                RENAME_EXCHANGE, which fails if the target vanished; rwc
+ *                creates it 0644.  A replaced file keeps its permission bits
+ *                (never set-id bits) and, where brig may, its owner; it is a
+ *                new inode (other hard links keep the old contents), and brig
+ *                must be able to create files in its directory.  Over
+ *                max_write_bytes: OSError, and the file is not touched.
  *  mkdir (rwc)   one directory, 0755.  The mount root gives FileExistsError.
  *  remove (rw)   unlinkat on the parent: a file, a symlink itself, or an
  *                empty directory (not empty: OSError).
