@@ -38,8 +38,9 @@ static void errors_and_names(void)
 {
 	CHECK_STR(brig_err_name(BRIG_E_CANCELLED), "ERR_CANCELLED");
 	CHECK_STR(brig_err_name(BRIG_E_POISONED), "ERR_POISONED");
+	CHECK_STR(brig_err_name(BRIG_E_IO), "ERR_IO");
 	CHECK_STR(brig_err_name(12345), "ERR_UNKNOWN");
-	for (int c = 0; c >= BRIG_E_STACK_OVERFLOW; c--)
+	for (int c = 0; c >= BRIG_E_IO; c--)
 		CHECK(strcmp(brig_strerror(c), "unknown error") != 0);
 	brig_lang l;
 	CHECK(brig_lang_parse("py", &l) == 0 && l == BRIG_LANG_PYTHON);
