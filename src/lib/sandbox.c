@@ -401,6 +401,8 @@ int sandbox_validate(brig_executor *ex, brig_lang lang, const char *code, size_t
 	    lim->max_frame_bytes < 4096)
 		return result_fail(res, BRIG_E_INVAL,
 				   "limits too small (memory >= 16 MiB, pids >= 4, tmp >= 4 KiB)");
+	if (lim->mount_write_bytes < 4096)
+		return result_fail(res, BRIG_E_INVAL, "the mount write limit must be >= 4 KiB");
 	return BRIG_OK;
 }
 
