@@ -273,12 +273,35 @@ static int mc_copy(int in, int out, uint64_t size)
 
 /* ------------------------------------------------------------ entries */
 
-static bool mc_unchanged(const struct stat *up, const struct stat *host)
+static bool mc_same_bytes(int a, int b, off_t size)
 {
-	return S_ISREG(host->st_mode) && host->st_size == up->st_size &&
-	       host->st_mtim.tv_sec == up->st_mtim.tv_sec &&
-	       host->st_mtim.tv_nsec == up->st_mtim.tv_nsec &&
-	       (host->st_mode & 07777) == (up->st_mode & 07777);
+	char x[16384], y[sizeof(x)];
+
+	for (off_t off = 0; off < size;) {
+		size_t want = size - off > (off_t)sizeof(x) ? sizeof(x) : (size_t)(size - off);
+		ssize_t n = pread(a, x, want, off);
+
+		if (n <= 0 || pread(b, y, (size_t)n, off) != n || memcmp(x, y, (size_t)n) != 0)
+			return false;
+		off += n;
+	}
+	return true;
+}
+
+/* The host file is what the upper one would make it (a session commits
+ * after every call); timestamps are too coarse to be trusted alone. */
+static bool mc_unchanged(int in, const struct stat *up, int hfd, const char *name,
+			 const struct stat *host)
+{
+	MC_FD fd = -1;
+
+	if (!S_ISREG(host->st_mode) || host->st_size != up->st_size ||
+	    host->st_mtim.tv_sec != up->st_mtim.tv_sec ||
+	    host->st_mtim.tv_nsec != up->st_mtim.tv_nsec ||
+	    (host->st_mode & 07777) != (up->st_mode & 07777))
+		return false;
+	fd = fs_open_entry(hfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+	return fd >= 0 && mc_same_bytes(in, fd, up->st_size);
 }
 
 /* Fill a new temporary file in hfd from in; its name goes to tmp. */
@@ -332,7 +355,7 @@ static void mc_file(struct mc *c, int ufd, int hfd, const char *name, int depth)
 	if (!mc_take(c, (uint64_t)st.st_size))
 		return;
 	have_host = fstatat(hfd, name, &host, AT_SYMLINK_NOFOLLOW) == 0;
-	if (have_host && mc_unchanged(&st, &host))
+	if (have_host && mc_unchanged(in, &st, hfd, name, &host))
 		return;
 	rc = mc_fill_tmp(c, hfd, in, &st, have_host && S_ISREG(host.st_mode) ? &host : NULL, tmp,
 			 sizeof(tmp));
