@@ -87,10 +87,16 @@ static void plan_files(struct jail_plan *p)
 		p->files[p->nfiles++] = files[i];
 }
 
-/* Inodes the rwc upper layer may hold: one per KiB of its size. */
-static uint64_t rwc_inodes(uint64_t bytes)
+/*
+ * Inodes the rwc upper layer may hold: one per KiB of its size, and a few
+ * for the overlay's own directories (its upper and work directories, and
+ * the work directory's children).
+ */
+static uint64_t rwc_inodes(const struct sandbox *r)
 {
-	return bytes / 1024 > 64 ? bytes / 1024 : 64;
+	uint64_t bytes = r->lim.mount_write_bytes;
+
+	return (bytes / 1024 > 64 ? bytes / 1024 : 64) + 16 + 3 * (uint64_t)r->nrwc;
 }
 
 /*
@@ -115,7 +121,7 @@ static int plan_rwc(struct sandbox *r, const struct mount_spec *m, char *err, si
 	r->rwc_vpaths[r->nrwc++] = m->vpath;
 	snprintf(r->plan.rwc_opts, sizeof(r->plan.rwc_opts),
 		 "size=%" PRIu64 ",nr_inodes=%" PRIu64 ",mode=0700", r->lim.mount_write_bytes,
-		 rwc_inodes(r->lim.mount_write_bytes) + 16 + 3 * (uint64_t)r->nrwc);
+		 rwc_inodes(r));
 	return BRIG_OK;
 }
 
@@ -182,8 +188,7 @@ static int commit_report(struct sandbox *r, brig_result *res, int rc, const char
 
 int sandbox_commit(struct sandbox *r, brig_result *res)
 {
-	struct mount_budget budget = {r->lim.mount_write_bytes,
-				      rwc_inodes(r->lim.mount_write_bytes)};
+	struct mount_budget budget = {r->lim.mount_write_bytes, rwc_inodes(r)};
 	struct mount_owner owner = {r->ex->privileged, r->ex->host_uid, r->ex->host_gid};
 	char msg[BRIG_ERRLEN], one[BRIG_ERRLEN];
 	int rc = BRIG_OK;
