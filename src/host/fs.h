@@ -50,6 +50,12 @@
  * write and remove refuse the mount root (PermissionError); write, mkdir and
  * remove refuse a path whose last component is ".." (ValueError).  A mount
  * whose mode is too weak for the operation gives PermissionError.
+ *
+ * In a sandbox, an rwc mount is served from the guest's overlay
+ * (fs_table_set_view), so fs.* and the guest's own file APIs change the
+ * same private layer, which the host commits afterwards (mount_commit.h).
+ * What the overlay cannot copy up (owned by a user the sandbox does not
+ * map, EOVERFLOW) is a PermissionError.
  */
 #ifndef BRIG_FS_H
 #define BRIG_FS_H
