@@ -345,6 +345,12 @@ void brig_result_free(brig_result *r);
  * killed (with everything it started) and the session becomes poisoned:
  * further calls fail with BRIG_E_POISONED until brig_session_restore or
  * brig_session_free.
+ *
+ * Changes to rwc mounts are committed to the host after every call (and
+ * once more when the session is freed).  A call whose changes cannot all be
+ * committed fails with the commit's error (BRIG_E_DENIED, BRIG_E_IO or
+ * BRIG_E_LIMIT; see brig_caps_mount), without poisoning the session; the
+ * same refusal is not reported again by later calls.
  */
 typedef struct brig_session brig_session;
 

@@ -204,16 +204,20 @@ int sandbox_commit(struct sandbox *r, brig_result *res)
 		int c = mount_commit(r->proc.rwc_fds[2 * i], r->rwc_host_fds[i], r->rwc_vpaths[i],
 				     &owner, &budget, one, sizeof(one));
 
-		/* A refusal does not stop the others; anything else does. */
-		if (c != BRIG_OK && (rc == BRIG_OK || rc == BRIG_E_DENIED)) {
-			if (rc == BRIG_OK || c != BRIG_E_DENIED)
-				snprintf(msg, sizeof(msg), "%s", one);
-			rc = rc == BRIG_OK || c != BRIG_E_DENIED ? c : rc;
-		}
-		if (c != BRIG_OK && c != BRIG_E_DENIED)
+		/* A refusal does not stop the others (the first is reported); anything else does. */
+		if (c == BRIG_OK || (c == BRIG_E_DENIED && rc == BRIG_E_DENIED))
+			continue;
+		snprintf(msg, sizeof(msg), "%s", one);
+		rc = c;
+		if (c != BRIG_E_DENIED)
 			break;
 	}
-	return rc == BRIG_OK ? BRIG_OK : commit_report(r, res, rc, msg);
+	if (rc == BRIG_OK) {
+		free(r->rwc_refused);
+		r->rwc_refused = NULL;
+		return BRIG_OK;
+	}
+	return commit_report(r, res, rc, msg);
 }
 
 static void plan_limits(struct sandbox *r)
