@@ -145,8 +145,18 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 	return remove(p);
 }
 
+static int open_up(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)f;
+	if (flag == FTW_D || flag == FTW_DNR)
+		chmod(p, (st->st_mode & 07777) | 0700);
+	return 0;
+}
+
+/* Read-only directories too (a test leaves some), also when unprivileged. */
 static void rm_rf(const char *p)
 {
+	nftw(p, open_up, 16, FTW_PHYS);
 	nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -219,8 +229,10 @@ static void new_entries_and_modes(void)
 	put(up, "wide", "wide", 0666);
 	put(up, "empty", "", 0644);
 	dir(up, "d", 01777);
-	dir(up, "d/locked", 0500);
+	dir(up, "d/locked", 0700);
 	put(up, "d/locked/in", "in", 0644);
+	join(p, up, "d/locked");
+	CHECK(chmod(p, 0500) == 0);
 	join(p, up, "plain");
 	CHECK(utimensat(AT_FDCWD, p, t, AT_SYMLINK_NOFOLLOW) == 0);
 	CHECK(chmod(up, 0777) == 0); /* the mount root's mode is never applied */
@@ -282,8 +294,14 @@ static void whiteouts_remove_files_and_trees(void)
 	put(host, "gone", "x", 0644);
 	dir(host, "tree", 0755);
 	dir(host, "tree/a", 0755);
-	dir(host, "tree/a/b", 0555);
+	dir(host, "tree/a/b", 0755);
 	put(host, "tree/a/b/c", "c", 0444);
+	if (geteuid() == 0) { /* read-only to anyone else, as rm -rf finds it too */
+		char p[PATH_MAX];
+
+		join(p, host, "tree/a/b");
+		CHECK(chmod(p, 0555) == 0);
+	}
 	link_(host, "tree/out", outside);
 	put(host, "kept", "k", 0644);
 	whiteout("gone");
