@@ -204,7 +204,8 @@ int sandbox_commit(struct sandbox *r, brig_result *res)
 		int c = mount_commit(r->proc.rwc_fds[2 * i], r->rwc_host_fds[i], r->rwc_vpaths[i],
 				     &owner, &budget, one, sizeof(one));
 
-		/* A refusal does not stop the others (the first is reported); anything else does. */
+		/* A refusal does not stop the others (the first one is
+		 * reported); anything else does. */
 		if (c == BRIG_OK || (c == BRIG_E_DENIED && rc == BRIG_E_DENIED))
 			continue;
 		snprintf(msg, sizeof(msg), "%s", one);

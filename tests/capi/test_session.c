@@ -412,8 +412,8 @@ static void rwc_commits_after_each_call(void)
 	ro.caps = caps;
 	s = open_session(&ro);
 	CHECK(s != NULL);
-	CHECK(run(s, L("open('/out/a', 'w').write('1')", "fs.writeText('/out/a', '1')"), NULL,
-		  NULL, 0) == BRIG_OK);
+	CHECK(run(s, L("open('/out/a', 'w').write('1')", "fs.writeText('/out/a', '1')"), NULL, NULL,
+		  0) == BRIG_OK);
 	CHECK_STR(rwc_read(dir, "a"), "1");
 	CHECK(run(s,
 		  L("import os\nopen('/out/a', 'w').write('2')\nos.mkdir('/out/d')",
