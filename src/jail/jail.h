@@ -34,9 +34,9 @@
 /* Fixed fd numbers the guest process sees. */
 #define JAIL_FD_PROTO 3
 
+/* No host directory is ever bound writable: writes go to an overlay's upper layer. */
 enum jail_bind_kind {
 	JAIL_BIND_RO,	   /* read-only bind */
-	JAIL_BIND_RW,	   /* writable bind */
 	JAIL_BIND_SYMLINK, /* replicate a symlink: src is the link target */
 	JAIL_BIND_OVERLAY  /* an rwc mount: src is the lower layer, a tmpfs the upper */
 };

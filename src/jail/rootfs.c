@@ -160,7 +160,7 @@ static int do_bind(const struct jail_bind *b, int fd, const char **what)
 	fd_path(from, fd);
 	JAIL_TRY(make_mountpoint(dst, b->is_dir), b->dst);
 	JAIL_TRY(mount(from, dst, NULL, MS_BIND | MS_REC, NULL), b->dst);
-	JAIL_TRY(seal_readonly(dst, b->kind == JAIL_BIND_RO), b->dst);
+	JAIL_TRY(seal_readonly(dst, true), b->dst);
 	return 0;
 }
 
