@@ -54,6 +54,7 @@ typedef enum brig_error {
 	BRIG_E_POISONED = -12,	     /* session was killed; restore or close it */
 	BRIG_E_CONSUMED = -13,	     /* object already used up */
 	BRIG_E_STACK_OVERFLOW = -14, /* guest recursion exhausted its stack */
+	BRIG_E_IO = -15,	     /* a host file operation failed (an rwc mount's commit) */
 } brig_error;
 
 /* A sentence describing code; never NULL. */
@@ -89,6 +90,12 @@ typedef struct brig_limits {
 	uint64_t tmp_bytes;	   /* each of /tmp and /home/user; default 64 MiB */
 	uint64_t max_code_bytes;   /* size of the submitted code; default 8 MiB */
 	uint64_t max_frame_bytes;  /* one protocol frame; default 32 MiB */
+	/*
+	 * What a run may add to its rwc mounts, all together: bytes, and one
+	 * inode per KiB of it.  Past it the guest's writes fail with ENOSPC.
+	 * Default 64 MiB.  See brig_caps_mount.
+	 */
+	uint64_t mount_write_bytes;
 } brig_limits;
 
 #define BRIG_DEFAULT_WALL_TIMEOUT_MS 30000u
@@ -98,6 +105,7 @@ typedef struct brig_limits {
 #define BRIG_DEFAULT_TMP_BYTES (64ull << 20)
 #define BRIG_DEFAULT_MAX_CODE_BYTES (8ull << 20)
 #define BRIG_DEFAULT_MAX_FRAME_BYTES (32ull << 20)
+#define BRIG_DEFAULT_MOUNT_WRITE_BYTES (64ull << 20)
 
 /* Zero every field (every limit takes its default). */
 void brig_limits_init(brig_limits *l);
@@ -188,7 +196,40 @@ void brig_caps_free(brig_caps *caps);
  * literals as "[::1]:8080".  Without a port, 80 and 443 are allowed.
  */
 int brig_caps_allow_host(brig_caps *caps, const char *host_port);
-/* Expose the host directory host_path to the guest at vpath (absolute). */
+/*
+ * Expose the host directory host_path to the guest at vpath (absolute).
+ *
+ * BRIG_MOUNT_RO   a read-only bind: the guest's own file APIs and fs.* read.
+ * BRIG_MOUNT_RW   read-only to the guest's own file APIs; fs.write and
+ *                 fs.remove change existing entries of the host directory
+ *                 directly.  Nothing can be created.
+ * BRIG_MOUNT_RWC  the guest sees a private writable copy-on-write layer over
+ *                 the directory (an overlay whose upper layer is a tmpfs in
+ *                 the sandbox), through its own file APIs and fs.* alike.
+ *                 Nothing touches the host directory while guest code runs:
+ *                 brig commits the changes when the run ends (a session:
+ *                 after each call, and when it is freed), and only these:
+ *                  - regular files, each atomically (a temporary file renamed
+ *                    over the old one), mode masked with 0755 (never setuid,
+ *                    setgid or sticky), modification time kept;
+ *                  - new directories, mode masked with 0755 plus 0700; the
+ *                    modes of existing directories and of the mount root are
+ *                    never changed;
+ *                  - deletions (whole trees, never across a mount point);
+ *                  - relative symbolic links that stay inside the mount.
+ *                 FIFOs, sockets, devices and other links are never created
+ *                 on the host: the result fails with BRIG_E_DENIED naming
+ *                 them, after everything else was committed.  A host I/O
+ *                 failure stops the commit: BRIG_E_IO.  Committed entries
+ *                 belong to the user brig runs as.  What a run adds is bounded
+ *                 by brig_limits.mount_write_bytes (the guest gets ENOSPC);
+ *                 changing a file copies it whole into that allowance.
+ *                 Changes others make to the directory during a run may not
+ *                 be visible to the guest, and where both changed a path the
+ *                 guest's change wins.  Needs Linux 6.6 or later (overlayfs
+ *                 in a user namespace on a tmpfs with user xattrs); without
+ *                 it such runs fail with BRIG_E_UNAVAILABLE.
+ */
 int brig_caps_mount(brig_caps *caps, const char *vpath, const char *host_path,
 		    brig_mount_mode mode);
 /* Give the run this store (not owned).  Without it, each run gets its own. */
@@ -307,6 +348,12 @@ void brig_result_free(brig_result *r);
  * killed (with everything it started) and the session becomes poisoned:
  * further calls fail with BRIG_E_POISONED until brig_session_restore or
  * brig_session_free.
+ *
+ * Changes to rwc mounts are committed to the host after every call (and
+ * once more when the session is freed).  A call whose changes cannot all be
+ * committed fails with the commit's error (BRIG_E_DENIED, BRIG_E_IO or
+ * BRIG_E_LIMIT; see brig_caps_mount), without poisoning the session; the
+ * same refusal is not reported again by later calls.
  */
 typedef struct brig_session brig_session;
 

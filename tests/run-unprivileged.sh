@@ -65,7 +65,7 @@ else
 	echo "run-unprivileged: uid $UNPRIV_UID cannot reach $root; using copies in $work" >&2
 	mkdir -p "$work/build/tests" "$work/guest" "$work/tests"
 	cp "$bin" "$work/build/brig"
-	for t in test_capi test_session session_values; do
+	for t in test_capi test_session session_values test_mount_commit; do
 		[ -x "$(dirname "$bin")/tests/$t" ] && cp "$(dirname "$bin")/tests/$t" "$work/build/tests/"
 	done
 	cp -R "$guest/." "$work/guest/"
@@ -96,8 +96,9 @@ as_nobody env \
 	"$PY" -m pytest -p no:cacheprovider -q --basetemp="$work/pytest/base" \
 	"$run_tests/integration" "$run_tests/security" "$run_tests/property" "$@" || status=$?
 
-# The C API suites too, when they were built beside the binary.
-for t in test_capi test_session; do
+# The C API suites (and the rwc commit's unit test, which has unprivileged
+# cases) too, when they were built beside the binary.
+for t in test_capi test_session test_mount_commit; do
 	exe=$(dirname "$run_bin")/tests/$t
 	[ -x "$exe" ] || continue
 	echo "run-unprivileged: $t" >&2

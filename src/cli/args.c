@@ -24,6 +24,8 @@ const char cli_usage[] =
     "      --tmp-size SIZE      size of /tmp and of /home/user (default 64m each)\n"
     "      --allow-host HOST[:PORT]  allow http to HOST and its subdomains (repeatable)\n"
     "      --mount VPATH:HOSTPATH[:ro|rw|rwc]  expose a host directory (repeatable)\n"
+    "      --mount-write-limit SIZE  what a run may add to its rwc mounts, all\n"
+    "                           together (default 64m)\n"
     "      --host-fn NAME=COMMAND  host function run as COMMAND: JSON args on stdin,\n"
     "                           JSON result on stdout (repeatable)\n"
     "      --kv FILE            durable key-value store in the SQLite FILE\n"
@@ -46,6 +48,7 @@ enum {
 	OPT_HOSTFN,
 	OPT_KV,
 	OPT_JSON,
+	OPT_MOUNT_LIMIT,
 };
 
 static const struct option longopts[] = {
@@ -59,6 +62,7 @@ static const struct option longopts[] = {
     {"tmp-size", required_argument, NULL, OPT_TMP},
     {"allow-host", required_argument, NULL, OPT_ALLOW},
     {"mount", required_argument, NULL, OPT_MOUNT},
+    {"mount-write-limit", required_argument, NULL, OPT_MOUNT_LIMIT},
     {"host-fn", required_argument, NULL, OPT_HOSTFN},
     {"kv", required_argument, NULL, OPT_KV},
     {"json", no_argument, NULL, OPT_JSON},
@@ -142,6 +146,10 @@ static int parse_limit(int c, const char *v, brig_limits *l, char *err, size_t e
 			   : 0;
 	case OPT_TMP:
 		return parse_size(v, &l->tmp_bytes) ? bad(err, errlen, "--tmp-size", v, size) : 0;
+	case OPT_MOUNT_LIMIT:
+		return parse_size(v, &l->mount_write_bytes)
+			   ? bad(err, errlen, "--mount-write-limit", v, size)
+			   : 0;
 	}
 	return -1;
 }

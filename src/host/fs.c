@@ -32,6 +32,9 @@ struct fs_mount {
 	int dirfd; /* O_PATH | O_DIRECTORY */
 	dev_t dev;
 	brig_mount_mode mode;
+	bool switch_ids; /* fs_table_set_view: act as uid/gid */
+	uid_t uid;
+	gid_t gid;
 };
 
 struct fs_table {
@@ -251,6 +254,59 @@ void fs_table_force_walk(struct fs_table *t)
 	t->force_walk = true;
 }
 
+int fs_table_set_view(struct fs_table *t, const char *vpath, int dirfd, bool switch_ids, uid_t uid,
+		      gid_t gid)
+{
+	struct fs_mount *m = NULL;
+	struct stat st;
+	int fd;
+
+	for (size_t i = 0; t && i < t->n; i++)
+		if (strcmp(t->mounts[i].vpath, vpath) == 0)
+			m = &t->mounts[i];
+	if (!m)
+		return -ENOENT;
+	if (fstat(dirfd, &st) < 0 || (fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3)) < 0)
+		return -errno;
+	close(m->dirfd);
+	m->dirfd = fd;
+	m->dev = st.st_dev;
+	m->switch_ids = switch_ids;
+	m->uid = uid;
+	m->gid = gid;
+	return 0;
+}
+
+/* ------------------------------------------------------------ identity */
+
+/* setfsuid/setfsgid change the calling thread only (glibc does not
+ * broadcast them); -1 asks for the current value. */
+static void fs_set_ids(uid_t uid, gid_t gid)
+{
+	syscall(SYS_setfsgid, gid);
+	syscall(SYS_setfsuid, uid);
+}
+
+static int fs_enter_ids(const struct fs_mount *m, uid_t *ouid, gid_t *ogid)
+{
+	if (!m->switch_ids)
+		return 0;
+	*ouid = (uid_t)syscall(SYS_setfsuid, -1);
+	*ogid = (gid_t)syscall(SYS_setfsgid, -1);
+	fs_set_ids(m->uid, m->gid);
+	if ((uid_t)syscall(SYS_setfsuid, -1) == m->uid &&
+	    (gid_t)syscall(SYS_setfsgid, -1) == m->gid)
+		return 0;
+	fs_set_ids(*ouid, *ogid);
+	return -EPERM;
+}
+
+static void fs_leave_ids(const struct fs_mount *m, uid_t uid, gid_t gid)
+{
+	if (m->switch_ids)
+		fs_set_ids(uid, gid);
+}
+
 /* ------------------------------------------------------------ errors */
 
 static int fs_fail(struct hc_reply *rep, int err, const struct fs_target *tg)
@@ -270,6 +326,11 @@ static int fs_fail(struct hc_reply *rep, int err, const struct fs_target *tg)
 	case EPERM:
 		type = "PermissionError";
 		break;
+	case EOVERFLOW:
+		/* An rwc overlay cannot copy up what belongs to a user the
+		 * sandbox's user namespace does not map. */
+		return hc_fail(rep, "PermissionError",
+			       "owned by a user the sandbox cannot act as: '%.400s'", tg->gpath);
 	case ENOENT:
 		type = "FileNotFoundError";
 		break;
@@ -516,6 +577,46 @@ static int fs_resolve(const struct fs_table *t, const struct fs_target *tg, int 
 			return fd;
 	}
 	return fs_walk(tg->m, rel, flags);
+}
+
+int fs_open_entry(int dirfd, const char *name, int flags)
+{
+	struct open_how how = {
+	    .flags = (uint64_t)(flags | O_CLOEXEC),
+	    .resolve = FS_RESOLVE | RESOLVE_NO_SYMLINKS,
+	};
+	struct stat st;
+	long fd;
+
+	if (!*name || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return -EINVAL;
+	for (int i = 0; i < FS_EAGAIN_RETRIES; i++) {
+		fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+		if (fd >= 0)
+			return (int)fd;
+		if (errno != EAGAIN)
+			break;
+	}
+	if (errno != ENOSYS && errno != EPERM)
+		return -errno;
+	if (fstat(dirfd, &st) < 0)
+		return -errno;
+	return fs_walk_check_open(openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC), st.st_dev,
+				  flags & O_DIRECTORY);
+}
+
+int fs_open_beneath(int rootfd, const char *rel, int flags)
+{
+	struct fs_mount m = {.dirfd = rootfd};
+	struct stat st;
+	int fd = fs_openat2(rootfd, rel, flags);
+
+	if (fd != -ENOSYS && fd != -EPERM)
+		return fd;
+	if (fstat(rootfd, &st) < 0)
+		return -errno;
+	m.dev = st.st_dev;
+	return fs_walk(&m, rel, flags);
 }
 
 /*
@@ -1060,6 +1161,8 @@ void fs_call(const struct fs_table *t, const char *op, json_t *args, const uint8
 	const struct fs_op *o = fs_find_op(op);
 	const char *gpath;
 	struct fs_target tg;
+	uid_t uid = 0;
+	gid_t gid = 0;
 
 	hc_reply_init(rep);
 	if (!o) {
@@ -1079,5 +1182,10 @@ void fs_call(const struct fs_table *t, const char *op, json_t *args, const uint8
 		fs_fail_mode(rep, &tg);
 		return;
 	}
+	if (fs_enter_ids(tg.m, &uid, &gid) < 0) {
+		hc_fail(rep, "OSError", "cannot act as the sandbox's user: '%.400s'", gpath);
+		return;
+	}
 	o->fn(t, &tg, blob, blob_len, rep);
+	fs_leave_ids(tg.m, uid, gid);
 }

@@ -57,9 +57,18 @@
  * write and remove refuse the mount root (PermissionError); write, mkdir and
  * remove refuse a path whose last component is ".." (ValueError).  A mount
  * whose mode is too weak for the operation gives PermissionError.
+ *
+ * In a sandbox, an rwc mount is served from the guest's overlay
+ * (fs_table_set_view), so fs.* and the guest's own file APIs change the
+ * same private layer, which the host commits afterwards (mount_commit.h).
+ * What the overlay cannot copy up (owned by a user the sandbox does not
+ * map, EOVERFLOW) is a PermissionError.
  */
 #ifndef BRIG_FS_H
 #define BRIG_FS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
 
 #include "brig.h"
 #include "hostcall.h"
@@ -103,6 +112,33 @@ void fs_table_free(struct fs_table *t);
  * kernels without it.  For tests; call before the table is shared.
  */
 void fs_table_force_walk(struct fs_table *t);
+
+/*
+ * Serve the mount at vpath from dirfd (duplicated; the host directory's fd
+ * is closed) instead of its host directory: an rwc mount's overlay, so that
+ * fs.* and the guest's own file APIs see and change the same tree.  When
+ * switch_ids is set, each call on it runs with fsuid/fsgid uid/gid (on the
+ * calling thread only): a root host process's ids are not mapped in the
+ * sandbox's user namespace, and the overlay refuses to create files for
+ * them.  Call before the table is shared.  0 or -errno.
+ */
+int fs_table_set_view(struct fs_table *t, const char *vpath, int dirfd, bool switch_ids, uid_t uid,
+		      gid_t gid);
+
+/*
+ * Open name, one component beneath dirfd, never following a symbolic link
+ * nor crossing a mount point: openat2 with RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV, or
+ * O_NOFOLLOW and an st_dev check where openat2 is missing.  Returns an fd or
+ * -errno: -ELOOP for a symlink, -EXDEV for a mount point.
+ */
+int fs_open_entry(int dirfd, const char *name, int flags);
+
+/*
+ * Open rel beneath rootfd by the fs.* rules (symlinks followed while they
+ * stay beneath rootfd; no magic links, no mount crossing).  An fd or -errno.
+ */
+int fs_open_beneath(int rootfd, const char *rel, int flags);
 
 /*
  * Run one fs call; op is the part after "fs." ("read", "write", "listdir",

@@ -34,10 +34,11 @@
 /* Fixed fd numbers the guest process sees. */
 #define JAIL_FD_PROTO 3
 
+/* No host directory is ever bound writable: writes go to an overlay's upper layer. */
 enum jail_bind_kind {
-	JAIL_BIND_RO,	  /* read-only bind */
-	JAIL_BIND_RW,	  /* writable bind */
-	JAIL_BIND_SYMLINK /* replicate a symlink: src is the link target */
+	JAIL_BIND_RO,	   /* read-only bind */
+	JAIL_BIND_SYMLINK, /* replicate a symlink: src is the link target */
+	JAIL_BIND_OVERLAY  /* an rwc mount: src is the lower layer, a tmpfs the upper */
 };
 
 struct jail_bind {
@@ -56,6 +57,8 @@ struct jail_file {
 #define JAIL_MAX_FILES 16
 #define JAIL_MAX_ARGS 16
 #define JAIL_MAX_ENV 24
+/* Overlay (rwc) binds a plan may hold. */
+#define JAIL_MAX_RWC 16
 
 struct jail_rlimits {
 	uint64_t cpu_seconds; /* 0: unlimited */
@@ -86,6 +89,9 @@ struct jail_plan {
 	 * tmpfs at /run/brig (opts like tmpfs_opts) holds snapshot files. */
 	bool session;
 	char run_opts[64];
+	/* tmpfs options (size=, nr_inodes=) of the private upper layer that
+	 * every JAIL_BIND_OVERLAY of the plan shares. */
+	char rwc_opts[64];
 	/* Child ends of the channels; the parent keeps the others. */
 	int proto_fd;
 	int stdin_fd;
@@ -107,6 +113,19 @@ struct jail_proc {
 	/* Session mode: exits init reported while the host waited for an ACK. */
 	struct jail_exit exits[JAIL_MAX_SPARED];
 	int nexits;
+	/* Handed over with READY (struct jail_rwc_fds); the receiver owns them. */
+	int rwc_fds[2 * JAIL_MAX_RWC];
+	int nrwc_fds;
+};
+
+/*
+ * What init passes the host with READY, per overlay bind in plan order: an
+ * O_PATH fd of the overlay's upper directory (what the guest changed, for
+ * the commit) and one of the overlay's root (the guest's view, for fs.*).
+ */
+struct jail_rwc_fds {
+	int fds[2 * JAIL_MAX_RWC];
+	int n;
 };
 
 /* Messages on ctl_fd: init reports READY/ERROR/STATUS; in session mode the
@@ -141,7 +160,8 @@ int jail_go(struct jail_proc *p);
 
 /*
  * Wait until the guest process exists.  Returns 0, or -1 with the child's
- * reason in err (the child has exited then).
+ * reason in err (the child has exited then).  The fds of the overlay binds
+ * arrive in p->rwc_fds.
  */
 int jail_wait_ready(struct jail_proc *p, char *err, size_t errlen);
 
@@ -178,8 +198,13 @@ __attribute__((noreturn)) void jail_supervise(int ctl);
  * the staging mount hides anything.  Returns 0 or -errno.
  */
 int jail_open_sources(const struct jail_plan *plan, int *fds, const char **what);
-/* Build the root filesystem and pivot into it.  Returns 0 or -errno, *what names the step. */
-int jail_build_root(const struct jail_plan *plan, const int *fds, const char **what);
+/*
+ * Build the root filesystem and pivot into it.  Returns 0 or -errno, *what
+ * names the step.  rwc receives the fds of the overlay binds (n counts them,
+ * also on failure; the caller closes them).
+ */
+int jail_build_root(const struct jail_plan *plan, const int *fds, struct jail_rwc_fds *rwc,
+		    const char **what);
 /* Become the unprivileged guest identity (setresuid/gid, groups). */
 int jail_set_identity(const struct jail_plan *plan, const char **what);
 /* Drop every capability, set no_new_privs and rlimits. */

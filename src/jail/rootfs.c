@@ -160,7 +160,7 @@ static int do_bind(const struct jail_bind *b, int fd, const char **what)
 	fd_path(from, fd);
 	JAIL_TRY(make_mountpoint(dst, b->is_dir), b->dst);
 	JAIL_TRY(mount(from, dst, NULL, MS_BIND | MS_REC, NULL), b->dst);
-	JAIL_TRY(seal_readonly(dst, b->kind == JAIL_BIND_RO), b->dst);
+	JAIL_TRY(seal_readonly(dst, true), b->dst);
 	return 0;
 }
 
@@ -303,7 +303,139 @@ int jail_open_sources(const struct jail_plan *plan, int *fds, const char **what)
 	return 0;
 }
 
-int jail_build_root(const struct jail_plan *plan, const int *fds, const char **what)
+/* ------------------------------------------------------------ rwc mounts */
+
+/*
+ * An rwc mount is an overlay: the host directory is the lower layer, which
+ * the overlay never writes, and every change the guest makes lands in the
+ * upper layer, on one private tmpfs that all the plan's rwc mounts share and
+ * whose size and inode count bound what a run can add.  That tmpfs is
+ * mounted where no guest mount can be (fs_vpath_valid reserves /proc, and
+ * procfs is mounted there only later) and detached once the overlays hold
+ * it, so the guest never reaches the upper layer itself.  The host gets an
+ * fd of each upper directory, to commit from once no guest code can race it.
+ *
+ * With redirect_dir and metacopy off, renaming a directory that came from
+ * the host gives EXDEV (tools fall back to copying) and every changed file
+ * is whole in the upper layer.  userxattr makes the overlay mountable in a
+ * user namespace (Linux 6.6+ for user xattrs on tmpfs).
+ */
+#define RWC_STAGE "/proc"
+
+/* dst = dir + "/" + kind + idx */
+static void rwc_layer_path(char *dst, const char *dir, char kind, int idx)
+{
+	size_t n = strlen(dir);
+
+	memcpy(dst, dir, n);
+	dst[n++] = '/';
+	dst[n++] = kind;
+	if (idx >= 10)
+		dst[n++] = (char)('0' + idx / 10);
+	dst[n++] = (char)('0' + idx % 10);
+	dst[n] = '\0';
+}
+
+static int rwc_stage(const struct jail_plan *plan, const char **what)
+{
+	char stage[PATH_BUF];
+
+	JAIL_TRY(in_root(stage, RWC_STAGE), "rwc staging");
+	JAIL_TRY(mkdir_p(stage, 0555), "rwc staging");
+	JAIL_TRY(mount("brig-rwc", stage, "tmpfs", MS_NOSUID | MS_NODEV, plan->rwc_opts),
+		 "tmpfs for rwc mounts");
+	return 0;
+}
+
+static int rwc_unstage(const char **what)
+{
+	char stage[PATH_BUF];
+
+	JAIL_TRY(in_root(stage, RWC_STAGE), "rwc staging");
+	JAIL_TRY(umount2(stage, MNT_DETACH), "detach the rwc tmpfs");
+	return 0;
+}
+
+/* Configure and create the overlay; returns its detached mount's fd. */
+static int rwc_overlay_fd(int lower_fd, const char *upper, const char *work)
+{
+	static const char *const opts[][2] = {
+	    {"redirect_dir", "nofollow"}, {"metacopy", "off"}, {"index", "off"}, {"xino", "off"}};
+	char lower[64];
+	int fs, mfd = -1;
+
+	fd_path(lower, lower_fd);
+	if ((fs = fsopen("overlay", FSOPEN_CLOEXEC)) < 0)
+		return -1;
+	if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir", lower, 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0)
+		goto out;
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		if (fsconfig(fs, FSCONFIG_SET_STRING, opts[i][0], opts[i][1], 0) < 0)
+			goto out;
+	}
+	if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		goto out;
+	mfd = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+out:
+	close(fs);
+	return mfd;
+}
+
+/* Mount one rwc overlay at b->dst; hand its upper dir and root to rwc. */
+static int mount_rwc(const struct jail_bind *b, int lower_fd, struct jail_rwc_fds *rwc,
+		     const char **what)
+{
+	char stage[PATH_BUF], upper[PATH_BUF], work[PATH_BUF], dst[PATH_BUF];
+	int idx = rwc->n / 2, mfd, ufd;
+
+	if (idx >= JAIL_MAX_RWC) {
+		*what = b->dst;
+		return -EMFILE;
+	}
+	JAIL_TRY(in_root(stage, RWC_STAGE), b->dst);
+	JAIL_TRY(in_root(dst, b->dst), b->dst);
+	rwc_layer_path(upper, stage, 'u', idx);
+	rwc_layer_path(work, stage, 'w', idx);
+	JAIL_TRY(mkdir(upper, 0755), b->dst);
+	JAIL_TRY(mkdir(work, 0700), b->dst);
+	JAIL_TRY(make_mountpoint(dst, true), b->dst);
+	JAIL_TRY(ufd = open(upper, O_PATH | O_DIRECTORY | O_CLOEXEC), b->dst);
+	rwc->fds[rwc->n++] = ufd;
+	JAIL_TRY(mfd = rwc_overlay_fd(lower_fd, upper, work),
+		 "overlayfs for an rwc mount (needs Linux 6.6 or later)");
+	rwc->fds[rwc->n++] = mfd;
+	JAIL_TRY(move_mount(mfd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH), b->dst);
+	return 0;
+}
+
+static int build_binds(const struct jail_plan *plan, const int *fds, struct jail_rwc_fds *rwc,
+		       const char **what)
+{
+	bool staged = false;
+	int rc;
+
+	for (size_t i = 0; i < plan->nbinds; i++) {
+		const struct jail_bind *b = &plan->binds[i];
+
+		if (b->kind != JAIL_BIND_OVERLAY) {
+			rc = do_bind(b, fds[i], what);
+		} else {
+			if (!staged && (rc = rwc_stage(plan, what)) < 0)
+				return rc;
+			staged = true;
+			rc = mount_rwc(b, fds[i], rwc, what);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return staged ? rwc_unstage(what) : 0;
+}
+
+int jail_build_root(const struct jail_plan *plan, const int *fds, struct jail_rwc_fds *rwc,
+		    const char **what)
 {
 	int rc;
 
@@ -316,10 +448,8 @@ int jail_build_root(const struct jail_plan *plan, const int *fds, const char **w
 		return rc;
 	if (plan->session && (rc = mount_tmpfs("/run/brig", plan->run_opts, what)) < 0)
 		return rc;
-	for (size_t i = 0; i < plan->nbinds; i++) {
-		if ((rc = do_bind(&plan->binds[i], fds[i], what)) < 0)
-			return rc;
-	}
+	if ((rc = build_binds(plan, fds, rwc, what)) < 0)
+		return rc;
 	if ((rc = write_files(plan, what)) < 0 || (rc = build_dev(plan, what)) < 0 ||
 	    (rc = build_proc(what)) < 0)
 		return rc;

@@ -56,6 +56,38 @@ static void ctl_send(int ctl, int kind, int value, const char *what)
 	(void)!write(ctl, &m, sizeof(m));
 }
 
+/* READY, carrying the fds of the overlay binds (none is fine). */
+static void ctl_send_ready(int ctl, const struct jail_rwc_fds *rwc)
+{
+	struct jail_ctl_msg m;
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(rwc->fds))];
+	} c;
+	struct iovec iov = {&m, sizeof(m)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+	memset(&m, 0, sizeof(m));
+	m.kind = JAIL_CTL_READY;
+	if (rwc->n > 0) {
+		memset(&c, 0, sizeof(c));
+		mh.msg_control = c.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)rwc->n);
+		c.h.cmsg_level = SOL_SOCKET;
+		c.h.cmsg_type = SCM_RIGHTS;
+		c.h.cmsg_len = CMSG_LEN(sizeof(int) * (size_t)rwc->n);
+		memcpy(CMSG_DATA(&c.h), rwc->fds, sizeof(int) * (size_t)rwc->n);
+	}
+	(void)!sendmsg(ctl, &mh, MSG_NOSIGNAL);
+}
+
+static void close_rwc(struct jail_rwc_fds *rwc)
+{
+	for (int i = 0; i < rwc->n; i++)
+		close(rwc->fds[i]);
+	rwc->n = 0;
+}
+
 static __attribute__((noreturn)) void child_fail(int ctl, const char *what, int err)
 {
 	ctl_send(ctl, JAIL_CTL_ERROR, err, what);
@@ -269,6 +301,7 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 {
 	const char *what = "";
 	int fds[JAIL_MAX_BINDS];
+	struct jail_rwc_fds rwc = {.n = 0};
 	char go;
 	pid_t guest;
 	int rc;
@@ -287,7 +320,7 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 	if ((rc = jail_set_identity(plan, &what)) < 0)
 		child_fail(ctl, what, -rc);
 	die_with_parent(ctl);
-	if ((rc = jail_build_root(plan, fds, &what)) < 0)
+	if ((rc = jail_build_root(plan, fds, &rwc, &what)) < 0)
 		child_fail(ctl, what, -rc);
 	for (size_t i = 0; i < plan->nbinds; i++)
 		if (fds[i] >= 0)
@@ -298,7 +331,8 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 		child_fail(ctl, "fork guest", errno);
 	if (guest == 0)
 		guest_exec(plan, ctl);
-	ctl_send(ctl, JAIL_CTL_READY, 0, NULL);
+	ctl_send_ready(ctl, &rwc);
+	close_rwc(&rwc);
 	close_guest_ends(plan);
 	if (plan->session)
 		jail_supervise(ctl);
@@ -399,11 +433,49 @@ pid_t jail_guest_pid(const struct jail_proc *p)
 	return (pid_t)strtol(buf, NULL, 10);
 }
 
+/* Take the fds that came with READY; 0, or -1 when some were lost. */
+static int take_rwc_fds(struct jail_proc *p, struct msghdr *mh)
+{
+	struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+	size_t n;
+
+	if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+		return 0;
+	n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+	if (n > sizeof(p->rwc_fds) / sizeof(p->rwc_fds[0]))
+		n = sizeof(p->rwc_fds) / sizeof(p->rwc_fds[0]);
+	memcpy(p->rwc_fds, CMSG_DATA(c), n * sizeof(int));
+	p->nrwc_fds = (int)n;
+	return mh->msg_flags & MSG_CTRUNC ? -1 : 0;
+}
+
+/* The first message of init: READY (maybe with fds) or ERROR. */
+static int ctl_recv_ready(struct jail_proc *p, struct jail_ctl_msg *m)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(p->rwc_fds))];
+	} c;
+	struct iovec iov = {m, sizeof(*m)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = c.buf,
+			    .msg_controllen = sizeof(c.buf)};
+	ssize_t n;
+
+	do
+		n = recvmsg(p->ctl_fd, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(*m))
+		return -1;
+	return take_rwc_fds(p, &mh);
+}
+
 int jail_wait_ready(struct jail_proc *p, char *err, size_t errlen)
 {
 	struct jail_ctl_msg m;
 
-	if (ctl_recv(p->ctl_fd, &m) < 0) {
+	if (ctl_recv_ready(p, &m) < 0) {
 		snprintf(err, errlen, "the sandbox died during setup");
 		return -1;
 	}

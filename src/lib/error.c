@@ -22,6 +22,7 @@ static const struct err_desc errors[] = {
     {BRIG_E_POISONED, "ERR_POISONED", "the sandbox is poisoned; restore or close it"},
     {BRIG_E_CONSUMED, "ERR_CONSUMED", "object already consumed"},
     {BRIG_E_STACK_OVERFLOW, "ERR_STACK_OVERFLOW", "guest stack overflow"},
+    {BRIG_E_IO, "ERR_IO", "a host file operation failed"},
 };
 
 static const struct err_desc *find(int code)

@@ -84,6 +84,7 @@ static void resolve_defaults(brig_limits *l, const brig_limits *cfg)
 	l->tmp_bytes = BRIG_DEFAULT_TMP_BYTES;
 	l->max_code_bytes = BRIG_DEFAULT_MAX_CODE_BYTES;
 	l->max_frame_bytes = BRIG_DEFAULT_MAX_FRAME_BYTES;
+	l->mount_write_bytes = BRIG_DEFAULT_MOUNT_WRITE_BYTES;
 	limits_resolve(l, cfg);
 }
 

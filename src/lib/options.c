@@ -39,6 +39,7 @@ void limits_resolve(brig_limits *dst, const brig_limits *over)
 	TAKE(tmp_bytes);
 	TAKE(max_code_bytes);
 	TAKE(max_frame_bytes);
+	TAKE(mount_write_bytes);
 }
 
 static const struct {

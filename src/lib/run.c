@@ -166,8 +166,11 @@ int brig_run(brig_executor *ex, brig_lang lang, const char *code, size_t code_le
 	}
 	if (sandbox_validate(ex, lang, code, code_len, opts->filename, &r.lim, res) == BRIG_OK &&
 	    sandbox_prepare(&r, code ? code : "", code_len, opts, res) == BRIG_OK &&
-	    sandbox_start(&r, res) == BRIG_OK)
+	    sandbox_start(&r, res) == BRIG_OK) {
 		supervise(&r, res, code ? code : "", code_len, opts);
+		/* The jail is reaped: no guest code can race the commit. */
+		sandbox_commit(&r, res);
+	}
 	sandbox_cleanup(&r);
 	res->wall_us = now_us() - t0;
 	return res->error;

@@ -4,6 +4,8 @@
  * runs (run.c) and sessions (session.c) are both built on it.
  */
 #include "lib/sandbox.h"
+#include "host/fs.h"
+#include "host/mount_commit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -85,13 +87,52 @@ static void plan_files(struct jail_plan *p)
 		p->files[p->nfiles++] = files[i];
 }
 
+/*
+ * Inodes the rwc upper layer may hold: one per KiB of its size, and a few
+ * for the overlay's own directories (its upper and work directories, and
+ * the work directory's children).
+ */
+static uint64_t rwc_inodes(const struct sandbox *r)
+{
+	uint64_t bytes = r->lim.mount_write_bytes;
+
+	return (bytes / 1024 > 64 ? bytes / 1024 : 64) + 16 + 3 * (uint64_t)r->nrwc;
+}
+
+/*
+ * An rwc mount is an overlay over the host directory (rootfs.c) whose
+ * changes sandbox_commit applies; the host directory is opened now, for
+ * that.  The upper layer's tmpfs, shared by the run's rwc mounts, holds the
+ * write limit plus the overlay's own few directories.
+ */
+static int plan_rwc(struct sandbox *r, const struct mount_spec *m, char *err, size_t errlen)
+{
+	int fd;
+
+	if (r->nrwc >= JAIL_MAX_RWC) {
+		snprintf(err, errlen, "too many rwc mounts (at most %d)", JAIL_MAX_RWC);
+		return BRIG_E_INVAL;
+	}
+	if ((fd = open(m->host_path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "mount %s: %s: %s", m->vpath, m->host_path, strerror(errno));
+		return BRIG_E_INVAL;
+	}
+	r->rwc_host_fds[r->nrwc] = fd;
+	r->rwc_vpaths[r->nrwc++] = m->vpath;
+	snprintf(r->plan.rwc_opts, sizeof(r->plan.rwc_opts),
+		 "size=%" PRIu64 ",nr_inodes=%" PRIu64 ",mode=0700", r->lim.mount_write_bytes,
+		 rwc_inodes(r));
+	return BRIG_OK;
+}
+
 /* User mounts: ro and rw appear read-only to the guest's own file APIs (rw
- * writes go through fs.*), rwc is a writable bind. */
+ * writes go through fs.*), rwc is a private overlay committed afterwards. */
 static int plan_mounts(struct sandbox *r, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < r->caps->nmounts; i++) {
 		const struct mount_spec *m = &r->caps->mounts[i];
 		struct stat st;
+		int rc;
 
 		if (stat(m->host_path, &st) < 0 || !S_ISDIR(st.st_mode)) {
 			snprintf(err, errlen, "mount %s: %s is not a directory", m->vpath,
@@ -102,10 +143,82 @@ static int plan_mounts(struct sandbox *r, char *err, size_t errlen)
 			snprintf(err, errlen, "too many mounts");
 			return BRIG_E_INVAL;
 		}
+		if (m->mode == BRIG_MOUNT_RWC && (rc = plan_rwc(r, m, err, errlen)))
+			return rc;
 		add_bind(&r->plan, m->vpath, m->host_path,
-			 m->mode == BRIG_MOUNT_RWC ? JAIL_BIND_RW : JAIL_BIND_RO, true);
+			 m->mode == BRIG_MOUNT_RWC ? JAIL_BIND_OVERLAY : JAIL_BIND_RO, true);
 	}
 	return BRIG_OK;
+}
+
+/* fs.* on an rwc mount acts on its overlay, as the guest's own APIs do. */
+static int adopt_rwc(struct sandbox *r, brig_result *res)
+{
+	if (r->proc.nrwc_fds != 2 * r->nrwc)
+		return result_fail(res, BRIG_E_UNAVAILABLE,
+				   "the sandbox did not hand over its rwc mounts");
+	for (int i = 0; i < r->nrwc; i++) {
+		int rc = fs_table_set_view(r->disp.fs, r->rwc_vpaths[i], r->proc.rwc_fds[2 * i + 1],
+					   r->ex->privileged, r->ex->host_uid, r->ex->host_gid);
+
+		if (rc < 0)
+			return result_fail(res, BRIG_E_INTERNAL, "rwc mount %s: %s",
+					   r->rwc_vpaths[i], strerror(-rc));
+	}
+	return BRIG_OK;
+}
+
+/* Record a commit failure: the first error of the result stays in front. */
+static int commit_report(struct sandbox *r, brig_result *res, int rc, const char *msg)
+{
+	if (rc == BRIG_E_DENIED && r->rwc_refused && strcmp(r->rwc_refused, msg) == 0)
+		return BRIG_OK;
+	if (rc == BRIG_E_DENIED) {
+		free(r->rwc_refused);
+		r->rwc_refused = strdup(msg);
+	}
+	if (!res)
+		return rc;
+	if (res->error != BRIG_OK)
+		return result_fail(res, res->error, "%s; %s", brig_result_message(res), msg);
+	if (rc == BRIG_E_LIMIT)
+		res->limit = BRIG_LIMIT_DISK;
+	return result_fail(res, rc, "%s", msg);
+}
+
+int sandbox_commit(struct sandbox *r, brig_result *res)
+{
+	struct mount_budget budget = {r->lim.mount_write_bytes, rwc_inodes(r)};
+	struct mount_owner owner = {r->ex->privileged, r->ex->host_uid, r->ex->host_gid};
+	char msg[BRIG_ERRLEN], one[BRIG_ERRLEN];
+	int rc = BRIG_OK;
+
+	if (r->nrwc == 0 || r->proc.nrwc_fds != 2 * r->nrwc)
+		return BRIG_OK;
+	if (!r->plan.session && r->disp_ready) {
+		/* No host call may change an overlay while it is committed. */
+		dispatch_destroy(&r->disp);
+		r->disp_ready = false;
+	}
+	for (int i = 0; i < r->nrwc; i++) {
+		int c = mount_commit(r->proc.rwc_fds[2 * i], r->rwc_host_fds[i], r->rwc_vpaths[i],
+				     &owner, &budget, one, sizeof(one));
+
+		/* A refusal does not stop the others (the first one is
+		 * reported); anything else does. */
+		if (c == BRIG_OK || (c == BRIG_E_DENIED && rc == BRIG_E_DENIED))
+			continue;
+		snprintf(msg, sizeof(msg), "%s", one);
+		rc = c;
+		if (c != BRIG_E_DENIED)
+			break;
+	}
+	if (rc == BRIG_OK) {
+		free(r->rwc_refused);
+		r->rwc_refused = NULL;
+		return BRIG_OK;
+	}
+	return commit_report(r, res, rc, msg);
 }
 
 static void plan_limits(struct sandbox *r)
@@ -227,6 +340,8 @@ int sandbox_start(struct sandbox *r, brig_result *res)
 		return result_fail(res, BRIG_E_UNAVAILABLE, "the sandbox died during setup");
 	if (jail_wait_ready(&r->proc, err, sizeof(err)) < 0)
 		return result_fail(res, BRIG_E_UNAVAILABLE, "%s", err);
+	if ((rc = adopt_rwc(r, res)))
+		return rc;
 	if (overlap) {
 		pid_t guest = jail_guest_pid(&r->proc);
 
@@ -254,6 +369,18 @@ void sandbox_cleanup(struct sandbox *r)
 	cgroup_destroy(&r->cg);
 	if (r->disp_ready)
 		dispatch_destroy(&r->disp);
+	r->disp_ready = false;
+	/* A session's last changes: nobody is left to report a failure to. */
+	if (r->plan.session)
+		sandbox_commit(r, NULL);
+	for (int i = 0; i < r->proc.nrwc_fds; i++)
+		close(r->proc.rwc_fds[i]);
+	r->proc.nrwc_fds = 0;
+	for (int i = 0; i < r->nrwc; i++)
+		close(r->rwc_host_fds[i]);
+	r->nrwc = 0;
+	free(r->rwc_refused);
+	r->rwc_refused = NULL;
 	brig_caps_free(r->caps);
 }
 
@@ -284,6 +411,8 @@ int sandbox_validate(brig_executor *ex, brig_lang lang, const char *code, size_t
 	    lim->max_frame_bytes < 4096)
 		return result_fail(res, BRIG_E_INVAL,
 				   "limits too small (memory >= 16 MiB, pids >= 4, tmp >= 4 KiB)");
+	if (lim->mount_write_bytes < 4096)
+		return result_fail(res, BRIG_E_INVAL, "the mount write limit must be >= 4 KiB");
 	return BRIG_OK;
 }
 

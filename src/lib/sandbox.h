@@ -20,6 +20,12 @@ struct sandbox {
 	struct cgroup cg;
 	int host_fds[4]; /* proto, stdout, stderr, stdin (host ends) */
 	char maxheap[48];
+	/* rwc mounts in plan order: their host directories (O_PATH) and guest
+	 * paths; the overlays' fds arrive in proc.rwc_fds. */
+	int rwc_host_fds[JAIL_MAX_RWC];
+	const char *rwc_vpaths[JAIL_MAX_RWC];
+	int nrwc;
+	char *rwc_refused; /* the last refusal reported, not repeated */
 };
 
 /* Check code and limits for lang; fills res on failure. */
@@ -30,7 +36,15 @@ int sandbox_prepare(struct sandbox *r, const char *code, size_t len, const brig_
 		    brig_result *res);
 /* Clone the jail, join its cgroup, wait until the guest exists. */
 int sandbox_start(struct sandbox *r, brig_result *res);
-/* Kill whatever is left and release everything. */
+/*
+ * Commit what the guest changed in its rwc mounts to the host directories
+ * (src/host/mount_commit.c).  Call when no guest code runs, or, in a
+ * session, after a call.  A one-shot run's host calls are stopped first.
+ * A failure is recorded in res (unless NULL) and returned; a refusal
+ * identical to the last one reported is not reported again.
+ */
+int sandbox_commit(struct sandbox *r, brig_result *res);
+/* Kill whatever is left and release everything (a session commits first). */
 void sandbox_cleanup(struct sandbox *r);
 /* V8 aborts (SIGABRT or SIGTRAP) when its heap, sized to the memory limit, is full. */
 bool sandbox_v8_oom(const struct sandbox *r, const brig_result *res, int sig);

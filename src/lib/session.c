@@ -172,15 +172,13 @@ static void guest_limit(brig_session *s, brig_result *res)
  * Send one request and wait for its answer, within the call's limits.
  * Returns BRIG_OK with s->m.done_json set, or an error recorded in res.
  */
-static int request(brig_session *s, json_t *req, const void *blob, size_t len,
-		   const brig_call_opts *o, brig_result *res)
+static int exchange(brig_session *s, json_t *req, const void *blob, size_t len,
+		    const brig_call_opts *o, brig_result *res)
 {
 	int64_t ooms = cgroup_oom_kills(&s->sb.cg);
 	uint32_t id;
 	int rc;
 
-	if ((rc = usable(s, res)))
-		return rc;
 	call_limits(s, o);
 	json_decref(s->m.done_json);
 	s->m.done_json = NULL;
@@ -203,6 +201,20 @@ static int request(brig_session *s, json_t *req, const void *blob, size_t len,
 	}
 	res->exit_code = 0;
 	return BRIG_OK;
+}
+
+/* One request, after which its changes to rwc mounts reach the host. */
+static int request(brig_session *s, json_t *req, const void *blob, size_t len,
+		   const brig_call_opts *o, brig_result *res)
+{
+	int rc = usable(s, res);
+
+	if (rc)
+		return rc;
+	rc = exchange(s, req, blob, len, o, res);
+	if (sandbox_commit(&s->sb, res) != BRIG_OK && rc == BRIG_OK)
+		rc = res->error;
+	return rc;
 }
 
 static json_t *op(const char *name)

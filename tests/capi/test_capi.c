@@ -38,8 +38,9 @@ static void errors_and_names(void)
 {
 	CHECK_STR(brig_err_name(BRIG_E_CANCELLED), "ERR_CANCELLED");
 	CHECK_STR(brig_err_name(BRIG_E_POISONED), "ERR_POISONED");
+	CHECK_STR(brig_err_name(BRIG_E_IO), "ERR_IO");
 	CHECK_STR(brig_err_name(12345), "ERR_UNKNOWN");
-	for (int c = 0; c >= BRIG_E_STACK_OVERFLOW; c--)
+	for (int c = 0; c >= BRIG_E_IO; c--)
 		CHECK(strcmp(brig_strerror(c), "unknown error") != 0);
 	brig_lang l;
 	CHECK(brig_lang_parse("py", &l) == 0 && l == BRIG_LANG_PYTHON);
@@ -122,6 +123,49 @@ static void limits(void)
 	brig_result_stdout(r, &len);
 	CHECK(len == 100);
 	brig_result_free(r);
+}
+
+/* brig_limits.mount_write_bytes bounds what a run adds through rwc mounts. */
+static void rwc_write_limit(void)
+{
+	const char *code = "import errno\n"
+			   "try:\n"
+			   "    open('/out/big', 'wb').write(b'x' * (1 << 20))\n"
+			   "except OSError as e:\n"
+			   "    print(errno.errorcode[e.errno])\n";
+	char dir[64], path[128];
+	brig_caps *caps = NULL;
+	brig_run_opts o;
+	brig_result *r;
+	struct stat st;
+
+	CHECK(rwc_dir(dir) == 0 && brig_caps_new(&caps) == BRIG_OK);
+	CHECK(brig_caps_mount(caps, "/out", dir, BRIG_MOUNT_RWC) == BRIG_OK);
+	brig_run_opts_init(&o);
+	o.caps = caps;
+	o.limits.mount_write_bytes = 256 << 10;
+	r = py(code, &o);
+	CHECK(brig_result_error(r) == BRIG_OK && out_is(r, "ENOSPC\n"));
+	brig_result_free(r);
+	snprintf(path, sizeof(path), "%s/big", dir);
+	CHECK(stat(path, &st) == 0 && st.st_size > 0 && st.st_size <= 256 << 10);
+	CHECK(unlink(path) == 0);
+
+	/* What cannot be committed fails the run, naming it; the rest is there. */
+	r = py("import os\nos.mkfifo('/out/p')\nopen('/out/q', 'w').write('q')", &o);
+	CHECK(brig_result_error(r) == BRIG_E_DENIED && brig_result_exit_code(r) == 0);
+	CHECK(strstr(brig_result_message(r), "/out/p (a FIFO)") != NULL);
+	CHECK_STR(rwc_read(dir, "q"), "q");
+	snprintf(path, sizeof(path), "%s/p", dir);
+	CHECK(lstat(path, &st) < 0);
+	brig_result_free(r);
+
+	o.limits.mount_write_bytes = 1000;
+	r = py("pass", &o);
+	CHECK(brig_result_error(r) == BRIG_E_INVAL);
+	brig_result_free(r);
+	brig_caps_free(caps);
+	rwc_dir_remove(dir);
 }
 
 static void stdin_and_stream(void)
@@ -317,6 +361,7 @@ int main(void)
 	basic_run();
 	invalid_args();
 	limits();
+	rwc_write_limit();
 	stdin_and_stream();
 	threads();
 	host_functions();

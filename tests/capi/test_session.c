@@ -396,6 +396,48 @@ static void handlers(void)
 	brig_caps_free(caps);
 }
 
+/* An rwc mount's changes reach the host after each call, not at the end. */
+static void rwc_commits_after_each_call(void)
+{
+	char dir[64], path[128];
+	brig_caps *caps = NULL;
+	brig_session *s;
+	brig_result *r = NULL;
+	brig_run_opts ro;
+	struct stat st;
+
+	CHECK(rwc_dir(dir) == 0 && brig_caps_new(&caps) == BRIG_OK);
+	CHECK(brig_caps_mount(caps, "/out", dir, BRIG_MOUNT_RWC) == BRIG_OK);
+	brig_run_opts_init(&ro);
+	ro.caps = caps;
+	s = open_session(&ro);
+	CHECK(s != NULL);
+	CHECK(run(s, L("open('/out/a', 'w').write('1')", "fs.writeText('/out/a', '1')"), NULL, NULL,
+		  0) == BRIG_OK);
+	CHECK_STR(rwc_read(dir, "a"), "1");
+	CHECK(run(s,
+		  L("import os\nopen('/out/a', 'w').write('2')\nos.mkdir('/out/d')",
+		    "fs.writeText('/out/a', '2'); fs.mkdir('/out/d')"),
+		  NULL, NULL, 0) == BRIG_OK);
+	CHECK_STR(rwc_read(dir, "a"), "2");
+	snprintf(path, sizeof(path), "%s/d", dir);
+	CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+	CHECK(run(s, L("os.remove('/out/a')", "fs.remove('/out/a')"), NULL, NULL, 0) == BRIG_OK);
+	CHECK(rwc_read(dir, "a") == NULL);
+	if (PY) {
+		/* A refusal is reported by the call that caused it, once. */
+		CHECK(brig_session_run(s, "os.mkfifo('/out/p')", 19, NULL, &r) == BRIG_E_DENIED);
+		CHECK(strstr(brig_result_message(r), "/out/p (a FIFO)") != NULL);
+		brig_result_free(r);
+		CHECK(run(s, "open('/out/b', 'w').write('b')", NULL, NULL, 0) == BRIG_OK);
+		CHECK_STR(rwc_read(dir, "b"), "b");
+		CHECK(!brig_session_poisoned(s));
+	}
+	brig_session_free(s);
+	brig_caps_free(caps);
+	rwc_dir_remove(dir);
+}
+
 /* A thousand sessions later, no fd, thread or child process is left. */
 static void no_leaks(void)
 {
@@ -442,6 +484,7 @@ static void suite(void)
 	snapshots();
 	late_reply_is_dropped();
 	handlers();
+	rwc_commits_after_each_call();
 	no_leaks();
 }
 

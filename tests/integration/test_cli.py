@@ -148,7 +148,7 @@ def test_help(flag):
     assert proc.returncode == 0
     assert proc.stdout.startswith("usage: brig")
     for opt in ("-c", "--lang", "--timeout", "--cpu-timeout", "--memory", "--pids",
-                "--max-output", "--tmp-size", "--json"):
+                "--max-output", "--tmp-size", "--mount-write-limit", "--json"):
         assert opt in proc.stdout, opt
 
 
@@ -171,6 +171,8 @@ BAD_USAGE = [
     (["--memory", "12q"], "--memory"),
     (["--max-output", "0"], "--max-output"),
     (["--tmp-size", "big"], "--tmp-size"),
+    (["--mount-write-limit", "lots"], "--mount-write-limit"),
+    (["--mount-write-limit", "1k"], "mount write limit"),
     (["--pids", "0"], "--pids"),
     (["--pids", "many"], "--pids"),
     (["--no-such-flag"], "unknown"),

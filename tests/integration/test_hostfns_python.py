@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from helpers import GUEST_HOST_UID, describe, guest_json, run
+from helpers import GUEST_HOST_GID, GUEST_HOST_UID, describe, guest_json, run
 from hostfn_server import BIG_BYTES, BINARY_BODY, JSON_BODY, LATIN1_TEXT, Server
 
 # Guest-side helpers: catch() turns an outcome into JSON the test can inspect.
@@ -572,6 +572,10 @@ def test_fs_mode_table(tmp_path, mode):
     (m / "exist.txt").write_text("orig")
     (m / "j.json").write_text('{"v": 1}')
     (m / "victim.txt").write_text("v")
+    if mode == "rwc":
+        # rwc changes, fs.* and open() alike, act as the user the guest maps to.
+        for p in [m, *m.iterdir()]:
+            os.chown(p, GUEST_HOST_UID, GUEST_HOST_GID)
     spec = "/m:%s" % m + (":" + mode if mode else "")
     col = {"ro": 0, "rw": 1, "rwc": 2, "": 0}[mode]  # the default is ro
     code = "emit({%s})" % ", ".join(
