@@ -255,6 +255,11 @@ int64_t cgroup_cpu_us(const struct cgroup *cg)
 	return strtoll(buf, NULL, 10) / 1000;
 }
 
+bool cgroup_limits_memory(const struct cgroup *cg)
+{
+	return cg->env && cg->env->memory && cg->path[CG_MEM][0];
+}
+
 int64_t cgroup_oom_kills(const struct cgroup *cg)
 {
 	if (!cg->env || !cg->env->memory || !cg->path[CG_MEM][0])
@@ -294,48 +299,4 @@ void cgroup_destroy(struct cgroup *cg)
 			rmdir_retry(cg->path[i]);
 		cg->path[i][0] = '\0';
 	}
-}
-
-/* utime+stime of one process and its reaped children, in clock ticks. */
-static int64_t proc_ticks(pid_t pid)
-{
-	char dir[64], buf[1024], *p;
-	unsigned long long ut, st;
-	long long cut, cst;
-
-	snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
-	if (sysfile_read(dir, "stat", buf, sizeof(buf)) < 0 || !(p = strrchr(buf, ')')))
-		return 0;
-	/* Fields after the command: state(3) ... utime(14) stime(15) cutime(16) cstime(17). */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld", &ut,
-		   &st, &cut, &cst) != 4)
-		return 0;
-	return (int64_t)(ut + st) + cut + cst;
-}
-
-static int64_t tree_ticks(pid_t pid, int depth)
-{
-	char dir[96], buf[4096], *p, *end;
-	int64_t total = proc_ticks(pid);
-
-	if (depth > 64)
-		return total;
-	snprintf(dir, sizeof(dir), "/proc/%d/task/%d", (int)pid, (int)pid);
-	if (sysfile_read(dir, "children", buf, sizeof(buf)) < 0)
-		return total;
-	for (p = buf;; p = end) {
-		long child = strtol(p, &end, 10);
-
-		if (end == p)
-			break;
-		total += tree_ticks((pid_t)child, depth + 1);
-	}
-	return total;
-}
-
-int64_t proc_tree_cpu_us(pid_t root)
-{
-	long hz = sysconf(_SC_CLK_TCK);
-
-	return tree_ticks(root, 0) * 1000000 / (hz > 0 ? hz : 100);
 }

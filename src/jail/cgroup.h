@@ -36,6 +36,8 @@ int cgroup_create(struct cgroup *cg, const struct cgroup_env *env, const char *n
 int cgroup_attach(const struct cgroup *cg, pid_t pid);
 /* CPU time used by the jail so far, or -1 when not accounted. */
 int64_t cgroup_cpu_us(const struct cgroup *cg);
+/* Whether the kernel enforces this jail's memory limit. */
+bool cgroup_limits_memory(const struct cgroup *cg);
 /* How many processes the memory controller killed so far (0 without one). */
 int64_t cgroup_oom_kills(const struct cgroup *cg);
 /* Whether the memory controller killed something / pids.max was hit. */
@@ -43,8 +45,5 @@ bool cgroup_oom_killed(const struct cgroup *cg);
 bool cgroup_pids_hit(const struct cgroup *cg);
 /* Remove the cgroup once its processes are gone. */
 void cgroup_destroy(struct cgroup *cg);
-
-/* CPU time of a process tree from /proc, for hosts without a cgroup. */
-int64_t proc_tree_cpu_us(pid_t root);
 
 #endif

@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -54,6 +56,48 @@ static void ctl_send(int ctl, int kind, int value, const char *what)
 	}
 	/* SOCK_SEQPACKET: one message, never split. */
 	(void)!write(ctl, &m, sizeof(m));
+}
+
+/*
+ * READY carries what the host needs to measure the jail without a cgroup:
+ * the jail's /proc (every process of the pid namespace, zombies included)
+ * and a sock_diag socket bound to the jail's network namespace.  Both are
+ * opened here, after the pivot, so they name the jail's own instances.
+ */
+static void send_ready(int ctl)
+{
+	int fds[2] = {open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+		      socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)};
+	char cbuf[CMSG_SPACE(sizeof(fds))];
+	struct jail_ctl_msg m;
+	struct iovec iov = {&m, sizeof(m)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct cmsghdr *c;
+	int n = 0, sent[2];
+
+	memset(&m, 0, sizeof(m));
+	m.kind = JAIL_CTL_READY;
+	for (int i = 0; i < 2; i++) {
+		if (fds[i] >= 0)
+			sent[n++] = fds[i];
+	}
+	/* Which fds arrive: bit 0 the /proc, bit 1 the diag socket. */
+	m.value = (fds[0] >= 0) | (fds[1] >= 0) << 1;
+	if (n) {
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+		memcpy(CMSG_DATA(c), sent, (size_t)n * sizeof(int));
+	}
+	(void)!sendmsg(ctl, &mh, MSG_NOSIGNAL);
+	for (int i = 0; i < 2; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+	}
 }
 
 static __attribute__((noreturn)) void child_fail(int ctl, const char *what, int err)
@@ -298,7 +342,7 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 		child_fail(ctl, "fork guest", errno);
 	if (guest == 0)
 		guest_exec(plan, ctl);
-	ctl_send(ctl, JAIL_CTL_READY, 0, NULL);
+	send_ready(ctl);
 	close_guest_ends(plan);
 	if (plan->session)
 		jail_supervise(ctl);
@@ -343,6 +387,7 @@ int jail_spawn(const struct jail_plan *plan, struct jail_proc *out, char *err, s
 	int ctl[2], pidfd = -1;
 	pid_t pid;
 
+	out->proc_fd = out->diag_fd = -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0) {
 		snprintf(err, errlen, "socketpair: %s", strerror(errno));
 		return -1;
@@ -399,11 +444,43 @@ pid_t jail_guest_pid(const struct jail_proc *p)
 	return (pid_t)strtol(buf, NULL, 10);
 }
 
+/* READY and the fds it carries (see send_ready). */
+static int recv_ready(struct jail_proc *p, struct jail_ctl_msg *m)
+{
+	char cbuf[CMSG_SPACE(2 * sizeof(int))];
+	struct iovec iov = {m, sizeof(*m)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	struct cmsghdr *c;
+	int fds[2] = {-1, -1}, n = 0;
+	ssize_t got;
+
+	do
+		got = recvmsg(p->ctl_fd, &mh, MSG_CMSG_CLOEXEC);
+	while (got < 0 && errno == EINTR);
+	for (c = got > 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			memcpy(fds, CMSG_DATA(c), (size_t)(n < 2 ? n : 2) * sizeof(int));
+		}
+	}
+	if (got != (ssize_t)sizeof(*m) || m->kind != JAIL_CTL_READY) {
+		for (int i = 0; i < n && i < 2; i++)
+			close(fds[i]);
+		return got == (ssize_t)sizeof(*m) ? 0 : -1;
+	}
+	if (m->value & 1)
+		p->proc_fd = fds[0];
+	if (m->value & 2)
+		p->diag_fd = fds[(m->value & 1) ? 1 : 0];
+	return 0;
+}
+
 int jail_wait_ready(struct jail_proc *p, char *err, size_t errlen)
 {
 	struct jail_ctl_msg m;
 
-	if (ctl_recv(p->ctl_fd, &m) < 0) {
+	if (recv_ready(p, &m) < 0) {
 		snprintf(err, errlen, "the sandbox died during setup");
 		return -1;
 	}
@@ -448,6 +525,10 @@ int jail_reap(struct jail_proc *p, int *guest_status, uint64_t *cpu_us)
 		  (uint64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
 	close(p->pidfd);
 	close(p->ctl_fd);
-	p->pidfd = p->ctl_fd = -1;
+	if (p->proc_fd >= 0)
+		close(p->proc_fd);
+	if (p->diag_fd >= 0)
+		close(p->diag_fd);
+	p->pidfd = p->ctl_fd = p->proc_fd = p->diag_fd = -1;
 	return rc < 0 ? -1 : 0;
 }
