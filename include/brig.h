@@ -89,6 +89,9 @@ typedef struct brig_limits {
 	uint64_t tmp_bytes;	   /* each of /tmp and /home/user; default 64 MiB */
 	uint64_t max_code_bytes;   /* size of the submitted code; default 8 MiB */
 	uint64_t max_frame_bytes;  /* one protocol frame; default 32 MiB */
+	uint64_t tmp_inodes;	   /* files and directories in each of /tmp, /home/user
+				      and /dev/shm; default 16384 */
+	uint32_t max_open_files;   /* open files per process (RLIMIT_NOFILE); default 256 */
 } brig_limits;
 
 #define BRIG_DEFAULT_WALL_TIMEOUT_MS 30000u
@@ -98,6 +101,8 @@ typedef struct brig_limits {
 #define BRIG_DEFAULT_TMP_BYTES (64ull << 20)
 #define BRIG_DEFAULT_MAX_CODE_BYTES (8ull << 20)
 #define BRIG_DEFAULT_MAX_FRAME_BYTES (32ull << 20)
+#define BRIG_DEFAULT_TMP_INODES 16384u
+#define BRIG_DEFAULT_MAX_OPEN_FILES 256u
 
 /* Zero every field (every limit takes its default). */
 void brig_limits_init(brig_limits *l);

@@ -57,6 +57,12 @@ struct jail_file {
 #define JAIL_MAX_ARGS 16
 #define JAIL_MAX_ENV 24
 
+/* Per-jail rlimits that need no option: generous for any runtime. */
+#define JAIL_SIGPENDING 1024
+#define JAIL_MSGQUEUE_BYTES (800 * 1024)
+/* The kernel's own ceiling for RLIMIT_NOFILE (fs.nr_open's default). */
+#define JAIL_MAX_NOFILE (1024 * 1024)
+
 struct jail_rlimits {
 	uint64_t cpu_seconds; /* 0: unlimited */
 	uint64_t as_bytes;    /* 0: unlimited (set when no memory cgroup) */
@@ -64,6 +70,8 @@ struct jail_rlimits {
 	uint64_t nproc;	      /* 0: unlimited (set when no pids cgroup) */
 	uint64_t fsize_bytes;
 	uint64_t nofile;
+	uint64_t sigpending; /* queued signals and POSIX timers, per jail */
+	uint64_t msgqueue;   /* POSIX message queue bytes, per jail */
 };
 
 struct jail_plan {
@@ -73,11 +81,12 @@ struct jail_plan {
 	size_t nbinds;
 	struct jail_file files[JAIL_MAX_FILES];
 	size_t nfiles;
-	/* tmpfs options (with size=) for /tmp and /dev/shm, and for the home dir. */
-	char tmpfs_opts[64];
-	char home_opts[96];
+	/* tmpfs options (size=, nr_inodes=) for /tmp and /dev/shm, and for the home dir. */
+	char tmpfs_opts[96];
+	char home_opts[128];
 	struct jail_rlimits rl;
 	const struct jail_bpf *bpf;
+	const struct jail_bpf *bpf_memguard; /* stacked when no memory cgroup; or NULL */
 	/* Host ids the guest's uid/gid map to. */
 	uid_t host_uid;
 	gid_t host_gid;
@@ -85,7 +94,7 @@ struct jail_plan {
 	/* A session: init supervises instead of ending with the guest, and a
 	 * tmpfs at /run/brig (opts like tmpfs_opts) holds snapshot files. */
 	bool session;
-	char run_opts[64];
+	char run_opts[96];
 	/* Child ends of the channels; the parent keeps the others. */
 	int proto_fd;
 	int stdin_fd;

@@ -182,6 +182,9 @@ static __attribute__((noreturn)) void guest_exec(const struct jail_plan *plan, i
 		child_fail(ctl, "chdir " JAIL_HOME, errno);
 	if ((rc = jail_drop_privileges(plan, &what)) < 0)
 		child_fail(ctl, what, -rc);
+	/* Stacked filters: the kernel takes the stricter verdict of the two. */
+	if (plan->bpf_memguard && (rc = jail_seccomp_install(plan->bpf_memguard)) < 0)
+		child_fail(ctl, "seccomp (memory guard)", -rc);
 	if ((rc = jail_seccomp_install(plan->bpf)) < 0)
 		child_fail(ctl, "seccomp", -rc);
 	/* From here on the ctl channel is gone; failures go to the guest's stderr. */

@@ -84,6 +84,8 @@ static void resolve_defaults(brig_limits *l, const brig_limits *cfg)
 	l->tmp_bytes = BRIG_DEFAULT_TMP_BYTES;
 	l->max_code_bytes = BRIG_DEFAULT_MAX_CODE_BYTES;
 	l->max_frame_bytes = BRIG_DEFAULT_MAX_FRAME_BYTES;
+	l->tmp_inodes = BRIG_DEFAULT_TMP_INODES;
+	l->max_open_files = BRIG_DEFAULT_MAX_OPEN_FILES;
 	limits_resolve(l, cfg);
 }
 

@@ -39,6 +39,8 @@ void limits_resolve(brig_limits *dst, const brig_limits *over)
 	TAKE(tmp_bytes);
 	TAKE(max_code_bytes);
 	TAKE(max_frame_bytes);
+	TAKE(tmp_inodes);
+	TAKE(max_open_files);
 }
 
 static const struct {

@@ -113,14 +113,25 @@ static void plan_limits(struct sandbox *r)
 	struct jail_plan *p = &r->plan;
 	const struct cgroup_env *cg = &r->ex->cg;
 
-	snprintf(p->tmpfs_opts, sizeof(p->tmpfs_opts), "size=%" PRIu64 ",mode=1777",
-		 r->lim.tmp_bytes);
-	snprintf(p->home_opts, sizeof(p->home_opts), "size=%" PRIu64 ",mode=755,uid=%d,gid=%d",
-		 r->lim.tmp_bytes, JAIL_UID, JAIL_GID);
+	/* nr_inodes: an empty file costs about a kilobyte of unreclaimable
+	 * kernel memory that size= does not count. */
+	snprintf(p->tmpfs_opts, sizeof(p->tmpfs_opts),
+		 "size=%" PRIu64 ",nr_inodes=%" PRIu64 ",mode=1777", r->lim.tmp_bytes,
+		 r->lim.tmp_inodes);
+	snprintf(p->home_opts, sizeof(p->home_opts),
+		 "size=%" PRIu64 ",nr_inodes=%" PRIu64 ",mode=755,uid=%d,gid=%d", r->lim.tmp_bytes,
+		 r->lim.tmp_inodes, JAIL_UID, JAIL_GID);
 	/* Snapshot copies of /tmp and the home directory, in sessions. */
-	snprintf(p->run_opts, sizeof(p->run_opts), "size=%" PRIu64 ",mode=1777",
-		 2 * r->lim.tmp_bytes);
-	p->rl.nofile = 4096;
+	snprintf(p->run_opts, sizeof(p->run_opts),
+		 "size=%" PRIu64 ",nr_inodes=%" PRIu64 ",mode=1777", 2 * r->lim.tmp_bytes,
+		 2 * r->lim.tmp_inodes);
+	/* Every fd can hold kernel memory (pipe and socket buffers, epoll
+	 * watches), so their number is bounded per process. */
+	p->rl.nofile = r->lim.max_open_files;
+	p->rl.sigpending = JAIL_SIGPENDING;
+	p->rl.msgqueue = JAIL_MSGQUEUE_BYTES;
+	/* Memory no process owns, which only a memory cgroup would charge. */
+	p->bpf_memguard = cg->memory ? NULL : &jail_seccomp_memguard;
 	p->rl.fsize_bytes = r->lim.tmp_bytes;
 	/* A per-process backstop; the monitor enforces the tree-wide figure. */
 	if (r->lim.cpu_timeout_ms)
@@ -281,9 +292,14 @@ int sandbox_validate(brig_executor *ex, brig_lang lang, const char *code, size_t
 		return result_fail(res, BRIG_E_INVAL,
 				   "shell code must be under 128 KiB and contain no NUL byte");
 	if (lim->memory_bytes < (16u << 20) || lim->max_pids < 4 || lim->tmp_bytes < 4096 ||
-	    lim->max_frame_bytes < 4096)
+	    lim->max_frame_bytes < 4096 || lim->tmp_inodes < 16 || lim->max_open_files < 16)
 		return result_fail(res, BRIG_E_INVAL,
-				   "limits too small (memory >= 16 MiB, pids >= 4, tmp >= 4 KiB)");
+				   "limits too small (memory >= 16 MiB, pids >= 4, tmp >= 4 KiB, "
+				   "tmp inodes >= 16, open files >= 16)");
+	if (lim->tmp_inodes > UINT32_MAX || lim->max_open_files > JAIL_MAX_NOFILE)
+		return result_fail(res, BRIG_E_INVAL,
+				   "limits too large (tmp inodes <= 2^32-1, open files <= %d)",
+				   JAIL_MAX_NOFILE);
 	return BRIG_OK;
 }
 
