@@ -124,6 +124,18 @@ static int enable(const char *dir)
 }
 
 /*
+ * A cgroup systemd delegated to a user belongs to that user.  Root's
+ * cgroups (a service's) are systemd's to arrange: brig leaves them as they
+ * are, and uses them only if they already enable the controllers.
+ */
+static bool delegated_to_us(const char *dir)
+{
+	struct stat st;
+
+	return geteuid() != 0 && stat(dir, &st) == 0 && st.st_uid == geteuid();
+}
+
+/*
  * cgroup v2's no-internal-process rule: a cgroup that holds processes cannot
  * enable controllers for its children.  In a cgroup delegated to us where
  * our process lives, we move it into a leaf of its own (brig-host) first.
@@ -175,7 +187,7 @@ bool cgroup_probe_v2(struct cgroup_env *env, const char *root, const char *self,
 	    !has_word(ctl, "memory") || !has_word(ctl, "pids")) {
 		int rc;
 
-		if (strcmp(self, "/") && vacate(env, own, pid) < 0)
+		if (delegated_to_us(own) && vacate(env, own, pid) < 0)
 			return false;
 		if ((rc = enable(own)) < 0) {
 			snprintf(env->why, sizeof(env->why),

@@ -419,7 +419,7 @@ static int64_t dump_sockets(struct jail_usage *u, const void *req, size_t len,
 
 /* Socket buffers of the jail: unix sockets (the only ones that can carry
  * data in an empty network namespace) and netlink sockets. */
-static int64_t socket_bytes(struct jail_usage *u)
+int64_t usage_socket_bytes(struct jail_usage *u)
 {
 	struct {
 		struct nlmsghdr h;
@@ -457,7 +457,7 @@ static int64_t socket_bytes(struct jail_usage *u)
 
 static int sample_memory(struct jail_usage *u, const struct sample *s, uint64_t limit)
 {
-	int64_t sockets = socket_bytes(u);
+	int64_t sockets = usage_socket_bytes(u);
 	uint64_t cheap = 0, exact = 0;
 
 	if (sockets < 0) {

@@ -54,6 +54,9 @@ void usage_free(struct jail_usage *u);
  */
 int usage_sample(struct jail_usage *u, unsigned what, uint64_t mem_limit);
 
+/* Buffer bytes of the sockets of diag_fd's network namespace, or -errno. */
+int64_t usage_socket_bytes(struct jail_usage *u);
+
 /* ------------------------------------------------- pure parts (unit-tested) */
 
 /*

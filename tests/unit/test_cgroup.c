@@ -15,6 +15,9 @@
 #include "check.h"
 #include "jail/cgroup.h"
 
+/* Whom the fake trees are delegated to, when the test runs as root. */
+#define DELEGATE_UID 65534
+
 static char root[64];
 
 static void put(const char *rel, const char *content)
@@ -98,16 +101,54 @@ static void test_self_path(void)
 			     out, 16) == -1);
 }
 
-static void test_delegated_scope(void)
+static int chown_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return lchown(path, DELEGATE_UID, DELEGATE_UID);
+}
+
+/*
+ * Run probe as the user the tree is delegated to (systemd chowns a
+ * delegated cgroup to its user): as root, the tree goes to uid 65534 and a
+ * child takes that uid.  The child's exit status is probe's result.
+ */
+static int as_delegate(int (*probe)(void))
+{
+	int st;
+	pid_t pid;
+
+	if (geteuid() == 0)
+		CHECK(nftw(root, chown_entry, 8, FTW_PHYS) == 0);
+	pid = fork();
+	if (pid == 0) {
+		if (geteuid() == 0 && (setresgid(DELEGATE_UID, DELEGATE_UID, DELEGATE_UID) < 0 ||
+				       setresuid(DELEGATE_UID, DELEGATE_UID, DELEGATE_UID) < 0))
+			_exit(99);
+		_exit(probe());
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+static int probe_scope(void)
 {
 	struct cgroup_env env = {0};
-	char buf[256], want[256];
+	char want[256];
+
+	if (!cgroup_probe_v2(&env, root, "/app.scope", 4242))
+		return 1;
+	if (env.mode != CGROUP_V2 || !env.memory || !env.pids || !env.cpu)
+		return 2;
+	snprintf(want, sizeof(want), "%s/app.scope/brig", root);
+	return strcmp(env.base[0], want) ? 3 : 0;
+}
+
+static void test_delegated_scope(void)
+{
+	char buf[256];
 
 	delegated_scope("cpuset cpu io memory pids\n");
-	CHECK(cgroup_probe_v2(&env, root, "/app.scope", 4242));
-	CHECK(env.mode == CGROUP_V2 && env.memory && env.pids && env.cpu);
-	snprintf(want, sizeof(want), "%s/app.scope/brig", root);
-	CHECK_STR(env.base[0], want);
+	CHECK(as_delegate(probe_scope) == 0);
 	/* Our process left the scope for its leaf, then the scope enabled the
 	 * controllers for its children, and brig's parent for the jails. */
 	get("app.scope/" CGROUP_HOST_LEAF "/cgroup.procs", buf, sizeof(buf));
@@ -118,16 +159,38 @@ static void test_delegated_scope(void)
 	CHECK(strstr(buf, "+memory") && strstr(buf, "+pids"));
 }
 
-static void test_already_in_leaf(void)
+static int probe_from_leaf(void)
 {
 	struct cgroup_env env = {0};
 	char want[256];
 
+	if (!cgroup_probe_v2(&env, root, "/app.scope/" CGROUP_HOST_LEAF, 4242))
+		return 1;
+	snprintf(want, sizeof(want), "%s/app.scope/brig", root);
+	return strcmp(env.base[0], want) ? 2 : 0;
+}
+
+static void test_already_in_leaf(void)
+{
 	/* A second executor in the same process finds itself in brig's leaf. */
 	delegated_scope("memory pids\n");
-	CHECK(cgroup_probe_v2(&env, root, "/app.scope/" CGROUP_HOST_LEAF, 4242));
-	snprintf(want, sizeof(want), "%s/app.scope/brig", root);
-	CHECK_STR(env.base[0], want);
+	CHECK(as_delegate(probe_from_leaf) == 0);
+}
+
+static void test_root_leaves_services_alone(void)
+{
+	struct cgroup_env env = {0};
+	char buf[64];
+
+	/* A cgroup that is not ours (a root service's) is not rearranged: our
+	 * process stays where it is.  Here the fake tree then "enables" the
+	 * controllers, which a kernel would refuse (EBUSY) for an occupied one. */
+	if (geteuid() != 0)
+		return;
+	delegated_scope("memory pids\n");
+	cgroup_probe_v2(&env, root, "/app.scope", 4242);
+	get("app.scope/" CGROUP_HOST_LEAF "/cgroup.procs", buf, sizeof(buf));
+	CHECK_STR(buf, "");
 }
 
 static void test_missing_controllers(void)
@@ -168,8 +231,8 @@ static int probe_as_stranger(void)
 {
 	struct cgroup_env env = {0};
 
-	if (geteuid() == 0 && setresgid(65534, 65534, 65534) == 0 &&
-	    setresuid(65534, 65534, 65534) < 0)
+	if (geteuid() == 0 && (setresgid(DELEGATE_UID, DELEGATE_UID, DELEGATE_UID) < 0 ||
+			       setresuid(DELEGATE_UID, DELEGATE_UID, DELEGATE_UID) < 0))
 		return 2;
 	if (cgroup_probe_v2(&env, root, "/app.scope", 4242))
 		return 3;
@@ -208,6 +271,7 @@ int main(void)
 	test_already_in_leaf();
 	test_missing_controllers();
 	test_controllers_already_enabled();
+	test_root_leaves_services_alone();
 	test_not_delegated();
 	nftw(root, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 	return CHECK_DONE();
