@@ -12,10 +12,6 @@
 #include "jail/sysfile.h"
 #include "jail/usage.h"
 
-#include <linux/netlink.h>
-#include <linux/sock_diag.h>
-#include <sys/socket.h>
-
 static void line(const char *what, bool ok, const char *detail)
 {
 	printf("%-16s %-5s %s\n", what, ok ? "ok" : "FAIL", detail);
@@ -26,25 +22,19 @@ static void how(const char *what, const char *mechanism)
 	printf("  %-14s %s\n", what, mechanism);
 }
 
-/* Whether sock_diag lists this host's unix sockets with their buffers. */
+/* Whether sock_diag lists this host's sockets with their buffers. */
 static bool sock_diag_works(char *detail, size_t len)
 {
-	struct jail_usage u;
-	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	int64_t bytes;
+	int rc = usage_probe_sockets();
 
-	usage_init(&u, -1, fd, 0);
-	bytes = fd < 0 ? -errno : usage_socket_bytes(&u);
-	if (fd >= 0)
-		close(fd);
-	if (bytes < 0)
+	if (rc < 0)
 		snprintf(detail, len,
 			 "%s: socket buffers cannot be measured, so runs without a memory cgroup "
 			 "are refused (load unix_diag and netlink_diag)",
-			 strerror((int)-bytes));
+			 strerror(-rc));
 	else
 		snprintf(detail, len, "socket buffers can be measured");
-	return bytes >= 0;
+	return rc == 0;
 }
 
 /*

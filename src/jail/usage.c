@@ -453,6 +453,20 @@ int64_t usage_socket_bytes(struct jail_usage *u)
 	return b < 0 ? b : a + b;
 }
 
+int usage_probe_sockets(void)
+{
+	struct jail_usage u;
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	int64_t rc;
+
+	if (fd < 0)
+		return -errno;
+	usage_init(&u, -1, fd, 0);
+	rc = usage_socket_bytes(&u);
+	close(fd);
+	return rc < 0 ? (int)rc : 0;
+}
+
 /* ------------------------------------------------------------- sampling */
 
 static int sample_memory(struct jail_usage *u, const struct sample *s, uint64_t limit)

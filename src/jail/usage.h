@@ -56,6 +56,8 @@ int usage_sample(struct jail_usage *u, unsigned what, uint64_t mem_limit);
 
 /* Buffer bytes of the sockets of diag_fd's network namespace, or -errno. */
 int64_t usage_socket_bytes(struct jail_usage *u);
+/* Whether this kernel's sock_diag reports socket buffers: 0 or -errno. */
+int usage_probe_sockets(void);
 
 /* ------------------------------------------------- pure parts (unit-tested) */
 

@@ -17,6 +17,7 @@
 
 #include "brig_build.h"
 #include "jail/probe.h"
+#include "jail/usage.h"
 
 /* Host paths every guest sees read-only.  Symlinks (usrmerge) are copied as links. */
 static const char *const system_paths[] = {
@@ -153,6 +154,8 @@ static int setup(brig_executor *ex, const brig_config *cfg, char **why)
 			return BRIG_E_NOMEM;
 	}
 	cgroup_probe(&ex->cg);
+	if (!ex->cg.memory)
+		ex->sockdiag_err = usage_probe_sockets();
 	return BRIG_OK;
 }
 

@@ -210,6 +210,27 @@ static int attach(struct sandbox *r, pid_t pid, brig_result *res)
 }
 
 /*
+ * Without a memory cgroup the monitor bounds memory by measuring the jail,
+ * socket buffers included: a jail it cannot measure does not run.
+ */
+static int check_measurable(struct sandbox *r, brig_result *res)
+{
+	int err = r->ex->sockdiag_err ? r->ex->sockdiag_err : -EPROTONOSUPPORT;
+
+	if (r->ex->cg.memory ||
+	    (r->proc.proc_fd >= 0 && r->proc.diag_fd >= 0 && !r->ex->sockdiag_err))
+		return BRIG_OK;
+	jail_kill(&r->proc);
+	return result_fail(res, BRIG_E_UNAVAILABLE,
+			   "the memory limit cannot be enforced here: no memory cgroup, and %s "
+			   "(%s); load unix_diag and netlink_diag, or run brig in a delegated "
+			   "cgroup (systemd-run --user --scope -p Delegate=yes)",
+			   r->proc.proc_fd < 0 ? "the sandbox's /proc is unreadable"
+					       : "sock_diag cannot measure socket buffers",
+			   strerror(-err));
+}
+
+/*
  * Moving a task into a cgroup v1 hierarchy waits for an RCU grace period
  * (~10 ms) when the hierarchy was idle.  Agent languages execute no user
  * code before the RUN frame, which is sent only after both init and the
@@ -238,6 +259,8 @@ int sandbox_start(struct sandbox *r, brig_result *res)
 		return result_fail(res, BRIG_E_UNAVAILABLE, "the sandbox died during setup");
 	if (jail_wait_ready(&r->proc, err, sizeof(err)) < 0)
 		return result_fail(res, BRIG_E_UNAVAILABLE, "%s", err);
+	if ((rc = check_measurable(r, res)))
+		return rc;
 	if (overlap) {
 		pid_t guest = jail_guest_pid(&r->proc);
 
