@@ -79,6 +79,13 @@ const char *brig_lang_name(brig_lang lang);
 /*
  * Resource limits.  In brig_config a zero field means "built-in default";
  * in brig_run_opts a zero field means "the executor's value".
+ *
+ * memory_bytes, max_pids and cpu_timeout_ms bound the whole sandbox.  A
+ * cgroup enforces them where brig can use one (root, or a delegated cgroup
+ * v2 subtree); otherwise brig measures the sandbox every 20 ms and kills it
+ * on a breach, each process is held to memory_bytes of address space, and
+ * memory no process owns (memfd, System V IPC) is refused.  SECURITY.md
+ * gives the exact bounds; `brig doctor` says which applies on a host.
  */
 typedef struct brig_limits {
 	uint64_t wall_timeout_ms;  /* default 30000 */
