@@ -392,6 +392,9 @@ static int64_t dump_sockets(struct jail_usage *u, const void *req, size_t len,
 			struct rtattr *a;
 			int alen;
 
+			/* Left over from a dump cut short earlier: not ours. */
+			if (h->nlmsg_seq != ((const struct nlmsghdr *)req)->nlmsg_seq)
+				continue;
 			if (h->nlmsg_type == NLMSG_DONE)
 				return total;
 			if (h->nlmsg_type == NLMSG_ERROR) {
@@ -424,12 +427,12 @@ int64_t usage_socket_bytes(struct jail_usage *u)
 	struct {
 		struct nlmsghdr h;
 		struct unix_diag_req r;
-	} ureq = {{sizeof(ureq), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 1, 0},
+	} ureq = {{sizeof(ureq), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, ++u->seq, 0},
 		  {.sdiag_family = AF_UNIX, .udiag_states = ~0u, .udiag_show = UDIAG_SHOW_MEMINFO}};
 	struct {
 		struct nlmsghdr h;
 		struct netlink_diag_req r;
-	} nreq = {{sizeof(nreq), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 2, 0},
+	} nreq = {{sizeof(nreq), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, ++u->seq, 0},
 		  {.sdiag_family = AF_NETLINK,
 		   .sdiag_protocol = NDIAG_PROTO_ALL,
 		   .ndiag_show = NDIAG_SHOW_MEMINFO}};

@@ -34,6 +34,7 @@ struct jail_usage {
 	uint64_t cpu_us;  /* CPU time of the whole jail so far (never decreases) */
 	uint64_t mem;	  /* bytes pinned at the last memory sample */
 	uint64_t sockets; /* of which socket buffers */
+	uint32_t seq;	  /* of the last sock_diag request */
 	char err[120];	  /* why the last sample failed */
 };
 
