@@ -56,9 +56,9 @@ static void explain_limits(const struct cgroup_env *cg)
 			      "memory and page tables of every process (forked pages counted once) "
 			      "plus every socket buffer; the run is killed when the sum exceeds "
 			      "--memory");
-		how("", "between two samples each process is held to RLIMIT_AS (node: "
-			"RLIMIT_DATA) = --memory, so an overshoot lasts at most 20 ms and never "
-			"exceeds --pids x --memory");
+		how("", "between two samples each process is held to RLIMIT_AS = --memory "
+			"(node: RLIMIT_DATA, at least 64 MiB), so an overshoot lasts at most 20 ms "
+			"and never exceeds --pids times that");
 		how("", "memfd_create and System V shared memory, semaphores and message queues "
 			"are refused (EPERM): memory no process owns");
 	}

@@ -17,6 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* node hangs or aborts at start-up under a smaller RLIMIT_DATA; without a
+ * memory cgroup the monitor still holds the jail to its memory limit. */
+#define JS_MIN_DATA (64ull << 20)
+
 /* Linux refuses a single argv string longer than this (MAX_ARG_STRLEN). */
 #define MAX_ARG_BYTES (128 * 1024 - 1)
 
@@ -140,7 +144,8 @@ static void plan_limits(struct sandbox *r)
 	 * RLIMIT_DATA does not count), so node is bounded by data, not address
 	 * space; its heap flag makes V8 fail first and cleanly. */
 	if (!cg->memory && r->lang == BRIG_LANG_JS)
-		p->rl.data_bytes = r->lim.memory_bytes;
+		p->rl.data_bytes =
+		    r->lim.memory_bytes > JS_MIN_DATA ? r->lim.memory_bytes : JS_MIN_DATA;
 	else if (!cg->memory)
 		p->rl.as_bytes = r->lim.memory_bytes;
 	if (!cg->pids)

@@ -186,6 +186,12 @@ def test_memory_spread_over_many_processes_is_bounded_in_total(cgroups):
         assert "oom-killed" not in res["stdout"]
 
 
+def test_javascript_starts_under_a_small_memory_limit():
+    # node hangs at start-up when its data segment is capped below ~48 MiB.
+    res, rc = run("console.log(6 * 7)", "js", "--memory", "32m", "--timeout", "15s")
+    assert rc == 0 and res["ok"] and res["stdout"] == "42\n", describe(res)
+
+
 # -------------------------------------------------------------------- socket buffers
 
 SOCKET_FLOOD = r'''
