@@ -231,9 +231,15 @@ static void check_cpu(struct monitor *m)
 		     (unsigned long long)m->lim->cpu_timeout_ms);
 }
 
-/* One round of limit checks between polls. */
+/* One round of limit checks, at most every CPU_POLL_MS however often the
+ * loop wakes (a chatty guest must not make the host read /proc nonstop). */
 static void check_limits(struct monitor *m)
 {
+	uint64_t now = now_ms();
+
+	if (now < m->next_check_ms)
+		return;
+	m->next_check_ms = now + CPU_POLL_MS;
 	sample_usage(m);
 	if (m->lim->cpu_timeout_ms && !m->killed)
 		check_cpu(m);

@@ -30,6 +30,7 @@ struct monitor {
 	/* Without a cgroup the monitor measures the jail itself (usage.h). */
 	bool cg_cpu, cg_mem; /* whether the cgroup accounts CPU / limits memory */
 	struct jail_usage usage;
+	uint64_t next_check_ms; /* when limits are next checked */
 	/* internal */
 	struct proto_reader reader;
 	size_t stdin_off;
