@@ -177,8 +177,9 @@ def test_memory_spread_over_many_processes_is_bounded_in_total(cgroups):
     res, rc = run(SPREAD, "python", "--memory", "64m", "--pids", "64", "--timeout", "30s")
     assert rc == 137 and res["error"] == "ERR_LIMIT" and res["limit"] == "memory", describe(res)
     if memory_cgroup(cgroups):
-        # The cgroup's OOM killer made room by killing children.
-        assert "oom-killed" in res["stdout"], describe(res)
+        # The cgroup's OOM killer made room by killing children (or, rarely,
+        # the parent, which then reports nothing).
+        assert "oom-killed" in res["stdout"] or res["signal"] == 9, describe(res)
     else:
         # brig killed the sandbox: 64 MiB holds two such children, and
         # sampling lets at most a few more through.
