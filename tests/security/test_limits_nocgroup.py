@@ -187,6 +187,30 @@ def test_memory_spread_over_many_processes_is_bounded_in_total(cgroups):
         assert "oom-killed" not in res["stdout"]
 
 
+SHARED = r'''
+import os, time
+big = bytearray(24 << 20)
+big[::4096] = b"x" * len(big[::4096])
+kids = []
+for i in range(6):
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(0.5)  # sharing the parent's 24 MiB, copy-on-write
+        os._exit(0)
+    kids.append(pid)
+for pid in kids:
+    os.waitpid(pid, 0)
+print("ok")
+'''
+
+
+def test_pages_forked_processes_share_are_counted_once():
+    # Seven processes each map the same 24 MiB: resident 170 MiB, but the
+    # sandbox pins about 35 MiB, under --memory.
+    res, rc = run(SHARED, "python", "--memory", "64m")
+    assert rc == 0 and res["stdout"] == "ok\n", describe(res)
+
+
 def test_javascript_starts_under_a_small_memory_limit():
     # node hangs at start-up when its data segment is capped below ~48 MiB.
     res, rc = run("console.log(6 * 7)", "js", "--memory", "32m", "--timeout", "15s")
