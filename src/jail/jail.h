@@ -109,15 +109,15 @@ struct jail_exit {
 
 /* A running jail, seen from the host. */
 struct jail_proc {
-	pid_t pid;  /* the jail's init, in the host's pid namespace */
-	int pidfd;  /* pollable; readable once init exits */
-	int ctl_fd; /* setup errors and the guest's wait status arrive here */
+	pid_t pid;	     /* the jail's init, in the host's pid namespace */
+	int pidfd;	     /* pollable; readable once init exits */
+	int ctl_fd;	     /* setup errors and the guest's wait status arrive here */
+	char setup_err[200]; /* set by jail_reap when the guest failed before exec */
 	/* From init with READY, so the host can measure the jail without a
 	 * cgroup: the jail's own /proc, and a sock_diag socket in its network
 	 * namespace (-1 when the kernel has none).  Closed by jail_reap. */
 	int proc_fd;
 	int diag_fd;
-	char setup_err[200]; /* set by jail_reap when the guest failed before exec */
 	/* Session mode: exits init reported while the host waited for an ACK. */
 	struct jail_exit exits[JAIL_MAX_SPARED];
 	int nexits;
