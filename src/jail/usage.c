@@ -15,7 +15,6 @@
 #include "jail/usage.h"
 
 #include <dirent.h>
-#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
@@ -23,6 +22,7 @@
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,7 +238,7 @@ static int read_init(struct jail_usage *u, char *buf, size_t len)
 /* A process's own pages: its share of them when we may read it, else all. */
 static uint64_t exact_mem(struct jail_usage *u, const struct proc_mem *pm)
 {
-	char path[32], buf[2048];
+	char path[32], buf[4096];
 	int64_t anon, shmem, swap;
 
 	snprintf(path, sizeof(path), "%d/smaps_rollup", (int)pm->pid);
@@ -257,7 +257,7 @@ static uint64_t exact_mem(struct jail_usage *u, const struct proc_mem *pm)
 
 static void read_mem(struct jail_usage *u, struct proc_mem *pm)
 {
-	char path[32], buf[2048];
+	char path[32], buf[4096];
 
 	snprintf(path, sizeof(path), "%d/status", (int)pm->pid);
 	if (read_at(u->proc_fd, path, buf, sizeof(buf)) < 0)
