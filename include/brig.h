@@ -80,6 +80,13 @@ const char *brig_lang_name(brig_lang lang);
 /*
  * Resource limits.  In brig_config a zero field means "built-in default";
  * in brig_run_opts a zero field means "the executor's value".
+ *
+ * memory_bytes, max_pids and cpu_timeout_ms bound the whole sandbox.  A
+ * cgroup enforces them where brig can use one (root, or a delegated cgroup
+ * v2 subtree); otherwise brig measures the sandbox every 20 ms and kills it
+ * on a breach, each process is held to memory_bytes of address space, and
+ * memory no process owns (memfd, System V IPC) is refused.  SECURITY.md
+ * gives the exact bounds; `brig doctor` says which applies on a host.
  */
 typedef struct brig_limits {
 	uint64_t wall_timeout_ms;  /* default 30000 */
@@ -96,6 +103,9 @@ typedef struct brig_limits {
 	 * Default 64 MiB.  See brig_caps_mount.
 	 */
 	uint64_t mount_write_bytes;
+	uint64_t tmp_inodes;	   /* files and directories in each of /tmp, /home/user
+				      and /dev/shm; default 16384 */
+	uint32_t max_open_files;   /* open files per process (RLIMIT_NOFILE); default 256 */
 } brig_limits;
 
 #define BRIG_DEFAULT_WALL_TIMEOUT_MS 30000u
@@ -106,6 +116,8 @@ typedef struct brig_limits {
 #define BRIG_DEFAULT_MAX_CODE_BYTES (8ull << 20)
 #define BRIG_DEFAULT_MAX_FRAME_BYTES (32ull << 20)
 #define BRIG_DEFAULT_MOUNT_WRITE_BYTES (64ull << 20)
+#define BRIG_DEFAULT_TMP_INODES 16384u
+#define BRIG_DEFAULT_MAX_OPEN_FILES 256u
 
 /* Zero every field (every limit takes its default). */
 void brig_limits_init(brig_limits *l);

@@ -22,6 +22,9 @@ const char cli_usage[] =
     "      --pids N             process/thread limit (default 128)\n"
     "      --max-output SIZE    limit for each of stdout and stderr (default 1m)\n"
     "      --tmp-size SIZE      size of /tmp and of /home/user (default 64m each)\n"
+    "      --tmp-inodes N       files in each of /tmp, /home/user, /dev/shm\n"
+    "                           (default 16384)\n"
+    "      --max-open-files N   open files per guest process (default 256)\n"
     "      --allow-host HOST[:PORT]  allow http to HOST and its subdomains (repeatable)\n"
     "      --mount VPATH:HOSTPATH[:ro|rw|rwc]  expose a host directory (repeatable)\n"
     "      --mount-write-limit SIZE  what a run may add to its rwc mounts, all\n"
@@ -43,6 +46,8 @@ enum {
 	OPT_PIDS,
 	OPT_OUTPUT,
 	OPT_TMP,
+	OPT_TMP_INODES,
+	OPT_NOFILE,
 	OPT_ALLOW,
 	OPT_MOUNT,
 	OPT_HOSTFN,
@@ -60,6 +65,8 @@ static const struct option longopts[] = {
     {"pids", required_argument, NULL, OPT_PIDS},
     {"max-output", required_argument, NULL, OPT_OUTPUT},
     {"tmp-size", required_argument, NULL, OPT_TMP},
+    {"tmp-inodes", required_argument, NULL, OPT_TMP_INODES},
+    {"max-open-files", required_argument, NULL, OPT_NOFILE},
     {"allow-host", required_argument, NULL, OPT_ALLOW},
     {"mount", required_argument, NULL, OPT_MOUNT},
     {"mount-write-limit", required_argument, NULL, OPT_MOUNT_LIMIT},
@@ -149,6 +156,18 @@ static int parse_limit(int c, const char *v, brig_limits *l, char *err, size_t e
 	case OPT_MOUNT_LIMIT:
 		return parse_size(v, &l->mount_write_bytes)
 			   ? bad(err, errlen, "--mount-write-limit", v, size)
+			   : 0;
+	case OPT_TMP_INODES: {
+		uint32_t n;
+
+		if (parse_count(v, &n))
+			return bad(err, errlen, "--tmp-inodes", v, "a positive integer");
+		l->tmp_inodes = n;
+		return 0;
+	}
+	case OPT_NOFILE:
+		return parse_count(v, &l->max_open_files)
+			   ? bad(err, errlen, "--max-open-files", v, "a positive integer")
 			   : 0;
 	}
 	return -1;

@@ -64,40 +64,167 @@ static void probe_v1(struct cgroup_env *env)
 	}
 	if (env->memory || env->pids || env->cpu)
 		env->mode = CGROUP_V1;
+	else if (is_fs("/sys/fs/cgroup/memory", CGROUP_V1_MAGIC))
+		snprintf(env->why + strlen(env->why), sizeof(env->why) - strlen(env->why),
+			 "%sthe cgroup v1 hierarchies are writable by root only",
+			 env->why[0] ? "; " : "");
 }
 
-/* Our own cgroup v2 directory, from /proc/self/cgroup ("0::/path"). */
-static bool own_v2_dir(char *out, size_t len)
+int cgroup_self_v2(const char *text, char *out, size_t len)
 {
-	char buf[1024], *nl;
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		size_t n = strcspn(p, "\n");
 
-	if (sysfile_read("/proc/self", "cgroup", buf, sizeof(buf)) < 0 || strncmp(buf, "0::", 3))
-		return false;
-	if ((nl = strchr(buf, '\n')))
-		*nl = '\0';
-	return (size_t)snprintf(out, len, "/sys/fs/cgroup%.200s", buf + 3) < len;
+		if (strncmp(p, "0::/", 4) != 0)
+			continue;
+		while (n > 4 && p[n - 1] == '/')
+			n--;
+		if (n - 3 >= len)
+			return -1;
+		memcpy(out, p + 3, n - 3);
+		out[n - 3] = '\0';
+		return 0;
+	}
+	return -1;
+}
+
+static bool writable(const char *dir, const char *file)
+{
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s%s%s", dir, file ? "/" : "", file ? file : "");
+	return access(path, W_OK) == 0;
+}
+
+static bool has_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; (p = strstr(p, word)); p += n) {
+		if ((p == list || p[-1] == ' ' || p[-1] == '+') &&
+		    (p[n] == '\0' || p[n] == ' ' || p[n] == '\n'))
+			return true;
+	}
+	return false;
+}
+
+/* Enable memory and pids (and cpu where offered) for dir's children. */
+static int enable(const char *dir)
+{
+	char ctl[256];
+	int rc = sysfile_write(dir, "cgroup.subtree_control", "+memory +pids +cpu");
+
+	if (rc == -ENOENT) /* cpu is not delegated: do without it */
+		rc = sysfile_write(dir, "cgroup.subtree_control", "+memory +pids");
+	if (rc < 0)
+		return rc;
+	if (sysfile_read(dir, "cgroup.subtree_control", ctl, sizeof(ctl)) < 0)
+		return -EIO;
+	return has_word(ctl, "memory") && has_word(ctl, "pids") ? 0 : -ENOTSUP;
 }
 
 /*
- * v2 needs a delegated subtree: a cgroup we can write whose subtree_control
- * enables the controllers.  An occupied cgroup cannot enable them for its
- * children (the no-internal-process rule), so we only use what is enabled.
+ * A cgroup systemd delegated to a user belongs to that user.  Root's
+ * cgroups (a service's) are systemd's to arrange: brig leaves them as they
+ * are, and uses them only if they already enable the controllers.
  */
-static void probe_v2(struct cgroup_env *env)
+static bool delegated_to_us(const char *dir)
 {
-	char own[256], ctl[256];
+	struct stat st;
 
-	if (!is_fs("/sys/fs/cgroup", CGROUP2_MAGIC) || !own_v2_dir(own, sizeof(own)))
-		return;
-	if (!make_parent(env->base[0], sizeof(env->base[0]), own))
-		return;
-	sysfile_write(env->base[0], "cgroup.subtree_control", "+memory +pids +cpu");
-	if (sysfile_read(env->base[0], "cgroup.subtree_control", ctl, sizeof(ctl)) < 0)
-		return;
-	env->memory = strstr(ctl, "memory") != NULL;
-	env->pids = strstr(ctl, "pids") != NULL;
+	return geteuid() != 0 && stat(dir, &st) == 0 && st.st_uid == geteuid();
+}
+
+/*
+ * cgroup v2's no-internal-process rule: a cgroup that holds processes cannot
+ * enable controllers for its children.  In a cgroup delegated to us where
+ * our process lives, we move it into a leaf of its own (brig-host) first.
+ */
+static int vacate(struct cgroup_env *env, const char *own, pid_t self)
+{
+	char procs[64], leaf[300], pid[24];
+	int rc = 0;
+
+	if (sysfile_read(own, "cgroup.procs", procs, sizeof(procs)) < 0 || !procs[0])
+		return 0;
+	snprintf(leaf, sizeof(leaf), "%.250s/" CGROUP_HOST_LEAF, own);
+	snprintf(pid, sizeof(pid), "%d", (int)self);
+	if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
+		rc = -errno;
+	if (rc < 0 || (rc = sysfile_write(leaf, "cgroup.procs", pid)) < 0) {
+		snprintf(env->why, sizeof(env->why), "cgroup v2: cannot move brig into %.260s: %s",
+			 leaf, strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+bool cgroup_probe_v2(struct cgroup_env *env, const char *root, const char *self, pid_t pid)
+{
+	char own[256], ctl[256], *slash;
+
+	if ((size_t)snprintf(own, sizeof(own), "%s%s", root, strcmp(self, "/") ? self : "") >=
+	    sizeof(own))
+		return false;
+	/* Already moved into our leaf by an earlier probe: the delegated cgroup
+	 * is its parent. */
+	if ((slash = strrchr(own, '/')) && strcmp(slash + 1, CGROUP_HOST_LEAF) == 0)
+		*slash = '\0';
+	if (sysfile_read(own, "cgroup.controllers", ctl, sizeof(ctl)) < 0 ||
+	    !has_word(ctl, "memory") || !has_word(ctl, "pids")) {
+		snprintf(env->why, sizeof(env->why),
+			 "cgroup v2: %.256s does not offer the memory and pids controllers", own);
+		return false;
+	}
+	if (!writable(own, NULL) || !writable(own, "cgroup.procs") ||
+	    !writable(own, "cgroup.subtree_control")) {
+		snprintf(env->why, sizeof(env->why),
+			 "cgroup v2: %.256s is not delegated to uid %d (not writable)", own,
+			 (int)geteuid());
+		return false;
+	}
+	if (sysfile_read(own, "cgroup.subtree_control", ctl, sizeof(ctl)) < 0 ||
+	    !has_word(ctl, "memory") || !has_word(ctl, "pids")) {
+		int rc;
+
+		if (delegated_to_us(own) && vacate(env, own, pid) < 0)
+			return false;
+		if ((rc = enable(own)) < 0) {
+			snprintf(env->why, sizeof(env->why),
+				 "cgroup v2: cannot enable memory and pids in %.256s: %s%s", own,
+				 strerror(-rc),
+				 rc == -EBUSY ? " (other processes live there: start brig in a "
+						"scope of its own)"
+					      : "");
+			return false;
+		}
+	}
+	if (!make_parent(env->base[0], sizeof(env->base[0]), own) || enable(env->base[0]) < 0) {
+		snprintf(env->why, sizeof(env->why), "cgroup v2: cannot set up %.256s/brig", own);
+		env->base[0][0] = '\0';
+		return false;
+	}
+	env->memory = env->pids = true;
 	env->cpu = true; /* cpu.stat exists in every v2 cgroup */
 	env->mode = CGROUP_V2;
+	return true;
+}
+
+/* The cgroup2 mount: /sys/fs/cgroup on unified hosts, .../unified on hybrid ones. */
+static void probe_v2(struct cgroup_env *env)
+{
+	static const char *const roots[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"};
+	char buf[1024], self[256];
+
+	if (sysfile_read("/proc/self", "cgroup", buf, sizeof(buf)) < 0 ||
+	    cgroup_self_v2(buf, self, sizeof(self)) < 0)
+		return;
+	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+		if (is_fs(roots[i], CGROUP2_MAGIC)) {
+			cgroup_probe_v2(env, roots[i], self, getpid());
+			return;
+		}
+	}
 }
 
 /* Remove the empty cgroups of brig processes that died without cleaning up. */
@@ -136,7 +263,7 @@ void cgroup_probe(struct cgroup_env *env)
 void cgroup_describe(const struct cgroup_env *env, char *out, size_t len)
 {
 	if (env->mode == CGROUP_NONE) {
-		snprintf(out, len, "none usable (rlimit fallback)");
+		snprintf(out, len, "none usable (brig measures the sandbox itself)");
 		return;
 	}
 	snprintf(out, len, "%s:%s%s%s", env->mode == CGROUP_V1 ? "v1" : "v2",
@@ -255,6 +382,11 @@ int64_t cgroup_cpu_us(const struct cgroup *cg)
 	return strtoll(buf, NULL, 10) / 1000;
 }
 
+bool cgroup_limits_memory(const struct cgroup *cg)
+{
+	return cg->env && cg->env->memory && cg->path[CG_MEM][0];
+}
+
 int64_t cgroup_oom_kills(const struct cgroup *cg)
 {
 	if (!cg->env || !cg->env->memory || !cg->path[CG_MEM][0])
@@ -294,48 +426,4 @@ void cgroup_destroy(struct cgroup *cg)
 			rmdir_retry(cg->path[i]);
 		cg->path[i][0] = '\0';
 	}
-}
-
-/* utime+stime of one process and its reaped children, in clock ticks. */
-static int64_t proc_ticks(pid_t pid)
-{
-	char dir[64], buf[1024], *p;
-	unsigned long long ut, st;
-	long long cut, cst;
-
-	snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
-	if (sysfile_read(dir, "stat", buf, sizeof(buf)) < 0 || !(p = strrchr(buf, ')')))
-		return 0;
-	/* Fields after the command: state(3) ... utime(14) stime(15) cutime(16) cstime(17). */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld", &ut,
-		   &st, &cut, &cst) != 4)
-		return 0;
-	return (int64_t)(ut + st) + cut + cst;
-}
-
-static int64_t tree_ticks(pid_t pid, int depth)
-{
-	char dir[96], buf[4096], *p, *end;
-	int64_t total = proc_ticks(pid);
-
-	if (depth > 64)
-		return total;
-	snprintf(dir, sizeof(dir), "/proc/%d/task/%d", (int)pid, (int)pid);
-	if (sysfile_read(dir, "children", buf, sizeof(buf)) < 0)
-		return total;
-	for (p = buf;; p = end) {
-		long child = strtol(p, &end, 10);
-
-		if (end == p)
-			break;
-		total += tree_ticks((pid_t)child, depth + 1);
-	}
-	return total;
-}
-
-int64_t proc_tree_cpu_us(pid_t root)
-{
-	long hz = sysconf(_SC_CLK_TCK);
-
-	return tree_ticks(root, 0) * 1000000 / (hz > 0 ? hz : 100);
 }

@@ -17,7 +17,11 @@ struct cgroup_env {
 	enum cgroup_mode mode;
 	char base[3][256]; /* v1: memory, pids, cpuacct parents; v2: [0] only */
 	bool memory, pids, cpu;
+	char why[512]; /* with CGROUP_NONE: why no hierarchy could be used */
 };
+
+/* In a delegated v2 cgroup, brig's own process moves to this leaf. */
+#define CGROUP_HOST_LEAF "brig-host"
 
 struct cgroup {
 	const struct cgroup_env *env;
@@ -26,6 +30,17 @@ struct cgroup {
 
 /* Find a usable hierarchy and create brig's parent directories in it. */
 void cgroup_probe(struct cgroup_env *env);
+/*
+ * The v2 part of the probe, on the hierarchy mounted at root where our
+ * cgroup is self ("/a/b.scope"); pid is the process to move out of it.  A
+ * usable cgroup is one delegated to us (writable) that offers memory and
+ * pids; its children get them enabled, after brig moves itself into a
+ * leaf when it lives there.  True when env is set up; else env->why says
+ * why not.  Tests point root at a fake tree.
+ */
+bool cgroup_probe_v2(struct cgroup_env *env, const char *root, const char *self, pid_t pid);
+/* Our cgroup v2 path from the text of /proc/self/cgroup ("0::/path").  0 or -1. */
+int cgroup_self_v2(const char *text, char *out, size_t len);
 /* Describe the environment for `brig doctor` ("v1 memory,pids,cpu", ...). */
 void cgroup_describe(const struct cgroup_env *env, char *out, size_t len);
 
@@ -36,6 +51,8 @@ int cgroup_create(struct cgroup *cg, const struct cgroup_env *env, const char *n
 int cgroup_attach(const struct cgroup *cg, pid_t pid);
 /* CPU time used by the jail so far, or -1 when not accounted. */
 int64_t cgroup_cpu_us(const struct cgroup *cg);
+/* Whether the kernel enforces this jail's memory limit. */
+bool cgroup_limits_memory(const struct cgroup *cg);
 /* How many processes the memory controller killed so far (0 without one). */
 int64_t cgroup_oom_kills(const struct cgroup *cg);
 /* Whether the memory controller killed something / pids.max was hit. */
@@ -43,8 +60,5 @@ bool cgroup_oom_killed(const struct cgroup *cg);
 bool cgroup_pids_hit(const struct cgroup *cg);
 /* Remove the cgroup once its processes are gone. */
 void cgroup_destroy(struct cgroup *cg);
-
-/* CPU time of a process tree from /proc, for hosts without a cgroup. */
-int64_t proc_tree_cpu_us(pid_t root);
 
 #endif

@@ -48,6 +48,13 @@ static int apply_rlimits(const struct jail_rlimits *rl, const char **what)
 		JAIL_TRY(set_limit(RLIMIT_DATA, rl->data_bytes, rl->data_bytes), "RLIMIT_DATA");
 	if (rl->nproc)
 		JAIL_TRY(set_limit(RLIMIT_NPROC, rl->nproc, rl->nproc), "RLIMIT_NPROC");
+	/* Counted per user namespace, so per jail: kernel objects that the
+	 * memory cgroup would otherwise be alone to bound. */
+	if (rl->sigpending)
+		JAIL_TRY(set_limit(RLIMIT_SIGPENDING, rl->sigpending, rl->sigpending),
+			 "RLIMIT_SIGPENDING");
+	if (rl->msgqueue)
+		JAIL_TRY(set_limit(RLIMIT_MSGQUEUE, rl->msgqueue, rl->msgqueue), "RLIMIT_MSGQUEUE");
 	return 0;
 }
 

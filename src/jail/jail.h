@@ -60,6 +60,12 @@ struct jail_file {
 /* Overlay (rwc) binds a plan may hold. */
 #define JAIL_MAX_RWC 16
 
+/* Per-jail rlimits that need no option: generous for any runtime. */
+#define JAIL_SIGPENDING 1024
+#define JAIL_MSGQUEUE_BYTES (800 * 1024)
+/* The kernel's own ceiling for RLIMIT_NOFILE (fs.nr_open's default). */
+#define JAIL_MAX_NOFILE (1024 * 1024)
+
 struct jail_rlimits {
 	uint64_t cpu_seconds; /* 0: unlimited */
 	uint64_t as_bytes;    /* 0: unlimited (set when no memory cgroup) */
@@ -67,6 +73,8 @@ struct jail_rlimits {
 	uint64_t nproc;	      /* 0: unlimited (set when no pids cgroup) */
 	uint64_t fsize_bytes;
 	uint64_t nofile;
+	uint64_t sigpending; /* queued signals and POSIX timers, per jail */
+	uint64_t msgqueue;   /* POSIX message queue bytes, per jail */
 };
 
 struct jail_plan {
@@ -76,11 +84,12 @@ struct jail_plan {
 	size_t nbinds;
 	struct jail_file files[JAIL_MAX_FILES];
 	size_t nfiles;
-	/* tmpfs options (with size=) for /tmp and /dev/shm, and for the home dir. */
-	char tmpfs_opts[64];
-	char home_opts[96];
+	/* tmpfs options (size=, nr_inodes=) for /tmp and /dev/shm, and for the home dir. */
+	char tmpfs_opts[96];
+	char home_opts[128];
 	struct jail_rlimits rl;
 	const struct jail_bpf *bpf;
+	const struct jail_bpf *bpf_memguard; /* stacked when no memory cgroup; or NULL */
 	/* Host ids the guest's uid/gid map to. */
 	uid_t host_uid;
 	gid_t host_gid;
@@ -88,7 +97,7 @@ struct jail_plan {
 	/* A session: init supervises instead of ending with the guest, and a
 	 * tmpfs at /run/brig (opts like tmpfs_opts) holds snapshot files. */
 	bool session;
-	char run_opts[64];
+	char run_opts[96];
 	/* tmpfs options (size=, nr_inodes=) of the private upper layer that
 	 * every JAIL_BIND_OVERLAY of the plan shares. */
 	char rwc_opts[64];
@@ -110,6 +119,11 @@ struct jail_proc {
 	int pidfd;	     /* pollable; readable once init exits */
 	int ctl_fd;	     /* setup errors and the guest's wait status arrive here */
 	char setup_err[200]; /* set by jail_reap when the guest failed before exec */
+	/* From init with READY, so the host can measure the jail without a
+	 * cgroup: the jail's own /proc, and a sock_diag socket in its network
+	 * namespace (-1 when the kernel has none).  Closed by jail_reap. */
+	int proc_fd;
+	int diag_fd;
 	/* Session mode: exits init reported while the host waited for an ACK. */
 	struct jail_exit exits[JAIL_MAX_SPARED];
 	int nexits;

@@ -12,6 +12,11 @@ struct jail_bpf {
 
 /* The program generated from seccomp_policy.c when brig was built. */
 extern const struct jail_bpf jail_seccomp_filter;
+/*
+ * Stacked under it when the jail has no memory cgroup: memfd_create and the
+ * System V get calls fail with EPERM (memory no process owns).
+ */
+extern const struct jail_bpf jail_seccomp_memguard;
 
 /*
  * Compile the policy with libseccomp (seccomp_policy.c; used by the build's
@@ -23,6 +28,8 @@ extern const struct jail_bpf jail_seccomp_filter;
  * failure out is empty, a reason is in err, and -1 is returned.
  */
 int jail_seccomp_build(struct jail_bpf *out, char *err, size_t errlen);
+/* Compile the memory guard (seccomp_policy.c too), like jail_seccomp_build. */
+int jail_seccomp_build_memguard(struct jail_bpf *out, char *err, size_t errlen);
 /* Release the program and leave it empty; bpf may be NULL. */
 void jail_seccomp_free(struct jail_bpf *bpf);
 

@@ -395,3 +395,33 @@ void jail_seccomp_free(struct jail_bpf *bpf)
 	bpf->insns = NULL;
 	bpf->len = 0;
 }
+
+/* ------------------------------------------------------------------------
+ * Stacked on the policy above when the jail has no memory cgroup.
+ *
+ * memfd_create and System V shared memory, semaphore arrays and message
+ * queues hold memory outside every process's address space and past the
+ * process's life: no rlimit bounds them and the monitor's sampling of the
+ * jail's processes cannot see them.  A memory cgroup charges them, so only
+ * then are they allowed.  (POSIX shared memory is a file in the jail's
+ * size-limited /dev/shm; POSIX message queues are bounded by
+ * RLIMIT_MSGQUEUE.)
+ */
+static const char *const deny_without_memcg[] = {"memfd_create", "shmget", "semget", "msgget"};
+
+int jail_seccomp_build_memguard(struct jail_bpf *out, char *err, size_t errlen)
+{
+	static const struct name_group denied = GROUP(deny_without_memcg, DENY);
+	__attribute__((cleanup(release_ctx))) scmp_filter_ctx ctx = NULL;
+	int rc;
+
+	out->insns = NULL;
+	out->len = 0;
+	if (!(ctx = seccomp_init(SCMP_ACT_ALLOW)))
+		return fail(err, errlen, "seccomp_init", NULL, ENOMEM);
+	if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) < 0)
+		return fail(err, errlen, "bad-arch action", NULL, -rc);
+	if (add_names(ctx, &denied, err, errlen) < 0)
+		return -1;
+	return export_bpf(ctx, out, err, errlen);
+}

@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -56,29 +58,51 @@ static void ctl_send(int ctl, int kind, int value, const char *what)
 	(void)!write(ctl, &m, sizeof(m));
 }
 
-/* READY, carrying the fds of the overlay binds (none is fine). */
-static void ctl_send_ready(int ctl, const struct jail_rwc_fds *rwc)
+/*
+ * READY carries what the host needs from inside the jail: the jail's /proc
+ * (every process of the pid namespace, zombies included) and a sock_diag
+ * socket bound to the jail's network namespace, to measure the jail without
+ * a cgroup; then the fds of the overlay binds (struct jail_rwc_fds).  The
+ * first two are opened here, after the pivot, so they name the jail's own
+ * instances.  value says which of the first two arrive (bit 0 /proc, bit 1
+ * the diag socket); every fd after them belongs to the overlays.
+ */
+static void send_ready(int ctl, const struct jail_rwc_fds *rwc)
 {
+	int own[2] = {open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+		      socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)};
+	int sent[2 + 2 * JAIL_MAX_RWC];
+	char cbuf[CMSG_SPACE(sizeof(sent))];
 	struct jail_ctl_msg m;
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(rwc->fds))];
-	} c;
 	struct iovec iov = {&m, sizeof(m)};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct cmsghdr *c;
+	int n = 0;
 
 	memset(&m, 0, sizeof(m));
 	m.kind = JAIL_CTL_READY;
-	if (rwc->n > 0) {
-		memset(&c, 0, sizeof(c));
-		mh.msg_control = c.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)rwc->n);
-		c.h.cmsg_level = SOL_SOCKET;
-		c.h.cmsg_type = SCM_RIGHTS;
-		c.h.cmsg_len = CMSG_LEN(sizeof(int) * (size_t)rwc->n);
-		memcpy(CMSG_DATA(&c.h), rwc->fds, sizeof(int) * (size_t)rwc->n);
+	for (int i = 0; i < 2; i++) {
+		if (own[i] >= 0)
+			sent[n++] = own[i];
+	}
+	m.value = (own[0] >= 0) | (own[1] >= 0) << 1;
+	for (int i = 0; i < rwc->n; i++)
+		sent[n++] = rwc->fds[i];
+	if (n) {
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+		memcpy(CMSG_DATA(c), sent, (size_t)n * sizeof(int));
 	}
 	(void)!sendmsg(ctl, &mh, MSG_NOSIGNAL);
+	for (int i = 0; i < 2; i++) {
+		if (own[i] >= 0)
+			close(own[i]);
+	}
 }
 
 static void close_rwc(struct jail_rwc_fds *rwc)
@@ -170,6 +194,9 @@ static __attribute__((noreturn)) void guest_exec(const struct jail_plan *plan, i
 		child_fail(ctl, "chdir " JAIL_HOME, errno);
 	if ((rc = jail_drop_privileges(plan, &what)) < 0)
 		child_fail(ctl, what, -rc);
+	/* Stacked filters: the kernel takes the stricter verdict of the two. */
+	if (plan->bpf_memguard && (rc = jail_seccomp_install(plan->bpf_memguard)) < 0)
+		child_fail(ctl, "seccomp (memory guard)", -rc);
 	if ((rc = jail_seccomp_install(plan->bpf)) < 0)
 		child_fail(ctl, "seccomp", -rc);
 	/* From here on the ctl channel is gone; failures go to the guest's stderr. */
@@ -331,7 +358,7 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 		child_fail(ctl, "fork guest", errno);
 	if (guest == 0)
 		guest_exec(plan, ctl);
-	ctl_send_ready(ctl, &rwc);
+	send_ready(ctl, &rwc);
 	close_rwc(&rwc);
 	close_guest_ends(plan);
 	if (plan->session)
@@ -377,6 +404,8 @@ int jail_spawn(const struct jail_plan *plan, struct jail_proc *out, char *err, s
 	int ctl[2], pidfd = -1;
 	pid_t pid;
 
+	out->proc_fd = out->diag_fd = -1;
+	out->nrwc_fds = 0;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0) {
 		snprintf(err, errlen, "socketpair: %s", strerror(errno));
 		return -1;
@@ -433,49 +462,58 @@ pid_t jail_guest_pid(const struct jail_proc *p)
 	return (pid_t)strtol(buf, NULL, 10);
 }
 
-/* Take the fds that came with READY; 0, or -1 when some were lost. */
-static int take_rwc_fds(struct jail_proc *p, struct msghdr *mh)
+/* Share out the fds that came with READY (see send_ready). */
+static void take_ready_fds(struct jail_proc *p, const struct jail_ctl_msg *m, const int *fds,
+			   int n)
 {
-	struct cmsghdr *c = CMSG_FIRSTHDR(mh);
-	size_t n;
+	int i = 0;
 
-	if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-		return 0;
-	n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-	if (n > sizeof(p->rwc_fds) / sizeof(p->rwc_fds[0]))
-		n = sizeof(p->rwc_fds) / sizeof(p->rwc_fds[0]);
-	memcpy(p->rwc_fds, CMSG_DATA(c), n * sizeof(int));
-	p->nrwc_fds = (int)n;
-	return mh->msg_flags & MSG_CTRUNC ? -1 : 0;
+	if ((m->value & 1) && i < n)
+		p->proc_fd = fds[i++];
+	if ((m->value & 2) && i < n)
+		p->diag_fd = fds[i++];
+	for (; i < n && p->nrwc_fds < 2 * JAIL_MAX_RWC; i++)
+		p->rwc_fds[p->nrwc_fds++] = fds[i];
+	for (; i < n; i++)
+		close(fds[i]);
 }
 
-/* The first message of init: READY (maybe with fds) or ERROR. */
-static int ctl_recv_ready(struct jail_proc *p, struct jail_ctl_msg *m)
+/* The first message of init: READY (maybe with fds) or ERROR; -1 when it
+ * did not arrive whole, or fds were lost on the way. */
+static int recv_ready(struct jail_proc *p, struct jail_ctl_msg *m)
 {
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(p->rwc_fds))];
-	} c;
+	int fds[2 + 2 * JAIL_MAX_RWC];
+	char cbuf[CMSG_SPACE(sizeof(fds))];
 	struct iovec iov = {m, sizeof(*m)};
-	struct msghdr mh = {.msg_iov = &iov,
-			    .msg_iovlen = 1,
-			    .msg_control = c.buf,
-			    .msg_controllen = sizeof(c.buf)};
-	ssize_t n;
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	struct cmsghdr *c;
+	int n = 0;
+	ssize_t got;
 
 	do
-		n = recvmsg(p->ctl_fd, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(*m))
-		return -1;
-	return take_rwc_fds(p, &mh);
+		got = recvmsg(p->ctl_fd, &mh, MSG_CMSG_CLOEXEC);
+	while (got < 0 && errno == EINTR);
+	for (c = got > 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && !n) {
+			n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			memcpy(fds, CMSG_DATA(c), (size_t)n * sizeof(int));
+		}
+	}
+	if (got != (ssize_t)sizeof(*m) || m->kind != JAIL_CTL_READY) {
+		for (int i = 0; i < n; i++)
+			close(fds[i]);
+		return got == (ssize_t)sizeof(*m) ? 0 : -1;
+	}
+	take_ready_fds(p, m, fds, n);
+	return mh.msg_flags & MSG_CTRUNC ? -1 : 0;
 }
 
 int jail_wait_ready(struct jail_proc *p, char *err, size_t errlen)
 {
 	struct jail_ctl_msg m;
 
-	if (ctl_recv_ready(p, &m) < 0) {
+	if (recv_ready(p, &m) < 0) {
 		snprintf(err, errlen, "the sandbox died during setup");
 		return -1;
 	}
@@ -520,6 +558,10 @@ int jail_reap(struct jail_proc *p, int *guest_status, uint64_t *cpu_us)
 		  (uint64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
 	close(p->pidfd);
 	close(p->ctl_fd);
-	p->pidfd = p->ctl_fd = -1;
+	if (p->proc_fd >= 0)
+		close(p->proc_fd);
+	if (p->diag_fd >= 0)
+		close(p->diag_fd);
+	p->pidfd = p->ctl_fd = p->proc_fd = p->diag_fd = -1;
 	return rc < 0 ? -1 : 0;
 }

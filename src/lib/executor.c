@@ -17,6 +17,7 @@
 
 #include "brig_build.h"
 #include "jail/probe.h"
+#include "jail/usage.h"
 
 /* Host paths every guest sees read-only.  Symlinks (usrmerge) are copied as links. */
 static const char *const system_paths[] = {
@@ -85,6 +86,8 @@ static void resolve_defaults(brig_limits *l, const brig_limits *cfg)
 	l->max_code_bytes = BRIG_DEFAULT_MAX_CODE_BYTES;
 	l->max_frame_bytes = BRIG_DEFAULT_MAX_FRAME_BYTES;
 	l->mount_write_bytes = BRIG_DEFAULT_MOUNT_WRITE_BYTES;
+	l->tmp_inodes = BRIG_DEFAULT_TMP_INODES;
+	l->max_open_files = BRIG_DEFAULT_MAX_OPEN_FILES;
 	limits_resolve(l, cfg);
 }
 
@@ -152,6 +155,8 @@ static int setup(brig_executor *ex, const brig_config *cfg, char **why)
 			return BRIG_E_NOMEM;
 	}
 	cgroup_probe(&ex->cg);
+	if (!ex->cg.memory)
+		ex->sockdiag_err = usage_probe_sockets();
 	return BRIG_OK;
 }
 

@@ -61,6 +61,7 @@ struct brig_executor {
 	size_t nsys;
 	struct strv passenv; /* host variables handed through, as "K=V" */
 	struct cgroup_env cg;
+	int sockdiag_err; /* without a memory cgroup: why socket buffers cannot be measured */
 	atomic_uint_fast64_t seq; /* names cgroups of concurrent runs */
 	pthread_mutex_t lock;	  /* guards fns and started */
 	struct fn_table fns;

@@ -10,7 +10,8 @@
 #include <unistd.h>
 
 #define IO_CHUNK 65536
-/* How often CPU use is sampled when a CPU limit is set. */
+/* How often CPU use is sampled when a CPU limit is set, and memory use when
+ * no cgroup limits it. */
 #define CPU_POLL_MS 20
 /* After the jail exits, how long to wait for its pipes to reach EOF. */
 #define DRAIN_GRACE_MS 2000
@@ -31,10 +32,11 @@ static void stop(struct monitor *m, int error, brig_limit_kind limit, const char
 	va_list ap;
 
 	if (!m->killed) {
-		int64_t used = cgroup_cpu_us(m->cg) < 0 ? proc_tree_cpu_us(m->proc->pid) : -1;
-
-		if (used > 0 && (uint64_t)used > m->cpu_sampled_us)
-			m->cpu_sampled_us = (uint64_t)used;
+		/* The processes about to die are never reaped into init's rusage:
+		 * this sample is the last record of their CPU time. */
+		if (!m->cg_cpu && usage_sample(&m->usage, USAGE_CPU, 0) == 0 &&
+		    m->usage.cpu_us > m->cpu_sampled_us)
+			m->cpu_sampled_us = m->usage.cpu_us;
 		if (m->kill)
 			m->kill(m, m->kill_ud);
 		else
@@ -180,32 +182,74 @@ static void send_stdin(struct monitor *m)
 		close_fd(&m->stdin_fd);
 }
 
+/* What the monitor must measure itself: what no cgroup does for it. */
+static unsigned usage_wanted(const struct monitor *m)
+{
+	return (m->cg_mem ? 0 : USAGE_MEMORY) |
+	       (m->cg_cpu || !m->lim->cpu_timeout_ms ? 0 : USAGE_CPU);
+}
+
+/* CPU time the jail used so far (µs), or -1 when unknown. */
+static int64_t jail_cpu_us(struct monitor *m)
+{
+	if (m->cg_cpu)
+		return cgroup_cpu_us(m->cg);
+	if (usage_sample(&m->usage, USAGE_CPU, 0) < 0)
+		return -1;
+	return (int64_t)m->usage.cpu_us;
+}
+
+/*
+ * Without a cgroup: one pass over the jail's /proc (and its sockets) serves
+ * both limits.  A jail that cannot be measured is not run blind.
+ */
+static void sample_usage(struct monitor *m)
+{
+	unsigned what = usage_wanted(m);
+	int rc;
+
+	if (!what || (rc = usage_sample(&m->usage, what, m->lim->memory_bytes)) > 0)
+		return; /* nothing to measure, or the jail just ended */
+	if (rc < 0) {
+		stop(m, BRIG_E_UNAVAILABLE, BRIG_LIMIT_NONE, "%s", m->usage.err);
+		return;
+	}
+	if (m->usage.cpu_us > m->cpu_sampled_us)
+		m->cpu_sampled_us = m->usage.cpu_us;
+	if ((what & USAGE_MEMORY) && m->usage.mem > m->lim->memory_bytes)
+		stop(m, BRIG_E_LIMIT, BRIG_LIMIT_MEMORY,
+		     "memory limit of %llu bytes exceeded (%llu bytes in use)",
+		     (unsigned long long)m->lim->memory_bytes, (unsigned long long)m->usage.mem);
+}
+
 static void check_cpu(struct monitor *m)
 {
-	int64_t used = cgroup_cpu_us(m->cg);
+	int64_t used = m->cg_cpu ? cgroup_cpu_us(m->cg) : (int64_t)m->usage.cpu_us;
 
-	if (used >= 0)
-		used -= (int64_t)m->cpu_base_us;
-	else if (m->session)
-		used = proc_tree_cpu_us(m->proc->pid) - (int64_t)m->cpu_base_us;
-
-	if (used < 0) {
-		/* Processes killed with the jail are never reaped into init's
-		 * rusage, so the last sample is the best record of their time. */
-		used = proc_tree_cpu_us(m->proc->pid);
-		if (used > 0 && (uint64_t)used > m->cpu_sampled_us)
-			m->cpu_sampled_us = (uint64_t)used;
-	}
-	if (used >= 0 && (uint64_t)used >= m->lim->cpu_timeout_ms * 1000)
+	if (used >= 0 && (uint64_t)used >= m->cpu_base_us + m->lim->cpu_timeout_ms * 1000)
 		stop(m, BRIG_E_CANCELLED, BRIG_LIMIT_CPU, "CPU time limit of %llu ms exceeded",
 		     (unsigned long long)m->lim->cpu_timeout_ms);
+}
+
+/* One round of limit checks, at most every CPU_POLL_MS however often the
+ * loop wakes (a chatty guest must not make the host read /proc nonstop). */
+static void check_limits(struct monitor *m)
+{
+	uint64_t now = now_ms();
+
+	if (now < m->next_check_ms)
+		return;
+	m->next_check_ms = now + CPU_POLL_MS;
+	sample_usage(m);
+	if (m->lim->cpu_timeout_ms && !m->killed)
+		check_cpu(m);
 }
 
 static int poll_timeout(const struct monitor *m, uint64_t deadline, uint64_t now)
 {
 	uint64_t t = deadline > now ? deadline - now : 0;
 
-	if (m->lim->cpu_timeout_ms && !m->killed && t > CPU_POLL_MS)
+	if ((m->lim->cpu_timeout_ms || !m->cg_mem) && !m->killed && t > CPU_POLL_MS)
 		t = CPU_POLL_MS;
 	return (int)t;
 }
@@ -291,6 +335,9 @@ void monitor_open(struct monitor *m)
 {
 	proto_reader_init(&m->reader, m->lim->max_frame_bytes);
 	m->live_status = -1;
+	m->cg_cpu = cgroup_cpu_us(m->cg) >= 0;
+	m->cg_mem = cgroup_limits_memory(m->cg);
+	usage_init(&m->usage, m->proc->proc_fd, m->proc->diag_fd, m->proc->pid);
 }
 
 void monitor_run(struct monitor *m)
@@ -314,8 +361,8 @@ void monitor_run(struct monitor *m)
 		    errno != EINTR)
 			break;
 		handle(m, p);
-		if (m->lim->cpu_timeout_ms && !m->killed && !m->exited)
-			check_cpu(m);
+		if (!m->killed && !m->exited)
+			check_limits(m);
 	}
 }
 
@@ -337,11 +384,8 @@ static void drain_ready(struct monitor *m)
 void monitor_call(struct monitor *m, uint32_t id)
 {
 	uint64_t deadline = now_ms() + m->lim->wall_timeout_ms;
-	int64_t base = cgroup_cpu_us(m->cg), end;
+	int64_t base = jail_cpu_us(m), end;
 	struct pollfd p[P_COUNT];
-
-	if (base < 0)
-		base = proc_tree_cpu_us(m->proc->pid);
 
 	m->wait_id = id;
 	m->done = m->killed = false;
@@ -360,14 +404,12 @@ void monitor_call(struct monitor *m, uint32_t id)
 		    errno != EINTR)
 			break;
 		handle(m, p);
-		if (m->lim->cpu_timeout_ms && !m->killed)
-			check_cpu(m);
+		if (!m->killed)
+			check_limits(m);
 	}
 	/* The guest flushed its output before answering: it is in the pipes now. */
 	drain_ready(m);
-	end = cgroup_cpu_us(m->cg);
-	if (end < 0)
-		end = proc_tree_cpu_us(m->proc->pid);
+	end = jail_cpu_us(m);
 	m->call_cpu_us = end > base ? (uint64_t)(end - base) : 0;
 }
 
@@ -379,6 +421,7 @@ void monitor_close(struct monitor *m)
 	m->disp->out_fd = -1;
 	close_fd(&m->proto_fd);
 	proto_reader_free(&m->reader);
+	usage_free(&m->usage);
 	json_decref(m->done_json);
 	m->done_json = NULL;
 	buf_free(&m->done_blob);

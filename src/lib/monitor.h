@@ -9,6 +9,7 @@
 #include "lib/dispatch.h"
 #include "lib/internal.h"
 #include "lib/proto.h"
+#include "jail/usage.h"
 
 struct monitor {
 	/* set by the caller */
@@ -26,6 +27,10 @@ struct monitor {
 	char msg[256];
 	brig_limit_kind guest_limit; /* a limit the agent reported (MemoryError...) */
 	uint64_t cpu_sampled_us;     /* without a cgroup: the tree's CPU when last seen */
+	/* Without a cgroup the monitor measures the jail itself (usage.h). */
+	bool cg_cpu, cg_mem; /* whether the cgroup accounts CPU / limits memory */
+	struct jail_usage usage;
+	uint64_t next_check_ms; /* when limits are next checked */
 	/* internal */
 	struct proto_reader reader;
 	size_t stdin_off;

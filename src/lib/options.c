@@ -40,6 +40,8 @@ void limits_resolve(brig_limits *dst, const brig_limits *over)
 	TAKE(max_code_bytes);
 	TAKE(max_frame_bytes);
 	TAKE(mount_write_bytes);
+	TAKE(tmp_inodes);
+	TAKE(max_open_files);
 }
 
 static const struct {

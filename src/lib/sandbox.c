@@ -19,6 +19,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* node hangs or aborts at start-up under a smaller RLIMIT_DATA; without a
+ * memory cgroup the monitor still holds the jail to its memory limit. */
+#define JS_MIN_DATA (64ull << 20)
+
 /* Linux refuses a single argv string longer than this (MAX_ARG_STRLEN). */
 #define MAX_ARG_BYTES (128 * 1024 - 1)
 
@@ -226,14 +230,25 @@ static void plan_limits(struct sandbox *r)
 	struct jail_plan *p = &r->plan;
 	const struct cgroup_env *cg = &r->ex->cg;
 
-	snprintf(p->tmpfs_opts, sizeof(p->tmpfs_opts), "size=%" PRIu64 ",mode=1777",
-		 r->lim.tmp_bytes);
-	snprintf(p->home_opts, sizeof(p->home_opts), "size=%" PRIu64 ",mode=755,uid=%d,gid=%d",
-		 r->lim.tmp_bytes, JAIL_UID, JAIL_GID);
+	/* nr_inodes: an empty file costs about a kilobyte of unreclaimable
+	 * kernel memory that size= does not count. */
+	snprintf(p->tmpfs_opts, sizeof(p->tmpfs_opts),
+		 "size=%" PRIu64 ",nr_inodes=%" PRIu64 ",mode=1777", r->lim.tmp_bytes,
+		 r->lim.tmp_inodes);
+	snprintf(p->home_opts, sizeof(p->home_opts),
+		 "size=%" PRIu64 ",nr_inodes=%" PRIu64 ",mode=755,uid=%d,gid=%d", r->lim.tmp_bytes,
+		 r->lim.tmp_inodes, JAIL_UID, JAIL_GID);
 	/* Snapshot copies of /tmp and the home directory, in sessions. */
-	snprintf(p->run_opts, sizeof(p->run_opts), "size=%" PRIu64 ",mode=1777",
-		 2 * r->lim.tmp_bytes);
-	p->rl.nofile = 4096;
+	snprintf(p->run_opts, sizeof(p->run_opts),
+		 "size=%" PRIu64 ",nr_inodes=%" PRIu64 ",mode=1777", 2 * r->lim.tmp_bytes,
+		 2 * r->lim.tmp_inodes);
+	/* Every fd can hold kernel memory (pipe and socket buffers, epoll
+	 * watches), so their number is bounded per process. */
+	p->rl.nofile = r->lim.max_open_files;
+	p->rl.sigpending = JAIL_SIGPENDING;
+	p->rl.msgqueue = JAIL_MSGQUEUE_BYTES;
+	/* Memory no process owns, which only a memory cgroup would charge. */
+	p->bpf_memguard = cg->memory ? NULL : &jail_seccomp_memguard;
 	p->rl.fsize_bytes = r->lim.tmp_bytes;
 	/* A per-process backstop; the monitor enforces the tree-wide figure. */
 	if (r->lim.cpu_timeout_ms)
@@ -242,7 +257,8 @@ static void plan_limits(struct sandbox *r)
 	 * RLIMIT_DATA does not count), so node is bounded by data, not address
 	 * space; its heap flag makes V8 fail first and cleanly. */
 	if (!cg->memory && r->lang == BRIG_LANG_JS)
-		p->rl.data_bytes = r->lim.memory_bytes;
+		p->rl.data_bytes =
+		    r->lim.memory_bytes > JS_MIN_DATA ? r->lim.memory_bytes : JS_MIN_DATA;
 	else if (!cg->memory)
 		p->rl.as_bytes = r->lim.memory_bytes;
 	if (!cg->pids)
@@ -312,6 +328,27 @@ static int attach(struct sandbox *r, pid_t pid, brig_result *res)
 }
 
 /*
+ * Without a memory cgroup the monitor bounds memory by measuring the jail,
+ * socket buffers included: a jail it cannot measure does not run.
+ */
+static int check_measurable(struct sandbox *r, brig_result *res)
+{
+	int err = r->ex->sockdiag_err ? r->ex->sockdiag_err : -EPROTONOSUPPORT;
+
+	if (r->ex->cg.memory ||
+	    (r->proc.proc_fd >= 0 && r->proc.diag_fd >= 0 && !r->ex->sockdiag_err))
+		return BRIG_OK;
+	jail_kill(&r->proc);
+	return result_fail(res, BRIG_E_UNAVAILABLE,
+			   "the memory limit cannot be enforced here: no memory cgroup, and %s "
+			   "(%s); load unix_diag and netlink_diag, or run brig in a delegated "
+			   "cgroup (systemd-run --user --scope -p Delegate=yes)",
+			   r->proc.proc_fd < 0 ? "the sandbox's /proc is unreadable"
+					       : "sock_diag cannot measure socket buffers",
+			   strerror(-err));
+}
+
+/*
  * Moving a task into a cgroup v1 hierarchy waits for an RCU grace period
  * (~10 ms) when the hierarchy was idle.  Agent languages execute no user
  * code before the RUN frame, which is sent only after both init and the
@@ -340,7 +377,7 @@ int sandbox_start(struct sandbox *r, brig_result *res)
 		return result_fail(res, BRIG_E_UNAVAILABLE, "the sandbox died during setup");
 	if (jail_wait_ready(&r->proc, err, sizeof(err)) < 0)
 		return result_fail(res, BRIG_E_UNAVAILABLE, "%s", err);
-	if ((rc = adopt_rwc(r, res)))
+	if ((rc = adopt_rwc(r, res)) || (rc = check_measurable(r, res)))
 		return rc;
 	if (overlap) {
 		pid_t guest = jail_guest_pid(&r->proc);
@@ -408,9 +445,14 @@ int sandbox_validate(brig_executor *ex, brig_lang lang, const char *code, size_t
 		return result_fail(res, BRIG_E_INVAL,
 				   "shell code must be under 128 KiB and contain no NUL byte");
 	if (lim->memory_bytes < (16u << 20) || lim->max_pids < 4 || lim->tmp_bytes < 4096 ||
-	    lim->max_frame_bytes < 4096)
+	    lim->max_frame_bytes < 4096 || lim->tmp_inodes < 16 || lim->max_open_files < 16)
 		return result_fail(res, BRIG_E_INVAL,
-				   "limits too small (memory >= 16 MiB, pids >= 4, tmp >= 4 KiB)");
+				   "limits too small (memory >= 16 MiB, pids >= 4, tmp >= 4 KiB, "
+				   "tmp inodes >= 16, open files >= 16)");
+	if (lim->tmp_inodes > UINT32_MAX || lim->max_open_files > JAIL_MAX_NOFILE)
+		return result_fail(res, BRIG_E_INVAL,
+				   "limits too large (tmp inodes <= 2^32-1, open files <= %d)",
+				   JAIL_MAX_NOFILE);
 	if (lim->mount_write_bytes < 4096)
 		return result_fail(res, BRIG_E_INVAL, "the mount write limit must be >= 4 KiB");
 	return BRIG_OK;
