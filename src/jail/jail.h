@@ -77,6 +77,8 @@ struct jail_plan {
 	char tmpfs_opts[64];
 	char home_opts[96];
 	struct jail_rlimits rl;
+	/* The memory limit, which the guest's /proc/meminfo reports as the total. */
+	uint64_t memory_bytes;
 	const struct jail_bpf *bpf;
 	/* Host ids the guest's uid/gid map to. */
 	uid_t host_uid;
@@ -178,6 +180,14 @@ __attribute__((noreturn)) void jail_supervise(int ctl);
  * the staging mount hides anything.  Returns 0 or -errno.
  */
 int jail_open_sources(const struct jail_plan *plan, int *fds, const char **what);
+/*
+ * Cover the host-wide entries of the fresh procfs mounted at proc (procfs.c),
+ * with synthetic meminfo, stat, loadavg and boot id.  devnull and scratch are
+ * paths in the new root: the /dev/null to bind, and a directory to create and
+ * remove again.  Returns 0 or -errno.
+ */
+int jail_cover_proc(const struct jail_plan *plan, const char *proc, const char *devnull,
+		    const char *scratch, const char **what);
 /* Build the root filesystem and pivot into it.  Returns 0 or -errno, *what names the step. */
 int jail_build_root(const struct jail_plan *plan, const int *fds, const char **what);
 /* Become the unprivileged guest identity (setresuid/gid, groups). */

@@ -120,6 +120,7 @@ static void plan_limits(struct sandbox *r)
 	/* Snapshot copies of /tmp and the home directory, in sessions. */
 	snprintf(p->run_opts, sizeof(p->run_opts), "size=%" PRIu64 ",mode=1777",
 		 2 * r->lim.tmp_bytes);
+	p->memory_bytes = r->lim.memory_bytes;
 	p->rl.nofile = 4096;
 	p->rl.fsize_bytes = r->lim.tmp_bytes;
 	/* A per-process backstop; the monitor enforces the tree-wide figure. */
