@@ -88,6 +88,10 @@ struct jail_plan {
 	 * tmpfs at /run/brig (opts like tmpfs_opts) holds snapshot files. */
 	bool session;
 	char run_opts[64];
+	/* Opened by the host (cgroup_open_join): init writes "0" to each to join
+	 * the jail's cgroup, or is cloned into cgroup_dir_fd.  -1 where unused. */
+	int cgroup_fds[3];
+	int cgroup_dir_fd;
 	/* Child ends of the channels; the parent keeps the others. */
 	int proto_fd;
 	int stdin_fd;
