@@ -237,6 +237,8 @@ static int cover_synthetic(const struct jail_plan *plan, const struct synthetic 
 
 	JAIL_TRY(join(src, scratch, base), s->path);
 	JAIL_TRY(join(dst, proc, s->path), s->path);
+	if (access(dst, F_OK) < 0)
+		return 0; /* not in this kernel: nothing to hide */
 	JAIL_TRY(t.fd = open(src, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444), s->path);
 	s->render(&t, plan);
 	flush_text(&t);
@@ -311,7 +313,7 @@ static int cover_top_level(const char *proc, const char *devnull, const char **w
 {
 	char buf[2048] __attribute__((aligned(8)));
 	int fd, rc = 0;
-	long n;
+	long n = 0;
 
 	JAIL_TRY(fd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open /proc");
 	while (rc == 0 && (n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
