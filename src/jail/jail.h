@@ -151,9 +151,6 @@ int jail_go(struct jail_proc *p);
  */
 int jail_wait_ready(struct jail_proc *p, char *err, size_t errlen);
 
-/* The host pid of the guest (init's only child), or -1. */
-pid_t jail_guest_pid(const struct jail_proc *p);
-
 /* Kill the jail's whole tree (SIGKILL to its init). */
 void jail_kill(const struct jail_proc *p);
 

@@ -458,16 +458,6 @@ int jail_go(struct jail_proc *p)
 	return write(p->ctl_fd, "g", 1) == 1 ? 0 : -1;
 }
 
-pid_t jail_guest_pid(const struct jail_proc *p)
-{
-	char dir[64], buf[64];
-
-	snprintf(dir, sizeof(dir), "/proc/%d/task/%d", (int)p->pid, (int)p->pid);
-	if (sysfile_read(dir, "children", buf, sizeof(buf)) < 0)
-		return -1;
-	return (pid_t)strtol(buf, NULL, 10);
-}
-
 int jail_wait_ready(struct jail_proc *p, char *err, size_t errlen)
 {
 	struct jail_ctl_msg m;
