@@ -369,6 +369,49 @@ int cgroup_attach(const struct cgroup *cg, pid_t pid)
 	return 0;
 }
 
+static void close_all(int fds[3], int *dir_fd)
+{
+	for (int i = 0; i < 3; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+	if (*dir_fd >= 0)
+		close(*dir_fd);
+	*dir_fd = -1;
+}
+
+static int open_in(int *fd, const char *dir, const char *file, int flags)
+{
+	char path[400];
+
+	snprintf(path, sizeof(path), "%s%s%s", dir, file ? "/" : "", file ? file : "");
+	*fd = open(path, flags | O_CLOEXEC);
+	return *fd < 0 ? -errno : 0;
+}
+
+int cgroup_open_join(const struct cgroup *cg, int fds[3], int *dir_fd)
+{
+	bool v1 = cg->env && cg->env->mode == CGROUP_V1;
+	int rc = 0;
+
+	for (int i = 0; i < 3; i++)
+		fds[i] = -1;
+	*dir_fd = -1;
+	if (!cg->env || cg->env->mode == CGROUP_NONE)
+		return 0;
+	/* v2 has one directory (path[1] and path[2] repeat it). */
+	for (int i = 0; i < (v1 ? 3 : 1) && rc == 0; i++) {
+		if (cg->path[i][0])
+			rc = open_in(&fds[i], cg->path[i], v1 ? "tasks" : "cgroup.procs", O_WRONLY);
+	}
+	if (rc == 0 && !v1)
+		rc = open_in(dir_fd, cg->path[0], NULL, O_PATH | O_DIRECTORY);
+	if (rc < 0)
+		close_all(fds, dir_fd);
+	return rc;
+}
+
 int64_t cgroup_cpu_us(const struct cgroup *cg)
 {
 	char buf[64];

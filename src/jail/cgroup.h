@@ -49,6 +49,16 @@ int cgroup_create(struct cgroup *cg, const struct cgroup_env *env, const char *n
 		  uint64_t memory_bytes, uint32_t max_pids);
 /* Move pid into the jail's cgroup. */
 int cgroup_attach(const struct cgroup *cg, pid_t pid);
+/*
+ * Open what the jail's init needs to start inside the jail's cgroup.  v1:
+ * each hierarchy's tasks file in fds[], to which init writes "0" (a thread
+ * moving itself takes no global lock, where moving a process waits for an
+ * RCU grace period, ~10 ms on an idle hierarchy).  v2: the directory in
+ * *dir_fd, for clone3's CLONE_INTO_CGROUP, and cgroup.procs in fds[0] for
+ * kernels without it.  The kernel checks the opener's credentials, not the
+ * writer's.  Unused fds are -1.  Returns 0, or -errno with nothing open.
+ */
+int cgroup_open_join(const struct cgroup *cg, int fds[3], int *dir_fd);
 /* CPU time used by the jail so far, or -1 when not accounted. */
 int64_t cgroup_cpu_us(const struct cgroup *cg);
 /* Whether the kernel enforces this jail's memory limit. */

@@ -34,7 +34,13 @@ static int set_limit(int resource, uint64_t soft, uint64_t hard)
 
 static int apply_rlimits(const struct jail_rlimits *rl, const char **what)
 {
-	JAIL_TRY(set_limit(RLIMIT_CORE, 0, 0), "RLIMIT_CORE");
+	/*
+	 * Exactly 1, not 0: for a limit of 1 the kernel refuses to start a pipe
+	 * core_pattern helper (systemd-coredump, apport) and writes no core
+	 * file, which needs one page; 0 stops the file only.  The seccomp
+	 * policy keeps the guest from changing it.
+	 */
+	JAIL_TRY(set_limit(RLIMIT_CORE, 1, 1), "RLIMIT_CORE");
 	if (rl->nofile)
 		JAIL_TRY(set_limit(RLIMIT_NOFILE, rl->nofile, rl->nofile), "RLIMIT_NOFILE");
 	if (rl->fsize_bytes)

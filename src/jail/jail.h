@@ -88,6 +88,8 @@ struct jail_plan {
 	char tmpfs_opts[96];
 	char home_opts[128];
 	struct jail_rlimits rl;
+	/* The memory limit, which the guest's /proc/meminfo reports as the total. */
+	uint64_t memory_bytes;
 	const struct jail_bpf *bpf;
 	const struct jail_bpf *bpf_memguard; /* stacked when no memory cgroup; or NULL */
 	/* Host ids the guest's uid/gid map to. */
@@ -101,6 +103,10 @@ struct jail_plan {
 	/* tmpfs options (size=, nr_inodes=) of the private upper layer that
 	 * every JAIL_BIND_OVERLAY of the plan shares. */
 	char rwc_opts[64];
+	/* Opened by the host (cgroup_open_join): init writes "0" to each to join
+	 * the jail's cgroup, or is cloned into cgroup_dir_fd.  -1 where unused. */
+	int cgroup_fds[3];
+	int cgroup_dir_fd;
 	/* Child ends of the channels; the parent keeps the others. */
 	int proto_fd;
 	int stdin_fd;
@@ -179,9 +185,6 @@ int jail_go(struct jail_proc *p);
  */
 int jail_wait_ready(struct jail_proc *p, char *err, size_t errlen);
 
-/* The host pid of the guest (init's only child), or -1. */
-pid_t jail_guest_pid(const struct jail_proc *p);
-
 /* Kill the jail's whole tree (SIGKILL to its init). */
 void jail_kill(const struct jail_proc *p);
 
@@ -212,6 +215,14 @@ __attribute__((noreturn)) void jail_supervise(int ctl);
  * the staging mount hides anything.  Returns 0 or -errno.
  */
 int jail_open_sources(const struct jail_plan *plan, int *fds, const char **what);
+/*
+ * Cover the host-wide entries of the fresh procfs mounted at proc (procfs.c),
+ * with synthetic meminfo, stat, loadavg and boot id.  devnull and scratch are
+ * paths in the new root: the /dev/null to bind, and a directory to create and
+ * remove again.  Returns 0 or -errno.
+ */
+int jail_cover_proc(const struct jail_plan *plan, const char *proc, const char *devnull,
+		    const char *scratch, const char **what);
 /*
  * Build the root filesystem and pivot into it.  Returns 0 or -errno, *what
  * names the step.  rwc receives the fds of the overlay binds (n counts them,

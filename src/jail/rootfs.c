@@ -1,8 +1,8 @@
 /*
  * The jail's root filesystem, built inside the child's private mount
  * namespace: a small tmpfs holding read-only binds of the host's system
- * directories, generated /etc files, a minimal /dev, a fresh /proc with the
- * sensitive entries covered, and size-limited tmpfs for /tmp and the home
+ * directories, generated /etc files, a minimal /dev, a fresh /proc (covered
+ * by procfs.c), and size-limited tmpfs for /tmp and the home
  * directory.  Runs in the cloned child: no allocation, raw syscalls only.
  */
 #include "jail/jail.h"
@@ -228,48 +228,27 @@ static int build_dev(const struct jail_plan *plan, const char **what)
 	return mount_tmpfs("/dev/shm", plan->tmpfs_opts, what);
 }
 
-/* Cover /proc entries that expose the host kernel or allow writing to it. */
-static int cover_proc(const char **what)
+/*
+ * A fresh procfs for the jail's pid namespace.  procfs.c covers what it shows
+ * of the host; /proc/sys stays visible (glibc and runtimes read it) but
+ * read-only.
+ */
+static int build_proc(const struct jail_plan *plan, const char **what)
 {
-	static const char *const masked_files[] = {
-	    "/proc/kcore",	   "/proc/keys",       "/proc/timer_list",    "/proc/sched_debug",
-	    "/proc/latency_stats", "/proc/kallsyms",   "/proc/sysrq-trigger", "/proc/config.gz",
-	    "/proc/kmsg",	   "/proc/kpagecount", "/proc/kpageflags",
-	};
-	static const char *const masked_dirs[] = {"/proc/acpi", "/proc/scsi", "/proc/asound",
-						  "/proc/driver"};
-	static const char *const readonly[] = {"/proc/sys", "/proc/irq", "/proc/bus", "/proc/fs"};
-	char dst[PATH_BUF], devnull[PATH_BUF];
-
-	JAIL_TRY(in_root(devnull, "/dev/null"), "/dev/null");
-	for (size_t i = 0; i < sizeof(masked_files) / sizeof(masked_files[0]); i++) {
-		JAIL_TRY(in_root(dst, masked_files[i]), masked_files[i]);
-		if (access(dst, F_OK) == 0)
-			JAIL_TRY(mount(devnull, dst, NULL, MS_BIND, NULL), masked_files[i]);
-	}
-	for (size_t i = 0; i < sizeof(masked_dirs) / sizeof(masked_dirs[0]); i++) {
-		JAIL_TRY(in_root(dst, masked_dirs[i]), masked_dirs[i]);
-		if (access(dst, F_OK) == 0)
-			JAIL_TRY(mount("tmpfs", dst, "tmpfs", MS_RDONLY, "size=0"), masked_dirs[i]);
-	}
-	for (size_t i = 0; i < sizeof(readonly) / sizeof(readonly[0]); i++) {
-		JAIL_TRY(in_root(dst, readonly[i]), readonly[i]);
-		if (access(dst, F_OK) != 0)
-			continue;
-		JAIL_TRY(mount(dst, dst, NULL, MS_BIND | MS_REC, NULL), readonly[i]);
-		JAIL_TRY(seal_readonly(dst, true), readonly[i]);
-	}
-	return 0;
-}
-
-static int build_proc(const char **what)
-{
-	char dst[PATH_BUF];
+	char dst[PATH_BUF], sys[PATH_BUF], devnull[PATH_BUF], scratch[PATH_BUF];
+	int rc;
 
 	JAIL_TRY(in_root(dst, "/proc"), "/proc");
+	JAIL_TRY(in_root(sys, "/proc/sys"), "/proc/sys");
+	JAIL_TRY(in_root(devnull, "/dev/null"), "/dev/null");
+	JAIL_TRY(in_root(scratch, "/.proc"), "/.proc");
 	JAIL_TRY(mkdir_p(dst, 0555), "/proc");
 	JAIL_TRY(mount("proc", dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "mount /proc");
-	return cover_proc(what);
+	if ((rc = jail_cover_proc(plan, dst, devnull, scratch, what)) < 0)
+		return rc;
+	JAIL_TRY(mount(sys, sys, NULL, MS_BIND | MS_REC, NULL), "/proc/sys");
+	JAIL_TRY(seal_readonly(sys, true), "/proc/sys");
+	return 0;
 }
 
 static int pivot(const char **what)
@@ -451,7 +430,7 @@ int jail_build_root(const struct jail_plan *plan, const int *fds, struct jail_rw
 	if ((rc = build_binds(plan, fds, rwc, what)) < 0)
 		return rc;
 	if ((rc = write_files(plan, what)) < 0 || (rc = build_dev(plan, what)) < 0 ||
-	    (rc = build_proc(what)) < 0)
+	    (rc = build_proc(plan, what)) < 0)
 		return rc;
 	return pivot(what);
 }

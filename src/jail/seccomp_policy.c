@@ -12,6 +12,7 @@
 #include "jail/seccomp.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
@@ -24,6 +25,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -35,38 +37,50 @@
 #define SECCOMP_FILTER_FLAG_SPEC_ALLOW (1UL << 2)
 #endif
 
+#ifndef RWF_NOWAIT
+#define RWF_NOWAIT 0x00000008
+#endif
+
 #define DENY SCMP_ACT_ERRNO(EPERM)
 #define ALLOW SCMP_ACT_ALLOW
+/* Return 0 without running the call. */
+#define SKIP SCMP_ACT_ERRNO(0)
 /* The kernel reads int and unsigned int arguments from the low half only. */
 #define LOW32 0xffffffffULL
 /* Not exported to user space; the type sits below SOCK_NONBLOCK/SOCK_CLOEXEC. */
 #define SOCK_TYPE_MASK 0xfULL
 
 /* clang-format off */
-/* files and descriptors */
+/*
+ * files and descriptors; fcntl, flock, fadvise64 and preadv2 are filtered by
+ * their arguments below.  Not listed, so ENOSYS as on a kernel built without
+ * them: inotify, fanotify and cachestat.  The system directories are binds
+ * that every sandbox and the host share, so watching them (or probing their
+ * page cache) would show what other sandboxes and the host run.
+ */
 static const char *const allow_files[] = {
-	"read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2",
-	"pwritev2", "open", "openat", "openat2", "creat", "close", "close_range", "lseek", "dup",
-	"dup2", "dup3", "fcntl", "flock", "fsync", "fdatasync", "syncfs", "sync_file_range",
-	"truncate", "ftruncate", "fallocate", "fadvise64", "readahead", "sendfile", "splice",
-	"tee", "vmsplice", "copy_file_range", "pipe", "pipe2", "memfd_create", "stat", "fstat",
-	"lstat", "newfstatat", "statx", "statfs", "fstatfs", "access", "faccessat", "faccessat2",
-	"getdents", "getdents64", "getcwd", "chdir", "fchdir", "mkdir", "mkdirat", "rmdir",
-	"rename", "renameat", "renameat2", "link", "linkat", "unlink", "unlinkat", "symlink",
-	"symlinkat", "readlink", "readlinkat", "chmod", "fchmod", "fchmodat", "fchmodat2", "chown",
-	"fchown", "lchown", "fchownat", "umask", "utime", "utimes", "utimensat", "futimesat",
-	"mknod", "mknodat", "getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr",
-	"flistxattr", "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr",
-	"fremovexattr", "inotify_init", "inotify_init1", "inotify_add_watch", "inotify_rm_watch",
-	"cachestat"
+	"read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "pwritev2",
+	"open", "openat", "openat2", "creat", "close", "close_range", "lseek", "dup", "dup2", "dup3",
+	"fsync", "fdatasync", "syncfs", "sync_file_range", "truncate", "ftruncate", "fallocate",
+	"readahead", "sendfile", "splice", "tee", "vmsplice", "copy_file_range", "pipe", "pipe2",
+	"memfd_create", "stat", "fstat", "lstat", "newfstatat", "statx", "statfs", "fstatfs",
+	"access", "faccessat", "faccessat2", "getdents", "getdents64", "getcwd", "chdir", "fchdir",
+	"mkdir", "mkdirat", "rmdir", "rename", "renameat", "renameat2", "link", "linkat", "unlink",
+	"unlinkat", "symlink", "symlinkat", "readlink", "readlinkat", "chmod", "fchmod", "fchmodat",
+	"fchmodat2", "chown", "fchown", "lchown", "fchownat", "umask", "utime", "utimes",
+	"utimensat", "futimesat", "mknod", "mknodat", "getxattr", "lgetxattr", "fgetxattr",
+	"listxattr", "llistxattr", "flistxattr", "setxattr", "lsetxattr", "fsetxattr",
+	"removexattr", "lremovexattr", "fremovexattr"
 };
 
-/* waiting for events */
+/*
+ * waiting for events.  Linux AIO (io_setup...) is not listed: its reads take
+ * RWF_NOWAIT from memory the filter cannot see.
+ */
 static const char *const allow_events[] = {
 	"poll", "ppoll", "select", "pselect6", "epoll_create", "epoll_create1", "epoll_ctl",
 	"epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2", "signalfd",
-	"signalfd4", "timerfd_create", "timerfd_settime", "timerfd_gettime", "io_setup",
-	"io_destroy", "io_submit", "io_cancel", "io_getevents", "io_pgetevents"
+	"signalfd4", "timerfd_create", "timerfd_settime", "timerfd_gettime"
 };
 
 /* memory */
@@ -88,9 +102,9 @@ static const char *const allow_processes[] = {
 	"landlock_add_rule", "landlock_restrict_self"
 };
 
-/* scheduling and limits */
+/* scheduling and limits; setrlimit and prlimit64 are filtered below */
 static const char *const allow_scheduling[] = {
-	"getrlimit", "setrlimit", "prlimit64", "getrusage", "getpriority", "setpriority",
+	"getrlimit", "getrusage", "getpriority", "setpriority",
 	"sched_yield", "sched_getaffinity", "sched_setaffinity", "sched_getparam",
 	"sched_setparam", "sched_getscheduler", "sched_setscheduler", "sched_get_priority_max",
 	"sched_get_priority_min", "sched_rr_get_interval", "sched_getattr", "sched_setattr",
@@ -198,6 +212,9 @@ struct arg_rule {
 #define LOW32_IS(i, v) ARG(i, SCMP_CMP_MASKED_EQ, LOW32, (v))
 #define TYPE_IS(v) ARG(1, SCMP_CMP_MASKED_EQ, SOCK_TYPE_MASK, (v))
 
+/* Every other value of the call, through a comparison that always holds. */
+#define OTHERWISE(name, i) {(name), ALLOW, 1, {ARG(i, SCMP_CMP_GE, 0, 0)}}
+
 #define IOCTL_DENY(req) {"ioctl", DENY, 1, {LOW32_IS(1, req)}}
 #define CLONE_DENY(flag) {"clone", DENY, 1, {ARG(0, SCMP_CMP_MASKED_EQ, (flag), (flag))}}
 #define SOCKET_ALLOW(fam, type, proto) \
@@ -213,12 +230,42 @@ static const struct arg_rule arg_rules[] = {
 	 * TIOCSTI pushes input into a terminal and TIOCLINUX reaches the console.
 	 * libseccomp silently drops conditional rules on a syscall that also has
 	 * an unconditional one, so every other ioctl is allowed through a
-	 * comparison that always holds (a1 >= 0), which libseccomp places after
-	 * the equality checks.  The unit test pins this order.
+	 * comparison that always holds (OTHERWISE: a1 >= 0), which libseccomp
+	 * places after the equality checks; so for every OTHERWISE below.  The
+	 * unit test pins this order.
 	 */
 	IOCTL_DENY(TIOCSTI),
 	IOCTL_DENY(TIOCLINUX),
-	{"ioctl", ALLOW, 1, {ARG(1, SCMP_CMP_GE, 0, 0)}},
+	OTHERWISE("ioctl", 1),
+	/* dnotify watches a directory as inotify does. */
+	{"fcntl", DENY, 1, {LOW32_IS(1, F_NOTIFY)}},
+	OTHERWISE("fcntl", 1),
+	/*
+	 * A flock on a file every sandbox shares (/usr, /opt/brig, the device
+	 * nodes) is a signal between sandboxes, and the filter cannot see which
+	 * file an fd names: flock succeeds and locks nothing.  fcntl record
+	 * locks, which SQLite uses, stay real (see SECURITY.md).
+	 */
+	{"flock", SKIP, 0, {}},
+	/*
+	 * Evicting a shared file's pages and watching them return shows when
+	 * someone else read it: DONTNEED, mere advice, is accepted and ignored.
+	 * An RWF_NOWAIT read tells whether a page is cached without loading it.
+	 */
+	{"fadvise64", SKIP, 1, {LOW32_IS(3, POSIX_FADV_DONTNEED)}},
+	OTHERWISE("fadvise64", 3),
+	{"preadv2", SCMP_ACT_ERRNO(EOPNOTSUPP), 1,
+	 {ARG(5, SCMP_CMP_MASKED_EQ, RWF_NOWAIT, RWF_NOWAIT)}},
+	OTHERWISE("preadv2", 5),
+	/*
+	 * RLIMIT_CORE stays at 1 (creds.c): for exactly 1 the kernel aborts a
+	 * pipe core_pattern helper, and writes no core file below one page.
+	 * Reading it is fine.
+	 */
+	{"setrlimit", DENY, 1, {LOW32_IS(0, RLIMIT_CORE)}},
+	OTHERWISE("setrlimit", 0),
+	{"prlimit64", DENY, 2, {LOW32_IS(1, RLIMIT_CORE), ARG(2, SCMP_CMP_NE, 0, 0)}},
+	OTHERWISE("prlimit64", 1),
 	/* Threads and processes, but no new namespaces: each widens the kernel surface. */
 	{"clone", ALLOW, 1, {ARG(0, SCMP_CMP_MASKED_EQ, NS_FLAGS, 0)}},
 	CLONE_DENY(CLONE_NEWUSER),

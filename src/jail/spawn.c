@@ -34,10 +34,16 @@
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
 
+/* The cgroup namespace comes later, once init is in the jail's cgroup. */
 #define JAIL_NS_FLAGS                                                                              \
-	(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | \
-	 CLONE_NEWCGROUP)
+	(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
 
 /* ------------------------------------------------------------ child side */
 
@@ -150,7 +156,7 @@ static void close_all_but(int *keep, size_t n)
 
 static void keep_plan_fds(const struct jail_plan *plan, int ctl)
 {
-	int keep[8];
+	int keep[9];
 	size_t n = 0;
 
 	keep[n++] = ctl;
@@ -158,7 +164,35 @@ static void keep_plan_fds(const struct jail_plan *plan, int ctl)
 	keep[n++] = plan->stdin_fd;
 	keep[n++] = plan->stdout_fd;
 	keep[n++] = plan->stderr_fd;
+	for (int i = 0; i < 3; i++)
+		keep[n++] = plan->cgroup_fds[i];
+	keep[n++] = plan->cgroup_dir_fd;
 	close_all_but(keep, n);
+}
+
+/*
+ * Be in the jail's cgroup, then root a new cgroup namespace there, so that
+ * the guest's /proc/self/cgroup reads "/" in every hierarchy: nothing of the
+ * host's layout, nor brig's pid in the cgroup's name.  A cgroup namespace
+ * made at clone time would be rooted where brig itself is.  Unless init was
+ * cloned into the cgroup, it writes "0" (itself) to the files the host
+ * opened.  The guest, forked later, is born inside.
+ */
+static int join_cgroup(const struct jail_plan *plan, bool born_inside, const char **what)
+{
+	for (int i = 0; i < 3; i++) {
+		int fd = plan->cgroup_fds[i];
+
+		if (fd < 0)
+			continue;
+		if (!born_inside)
+			JAIL_TRY(write(fd, "0", 1), "join the cgroup");
+		close(fd);
+	}
+	if (plan->cgroup_dir_fd >= 0)
+		close(plan->cgroup_dir_fd);
+	JAIL_TRY(syscall(SYS_unshare, CLONE_NEWCGROUP), "cgroup namespace");
+	return 0;
 }
 
 /* Move fds to their guest numbers without clobbering each other. */
@@ -324,7 +358,8 @@ static void close_guest_ends(const struct jail_plan *plan)
 		close(plan->stdin_fd);
 }
 
-static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, int ctl)
+static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, int ctl,
+						bool born_inside)
 {
 	const char *what = "";
 	int fds[JAIL_MAX_BINDS];
@@ -338,6 +373,8 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 	setsid();
 	keep_plan_fds(plan, ctl);
 	hide_host_args();
+	if ((rc = join_cgroup(plan, born_inside, &what)) < 0)
+		child_fail(ctl, what, -rc);
 	if (read(ctl, &go, 1) != 1)
 		_exit(125);
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -399,9 +436,42 @@ fail:
 	return -1;
 }
 
+/* linux/sched.h's struct clone_args (version 2), named apart. */
+struct jail_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+	uint64_t set_tid, set_tid_size, cgroup;
+};
+
+/*
+ * A raw clone: the child must not run fork handlers of a threaded host.  With
+ * a v2 cgroup, clone3 starts init inside it (CLONE_INTO_CGROUP, Linux 5.7),
+ * which takes no global lock.  On any failure (an older kernel, a cgroup
+ * that refuses) the plain clone follows and init joins by itself, reporting
+ * what fails.  *born_inside tells the child which it was.
+ */
+static pid_t clone_init(const struct jail_plan *plan, int *pidfd, bool *born_inside)
+{
+	*born_inside = plan->cgroup_dir_fd >= 0;
+	if (*born_inside) {
+		struct jail_clone_args a = {
+		    .flags = JAIL_NS_FLAGS | CLONE_PIDFD | CLONE_INTO_CGROUP,
+		    .pidfd = (uintptr_t)pidfd,
+		    .exit_signal = SIGCHLD,
+		    .cgroup = (uint64_t)plan->cgroup_dir_fd,
+		};
+		pid_t pid = (pid_t)syscall(SYS_clone3, &a, sizeof(a));
+
+		if (pid >= 0)
+			return pid;
+		*born_inside = false;
+	}
+	return (pid_t)syscall(SYS_clone, JAIL_NS_FLAGS | CLONE_PIDFD | SIGCHLD, 0, pidfd, 0, 0);
+}
+
 int jail_spawn(const struct jail_plan *plan, struct jail_proc *out, char *err, size_t errlen)
 {
 	int ctl[2], pidfd = -1;
+	bool born_inside;
 	pid_t pid;
 
 	out->proc_fd = out->diag_fd = -1;
@@ -410,8 +480,7 @@ int jail_spawn(const struct jail_plan *plan, struct jail_proc *out, char *err, s
 		snprintf(err, errlen, "socketpair: %s", strerror(errno));
 		return -1;
 	}
-	/* A raw clone: the child must not run fork handlers of a threaded host. */
-	pid = (pid_t)syscall(SYS_clone, JAIL_NS_FLAGS | CLONE_PIDFD | SIGCHLD, 0, &pidfd, 0, 0);
+	pid = clone_init(plan, &pidfd, &born_inside);
 	if (pid < 0) {
 		int e = errno;
 		char why[400];
@@ -424,7 +493,7 @@ int jail_spawn(const struct jail_plan *plan, struct jail_proc *out, char *err, s
 	}
 	if (pid == 0) {
 		close(ctl[0]);
-		jail_init(plan, ctl[1]);
+		jail_init(plan, ctl[1], born_inside);
 	}
 	close(ctl[1]);
 	out->pid = pid;
@@ -450,16 +519,6 @@ static int ctl_recv(int fd, struct jail_ctl_msg *m)
 int jail_go(struct jail_proc *p)
 {
 	return write(p->ctl_fd, "g", 1) == 1 ? 0 : -1;
-}
-
-pid_t jail_guest_pid(const struct jail_proc *p)
-{
-	char dir[64], buf[64];
-
-	snprintf(dir, sizeof(dir), "/proc/%d/task/%d", (int)p->pid, (int)p->pid);
-	if (sysfile_read(dir, "children", buf, sizeof(buf)) < 0)
-		return -1;
-	return (pid_t)strtol(buf, NULL, 10);
 }
 
 /* Share out the fds that came with READY (see send_ready). */

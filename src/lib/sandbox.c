@@ -244,6 +244,7 @@ static void plan_limits(struct sandbox *r)
 		 2 * r->lim.tmp_inodes);
 	/* Every fd can hold kernel memory (pipe and socket buffers, epoll
 	 * watches), so their number is bounded per process. */
+	p->memory_bytes = r->lim.memory_bytes;
 	p->rl.nofile = r->lim.max_open_files;
 	p->rl.sigpending = JAIL_SIGPENDING;
 	p->rl.msgqueue = JAIL_MSGQUEUE_BYTES;
@@ -278,6 +279,9 @@ static int plan_jail(struct sandbox *r, const char *code, char *err, size_t errl
 	plan_files(p);
 	plan_limits(r);
 	p->bpf = &jail_seccomp_filter;
+	for (int i = 0; i < 3; i++)
+		p->cgroup_fds[i] = -1;
+	p->cgroup_dir_fd = -1;
 	p->host_uid = ex->host_uid;
 	p->host_gid = ex->host_gid;
 	p->privileged = ex->privileged;
@@ -306,25 +310,14 @@ static int make_channels(struct sandbox *r, bool with_stdin)
 
 static void close_child_ends(struct jail_plan *p)
 {
-	int *fds[] = {&p->proto_fd, &p->stdout_fd, &p->stderr_fd, &p->stdin_fd};
+	int *fds[] = {&p->proto_fd,	 &p->stdout_fd,	    &p->stderr_fd,     &p->stdin_fd,
+		      &p->cgroup_fds[0], &p->cgroup_fds[1], &p->cgroup_fds[2], &p->cgroup_dir_fd};
 
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
-}
-
-static int attach(struct sandbox *r, pid_t pid, brig_result *res)
-{
-	int rc = cgroup_attach(&r->cg, pid);
-
-	if (rc < 0) {
-		jail_kill(&r->proc);
-		return result_fail(res, BRIG_E_UNAVAILABLE, "cannot join cgroup: %s",
-				   strerror(-rc));
-	}
-	return BRIG_OK;
 }
 
 /*
@@ -349,16 +342,14 @@ static int check_measurable(struct sandbox *r, brig_result *res)
 }
 
 /*
- * Moving a task into a cgroup v1 hierarchy waits for an RCU grace period
- * (~10 ms) when the hierarchy was idle.  Agent languages execute no user
- * code before the RUN frame, which is sent only after both init and the
- * guest are attached, so the attach overlaps the interpreter's start.  A
- * shell runs its code at once, so it is attached before it starts.
+ * The jail's init starts in the cgroup (v2: cloned into it) or joins it
+ * itself, first thing, through files opened here (spawn.c): either is fast,
+ * where the host moving it waits for an RCU grace period.  The guest init
+ * forks later is born in the cgroup, under a cgroup namespace rooted there.
  */
 int sandbox_start(struct sandbox *r, brig_result *res)
 {
 	char err[BRIG_ERRLEN], name[64];
-	bool overlap = r->lang != BRIG_LANG_SH && r->ex->cg.mode != CGROUP_NONE;
 	int rc;
 
 	snprintf(name, sizeof(name), "%d-%" PRIuFAST64, (int)getpid(),
@@ -366,26 +357,18 @@ int sandbox_start(struct sandbox *r, brig_result *res)
 	if ((rc = cgroup_create(&r->cg, &r->ex->cg, name, r->lim.memory_bytes, r->lim.max_pids)))
 		return result_fail(res, BRIG_E_UNAVAILABLE, "cannot create cgroup: %s",
 				   strerror(-rc));
+	if ((rc = cgroup_open_join(&r->cg, r->plan.cgroup_fds, &r->plan.cgroup_dir_fd)) < 0)
+		return result_fail(res, BRIG_E_UNAVAILABLE, "cannot join cgroup: %s",
+				   strerror(-rc));
 	if (jail_spawn(&r->plan, &r->proc, err, sizeof(err)) < 0)
 		return result_fail(res, BRIG_E_UNAVAILABLE, "%s", err);
 	close_child_ends(&r->plan);
-	if (overlap && jail_go(&r->proc) < 0)
-		return result_fail(res, BRIG_E_UNAVAILABLE, "the sandbox died during setup");
-	if ((rc = attach(r, r->proc.pid, res)))
-		return rc;
-	if (!overlap && jail_go(&r->proc) < 0)
+	if (jail_go(&r->proc) < 0)
 		return result_fail(res, BRIG_E_UNAVAILABLE, "the sandbox died during setup");
 	if (jail_wait_ready(&r->proc, err, sizeof(err)) < 0)
 		return result_fail(res, BRIG_E_UNAVAILABLE, "%s", err);
 	if ((rc = adopt_rwc(r, res)) || (rc = check_measurable(r, res)))
 		return rc;
-	if (overlap) {
-		pid_t guest = jail_guest_pid(&r->proc);
-
-		if (guest <= 0)
-			return result_fail(res, BRIG_E_UNAVAILABLE, "the guest did not start");
-		return attach(r, guest, res);
-	}
 	return BRIG_OK;
 }
 
