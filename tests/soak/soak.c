@@ -411,7 +411,7 @@ static bool parse_args(int argc, char **argv, struct config *c)
 
 int main(int argc, char **argv)
 {
-	struct config c = {10000, 64, 5, 1000, 3, 4096};
+	struct config c = {10000, 64, 10, 1000, 3, 4096};
 	struct hostproc start, warm, end;
 	double t0 = now_s();
 	bool ok = true;
