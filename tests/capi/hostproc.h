@@ -1,7 +1,8 @@
 /*
  * What the host process holds, read from /proc: open fds, threads, resident
- * memory, and its child processes (live and zombie).  The soak and fault
- * suites compare these before and after to prove nothing leaked.
+ * memory, its child processes (live and zombie), and the cgroups brig made
+ * for its runs.  The soak and fault suites compare these before and after to
+ * prove nothing leaked.
  */
 #ifndef BRIG_TEST_HOSTPROC_H
 #define BRIG_TEST_HOSTPROC_H
@@ -19,6 +20,7 @@ struct hostproc {
 	int threads;
 	int children; /* every child process, zombies included */
 	int zombies;
+	int cgroups; /* brig's cgroups named after this process ("PID-N") */
 	long rss_kib;
 };
 
@@ -96,6 +98,47 @@ static inline void hostproc_children(int *children, int *zombies)
 		closedir(d);
 }
 
+/* Entries of dir named "PID-..." for this process. */
+static inline int hostproc_cgroups_in(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char prefix[32];
+	int n = 0;
+
+	snprintf(prefix, sizeof(prefix), "%ld-", (long)getpid());
+	while (d && (e = readdir(d))) {
+		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+			n++;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Where brig puts run cgroups: under "brig" in each v1 hierarchy, or in v2 below our own. */
+static inline int hostproc_cgroups(void)
+{
+	static const char *const v1[] = {"/sys/fs/cgroup/memory/brig", "/sys/fs/cgroup/pids/brig",
+					 "/sys/fs/cgroup/cpuacct/brig"};
+	char line[512], path[600];
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	int n = 0;
+
+	for (size_t i = 0; i < sizeof(v1) / sizeof(v1[0]); i++)
+		n += hostproc_cgroups_in(v1[i]);
+	while (f && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, "0::", 3) == 0) {
+			snprintf(path, sizeof(path), "/sys/fs/cgroup%s/brig", line + 3);
+			n += hostproc_cgroups_in(path);
+		}
+	}
+	if (f)
+		fclose(f);
+	return n;
+}
+
 static inline struct hostproc hostproc_now(void)
 {
 	struct hostproc h;
@@ -103,21 +146,24 @@ static inline struct hostproc hostproc_now(void)
 	h.fds = hostproc_fds();
 	h.threads = (int)hostproc_status("Threads");
 	h.rss_kib = hostproc_status("VmRSS");
+	h.cgroups = hostproc_cgroups();
 	hostproc_children(&h.children, &h.zombies);
 	return h;
 }
 
 static inline void hostproc_print(FILE *out, const char *label, const struct hostproc *h)
 {
-	fprintf(out, "%-24s fds %3d  threads %3d  rss %7ld KiB  children %3d  zombies %3d\n", label,
-		h->fds, h->threads, h->rss_kib, h->children, h->zombies);
+	fprintf(out,
+		"%-24s fds %3d  threads %3d  rss %7ld KiB  children %3d  zombies %3d  cgroups %d\n",
+		label, h->fds, h->threads, h->rss_kib, h->children, h->zombies, h->cgroups);
 }
 
 /* Whether nothing countable grew from before to after (RSS aside). */
 static inline bool hostproc_same(const struct hostproc *before, const struct hostproc *after)
 {
 	return after->fds <= before->fds && after->threads <= before->threads &&
-	       after->children <= before->children && after->zombies <= before->zombies;
+	       after->children <= before->children && after->zombies <= before->zombies &&
+	       after->cgroups <= before->cgroups;
 }
 
 #endif

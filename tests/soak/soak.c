@@ -10,9 +10,10 @@
  *               and then
  *
  * Before and after each phase it prints the host process's open fds,
- * threads, resident memory, child processes and zombies (from /proc).  It
- * exits 1 if any run gave a wrong answer, if fds, threads, children or
- * zombies grew across a phase, or if RSS grew by more than the tolerance.
+ * threads, resident memory, child processes and zombies (from /proc), and
+ * the cgroups brig holds for it.  It exits 1 if any run gave a wrong answer,
+ * if any of those counts grew across a phase, or if RSS grew by more than
+ * the tolerance.
  *
  * Why a tolerance for RSS, and why it is measured after a warm-up: the first
  * runs of each kind set up things that are kept for the process's life (the
@@ -447,8 +448,7 @@ int main(int argc, char **argv)
 	end = sample();
 	hostproc_print(stdout, "end (executor freed)", &end);
 	/* With the executor gone, nothing of brig may remain at all. */
-	if (end.fds > start.fds || end.threads > start.threads || end.children > start.children ||
-	    end.zombies > start.zombies) {
+	if (!hostproc_same(&start, &end)) {
 		printf("end: the freed executor left something behind\n");
 		ok = false;
 	}
