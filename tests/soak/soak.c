@@ -178,6 +178,17 @@ static void phase_runs(long n)
 	}
 }
 
+/* The most threads and child processes seen while a round ran. */
+static struct hostproc peak;
+
+static void note_peak(struct hostproc h)
+{
+	if (h.threads > peak.threads)
+		peak.threads = h.threads;
+	if (h.children > peak.children)
+		peak.children = h.children;
+}
+
 static void *concurrent_one(void *arg)
 {
 	one_run((long)(intptr_t)arg);
@@ -202,6 +213,13 @@ static void phase_concurrent(long threads, long rounds)
 			if (pthread_create(&t[i], NULL, concurrent_one, (void *)(intptr_t)id) != 0)
 				break;
 			started++;
+		}
+		/* While they run: proof that the round really ran side by side. */
+		for (int k = 0; k < 20; k++) {
+			struct timespec ts = {0, 5000000};
+
+			note_peak(hostproc_now());
+			nanosleep(&ts, NULL);
 		}
 		if (started < threads) {
 			fprintf(stderr, "FAILED: could start only %ld threads\n", started);
@@ -344,7 +362,10 @@ static void do_runs(const struct config *c)
 
 static void do_concurrent(const struct config *c)
 {
+	memset(&peak, 0, sizeof(peak));
 	phase_concurrent(c->concurrent, c->rounds);
+	printf("  peak while running: %d threads, %d child processes\n", peak.threads,
+	       peak.children);
 }
 
 static void do_sessions(const struct config *c)
