@@ -69,10 +69,19 @@ static void show(const char *what, const brig_result *r)
 		brig_result_stderr(r, NULL));
 }
 
-/* The host holds no more fds, threads or children than before. */
+/*
+ * The host holds no more fds, threads, children or cgroups than before.
+ * What a run released may take a moment to go (a callback still returning on
+ * its worker, a jail being reaped): allow a few seconds to settle.
+ */
 static void check_unchanged(const char *what, const struct hostproc *before)
 {
 	struct hostproc after = hostproc_now();
+
+	for (int i = 0; i < 100 && !hostproc_same(before, &after); i++) {
+		sleep_ms(50);
+		after = hostproc_now();
+	}
 
 	if (!hostproc_same(before, &after)) {
 		fprintf(stderr, "%s leaked:\n", what);

