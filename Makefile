@@ -2,7 +2,7 @@
 BUILD ?= build
 PY ?= /usr/bin/python3
 
-.PHONY: all deps build test test-unprivileged run bench format clean
+.PHONY: all deps build test test-unprivileged run bench soak format clean
 
 all: build
 
@@ -28,8 +28,14 @@ run: build
 bench: build
 	$(PY) bench/bench.py
 
+# The full soak (tests/soak/soak.c); `make test` replays a short one.
+# e.g. make soak SOAK_ARGS='--runs 1000 --sessions 100'
+SOAK_ARGS ?=
+soak: build
+	$(BUILD)/tests/soak $(SOAK_ARGS)
+
 format:
-	clang-format -i include/*.h src/*/*.c src/*/*.h tests/unit/*.[ch] tests/capi/*.c bench/*.c tools/*.c
+	clang-format -i include/*.h src/*/*.c src/*/*.h tests/unit/*.[ch] tests/capi/*.[ch] tests/soak/*.c bench/*.c tools/*.c
 
 clean:
 	rm -rf $(BUILD)

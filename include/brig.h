@@ -294,6 +294,25 @@ typedef enum brig_stream { BRIG_STDOUT = 1, BRIG_STDERR = 2 } brig_stream;
 /* Called on the running thread as output arrives (within the output limit). */
 typedef void (*brig_output_fn)(void *userdata, brig_stream stream, const char *data, size_t len);
 
+/*
+ * A cancel token: lets any thread end one-shot runs that are in progress.
+ * Give it to runs in brig_run_opts.cancel; brig_cancel_trigger then kills
+ * every run holding it (with everything the guest started) and those runs
+ * return BRIG_E_CANCELLED with limit BRIG_LIMIT_NONE.  A token stays
+ * triggered: a run started with a triggered token is cancelled before its
+ * sandbox is built, so a trigger that races with brig_run is never lost.
+ * Use a new token for new work.  Sessions ignore it: they have
+ * brig_session_interrupt.  The token must outlive the runs given it.
+ */
+typedef struct brig_cancel brig_cancel;
+
+int brig_cancel_new(brig_cancel **out);
+/* Cancel the runs holding c.  From any thread, any number of times. */
+void brig_cancel_trigger(brig_cancel *c);
+bool brig_cancel_triggered(const brig_cancel *c);
+/* NULL is fine.  Not while a run still holds it. */
+void brig_cancel_free(brig_cancel *c);
+
 typedef struct brig_run_opts {
 	brig_limits limits;	/* zero fields take the executor's value */
 	const char *filename;	/* shown in tracebacks; default "<string>" */
@@ -302,6 +321,7 @@ typedef struct brig_run_opts {
 	size_t stdin_len;
 	brig_output_fn on_output; /* optional streaming of stdout/stderr */
 	void *output_userdata;
+	brig_cancel *cancel; /* optional; not owned (one-shot runs only) */
 } brig_run_opts;
 
 void brig_run_opts_init(brig_run_opts *opts);

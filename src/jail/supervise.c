@@ -54,8 +54,8 @@ static int spared(const struct jail_ctl_msg *m, long pid)
 	return 0;
 }
 
-/* Whether /proc/PID/stat says the process is already a zombie. */
-static int is_zombie(long pid)
+/* The state letter of /proc/PID/stat ('R', 'T', 'Z'...), or 0 if it is gone. */
+static char proc_state(long pid)
 {
 	char path[40], buf[256], *p;
 	int fd, n, len = 0;
@@ -66,14 +66,39 @@ static int is_zombie(long pid)
 			path[6 + len++] = (char)('0' + (v / d) % 10);
 	memcpy(path + 6 + len, "/stat", 6);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 1;
+		return 0;
 	n = (int)read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		return 1;
+		return 0;
 	buf[n] = '\0';
 	p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] == 'Z';
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* Whether the process is gone or already a zombie. */
+static int is_zombie(long pid)
+{
+	char st = proc_state(pid);
+
+	return st == 0 || st == 'Z';
+}
+
+/*
+ * A snapshot holder stops itself (SIGSTOP) after it is forked and after each
+ * wake-up.  A SIGCONT that arrives before that stop is lost, and the holder
+ * would then sleep through the restore: wait (bounded) until it has stopped.
+ */
+static void wait_stopped(long pid)
+{
+	for (int i = 0; i < 2000; i++) {
+		char st = proc_state(pid);
+		struct timespec ts = {0, 1000000};
+
+		if (st == 0 || st == 'T' || st == 't' || st == 'Z')
+			return;
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* One pass over /proc: SIGKILL what is not spared; how many were alive. */
@@ -132,8 +157,10 @@ static void obey(int ctl, const struct jail_ctl_msg *m)
 			kill(m->pid, m->value);
 		break;
 	case JAIL_CMD_CONT:
-		if (m->pid > 1)
+		if (m->pid > 1) {
+			wait_stopped(m->pid);
 			kill(m->pid, SIGCONT);
+		}
 		break;
 	}
 	send_msg(ctl, JAIL_CTL_ACK, m->pid, m->kind);

@@ -100,6 +100,18 @@ static json_t *reply_json(const struct hc_reply *rep)
 	return json_pack("{s:O}", "ok", rep->value ? rep->value : json_null());
 }
 
+/* One reply frame into the empty out; on failure out stays empty. */
+static int encode_one(struct buf *out, uint32_t id, const struct hc_reply *rep)
+{
+	json_t *j = reply_json(rep);
+	int rc = j ? proto_encode_msg(out, PROTO_REPLY, id, j, rep->blob, rep->blob_len) : -1;
+
+	json_decref(j);
+	if (rc < 0)
+		out->len = 0;
+	return rc;
+}
+
 static void encode_reply(struct dispatch *d, uint32_t id, struct hc_reply *rep, struct buf *out)
 {
 	json_t *j;
@@ -107,15 +119,21 @@ static void encode_reply(struct dispatch *d, uint32_t id, struct hc_reply *rep, 
 	if (rep->blob_len > d->max_reply)
 		hc_fail(rep, "ValueError", "result of %zu bytes exceeds the frame limit",
 			rep->blob_len);
-	j = reply_json(rep);
-	if (!j || proto_encode_msg(out, PROTO_REPLY, id, j, rep->blob, rep->blob_len) < 0) {
+	if (encode_one(out, id, rep) == 0 && out->len > d->max_reply) {
+		/* A value past the frame bound (an embedder's result): refuse it whole. */
+		size_t len = out->len;
+
+		out->len = 0;
+		hc_fail(rep, "ValueError", "result of %zu bytes exceeds the frame limit", len);
+		encode_one(out, id, rep);
+	}
+	if (out->len == 0) {
 		/* Always answer, or the guest would wait forever. */
-		json_decref(j);
 		j = json_pack("{s:{s:s, s:s}}", "error", "type", "MemoryError", "message",
 			      "host could not encode the reply");
 		proto_encode_msg(out, PROTO_REPLY, id, j, NULL, 0);
+		json_decref(j);
 	}
-	json_decref(j);
 }
 
 static void job_free(struct dispatch_job *job)

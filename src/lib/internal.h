@@ -89,6 +89,9 @@ void fn_table_free(struct fn_table *t);
 /* caps.c: the frozen copy a run works with. */
 int caps_freeze(const brig_caps *src, const struct fn_table *exec_fns, brig_caps **out);
 
+/* cancel.c: the fd a monitor polls (readable once triggered), or -1. */
+int cancel_fd(const brig_cancel *c);
+
 /* result.c */
 brig_result *result_new(void);
 int result_fail(brig_result *r, int code, const char *fmt, ...)

@@ -265,7 +265,8 @@ static int fill_pollfds(struct monitor *m, struct pollfd *p)
 	p[P_PID] = (struct pollfd){m->exited ? -1 : m->proc->pidfd, POLLIN, 0};
 	p[P_DISP] = (struct pollfd){m->disp->event_fd, POLLIN, 0};
 	p[P_CTL] = (struct pollfd){m->session ? m->ctl_fd : -1, POLLIN, 0};
-	p[P_INTR] = (struct pollfd){m->session ? m->interrupt_fd : -1, POLLIN, 0};
+	/* A triggered cancel token stays readable: stop polling it once killed. */
+	p[P_INTR] = (struct pollfd){m->killed ? -1 : m->interrupt_fd, POLLIN, 0};
 	p[P_BREAK] = (struct pollfd){m->session ? m->break_fd : -1, POLLIN, 0};
 	return P_COUNT;
 }
@@ -326,8 +327,11 @@ static void handle(struct monitor *m, const struct pollfd *p)
 	if (p[P_INTR].revents & POLLIN) {
 		uint64_t n;
 
-		(void)!read(m->interrupt_fd, &n, sizeof(n));
-		stop(m, BRIG_E_CANCELLED, BRIG_LIMIT_NONE, "interrupted");
+		/* A session's interrupt is consumed; a run's cancel token stays set. */
+		if (m->session)
+			(void)!read(m->interrupt_fd, &n, sizeof(n));
+		stop(m, BRIG_E_CANCELLED, BRIG_LIMIT_NONE, "%s",
+		     m->session ? "interrupted" : "cancelled by the embedder");
 	}
 }
 

@@ -39,7 +39,7 @@ struct monitor {
 	/* Sessions: one call at a time, answered by a DONE frame. */
 	bool session;
 	int ctl_fd;	  /* init's reports: the live guest's exit */
-	int interrupt_fd; /* readable when another thread asked for a kill */
+	int interrupt_fd; /* readable when another thread asked for a kill (-1: none) */
 	int break_fd;	  /* readable when another thread asked for SIGINT */
 	int32_t live_pid; /* the guest process serving calls (jail pid) */
 	int live_status;  /* its wait status once it exited, else -1 */

@@ -121,6 +121,7 @@ static void supervise(struct sandbox *r, brig_result *res, const char *code, siz
 	m.res = res;
 	m.proto_fd = r->host_fds[0], m.out_fd = r->host_fds[1], m.err_fd = r->host_fds[2];
 	m.stdin_fd = r->host_fds[3];
+	m.interrupt_fd = cancel_fd(o->cancel);
 	r->disp.out_fd = m.proto_fd;
 	for (int i = 0; i < 4; i++)
 		r->host_fds[i] = -1; /* the monitor owns and closes them now */
@@ -138,6 +139,14 @@ static void supervise(struct sandbox *r, brig_result *res, const char *code, siz
 		res->cpu_us = m.cpu_sampled_us;
 	if (res->error == BRIG_OK)
 		classify(res, &m, r, status);
+}
+
+/* A token triggered before the run began: build nothing. */
+static int not_cancelled(const brig_run_opts *o, brig_result *res)
+{
+	if (brig_cancel_triggered(o->cancel))
+		return result_fail(res, BRIG_E_CANCELLED, "cancelled by the embedder");
+	return BRIG_OK;
 }
 
 int brig_run(brig_executor *ex, brig_lang lang, const char *code, size_t code_len,
@@ -165,6 +174,7 @@ int brig_run(brig_executor *ex, brig_lang lang, const char *code, size_t code_le
 		limits_resolve(&r.lim, &opts->limits);
 	}
 	if (sandbox_validate(ex, lang, code, code_len, opts->filename, &r.lim, res) == BRIG_OK &&
+	    not_cancelled(opts, res) == BRIG_OK &&
 	    sandbox_prepare(&r, code ? code : "", code_len, opts, res) == BRIG_OK &&
 	    sandbox_start(&r, res) == BRIG_OK) {
 		supervise(&r, res, code ? code : "", code_len, opts);
