@@ -32,7 +32,6 @@ struct fs_mount {
 	int dirfd; /* O_PATH | O_DIRECTORY */
 	dev_t dev;
 	brig_mount_mode mode;
-	bool view;	 /* fs_table_set_view: an rwc overlay, acted on for uid/gid */
 	bool switch_ids; /* fs_table_set_view: act as uid/gid */
 	uid_t uid;
 	gid_t gid;
@@ -272,7 +271,6 @@ int fs_table_set_view(struct fs_table *t, const char *vpath, int dirfd, bool swi
 	close(m->dirfd);
 	m->dirfd = fd;
 	m->dev = st.st_dev;
-	m->view = true;
 	m->switch_ids = switch_ids;
 	m->uid = uid;
 	m->gid = gid;
@@ -307,18 +305,6 @@ static void fs_leave_ids(const struct fs_mount *m, uid_t uid, gid_t gid)
 {
 	if (m->switch_ids)
 		fs_set_ids(uid, gid);
-}
-
-/*
- * On an rwc overlay the host acts for the guest and must not do what the
- * guest's own calls cannot: the kernel refuses (EOVERFLOW) to replace or
- * delete an entry whose owner the sandbox's user namespace does not map.
- */
-static int fs_check_mapped(const struct fs_mount *m, const struct stat *st)
-{
-	if (!m->view || (st->st_uid == m->uid && st->st_gid == m->gid))
-		return 0;
-	return -EOVERFLOW;
 }
 
 /* ------------------------------------------------------------ errors */
@@ -896,8 +882,6 @@ static int fs_write_target(const struct fs_target *tg, int dfd, const char *name
 		return fs_fail(rep, EISDIR, tg);
 	if (!S_ISREG(st->st_mode))
 		return hc_fail(rep, "OSError", "not a regular file: '%.400s'", tg->gpath);
-	if (fs_check_mapped(tg->m, st))
-		return fs_fail(rep, EOVERFLOW, tg);
 	return 0;
 }
 
@@ -964,14 +948,11 @@ static int fs_op_remove(const struct fs_table *t, struct fs_target *tg, const ui
 	bool want_dir = tg->want_dir;
 	const char *name;
 	AUTO_FD dfd = -1;
-	struct stat st;
 	int rc = -1, err = EISDIR;
 
 	dfd = fs_open_parent(t, tg, &name, rep);
 	if (dfd < 0)
 		return -1;
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && fs_check_mapped(tg->m, &st))
-		return fs_fail(rep, EOVERFLOW, tg);
 	if (!want_dir) {
 		rc = unlinkat(dfd, name, 0);
 		err = errno;
