@@ -27,6 +27,7 @@ static void call_custom(struct dispatch *d, json_t *args, struct hc_reply *rep)
 {
 	const char *name = json_string_value(json_object_get(args, "name"));
 	json_t *fargs = json_object_get(args, "args");
+	json_t *none = NULL; /* stands in for absent keyword arguments */
 	const struct host_fn *f;
 	char *argtext, *result = NULL, *msg = NULL;
 	json_error_t jerr;
@@ -40,7 +41,8 @@ static void call_custom(struct dispatch *d, json_t *args, struct hc_reply *rep)
 		hc_fail(rep, "RuntimeError", "unknown host function: %s", name);
 		return;
 	}
-	argtext = json_dumps(fargs ? fargs : json_object(), JSON_COMPACT);
+	argtext = json_dumps(fargs ? fargs : (none = json_object()), JSON_COMPACT);
+	json_decref(none);
 	rc = f->fn(f->userdata, name, argtext ? argtext : "{}", &result, &msg);
 	free(argtext);
 	if (rc != 0) {
