@@ -1,8 +1,14 @@
 # Thin wrapper over meson/ninja.  `make run` and `make test` install what they need.
 BUILD ?= build
 PY ?= /usr/bin/python3
+# `make fuzz`: libFuzzer builds of tests/fuzz in their own build dir, each
+# target run for FUZZ_SECONDS (FUZZ_TARGETS="proto fs" for a subset,
+# FUZZ_MERGE=1 to merge new coverage into the checked-in corpora).
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
 
-.PHONY: all deps build test test-unprivileged run bench format clean
+.PHONY: all deps build test test-unprivileged run bench fuzz format clean
 
 all: build
 
@@ -28,8 +34,14 @@ run: build
 bench: build
 	$(PY) bench/bench.py
 
+fuzz:
+	@scripts/install-deps.sh fuzz
+	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true
+	ninja -C $(FUZZ_BUILD) fuzz
+	FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_TARGETS)
+
 format:
-	clang-format -i include/*.h src/*/*.c src/*/*.h tests/unit/*.[ch] tests/capi/*.c bench/*.c tools/*.c
+	clang-format -i include/*.h src/*/*.c src/*/*.h tests/unit/*.[ch] tests/capi/*.c tests/fuzz/*.[ch] bench/*.c tools/*.c
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD)

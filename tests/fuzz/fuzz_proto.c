@@ -102,9 +102,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t seed = fuzz_take_byte(&in);
 	struct proto_reader r;
 	unsigned times = repeats[(mode >> 4) % (sizeof(repeats) / sizeof(repeats[0]))];
+	struct proto_frame none;
+	char err[160];
 
 	proto_reader_init(
 	    &r, frame_limits[(mode & 15) % (sizeof(frame_limits) / sizeof(frame_limits[0]))]);
+	/* Asking before any bytes arrived is allowed: the answer is "need more". */
+	FUZZ_ASSERT(proto_next(&r, &none, err, sizeof(err)) == 0);
 	for (unsigned i = 0; i < times && feed_all(&r, in.p, in.n, &seed); i++)
 		;
 	proto_reader_free(&r);

@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r->exit_code = pick;
 	text = brig_result_to_json(r);
 	FUZZ_ASSERT(text != NULL);
-	j = json_loads(text, 0, NULL);
+	j = json_loads(text, JSON_ALLOW_NUL, NULL);
 	FUZZ_ASSERT(json_is_object(j));
 	check_text(j, "stdout", &r->out);
 	check_text(j, "stderr", &r->err);
