@@ -24,7 +24,11 @@ static bool points_into(const char *s, char *const *argv, const size_t *lens, in
 	return false;
 }
 
-/* getopt keeps state between calls; the CLI parses once per process. */
+/*
+ * glibc's getopt keeps state between calls (a half-read "-abc" cluster, the
+ * ordering mode), and the CLI parses once per process: start each input
+ * afresh, in cli_parse's ordering ("+": stop at the first non-option).
+ */
 static void reset_getopt(void)
 {
 	static char arg0[] = "brig";
@@ -32,7 +36,7 @@ static void reset_getopt(void)
 
 	optind = 0;
 	opterr = 0;
-	while (getopt(1, argv, "") != -1)
+	while (getopt(1, argv, "+") != -1)
 		;
 }
 
@@ -57,7 +61,7 @@ static void check_opts(const struct cli_opts *o, char *const *argv, const size_t
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = {data, size};
-	char *argv[MAX_ARGS + 2];
+	char *argv[MAX_ARGS + 2], *strs[MAX_ARGS + 2];
 	size_t lens[MAX_ARGS + 1];
 	int argc = 0;
 	struct cli_opts o;
@@ -73,12 +77,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		argc++;
 	}
 	argv[argc] = NULL;
+	memcpy(strs, argv, sizeof(strs));
 	reset_getopt();
 	if (cli_parse(argc, argv, &o, err, sizeof(err)) == 0)
-		check_opts(&o, argv, lens, argc);
+		check_opts(&o, strs, lens, argc);
 	else
 		FUZZ_ASSERT(err[0] != '\0');
 	for (int i = 0; i < argc; i++)
-		free(argv[i]);
+		free(strs[i]);
 	return 0;
 }
