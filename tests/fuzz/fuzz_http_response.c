@@ -10,11 +10,15 @@
  * in pieces.
  *
  * Invariants: the headers always encode as a JSON object of strings; names
- * are lower-case tokens; there are never more than MAX_RESP_HEADERS, nor more
- * than MAX_RESP_HEADER_BYTES taken; the body never exceeds its limit and is
- * exactly the bytes accepted.
+ * are lower-case tokens; no more than MAX_RESP_HEADERS lines (repeats
+ * included) are accepted after a status line, nor more than
+ * MAX_RESP_HEADER_BYTES; the values hold at most two bytes per byte received
+ * (ISO-8859-1 widened to UTF-8, never more); the body never exceeds its limit
+ * and is exactly the bytes accepted.
  */
 #include "fuzz.h"
+
+#include <ctype.h>
 
 #include "../../src/host/http.c"
 
@@ -26,23 +30,38 @@ static void check_headers(const struct xfer *x)
 	json_t *v;
 	char *text;
 
+	size_t total = 0;
+
 	FUZZ_ASSERT(json_object_size(x->headers) <= MAX_RESP_HEADERS);
 	json_object_foreach(x->headers, name, v)
 	{
 		FUZZ_ASSERT(json_is_string(v));
+		total += json_string_length(v);
 		FUZZ_ASSERT(*name != '\0' && strlen(name) <= 256);
 		for (const char *c = name; *c; c++)
 			FUZZ_ASSERT(is_tchar((unsigned char)*c) && !(*c >= 'A' && *c <= 'Z'));
 	}
+	/* At most two UTF-8 bytes per byte received: no amplification. */
+	FUZZ_ASSERT(total <= 2 * x->hdr_bytes);
 	text = json_dumps(x->headers, JSON_COMPACT);
 	FUZZ_ASSERT(text != NULL);
 	free(text);
 }
 
+/* A "Name: value" line, as a server's header (written apart from http.c). */
+static bool is_header_line(const uint8_t *p, size_t len)
+{
+	size_t n = 0;
+
+	while (n < len && n < 256 && p[n] && (isalnum(p[n]) || strchr("!#$%&'*+-.^_`|~", p[n])))
+		n++;
+	return n > 0 && n < len && p[n] == ':';
+}
+
 /* Header lines up to the blank one; returns where the body starts. */
 static size_t feed_headers(struct xfer *x, const uint8_t *p, size_t n)
 {
-	size_t off = 0;
+	size_t off = 0, lines = 0;
 
 	while (off < n) {
 		const uint8_t *nl = memchr(p + off, '\n', n - off);
@@ -60,6 +79,11 @@ static size_t feed_headers(struct xfer *x, const uint8_t *p, size_t n)
 			FUZZ_ASSERT(got == 0 && (x->hdr_too_big || x->oom));
 			return n;
 		}
+		/* Accepted: at most MAX_RESP_HEADERS lines since the status line. */
+		if (len >= 5 && !memcmp(p + off - len, "HTTP/", 5))
+			lines = 0;
+		else if (is_header_line(p + off - len, len))
+			FUZZ_ASSERT(++lines <= MAX_RESP_HEADERS);
 		if (blank)
 			break;
 	}
