@@ -19,25 +19,6 @@ void hc_reply_clear(struct hc_reply *r)
 	hc_reply_init(r);
 }
 
-/*
- * Messages quote guest strings cut to fit ("%.400s", or the buffer's end) and
- * embedders' text, either of which can end mid-character or hold other
- * bytes: replace what is not UTF-8, or the reply could not be encoded.
- */
-static void keep_utf8(char *s)
-{
-	size_t len = strlen(s);
-
-	for (size_t i = 0; i < len;) {
-		size_t n = utf8_seq_len((const unsigned char *)s + i, len - i);
-
-		if (n == 0)
-			s[i++] = '?';
-		else
-			i += n;
-	}
-}
-
 int hc_fail(struct hc_reply *r, const char *type, const char *fmt, ...)
 {
 	va_list ap;
@@ -51,7 +32,13 @@ int hc_fail(struct hc_reply *r, const char *type, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(r->err_msg, sizeof(r->err_msg), fmt, ap);
 	va_end(ap);
-	keep_utf8(r->err_msg);
+	/*
+	 * Messages quote guest strings cut to fit ("%.400s", or the buffer's
+	 * end) and embedders' text, either of which can end mid-character or
+	 * hold other bytes: replace what is not UTF-8, or the reply could not
+	 * be encoded.
+	 */
+	utf8_scrub(r->err_msg);
 	return -1;
 }
 
