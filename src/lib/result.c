@@ -123,6 +123,11 @@ static json_t *text_value(const struct buf *b)
 	return text_json(b->data ? b->data : "", b->len);
 }
 
+static json_t *message_value(const brig_result *r)
+{
+	return text_json(brig_result_message(r), strlen(brig_result_message(r)));
+}
+
 char *brig_result_to_json(const brig_result *r)
 {
 	json_t *o;
@@ -133,11 +138,10 @@ char *brig_result_to_json(const brig_result *r)
 	o = json_pack("{s:b, s:s?, s:i, s:o, s:i, s:i, s:s, s:o, s:o, s:b, s:b, s:f, s:f}", "ok",
 		      r->error == BRIG_OK, "error",
 		      r->error == BRIG_OK ? NULL : brig_err_name(r->error), "error_code", r->error,
-		      "message", text_json(brig_result_message(r), strlen(brig_result_message(r))),
-		      "exit_code", r->exit_code, "signal", r->signal, "limit", limit_name(r->limit),
-		      "stdout", text_value(&r->out), "stderr", text_value(&r->err),
-		      "stdout_truncated", r->out_trunc, "stderr_truncated", r->err_trunc, "wall_ms",
-		      r->wall_us / 1000.0, "cpu_ms", r->cpu_us / 1000.0);
+		      "message", message_value(r), "exit_code", r->exit_code, "signal", r->signal,
+		      "limit", limit_name(r->limit), "stdout", text_value(&r->out), "stderr",
+		      text_value(&r->err), "stdout_truncated", r->out_trunc, "stderr_truncated",
+		      r->err_trunc, "wall_ms", r->wall_us / 1000.0, "cpu_ms", r->cpu_us / 1000.0);
 	if (!o)
 		return NULL;
 	s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
