@@ -1,8 +1,14 @@
 # Thin wrapper over meson/ninja.  `make run` and `make test` install what they need.
 BUILD ?= build
 PY ?= /usr/bin/python3
+# `make fuzz`: libFuzzer builds of tests/fuzz in their own build dir, each
+# target run for FUZZ_SECONDS (FUZZ_TARGETS="proto fs" for a subset,
+# FUZZ_MERGE=1 to merge new coverage into the checked-in corpora).
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
 
-.PHONY: all deps build test test-unprivileged run bench soak format clean
+.PHONY: all deps build test test-unprivileged run bench soak fuzz format clean
 
 all: build
 
@@ -34,8 +40,14 @@ SOAK_ARGS ?=
 soak: build
 	$(BUILD)/tests/soak $(SOAK_ARGS)
 
+fuzz:
+	@scripts/install-deps.sh fuzz
+	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true
+	ninja -C $(FUZZ_BUILD) fuzz
+	FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_TARGETS)
+
 format:
-	clang-format -i include/*.h src/*/*.c src/*/*.h tests/unit/*.[ch] tests/capi/*.[ch] tests/soak/*.c bench/*.c tools/*.c
+	clang-format -i include/*.h src/*/*.c src/*/*.h tests/unit/*.[ch] tests/capi/*.[ch] tests/soak/*.c tests/fuzz/*.[ch] bench/*.c tools/*.c
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD)

@@ -1,10 +1,15 @@
 #!/bin/sh
 # Install the Debian packages brig needs to build, test and run, when missing.
+# `install-deps.sh fuzz` adds what `make fuzz` needs: clang with libFuzzer and
+# the sanitizer runtimes, and llvm-symbolizer for readable stack traces.
 set -eu
 
 PKGS="gcc pkg-config meson ninja-build libseccomp-dev libcurl4-openssl-dev
 libjansson-dev libsqlite3-dev libidn2-dev libedit-dev python3 python3-numpy python3-pytest
 nodejs iproute2 util-linux"
+if [ "${1:-}" = fuzz ]; then
+	PKGS="$PKGS clang libclang-rt-14-dev llvm"
+fi
 
 missing=""
 for p in $PKGS; do

@@ -143,6 +143,37 @@ def cgroup_controllers():
     return frozenset(m.group(1).split(":", 1)[-1].split())
 
 
+# ------------------------------------------------------- guest-side helpers
+
+# Python to put before guest code that attempts something and reports how it
+# failed.  It defines:
+#   errname(e)      the errno name of an OSError ("ENOENT"), "gaierror" for a
+#                   failed name lookup, the number as text for an errno Python
+#                   has no name for;
+#   attempt(fn, *a) fn(*a) -> "worked", or errname() of the OSError it raised;
+#   outcome(fn)     fn() -> ["worked", repr(result)[:80]], or [exception type
+#                   name, message] for any exception (host calls raise
+#                   PermissionError, ValueError, ... with a message to check).
+GUEST_PRELUDE = r'''
+import errno, json, os
+def errname(e):
+    if type(e).__name__ == "gaierror":
+        return "gaierror"
+    return errno.errorcode.get(e.errno, str(e.errno))
+def attempt(fn, *args):
+    try:
+        fn(*args)
+        return "worked"
+    except OSError as e:
+        return errname(e)
+def outcome(fn):
+    try:
+        return ["worked", repr(fn())[:80]]
+    except Exception as e:
+        return [type(e).__name__, str(e)]
+'''
+
+
 # ------------------------------------------------------- raw syscalls in the guest
 
 # The try-syscall technique: call with bogus arguments.  Blocked by the policy
@@ -234,6 +265,6 @@ def nr(name):
 
 
 def syscall_prelude():
-    """Guest code defining sys_call(nr, *args) -> {"ret", "errno"}."""
+    """Guest code defining sys_call(nr, *args) -> {"ret", "errno"}, after GUEST_PRELUDE."""
     clones = {n for n in (nr("clone"), nr("clone3")) if n is not None}
-    return SYSCALL_PRELUDE.replace("CLONE_NRS", repr(clones or set()))
+    return GUEST_PRELUDE + SYSCALL_PRELUDE.replace("CLONE_NRS", repr(clones or set()))

@@ -93,20 +93,28 @@ int cli_lang_from_ext(const char *path)
 	return -1;
 }
 
+static int mount_usage(const char *spec, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "--mount wants VPATH:HOSTPATH[:ro|rw|rwc], got '%s'", spec);
+	return -1;
+}
+
 int cli_parse_mount(char *spec, struct cli_mount *m, char *err, size_t errlen)
 {
 	char *host = strchr(spec, ':');
 	char *mode;
 
-	if (!host || host == spec || !host[1]) {
-		snprintf(err, errlen, "--mount wants VPATH:HOSTPATH[:ro|rw|rwc], got '%s'", spec);
-		return -1;
-	}
+	if (!host || host == spec || !host[1])
+		return mount_usage(spec, err, errlen);
+	/* "/d::rw" names no host directory: say so before the string is cut. */
+	mode = strrchr(host + 1, ':');
+	if (mode == host + 1 &&
+	    (!strcmp(mode, ":ro") || !strcmp(mode, ":rw") || !strcmp(mode, ":rwc")))
+		return mount_usage(spec, err, errlen);
 	*host++ = '\0';
 	m->vpath = spec;
 	m->host_path = host;
 	m->mode = BRIG_MOUNT_RO;
-	mode = strrchr(host, ':');
 	if (!mode)
 		return 0;
 	if (strcmp(mode, ":ro") == 0)

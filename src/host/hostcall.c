@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/utf8.h"
+
 void hc_reply_init(struct hc_reply *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -30,6 +32,13 @@ int hc_fail(struct hc_reply *r, const char *type, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(r->err_msg, sizeof(r->err_msg), fmt, ap);
 	va_end(ap);
+	/*
+	 * Messages quote guest strings cut to fit ("%.400s", or the buffer's
+	 * end) and embedders' text, either of which can end mid-character or
+	 * hold other bytes: replace what is not UTF-8, or the reply could not
+	 * be encoded.
+	 */
+	utf8_scrub(r->err_msg);
 	return -1;
 }
 

@@ -21,6 +21,7 @@
 
 #define MAX_REQ_HEADERS 100
 #define MAX_REQ_HEADER_BYTES (64u << 10)
+/* Header lines of one response, repeats included; and their bytes. */
 #define MAX_RESP_HEADERS 256
 #define MAX_RESP_HEADER_BYTES (256u << 10)
 #define MAX_PINNED 16
@@ -527,29 +528,43 @@ static json_t *header_string(const char *s, size_t len)
 	return j;
 }
 
+/* "old, new" of two UTF-8 values; takes v.  NULL when out of memory. */
+static json_t *join_values(const json_t *old, json_t *v)
+{
+	size_t olen = json_string_length(old), vlen = json_string_length(v);
+	char *joined = malloc(olen + 2 + vlen);
+	json_t *j = NULL;
+
+	if (joined) {
+		memcpy(joined, json_string_value(old), olen);
+		memcpy(joined + olen, ", ", 2);
+		memcpy(joined + olen + 2, json_string_value(v), vlen);
+		j = json_stringn(joined, olen + 2 + vlen);
+		free(joined);
+	}
+	json_decref(v);
+	return j;
+}
+
+/*
+ * A repeated header is joined with ", ".  Each value is made UTF-8 on its
+ * own before joining: converting the joined text would encode the earlier
+ * values a second time, doubling them at every repetition.  Every line
+ * counts towards MAX_RESP_HEADERS, repeats too: each join copies the value,
+ * so thousands of short repeats would cost time quadratic in the bytes.
+ */
 static int add_header(struct xfer *x, const char *name, const char *val, size_t vlen)
 {
 	json_t *old = json_object_get(x->headers, name);
 	json_t *v;
 
-	if (old) {
-		size_t olen = json_string_length(old);
-		char *joined = malloc(olen + 2 + vlen);
-
-		if (!joined)
-			return -1;
-		memcpy(joined, json_string_value(old), olen);
-		memcpy(joined + olen, ", ", 2);
-		memcpy(joined + olen + 2, val, vlen);
-		v = header_string(joined, olen + 2 + vlen);
-		free(joined);
-	} else {
-		if (++x->nhdr > MAX_RESP_HEADERS) {
-			x->hdr_too_big = true;
-			return -1;
-		}
-		v = header_string(val, vlen);
+	if (++x->nhdr > MAX_RESP_HEADERS) {
+		x->hdr_too_big = true;
+		return -1;
 	}
+	v = header_string(val, vlen);
+	if (v && old)
+		v = join_values(old, v);
 	return v ? json_object_set_new(x->headers, name, v) : -1;
 }
 

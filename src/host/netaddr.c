@@ -1,5 +1,6 @@
 #include "netaddr.h"
 #include "curl_lazy.h"
+#include "util/utf8.h"
 
 #include <arpa/inet.h>
 #include <idn2.h>
@@ -235,10 +236,13 @@ const char *net_ip_blocked(const struct net_ip *ip)
 
 /* ----------------------------------------------------------- host names */
 
+/* Messages quote the raw input, maybe cut mid-character: keep them UTF-8. */
 static void set_err(char *err, size_t errlen, const char *fmt, const char *arg)
 {
-	if (err && errlen)
+	if (err && errlen) {
 		snprintf(err, errlen, fmt, arg);
+		utf8_scrub(err);
+	}
 }
 
 static bool is_ascii(const char *s)

@@ -49,12 +49,14 @@ static int known_type(uint8_t t)
 
 int proto_next(struct proto_reader *r, struct proto_frame *f, char *err, size_t errlen)
 {
-	const uint8_t *p = (const uint8_t *)r->in.data + r->off;
 	size_t avail = r->in.len - r->off;
+	const uint8_t *p;
 	uint32_t len;
 
+	/* Before the first bytes arrive in.data is NULL: no arithmetic on it. */
 	if (avail < 4)
 		return 0;
+	p = (const uint8_t *)r->in.data + r->off;
 	len = get_u32(p);
 	if (len == 0 || len > r->max_frame) {
 		snprintf(err, errlen, "frame length %u outside 1..%zu", len, r->max_frame);

@@ -102,17 +102,30 @@ static const char *limit_name(brig_limit_kind k)
 	return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k] : "unknown";
 }
 
-/* Output may hold any bytes; JSON needs UTF-8, so invalid sequences become U+FFFD. */
-static json_t *text_value(const struct buf *b)
+/*
+ * Output may hold any bytes, and a message may quote guest text cut to fit a
+ * buffer; JSON needs UTF-8, so invalid sequences become U+FFFD.
+ */
+static json_t *text_json(const char *s, size_t len)
 {
 	struct buf clean = BUF_INIT;
 	json_t *out;
 
-	if (utf8_sanitize(&clean, b->data ? b->data : "", b->len))
+	if (utf8_sanitize(&clean, s, len))
 		return NULL;
 	out = json_stringn(clean.data ? clean.data : "", clean.len);
 	buf_free(&clean);
 	return out;
+}
+
+static json_t *text_value(const struct buf *b)
+{
+	return text_json(b->data ? b->data : "", b->len);
+}
+
+static json_t *message_value(const brig_result *r)
+{
+	return text_json(brig_result_message(r), strlen(brig_result_message(r)));
 }
 
 char *brig_result_to_json(const brig_result *r)
@@ -122,13 +135,13 @@ char *brig_result_to_json(const brig_result *r)
 
 	if (!r)
 		return NULL;
-	o = json_pack(
-	    "{s:b, s:s?, s:i, s:s, s:i, s:i, s:s, s:o, s:o, s:b, s:b, s:f, s:f}", "ok",
-	    r->error == BRIG_OK, "error", r->error == BRIG_OK ? NULL : brig_err_name(r->error),
-	    "error_code", r->error, "message", brig_result_message(r), "exit_code", r->exit_code,
-	    "signal", r->signal, "limit", limit_name(r->limit), "stdout", text_value(&r->out),
-	    "stderr", text_value(&r->err), "stdout_truncated", r->out_trunc, "stderr_truncated",
-	    r->err_trunc, "wall_ms", r->wall_us / 1000.0, "cpu_ms", r->cpu_us / 1000.0);
+	o = json_pack("{s:b, s:s?, s:i, s:o, s:i, s:i, s:s, s:o, s:o, s:b, s:b, s:f, s:f}", "ok",
+		      r->error == BRIG_OK, "error",
+		      r->error == BRIG_OK ? NULL : brig_err_name(r->error), "error_code", r->error,
+		      "message", message_value(r), "exit_code", r->exit_code, "signal", r->signal,
+		      "limit", limit_name(r->limit), "stdout", text_value(&r->out), "stderr",
+		      text_value(&r->err), "stdout_truncated", r->out_trunc, "stderr_truncated",
+		      r->err_trunc, "wall_ms", r->wall_us / 1000.0, "cpu_ms", r->cpu_us / 1000.0);
 	if (!o)
 		return NULL;
 	s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));

@@ -1,5 +1,7 @@
 #include "util/utf8.h"
 
+#include <string.h>
+
 size_t utf8_seq_len(const unsigned char *p, size_t avail)
 {
 	size_t n;
@@ -27,6 +29,20 @@ size_t utf8_seq_len(const unsigned char *p, size_t avail)
 	    (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
 	return n;
+}
+
+void utf8_scrub(char *s)
+{
+	size_t len = strlen(s);
+
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_seq_len((const unsigned char *)s + i, len - i);
+
+		if (n == 0)
+			s[i++] = '?';
+		else
+			i += n;
+	}
 }
 
 int utf8_sanitize(struct buf *out, const char *s, size_t len)

@@ -10,5 +10,11 @@
 size_t utf8_seq_len(const unsigned char *p, size_t avail);
 /* Copy s to out, replacing invalid sequences with U+FFFD (NUL is kept). */
 int utf8_sanitize(struct buf *out, const char *s, size_t len);
+/*
+ * Make the string s UTF-8 in place: every byte that is not part of a valid
+ * sequence becomes '?'.  For messages that quote outside text and may have
+ * been cut in the middle of a character to fit a buffer.
+ */
+void utf8_scrub(char *s);
 
 #endif

@@ -10,7 +10,8 @@ import uuid
 
 import pytest
 
-from helpers import REPO_ROOT, GUEST_DIR, brig, describe, guest_json, parse_result, run_ok
+from helpers import (GUEST_DIR, GUEST_PRELUDE, REPO_ROOT, brig, describe, guest_json,
+                     parse_result, run_ok)
 
 # Paths that exist inside the project checkout on the host, whichever copy runs.
 HOST_PROJECT_PATHS = sorted({
@@ -19,19 +20,18 @@ HOST_PROJECT_PATHS = sorted({
     *([os.environ["BRIG_SOURCE_ROOT"]] if os.environ.get("BRIG_SOURCE_ROOT") else []),
 })
 
-PROBE_OPEN = r'''
-import errno, json, os
+PROBE_OPEN = GUEST_PRELUDE + r'''
 def probe(path, mode="rb"):
     try:
         with open(path, mode) as f:
             return "read:" + repr(f.read(64)) if "r" in mode else "opened"
     except OSError as e:
-        return errno.errorcode[e.errno]
+        return errname(e)
 def probe_dir(path):
     try:
         return "listed:" + ",".join(sorted(os.listdir(path)))
     except OSError as e:
-        return errno.errorcode[e.errno]
+        return errname(e)
 '''
 
 
@@ -156,7 +156,7 @@ for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
         try:
             seen[link] = [os.readlink(link), sorted(os.listdir(link))]
         except OSError as e:
-            seen[link] = errno.errorcode[e.errno]
+            seen[link] = errname(e)
 print(json.dumps(seen))
 ''')
     assert out["/proc/1/cwd"] == "EACCES" and out["/proc/1/root"] == "EACCES"
@@ -184,7 +184,7 @@ r = probe_dir(p) if os.path.isdir(p) else probe(p)
 try:
     link = os.readlink(p)
 except OSError as e:
-    link = errno.errorcode[e.errno]
+    link = errname(e)
 print(json.dumps([r, link]))
 ''' % leaf)
     assert out[0] == "EACCES", out
@@ -250,8 +250,7 @@ print(json.dumps([sorted(os.listdir("/dev")),
 
 # ------------------------------------------------------------ leaked descriptors
 
-FD_SCAN = r'''
-import errno, json, os
+FD_SCAN = GUEST_PRELUDE + r'''
 open_fds = []
 for fd in range(4096):
     try:
@@ -263,7 +262,7 @@ try:
     os.fchdir(LEAK)
     fchdir = "worked:" + os.getcwd()
 except OSError as e:
-    fchdir = errno.errorcode[e.errno]
+    fchdir = errname(e)
 print(json.dumps([open_fds, sorted(int(x) for x in os.listdir("/proc/self/fd")), fchdir]))
 '''
 
@@ -326,14 +325,7 @@ def test_shell_cannot_write_system_directories():
 
 
 def test_cannot_change_modes_or_owners_of_system_files():
-    out = guest_json(r'''
-import errno, json, os
-def attempt(f, *a):
-    try:
-        f(*a)
-        return "worked"
-    except OSError as e:
-        return errno.errorcode[e.errno]
+    out = guest_json(GUEST_PRELUDE + r'''
 open("/tmp/mine", "w").close()
 print(json.dumps([attempt(os.chmod, "/usr/bin/python3", 0o4777),
                   attempt(os.chmod, "/etc/passwd", 0o666),
@@ -346,8 +338,8 @@ print(json.dumps([attempt(os.chmod, "/usr/bin/python3", 0o4777),
 
 
 def test_cannot_make_device_nodes():
-    out = guest_json(r'''
-import errno, json, os, stat
+    out = guest_json(GUEST_PRELUDE + r'''
+import stat
 r = []
 for path, dev in (("/tmp/sda", os.makedev(8, 0)), ("/home/user/mem", os.makedev(1, 1)),
                   ("/dev/shm/kmsg", os.makedev(1, 11))):
@@ -355,28 +347,27 @@ for path, dev in (("/tmp/sda", os.makedev(8, 0)), ("/home/user/mem", os.makedev(
         os.mknod(path, 0o666 | stat.S_IFBLK, dev)
         r.append("made")
     except OSError as e:
-        r.append(errno.errorcode[e.errno])
+        r.append(errname(e))
 print(json.dumps(r))
 ''')
     assert out == ["EPERM"] * 3
 
 
 def test_hard_links_cannot_alias_system_files():
-    out = guest_json(r'''
-import errno, json, os
+    out = guest_json(GUEST_PRELUDE + r'''
 try:
     os.link("/etc/passwd", "/tmp/pw")
     r = "linked"
 except OSError as e:
-    r = errno.errorcode[e.errno]
+    r = errname(e)
 print(json.dumps(r))
 ''')
     assert out == "EXDEV"
 
 
 def test_remounting_is_impossible():
-    out = guest_json(r'''
-import ctypes, errno, json, os
+    out = guest_json(GUEST_PRELUDE + r'''
+import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
 MS_RDONLY, MS_REMOUNT, MS_BIND = 1, 32, 4096
 def mount(src, dst, fs, flags):
@@ -392,7 +383,7 @@ try:
     open("/evil", "w")
     r.append("root writable")
 except OSError as e:
-    r.append(errno.errorcode[e.errno])
+    r.append(errname(e))
 print(json.dumps(r))
 ''')
     assert out == ["EPERM"] * 5 + ["EROFS"]

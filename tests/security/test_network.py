@@ -5,20 +5,10 @@ import uuid
 
 import pytest
 
-from helpers import guest_json
+from helpers import GUEST_PRELUDE, guest_json
 
-SOCKET_PRELUDE = r'''
-import errno, json, socket
-def err(e):
-    if isinstance(e, socket.gaierror):
-        return "gaierror"
-    return errno.errorcode.get(e.errno, str(e.errno))
-def attempt(fn):
-    try:
-        fn()
-        return "worked"
-    except OSError as e:
-        return err(e)
+SOCKET_PRELUDE = GUEST_PRELUDE + r'''
+import socket
 def tcp(family, addr):
     s = socket.socket(family, socket.SOCK_STREAM)
     s.settimeout(3)

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from helpers import (GUEST_HOST_GID, GUEST_HOST_UID, GUEST_SHELL, IS_ROOT, BRIG_BIN, brig,
-                     describe, guest_json, host_pids_with, parse_result, run, run_ok, token,
-                     wait_for)
+from helpers import (GUEST_HOST_GID, GUEST_HOST_UID, GUEST_PRELUDE, GUEST_SHELL, IS_ROOT,
+                     BRIG_BIN, brig, describe, guest_json, host_pids_with, parse_result, run,
+                     run_ok, token, wait_for)
 
 LIST_PROCS = r'''
 import json, os
@@ -65,14 +65,8 @@ def test_host_pids_cannot_be_signalled(host_process):
     if min(proc.pid, os.getpid()) <= 64:
         pytest.skip("host pids this small could collide with pids inside the jail")
     # The helper gets SIGKILL; this test process only harmless signals.
-    out = guest_json(r'''
-import errno, json, os, signal
-def attempt(fn, *args):
-    try:
-        fn(*args)
-        return "done"
-    except OSError as e:
-        return errno.errorcode[e.errno]
+    out = guest_json(GUEST_PRELUDE + r'''
+import signal
 r = [attempt(os.kill, HELPER, sig) for sig in (0, signal.SIGCONT, signal.SIGKILL)]
 r += [attempt(os.pidfd_open, HELPER)]
 r += [attempt(os.kill, SELF, sig) for sig in (0, signal.SIGCONT)]
@@ -105,13 +99,13 @@ print("child", os.WTERMSIG(st) if os.WIFSIGNALED(st) else "survived")
 @pytest.mark.parametrize("sig", ["SIGKILL", "SIGTERM", "SIGSTOP", "SIGINT", "SIGHUP",
                                  "SIGSEGV"])
 def test_signalling_init_has_no_effect(sig):
-    out = guest_json(r'''
-import errno, json, os, signal, time
+    out = guest_json(GUEST_PRELUDE + r'''
+import signal, time
 try:
     os.kill(1, signal.SIG)
     sent = "sent"
 except OSError as e:
-    sent = errno.errorcode[e.errno]
+    sent = errname(e)
 time.sleep(0.1)
 state = [l for l in open("/proc/1/status") if l.startswith("State:")][0].split()[1]
 print(json.dumps([sent, state]))

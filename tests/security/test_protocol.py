@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from helpers import BRIG_BIN, assert_host_survives, describe, parse_result, run
+from helpers import BRIG_BIN, GUEST_PRELUDE, assert_host_survives, describe, parse_result, run
 
 FRAMES = r'''
 import os, struct, time
@@ -249,16 +249,6 @@ print("sent")
 
 # ------------------------------------------------ capabilities through the channel
 
-CAPS_PROBE = r'''
-import json
-def attempt(fn):
-    try:
-        return ["worked", repr(fn())[:80]]
-    except Exception as e:
-        return [type(e).__name__, str(e)]
-'''
-
-
 @pytest.fixture
 def tcp_port_listener():
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -270,12 +260,12 @@ def tcp_port_listener():
 
 def test_host_calls_without_capabilities_are_refused(tcp_port_listener):
     sock, port = tcp_port_listener
-    res, rc = run(CAPS_PROBE + r'''
-print(json.dumps([attempt(lambda: fs.read_bytes("/etc/shadow")),
-                  attempt(lambda: fs.listdir("/")),
-                  attempt(lambda: fs.write_text("/tmp/x", "x")),
-                  attempt(lambda: http.get("http://127.0.0.1:%d/")),
-                  attempt(lambda: http.get("http://example.com/"))]))
+    res, rc = run(GUEST_PRELUDE + r'''
+print(json.dumps([outcome(lambda: fs.read_bytes("/etc/shadow")),
+                  outcome(lambda: fs.listdir("/")),
+                  outcome(lambda: fs.write_text("/tmp/x", "x")),
+                  outcome(lambda: http.get("http://127.0.0.1:%d/")),
+                  outcome(lambda: http.get("http://example.com/"))]))
 ''' % port)
     assert res["ok"] and rc == 0, describe(res)
     out = json.loads(res["stdout"])

@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 
-from helpers import (BRIG_BIN, GUEST_SHELL, describe, guest_json,
+from helpers import (BRIG_BIN, GUEST_PRELUDE, GUEST_SHELL, describe, guest_json,
                      host_pids_with, run, run_ok, token, wait_for)
 
 CGROUP_V1_CONTROLLERS = ("memory", "pids", "cpuacct")
@@ -16,14 +16,14 @@ CGROUP_V1_CONTROLLERS = ("memory", "pids", "cpuacct")
 
 # ------------------------------------------------------------------ fork bombs
 
-PY_FORK_BOMB = r'''
-import errno, json, os, time
+PY_FORK_BOMB = GUEST_PRELUDE + r'''
+import time
 kids, failure = [], None
 while len(kids) < 1000:
     try:
         pid = os.fork()
     except OSError as e:
-        failure = errno.errorcode[e.errno]
+        failure = errname(e)
         break
     if pid == 0:
         time.sleep(30)
@@ -103,8 +103,7 @@ def test_numpy_memory_bomb_hits_the_memory_limit():
 
 # ------------------------------------------------------------------------ disk
 
-FILL_DIR = r'''
-import errno, json, os
+FILL_DIR = GUEST_PRELUDE + r'''
 d = DIR
 written, failure = 0, None
 try:
@@ -113,7 +112,7 @@ try:
             f.write(b"z" * (256 << 10))
         written += 256 << 10
 except OSError as e:
-    failure = errno.errorcode[e.errno]
+    failure = errname(e)
 print(json.dumps([written, failure]))
 '''
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from helpers import MACHINE, describe, guest_json, nr, run, syscall_prelude
+from helpers import GUEST_PRELUDE, MACHINE, describe, guest_json, nr, run, syscall_prelude
 
 needs_known_arch = pytest.mark.skipif(nr("getpid") is None,
                                       reason="syscall numbers known for x86_64 and aarch64 only")
@@ -200,15 +200,14 @@ print(json.dumps([r, errno.errorcode.get(ctypes.get_errno())]))
 
 
 def test_chroot_escape_attempt():
-    out = guest_json(r'''
-import errno, json, os
+    out = guest_json(GUEST_PRELUDE + r'''
 os.makedirs("/tmp/jail/inner", exist_ok=True)
 keep = os.open("/", os.O_RDONLY)
 try:
     os.chroot("/tmp/jail")
     step = "chrooted"
 except OSError as e:
-    step = errno.errorcode[e.errno]
+    step = errname(e)
 # The classic escape: fchdir to a directory outside the new root, climb, chroot(".").
 os.fchdir(keep)
 for _ in range(64):
@@ -217,7 +216,7 @@ try:
     os.chroot(".")
     second = "chrooted"
 except OSError as e:
-    second = errno.errorcode[e.errno]
+    second = errname(e)
 print(json.dumps([step, second, os.getcwd(), sorted(os.listdir(".")) == sorted(os.listdir("/")),
                   os.path.exists("/work") or os.path.exists("/root")]))
 ''')
@@ -251,7 +250,7 @@ try:
     os.open("/proc/1/ns/mnt", os.O_RDONLY)
     r["init-mnt"] = "opened"
 except OSError as e:
-    r["init-mnt"] = errno.errorcode[e.errno]
+    r["init-mnt"] = errname(e)
 print(json.dumps(r))
 '''.replace("NR", str(nr("setns") or -1)))
     assert out.pop("init-mnt") == "EACCES"
@@ -339,15 +338,15 @@ def test_terminal_injection_ioctls_are_refused(request_nr):
 
 
 def test_tiocsti_through_python_fcntl():
-    out = guest_json(r'''
-import errno, fcntl, json, os, termios
+    out = guest_json(GUEST_PRELUDE + r'''
+import fcntl, termios
 r = []
 for fd in (0, 1, 2):
     try:
         fcntl.ioctl(fd, termios.TIOCSTI, b"x")
         r.append("injected")
     except OSError as e:
-        r.append(errno.errorcode[e.errno])
+        r.append(errname(e))
 print(json.dumps(r))
 ''')
     assert out == ["EPERM"] * 3
@@ -361,7 +360,7 @@ try:
     os.setgroups([0])
     r.append("setgroups worked")
 except OSError as e:
-    r.append(errno.errorcode[e.errno])
+    r.append(errname(e))
 print(json.dumps([r, os.getuid(), os.geteuid()]))
 ''' % (nr("setuid"), nr("setresuid")))
     calls, uid, euid = out

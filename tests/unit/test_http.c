@@ -204,8 +204,10 @@ static void route_chain(struct conn *c)
 
 static void route_headers(struct conn *c)
 {
-	static const char extra[] = "Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Mixed-Case:  v  \r\n"
-				    "X-Latin: caf\xe9\r\nX-Utf8: caf\xc3\xa9\r\n";
+	static const char extra[] =
+	    "Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Mixed-Case:  v  \r\n"
+	    "X-Latin: caf\xe9\r\nX-Utf8: caf\xc3\xa9\r\n"
+	    "X-Latin-Rep: \xe9\r\nX-Latin-Rep: \xe9\r\nX-Latin-Rep: \xe9\r\n";
 
 	respond(c, 200, extra, "ok", 2, true);
 }
@@ -457,6 +459,8 @@ static void test_headers_and_body(const struct http_policy *p)
 	CHECK_STR(rhdr(&rep, "x-mixed-case"), "v");
 	CHECK_STR(rhdr(&rep, "x-latin"), "caf\xc3\xa9");
 	CHECK_STR(rhdr(&rep, "x-utf8"), "caf\xc3\xa9");
+	/* Each repeat is widened once: earlier values are never encoded again. */
+	CHECK_STR(rhdr(&rep, "x-latin-rep"), "\xc3\xa9, \xc3\xa9, \xc3\xa9");
 	CHECK(rhdr(&rep, "Set-Cookie") == NULL);
 	hc_reply_clear(&rep);
 
