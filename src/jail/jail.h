@@ -28,7 +28,7 @@
 #define JAIL_HOME "/home/user"
 #define JAIL_GUEST_DIR "/opt/brig"
 
-/* Snapshot holders a session may keep (and init spares on a kill). */
+/* Snapshot holders init keeps for a session (and spares on a kill). */
 #define JAIL_MAX_SPARED 32
 
 /* Fixed fd numbers the guest process sees. */
@@ -109,24 +109,33 @@ struct jail_proc {
 	int nexits;
 };
 
-/* Messages on ctl_fd: init reports READY/ERROR/STATUS; in session mode the
- * host sends the commands and init answers each with ACK. */
+/*
+ * Messages on ctl_fd: init reports READY/ERROR/STATUS; in session mode the
+ * host sends the commands and init answers each with ACK (value: the
+ * command), except FREEZE and THAW, which are not answered.  Snapshot
+ * holders are named by pid and by the id init gave them, so a pid that was
+ * freed and reused never passes for a holder.
+ */
 enum jail_ctl_kind {
 	JAIL_CTL_READY = 1,
 	JAIL_CTL_ERROR = 2,
 	JAIL_CTL_STATUS = 3,
-	JAIL_CMD_KILL_EXCEPT = 4, /* SIGKILL every process but init and pids[] */
-	JAIL_CMD_SIGNAL = 5,	  /* send value to pid */
-	JAIL_CMD_CONT = 6,	  /* SIGCONT pid (a stopped snapshot holder) */
+	JAIL_CMD_KILL = 4,   /* SIGKILL every process but init and the stopped holders */
+	JAIL_CMD_SIGNAL = 5, /* send value to pid (never init or a holder) */
+	JAIL_CMD_CONT = 6,   /* wake holder pid/arg; the ACK's arg is 0, or -1 if none */
 	JAIL_CTL_ACK = 7,
+	JAIL_CMD_SNAP_BEGIN = 8, /* a snapshot starts: watch for one new stopped child */
+	JAIL_CMD_SNAP_END = 9,	 /* value 1: keep it as a holder; ACK: its pid and id */
+	JAIL_CMD_DROP = 10,	 /* kill and forget holder pid/arg */
+	JAIL_CMD_FREEZE = 11,	 /* between calls: stop every process but init */
+	JAIL_CMD_THAW = 12,	 /* a call starts: wake what FREEZE stopped */
 };
 
 struct jail_ctl_msg {
 	int32_t kind;
-	int32_t value; /* errno for ERROR, wait status for STATUS, signal for SIGNAL */
-	int32_t pid;   /* in the jail's pid namespace */
-	int32_t npids;
-	int32_t pids[JAIL_MAX_SPARED];
+	int32_t value;	/* errno for ERROR, wait status for STATUS, signal for SIGNAL */
+	int32_t pid;	/* in the jail's pid namespace */
+	int32_t arg;	/* a holder's id */
 	char what[120]; /* the step that failed, for ERROR */
 };
 
@@ -161,9 +170,20 @@ int jail_reap(struct jail_proc *p, int *guest_status, uint64_t *cpu_us);
  * Session commands (supervise.c), answered by init.  Return 0, or -1 when
  * init is gone or did not acknowledge.
  */
-int jail_kill_except(struct jail_proc *p, const int32_t *spared, int n);
+int jail_kill_guests(struct jail_proc *p);
 int jail_signal(struct jail_proc *p, int32_t pid, int sig);
-int jail_cont(struct jail_proc *p, int32_t pid);
+/* Snapshots: open init's watch, then close it (keep: take the holder).
+ * *pid and *id receive the holder init found, or 0. */
+int jail_snap_begin(struct jail_proc *p);
+int jail_snap_end(struct jail_proc *p, bool keep, int32_t *pid, int32_t *id);
+/* Wake (restore) or kill and forget a holder.  jail_cont: 1 when init knows
+ * no such holder (it died, or was found running and killed). */
+int jail_cont(struct jail_proc *p, int32_t pid, int32_t id);
+int jail_drop(struct jail_proc *p, int32_t pid, int32_t id);
+/* Between calls: stop every guest process; wake them when a call starts.
+ * Not answered, so a call pays nothing for them (see supervise.c). */
+int jail_freeze(struct jail_proc *p);
+int jail_thaw(struct jail_proc *p);
 /* Read one ctl message without blocking: 1 when one was read, 0 if none, -1 on EOF. */
 int jail_ctl_poll(struct jail_proc *p, struct jail_ctl_msg *m);
 

@@ -1,9 +1,25 @@
 /*
  * Session mode: the jail's init outlives the guest.  It reaps every process
- * and reports each exit, and obeys the host: kill everything but the
- * snapshot holders (a timeout or an interrupt in a session), signal the live
- * guest, wake a holder.  The child half runs in a clone of a possibly
- * threaded embedder: raw syscalls only, no allocation.
+ * and reports each exit, and obeys the host: kill every guest process but
+ * the snapshot holders (a timeout or an interrupt), stop them all between
+ * calls and wake them when the next call starts, signal the live guest,
+ * take a new holder, wake one (a restore) or drop one.
+ *
+ * Which processes are holders is init's knowledge alone.  A snapshot fork
+ * stops itself and, as an orphan, becomes init's child; init takes it as a
+ * holder only while the host has a snapshot open, and only if it is the one
+ * child that stopped in that time.  Nothing the guest says names a holder,
+ * and before a holder is spared from a kill init checks that it is still
+ * its stopped child.
+ *
+ * A stopped process can be woken by any running one, so "every process is
+ * stopped" is only proven by two scans of /proc in a row that find the same
+ * tasks, all stopped, with the same context-switch counts: a task woken in
+ * between would have run and been switched out again, which the counts
+ * show.  Nothing ran between the scans, so nothing is left to wake anyone.
+ *
+ * The child half runs in a clone of a possibly threaded embedder: raw
+ * syscalls only, no malloc (the state is one anonymous mapping).
  */
 #include "jail/jail.h"
 
@@ -13,17 +29,80 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define KILL_PASSES 100
+/* A call that follows within this finds nothing stopped (a tight loop of
+ * calls pays nothing for the freeze). */
+#define FREEZE_GRACE_NS 1000000ULL
+/* How long a sweep may take before init gives up (a freeze then kills). */
+#define SWEEP_BUDGET_NS 2000000000ULL
+/* How long init waits for an honest guest's holder to show its stop. */
+#define HOLDER_WAIT_MS 500
+/* Tasks a sweep can account for; more fail the sweep (see sweep()). */
+#define MAX_TASKS 65536
+/* Children that stopped during one snapshot; more fail it anyway. */
+#define MAX_CANDIDATES 8
+#define IDLE_POLL_MS 20
+
+struct task_rec {
+	int32_t tid;
+	uint32_t pad;
+	uint64_t switches; /* voluntary + involuntary context switches */
+};
+
+struct holder {
+	int32_t pid, id;
+};
+
+struct sup {
+	int ctl, proc_fd;
+	struct holder holders[JAIL_MAX_SPARED];
+	int nholders;
+	int32_t next_id;
+	/* A snapshot is open: the children that stopped since it began. */
+	bool watching;
+	int32_t cand[MAX_CANDIDATES];
+	int ncand;
+	/* A freeze asked for and not yet done, and what the last one stopped. */
+	bool freeze_due;
+	uint64_t freeze_at;
+	bool stopped_all; /* the list overflowed: a thaw wakes every non-holder */
+	int nstopped;
+	int32_t stopped[MAX_TASKS];
+	/* The last two scans of a sweep. */
+	int nprev, ncur;
+	bool overflow;
+	struct task_rec prev[MAX_TASKS], cur[MAX_TASKS];
+};
+
+enum sweep_mode {
+	SWEEP_FREEZE, /* SIGSTOP everything but init */
+	SWEEP_KILL,   /* SIGKILL everything but init and the stopped holders */
+};
 
 /* ------------------------------------------------------------ child side */
 
-static void send_msg(int ctl, int kind, int32_t pid, int32_t value)
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void pause_us(long us)
+{
+	struct timespec ts = {0, us * 1000};
+
+	nanosleep(&ts, NULL);
+}
+
+static void send_msg(int ctl, int kind, int32_t pid, int32_t value, int32_t arg)
 {
 	struct jail_ctl_msg m;
 
@@ -31,184 +110,607 @@ static void send_msg(int ctl, int kind, int32_t pid, int32_t value)
 	m.kind = kind;
 	m.pid = pid;
 	m.value = value;
-	(void)!write(ctl, &m, sizeof(m));
+	m.arg = arg;
+	(void)!send(ctl, &m, sizeof(m), MSG_NOSIGNAL);
 }
 
-static void reap(int ctl)
+/* Decimal digits of v at out (no snprintf in a cloned child); returns the end. */
+static char *put_num(char *out, long v)
+{
+	char tmp[24];
+	int n = 0;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	while (n)
+		*out++ = tmp[--n];
+	return out;
+}
+
+static long parse_num(const char *s)
+{
+	long v = 0;
+
+	for (; *s >= '0' && *s <= '9'; s++)
+		v = v * 10 + (*s - '0');
+	return v;
+}
+
+static struct holder *find_holder(struct sup *s, int32_t pid)
+{
+	for (int i = 0; i < s->nholders; i++) {
+		if (s->holders[i].pid == pid)
+			return &s->holders[i];
+	}
+	return NULL;
+}
+
+static void forget_holder(struct sup *s, int32_t pid)
+{
+	struct holder *h = find_holder(s, pid);
+
+	if (h)
+		*h = s->holders[--s->nholders];
+}
+
+/* A child stopped: while a snapshot is open, it may be the new holder. */
+static void note_stop(struct sup *s, int32_t pid)
+{
+	if (!s->watching || find_holder(s, pid))
+		return;
+	for (int i = 0; i < s->ncand && i < MAX_CANDIDATES; i++) {
+		if (s->cand[i] == pid)
+			return;
+	}
+	if (s->ncand < MAX_CANDIDATES)
+		s->cand[s->ncand] = pid;
+	s->ncand++;
+}
+
+/* Reap and report every exit; note every stop of our own children. */
+static void reap(struct sup *s)
 {
 	int st;
 	pid_t p;
 
-	while ((p = waitpid(-1, &st, WNOHANG | __WALL)) > 0)
-		send_msg(ctl, JAIL_CTL_STATUS, p, st);
+	while ((p = waitpid(-1, &st, WNOHANG | WUNTRACED | __WALL)) > 0) {
+		if (WIFSTOPPED(st)) {
+			note_stop(s, p);
+			continue;
+		}
+		/* A holder or candidate that died is none, even if its pid returns. */
+		forget_holder(s, p);
+		for (int i = 0; i < s->ncand && i < MAX_CANDIDATES; i++) {
+			if (s->cand[i] == p)
+				s->cand[i] = 0;
+		}
+		send_msg(s->ctl, JAIL_CTL_STATUS, p, st, 0);
+	}
 }
 
-static int spared(const struct jail_ctl_msg *m, long pid)
+/* ---------------------------------------------------------- reading /proc */
+
+struct task_info {
+	char state;
+	int32_t ppid;
+	uint64_t shared_pending;
+	uint64_t switches;
+};
+
+struct dirent64_hdr {
+	uint64_t ino;
+	int64_t off;
+	unsigned short reclen;
+	unsigned char type;
+	char name[];
+};
+
+/* The number after "\n<key>:\t" in a status file, or 0. */
+static const char *status_field(const char *buf, const char *key)
 {
-	if (pid == 1)
-		return 1;
-	for (int i = 0; i < m->npids && i < JAIL_MAX_SPARED; i++) {
-		if (m->pids[i] == pid)
-			return 1;
+	const char *p = strstr(buf, key);
+
+	return p ? p + strlen(key) : NULL;
+}
+
+static uint64_t parse_hex(const char *s)
+{
+	uint64_t v = 0;
+
+	for (;; s++) {
+		if (*s >= '0' && *s <= '9')
+			v = v << 4 | (uint64_t)(*s - '0');
+		else if (*s >= 'a' && *s <= 'f')
+			v = v << 4 | (uint64_t)(*s - 'a' + 10);
+		else
+			return v;
 	}
+}
+
+/* /proc/PID/task/TID/status, opened under the task directory. */
+static int read_status(int task_dir, const char *tid, struct task_info *ti)
+{
+	char path[40], buf[4096], *end = path;
+	const char *f;
+	int fd;
+	ssize_t n, len = 0;
+
+	for (const char *c = tid; *c && end < path + 24; c++)
+		*end++ = *c;
+	memcpy(end, "/status", 8);
+	if ((fd = openat(task_dir, path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	while (len < (ssize_t)sizeof(buf) - 1 &&
+	       (n = read(fd, buf + len, sizeof(buf) - 1 - (size_t)len)) > 0)
+		len += n;
+	close(fd);
+	buf[len] = '\0';
+	/* The name is escaped, so no line but the real one starts with "State:". */
+	if (!(f = status_field(buf, "\nState:\t")))
+		return -1;
+	ti->state = *f;
+	f = status_field(buf, "\nPPid:\t");
+	ti->ppid = f ? (int32_t)parse_num(f) : 0;
+	f = status_field(buf, "\nShdPnd:\t");
+	ti->shared_pending = f ? parse_hex(f) : 0;
+	f = status_field(buf, "\nvoluntary_ctxt_switches:\t");
+	ti->switches = f ? (uint64_t)parse_num(f) : 0;
+	f = status_field(buf, "\nnonvoluntary_ctxt_switches:\t");
+	ti->switches += f ? (uint64_t)parse_num(f) : 0;
 	return 0;
 }
 
-/* Whether /proc/PID/stat says the process is already a zombie. */
-static int is_zombie(long pid)
+static void record(struct sup *s, int32_t tid, uint64_t switches)
 {
-	char path[40], buf[256], *p;
-	int fd, n, len = 0;
-
-	memcpy(path, "/proc/", 6);
-	for (long v = pid, d = 1000000000; d; d /= 10)
-		if (v / d || len)
-			path[6 + len++] = (char)('0' + (v / d) % 10);
-	memcpy(path + 6 + len, "/stat", 6);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 1;
-	n = (int)read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 1;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] == 'Z';
+	if (s->ncur >= MAX_TASKS) {
+		s->overflow = true;
+		return;
+	}
+	s->cur[s->ncur++] = (struct task_rec){tid, 0, switches};
 }
 
-/* One pass over /proc: SIGKILL what is not spared; how many were alive. */
-static int kill_pass(const struct jail_ctl_msg *m)
+struct proc_state {
+	int live;    /* tasks neither zombie nor dead */
+	int stopped; /* of those, stopped (or sure to stop, see below) */
+	int32_t ppid;
+};
+
+/*
+ * Look at every task of process pid; record the stopped ones.  A task in
+ * uninterruptible sleep cannot stop yet (a vfork parent waits so while its
+ * child is stopped); with accept_blocked it counts as stopped when SIGSTOP
+ * is pending, since it stops before it runs any code of its own.
+ */
+static void inspect(struct sup *s, int32_t pid, bool accept_blocked, bool rec,
+		    struct proc_state *ps)
 {
-	char buf[4096];
-	int fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC), alive = 0;
+	char path[32], buf[4096];
+	int fd;
 	long n;
 
-	if (fd < 0)
-		return 0;
+	memset(ps, 0, sizeof(*ps));
+	memcpy(put_num(path, pid), "/task", 6);
+	if ((fd = openat(s->proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return;
 	while ((n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
 		for (long off = 0; off < n;) {
-			struct {
-				uint64_t ino;
-				int64_t off;
-				unsigned short reclen;
-				unsigned char type;
-				char name[];
-			} *d = (void *)(buf + off);
-			long pid = 0;
+			struct dirent64_hdr *d = (void *)(buf + off);
+			struct task_info ti;
 
-			for (const char *c = d->name; *c >= '0' && *c <= '9'; c++)
-				pid = pid * 10 + (*c - '0');
-			if (pid > 0 && !spared(m, pid) && !is_zombie(pid)) {
-				kill((pid_t)pid, SIGKILL);
-				alive++;
-			}
 			off += d->reclen;
+			if (d->name[0] < '0' || d->name[0] > '9' ||
+			    read_status(fd, d->name, &ti) < 0)
+				continue;
+			if (ti.state == 'Z' || ti.state == 'X')
+				continue;
+			ps->live++;
+			ps->ppid = ti.ppid;
+			if (ti.state == 'T' || (accept_blocked && ti.state == 'D' &&
+						(ti.shared_pending & (1ULL << (SIGSTOP - 1))))) {
+				ps->stopped++;
+				if (rec)
+					record(s, (int32_t)parse_num(d->name), ti.switches);
+			}
 		}
 	}
 	close(fd);
-	return alive;
 }
 
-static void kill_except(int ctl, const struct jail_ctl_msg *m)
-{
-	/* Repeat: a dying process may have forked, and the new one lives on. */
-	for (int i = 0; i < KILL_PASSES && kill_pass(m) > 0; i++) {
-		struct timespec ts = {0, 100000};
+/* ------------------------------------------------------------------ sweeps */
 
-		reap(ctl);
-		nanosleep(&ts, NULL);
+static void remember_stopped(struct sup *s, int32_t pid)
+{
+	for (int i = 0; i < s->nstopped; i++) {
+		if (s->stopped[i] == pid)
+			return;
 	}
-	reap(ctl);
+	if (s->nstopped < MAX_TASKS)
+		s->stopped[s->nstopped++] = pid;
+	else
+		s->stopped_all = true;
 }
 
-static void obey(int ctl, const struct jail_ctl_msg *m)
+/* One process in one pass; false when it was not yet as the mode wants. */
+static bool settle(struct sup *s, int32_t pid, enum sweep_mode mode)
 {
+	bool holder = find_holder(s, pid) != NULL;
+	struct proc_state ps;
+
+	if (mode == SWEEP_KILL && !holder) {
+		inspect(s, pid, false, false, &ps);
+		if (ps.live)
+			kill(pid, SIGKILL);
+		return ps.live == 0;
+	}
+	inspect(s, pid, mode == SWEEP_FREEZE, true, &ps);
+	if (ps.live == ps.stopped && (mode == SWEEP_FREEZE || ps.ppid == 1 || !ps.live))
+		return true;
+	if (mode == SWEEP_KILL) {
+		/* A holder that runs is no holder: whoever woke it made it the guest's. */
+		kill(pid, SIGKILL);
+		forget_holder(s, pid);
+	} else {
+		kill(pid, SIGSTOP);
+		if (!holder)
+			remember_stopped(s, pid);
+	}
+	return false;
+}
+
+/* One scan of every process but init; true when nothing needed a signal. */
+static bool pass(struct sup *s, enum sweep_mode mode)
+{
+	char buf[4096];
+	bool clean = true;
+	long n;
+
+	s->ncur = 0;
+	s->overflow = false;
+	lseek(s->proc_fd, 0, SEEK_SET);
+	while ((n = syscall(SYS_getdents64, s->proc_fd, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < n;) {
+			struct dirent64_hdr *d = (void *)(buf + off);
+			long pid = parse_num(d->name);
+
+			off += d->reclen;
+			if (d->name[0] >= '1' && d->name[0] <= '9' && pid > 1 &&
+			    !settle(s, (int32_t)pid, mode))
+				clean = false;
+		}
+	}
+	return clean;
+}
+
+static bool same_picture(const struct sup *s)
+{
+	return s->nprev == s->ncur &&
+	       memcmp(s->prev, s->cur, (size_t)s->ncur * sizeof(s->cur[0])) == 0;
+}
+
+static bool message_waiting(int ctl)
+{
+	struct pollfd p = {ctl, POLLIN, 0};
+
+	return poll(&p, 1, 0) > 0;
+}
+
+/*
+ * Repeat passes until two in a row are clean and see the same stopped
+ * tasks with the same switch counts.  Returns 0 when done, 1 when a
+ * freeze gave way to a message from the host, -1 when out of time.
+ */
+static int sweep(struct sup *s, enum sweep_mode mode)
+{
+	uint64_t deadline = now_ns() + SWEEP_BUDGET_NS;
+	bool have_prev = false;
+
+	for (;;) {
+		bool clean = pass(s, mode);
+
+		reap(s);
+		if (clean && !s->overflow && have_prev && same_picture(s))
+			return 0;
+		have_prev = clean && !s->overflow;
+		memcpy(s->prev, s->cur, (size_t)s->ncur * sizeof(s->cur[0]));
+		s->nprev = s->ncur;
+		if (now_ns() > deadline)
+			return -1;
+		if (mode == SWEEP_FREEZE && message_waiting(s->ctl))
+			return 1;
+		if (!clean)
+			pause_us(50); /* let the signalled act on it */
+	}
+}
+
+static void thaw(struct sup *s)
+{
+	if (s->stopped_all) {
+		/* Too many to list: wake every non-holder (init included harmlessly). */
+		char buf[4096];
+		long n;
+
+		lseek(s->proc_fd, 0, SEEK_SET);
+		while ((n = syscall(SYS_getdents64, s->proc_fd, buf, sizeof(buf))) > 0) {
+			for (long off = 0; off < n;) {
+				struct dirent64_hdr *d = (void *)(buf + off);
+				long pid = parse_num(d->name);
+
+				off += d->reclen;
+				if (pid > 1 && !find_holder(s, (int32_t)pid))
+					kill((pid_t)pid, SIGCONT);
+			}
+		}
+	}
+	for (int i = 0; i < s->nstopped; i++)
+		kill(s->stopped[i], SIGCONT);
+	s->nstopped = 0;
+	s->stopped_all = false;
+}
+
+static void kill_guests(struct sup *s)
+{
+	s->freeze_due = false;
+	sweep(s, SWEEP_KILL);
+	/* Whatever a freeze stopped is dead now. */
+	s->nstopped = 0;
+	s->stopped_all = false;
+}
+
+static void freeze(struct sup *s)
+{
+	int rc;
+
+	s->freeze_due = false;
+	rc = sweep(s, SWEEP_FREEZE);
+	if (rc == 1) {
+		/* The host wants something (usually the next call): give way, and
+		 * freeze again afterwards unless that was a thaw. */
+		thaw(s);
+		s->freeze_due = true;
+		s->freeze_at = 0;
+	} else if (rc < 0) {
+		/* Not provably stopped: kill instead.  The next call finds the
+		 * live guest dead and the session poisoned. */
+		kill_guests(s);
+	}
+}
+
+/* ------------------------------------------------------------- snapshots */
+
+static void snap_begin(struct sup *s)
+{
+	reap(s); /* stops from before the snapshot are not candidates */
+	s->watching = true;
+	s->ncand = 0;
+}
+
+/* Close the snapshot; the holder's pid and id, or 0 when there is none. */
+static struct holder snap_end(struct sup *s, bool keep)
+{
+	struct holder h = {0, 0};
+	struct proc_state ps;
+
+	for (int i = 0; keep && s->ncand == 0 && i < HOLDER_WAIT_MS; i++) {
+		pause_us(1000);
+		reap(s);
+	}
+	s->watching = false;
+	if (keep && s->ncand == 1 && s->cand[0] > 1 && s->nholders < JAIL_MAX_SPARED) {
+		inspect(s, s->cand[0], false, false, &ps);
+		if (ps.live && ps.live == ps.stopped && ps.ppid == 1)
+			h = (struct holder){s->cand[0], ++s->next_id};
+	}
+	if (h.pid) {
+		s->holders[s->nholders++] = h;
+		return h;
+	}
+	/* No holder, or not exactly one: none of them is kept. */
+	for (int i = 0; i < s->ncand && i < MAX_CANDIDATES; i++) {
+		if (s->cand[i] > 1)
+			kill(s->cand[i], SIGKILL);
+	}
+	return h;
+}
+
+static struct holder *find_exact(struct sup *s, int32_t pid, int32_t id)
+{
+	struct holder *h = find_holder(s, pid);
+
+	return h && h->id == id ? h : NULL;
+}
+
+/* ---------------------------------------------------------------- commands */
+
+static void obey(struct sup *s, const struct jail_ctl_msg *m)
+{
+	struct holder *h, got = {0, 0};
+	int32_t arg = 0;
+
 	switch (m->kind) {
-	case JAIL_CMD_KILL_EXCEPT:
-		kill_except(ctl, m);
+	case JAIL_CMD_FREEZE:
+		s->freeze_due = true;
+		s->freeze_at = now_ns() + FREEZE_GRACE_NS;
+		return;
+	case JAIL_CMD_THAW:
+		s->freeze_due = false;
+		thaw(s);
+		return;
+	case JAIL_CMD_KILL:
+		kill_guests(s);
 		break;
 	case JAIL_CMD_SIGNAL:
-		if (m->pid > 1)
+		if (m->pid > 1 && !find_holder(s, m->pid))
 			kill(m->pid, m->value);
 		break;
 	case JAIL_CMD_CONT:
-		if (m->pid > 1)
-			kill(m->pid, SIGCONT);
+		s->freeze_due = false;
+		if ((h = find_exact(s, m->pid, m->arg)))
+			kill(h->pid, SIGCONT);
+		arg = h ? 0 : -1;
+		break;
+	case JAIL_CMD_DROP:
+		if ((h = find_exact(s, m->pid, m->arg))) {
+			kill(h->pid, SIGKILL);
+			forget_holder(s, m->pid);
+		}
+		break;
+	case JAIL_CMD_SNAP_BEGIN:
+		snap_begin(s);
+		break;
+	case JAIL_CMD_SNAP_END:
+		got = snap_end(s, m->value != 0);
+		arg = got.id;
+		break;
+	default:
 		break;
 	}
-	send_msg(ctl, JAIL_CTL_ACK, m->pid, m->kind);
+	send_msg(s->ctl, JAIL_CTL_ACK, got.pid ? got.pid : m->pid, m->kind, arg);
+}
+
+static int poll_ms(const struct sup *s)
+{
+	uint64_t now;
+
+	/* A freeze waits while a snapshot is open: its stops are not the holder. */
+	if (!s->freeze_due || s->watching)
+		return IDLE_POLL_MS;
+	now = now_ns();
+	if (now >= s->freeze_at)
+		return 0;
+	return (int)((s->freeze_at - now + 999999) / 1000000);
 }
 
 void jail_supervise(int ctl)
 {
+	struct sup *s = mmap(NULL, sizeof(struct sup), PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	struct pollfd p = {ctl, POLLIN, 0};
 	struct jail_ctl_msg m;
 
+	if (s == MAP_FAILED)
+		_exit(125);
+	s->ctl = ctl;
+	if ((s->proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		_exit(125);
 	for (;;) {
 		/* SIGCHLD is ignored by default: poll with a short timeout and reap. */
-		int r = poll(&p, 1, 20);
+		int r = poll(&p, 1, poll_ms(s));
 
-		reap(ctl);
-		if (r <= 0)
-			continue;
-		if (p.revents & (POLLHUP | POLLERR))
+		reap(s);
+		if (r > 0 && (p.revents & (POLLHUP | POLLERR)))
 			_exit(0);
-		if (read(ctl, &m, sizeof(m)) == (ssize_t)sizeof(m))
-			obey(ctl, &m);
+		if (r > 0 && recv(ctl, &m, sizeof(m), MSG_DONTWAIT) == (ssize_t)sizeof(m))
+			obey(s, &m);
+		if (s->freeze_due && !s->watching && now_ns() >= s->freeze_at)
+			freeze(s);
 	}
 }
 
 /* ----------------------------------------------------------- host side */
 
-static int command(struct jail_proc *p, struct jail_ctl_msg *m)
+/* Send a command and wait for its ACK; *reply receives it when not NULL. */
+static int command(struct jail_proc *p, const struct jail_ctl_msg *m, struct jail_ctl_msg *reply)
 {
 	struct pollfd pfd = {p->ctl_fd, POLLIN, 0};
 	struct jail_ctl_msg r;
 
-	if (write(p->ctl_fd, m, sizeof(*m)) != (ssize_t)sizeof(*m))
+	if (send(p->ctl_fd, m, sizeof(*m), MSG_NOSIGNAL) != (ssize_t)sizeof(*m))
 		return -1;
-	/* STATUS reports may come first; they are kept for the caller. */
-	while (poll(&pfd, 1, 5000) > 0) {
+	/* STATUS reports may come first; they are kept for the caller.  A kill
+	 * may take init a sweep's budget (2 s) and more to reap. */
+	while (poll(&pfd, 1, 10000) > 0) {
 		if (read(p->ctl_fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
 			return -1;
-		if (r.kind == JAIL_CTL_ACK && r.value == m->kind)
+		if (r.kind == JAIL_CTL_ACK && r.value == m->kind) {
+			if (reply)
+				*reply = r;
 			return 0;
+		}
 		if (r.kind == JAIL_CTL_STATUS && p->nexits < JAIL_MAX_SPARED)
 			p->exits[p->nexits++] = (struct jail_exit){r.pid, r.value};
 	}
 	return -1;
 }
 
-int jail_kill_except(struct jail_proc *p, const int32_t *spared_pids, int n)
+static struct jail_ctl_msg msg(int kind, int32_t pid, int32_t value, int32_t arg)
 {
 	struct jail_ctl_msg m;
 
 	memset(&m, 0, sizeof(m));
-	m.kind = JAIL_CMD_KILL_EXCEPT;
-	m.npids = n < JAIL_MAX_SPARED ? n : JAIL_MAX_SPARED;
-	memcpy(m.pids, spared_pids, (size_t)m.npids * sizeof(m.pids[0]));
-	return command(p, &m);
+	m.kind = kind;
+	m.pid = pid;
+	m.value = value;
+	m.arg = arg;
+	return m;
+}
+
+int jail_kill_guests(struct jail_proc *p)
+{
+	struct jail_ctl_msg m = msg(JAIL_CMD_KILL, 0, 0, 0);
+
+	return command(p, &m, NULL);
 }
 
 int jail_signal(struct jail_proc *p, int32_t pid, int sig)
 {
-	struct jail_ctl_msg m;
+	struct jail_ctl_msg m = msg(JAIL_CMD_SIGNAL, pid, sig, 0);
 
-	memset(&m, 0, sizeof(m));
-	m.kind = JAIL_CMD_SIGNAL;
-	m.pid = pid;
-	m.value = sig;
-	return command(p, &m);
+	return command(p, &m, NULL);
 }
 
-int jail_cont(struct jail_proc *p, int32_t pid)
+int jail_snap_begin(struct jail_proc *p)
 {
-	struct jail_ctl_msg m;
+	struct jail_ctl_msg m = msg(JAIL_CMD_SNAP_BEGIN, 0, 0, 0);
 
-	memset(&m, 0, sizeof(m));
-	m.kind = JAIL_CMD_CONT;
-	m.pid = pid;
-	return command(p, &m);
+	return command(p, &m, NULL);
+}
+
+int jail_snap_end(struct jail_proc *p, bool keep, int32_t *pid, int32_t *id)
+{
+	struct jail_ctl_msg m = msg(JAIL_CMD_SNAP_END, 0, keep, 0), r;
+
+	*pid = *id = 0;
+	if (command(p, &m, &r) < 0)
+		return -1;
+	if (r.arg > 0) {
+		*pid = r.pid;
+		*id = r.arg;
+	}
+	return 0;
+}
+
+int jail_cont(struct jail_proc *p, int32_t pid, int32_t id)
+{
+	struct jail_ctl_msg m = msg(JAIL_CMD_CONT, pid, 0, id), r;
+
+	if (command(p, &m, &r) < 0)
+		return -1;
+	return r.arg < 0 ? 1 : 0;
+}
+
+int jail_drop(struct jail_proc *p, int32_t pid, int32_t id)
+{
+	struct jail_ctl_msg m = msg(JAIL_CMD_DROP, pid, 0, id);
+
+	return command(p, &m, NULL);
+}
+
+static int post(struct jail_proc *p, int kind)
+{
+	struct jail_ctl_msg m = msg(kind, 0, 0, 0);
+
+	return send(p->ctl_fd, &m, sizeof(m), MSG_NOSIGNAL) == (ssize_t)sizeof(m) ? 0 : -1;
+}
+
+int jail_freeze(struct jail_proc *p)
+{
+	return post(p, JAIL_CMD_FREEZE);
+}
+
+int jail_thaw(struct jail_proc *p)
+{
+	return post(p, JAIL_CMD_THAW);
 }
 
 int jail_ctl_poll(struct jail_proc *p, struct jail_ctl_msg *m)
