@@ -761,6 +761,29 @@ static void holder_must_be_alone(void)
 	brig_session_free(s);
 }
 
+/* A guest that kills its own snapshot's copy: restoring says it is gone. */
+static void spoiled_snapshot(void)
+{
+	brig_session *s;
+	brig_snapshot *snap = NULL;
+
+	if (!PY)
+		return;
+	s = open_session(NULL);
+	CHECK(brig_session_snapshot(s, &snap) == BRIG_OK);
+	CHECK(prints(s,
+		     "import os, signal\n"
+		     "for p in os.listdir('/proc'):\n"
+		     "    if p.isdigit() and int(p) not in (1, os.getpid()):\n"
+		     "        os.kill(int(p), signal.SIGKILL)\n"
+		     "        print('killed')\n",
+		     "killed\n"));
+	CHECK(brig_session_restore(s, snap) == BRIG_E_NOTFOUND);
+	CHECK(brig_session_poisoned(s));
+	brig_snapshot_free(snap);
+	brig_session_free(s);
+}
+
 /* A thousand sessions later, no fd, thread or child process is left. */
 static void no_leaks(void)
 {
@@ -810,6 +833,7 @@ static void suite(void)
 	idle_sessions_are_frozen();
 	spoofed_holders_die();
 	holder_must_be_alone();
+	spoiled_snapshot();
 	no_leaks();
 }
 
