@@ -484,7 +484,8 @@ static void make_tag(char *tag, size_t len, const char *what)
 
 /* Guest code: CPU burners named TAG that outlive the call, one of them a
  * chain that forks its successor and exits every few milliseconds; in
- * Python also a background thread that counts. */
+ * Python also a background thread that counts, in JS a process that stops
+ * itself (JS cannot snapshot: nothing it stops is ever spared). */
 static const char py_burners[] = "import os, threading, time\n"
 				 "TAG = b'%s'\n"
 				 "def _named(fn):\n"
@@ -520,7 +521,8 @@ static const char js_burners[] =
     "const cp = P.mainModule.require('child_process');\n"
     "const named = 'printf %s > /proc/self/comm; ';\n"
     "for (const body of ['while :; do :; done', 'while :; do :; done',\n"
-    "    'hop() { i=0; while [ $i -lt 300 ]; do i=$((i+1)); done; hop & exit 0; }; hop'])\n"
+    "    'hop() { i=0; while [ $i -lt 300 ]; do i=$((i+1)); done; hop & exit 0; }; hop',\n"
+    "    'kill -STOP $$; while :; do :; done'])\n"
     "  cp.spawn('/bin/sh', ['-c', named + body], {stdio: 'ignore'}).unref();\n"
     "Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);\n";
 
