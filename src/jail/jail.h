@@ -83,9 +83,12 @@ struct jail_plan {
 	gid_t host_gid;
 	bool privileged; /* the host process is root in the initial user ns */
 	/* A session: init supervises instead of ending with the guest, and a
-	 * tmpfs at /run/brig (opts like tmpfs_opts) holds snapshot files. */
+	 * tmpfs at /run/brig (opts like tmpfs_opts) holds snapshot files.
+	 * timer_fd (a timerfd the host arms after each call) tells init when to
+	 * stop the guest's processes. */
 	bool session;
 	char run_opts[64];
+	int timer_fd;
 	/* Child ends of the channels; the parent keeps the others. */
 	int proto_fd;
 	int stdin_fd;
@@ -107,12 +110,14 @@ struct jail_proc {
 	/* Session mode: exits init reported while the host waited for an ACK. */
 	struct jail_exit exits[JAIL_MAX_SPARED];
 	int nexits;
+	int timer_fd;	   /* the plan's timer_fd, the host's end */
+	bool freeze_armed; /* it runs, or ran out and init may have frozen */
 };
 
 /*
  * Messages on ctl_fd: init reports READY/ERROR/STATUS; in session mode the
  * host sends the commands and init answers each with ACK (value: the
- * command), except FREEZE and THAW, which are not answered.  Snapshot
+ * command), except THAW, which is not answered.  Snapshot
  * holders are named by pid and by the id init gave them, so a pid that was
  * freed and reused never passes for a holder.
  */
@@ -127,8 +132,7 @@ enum jail_ctl_kind {
 	JAIL_CMD_SNAP_BEGIN = 8, /* a snapshot starts: watch for one new stopped child */
 	JAIL_CMD_SNAP_END = 9,	 /* value 1: keep it as a holder; ACK: its pid and id */
 	JAIL_CMD_DROP = 10,	 /* kill and forget holder pid/arg */
-	JAIL_CMD_FREEZE = 11,	 /* between calls: stop every process but init */
-	JAIL_CMD_THAW = 12,	 /* a call starts: wake what FREEZE stopped */
+	JAIL_CMD_THAW = 12,	 /* a call starts: wake what the freeze stopped */
 };
 
 struct jail_ctl_msg {
@@ -180,8 +184,11 @@ int jail_snap_end(struct jail_proc *p, bool keep, int32_t *pid, int32_t *id);
  * no such holder (it died, or was found running and killed). */
 int jail_cont(struct jail_proc *p, int32_t pid, int32_t id);
 int jail_drop(struct jail_proc *p, int32_t pid, int32_t id);
-/* Between calls: stop every guest process; wake them when a call starts.
- * Not answered, so a call pays nothing for them (see supervise.c). */
+/*
+ * Between calls: have init stop every guest process 1 ms from now, and wake
+ * them when a call starts.  A call that follows within the millisecond only
+ * disarms the timer: init is not even woken (see supervise.c).
+ */
 int jail_freeze(struct jail_proc *p);
 int jail_thaw(struct jail_proc *p);
 /* Read one ctl message without blocking: 1 when one was read, 0 if none, -1 on EOF. */
@@ -189,8 +196,9 @@ int jail_ctl_poll(struct jail_proc *p, struct jail_ctl_msg *m);
 
 /* --- child side (rootfs.c, creds.c, supervise.c) --- */
 
-/* init's loop in session mode: reap and report, obey commands.  Never returns. */
-__attribute__((noreturn)) void jail_supervise(int ctl);
+/* init's loop in session mode: reap and report, obey commands, freeze when
+ * timer fires.  Never returns. */
+__attribute__((noreturn)) void jail_supervise(int ctl, int timer);
 
 /*
  * Open every bind source as an O_PATH fd into fds[] (one per bind, -1 for

@@ -102,6 +102,7 @@ static void keep_plan_fds(const struct jail_plan *plan, int ctl)
 	keep[n++] = plan->stdin_fd;
 	keep[n++] = plan->stdout_fd;
 	keep[n++] = plan->stderr_fd;
+	keep[n++] = plan->session ? plan->timer_fd : -1;
 	close_all_but(keep, n);
 }
 
@@ -301,7 +302,7 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 	ctl_send(ctl, JAIL_CTL_READY, 0, NULL);
 	close_guest_ends(plan);
 	if (plan->session)
-		jail_supervise(ctl);
+		jail_supervise(ctl, plan->timer_fd);
 	rc = init_wait(guest);
 	ctl_send(ctl, JAIL_CTL_STATUS, rc, NULL);
 	_exit(0);

@@ -32,13 +32,14 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-/* A call that follows within this finds nothing stopped (a tight loop of
- * calls pays nothing for the freeze). */
-#define FREEZE_GRACE_NS 1000000ULL
+/* The host arms init's timer this long after each call; a call that
+ * follows sooner disarms it, and nothing was stopped. */
+#define FREEZE_GRACE_NS 1000000L
 /* How long a sweep may take before init gives up (a freeze then kills). */
 #define SWEEP_BUDGET_NS 2000000000ULL
 /* How long init waits for an honest guest's holder to show its stop. */
@@ -60,7 +61,7 @@ struct holder {
 };
 
 struct sup {
-	int ctl, proc_fd;
+	int ctl, timer, proc_fd;
 	struct holder holders[JAIL_MAX_SPARED];
 	int nholders;
 	int32_t next_id;
@@ -68,9 +69,9 @@ struct sup {
 	bool watching;
 	int32_t cand[MAX_CANDIDATES];
 	int ncand;
-	/* A freeze asked for and not yet done, and what the last one stopped. */
+	/* The timer ran out and the freeze is not done yet (it waits while a
+	 * snapshot is open); and what the last freeze stopped. */
 	bool freeze_due;
-	uint64_t freeze_at;
 	bool stopped_all; /* the list overflowed: a thaw wakes every non-holder */
 	int nstopped;
 	int32_t stopped[MAX_TASKS];
@@ -319,12 +320,9 @@ static void inspect(struct sup *s, int32_t pid, bool accept_blocked, bool rec,
 
 /* ------------------------------------------------------------------ sweeps */
 
+/* A pid may be listed twice (stopped again after a waker ran): harmless. */
 static void remember_stopped(struct sup *s, int32_t pid)
 {
-	for (int i = 0; i < s->nstopped; i++) {
-		if (s->stopped[i] == pid)
-			return;
-	}
 	if (s->nstopped < MAX_TASKS)
 		s->stopped[s->nstopped++] = pid;
 	else
@@ -344,6 +342,7 @@ static bool settle(struct sup *s, int32_t pid, enum sweep_mode mode)
 		return ps.live == 0;
 	}
 	inspect(s, pid, mode == SWEEP_FREEZE, true, &ps);
+	/* A holder must also still be init's child (one that died is reaped). */
 	if (ps.live == ps.stopped && (mode == SWEEP_FREEZE || ps.ppid == 1 || !ps.live))
 		return true;
 	if (mode == SWEEP_KILL) {
@@ -426,7 +425,7 @@ static int sweep(struct sup *s, enum sweep_mode mode)
 static void thaw(struct sup *s)
 {
 	if (s->stopped_all) {
-		/* Too many to list: wake every non-holder (init included harmlessly). */
+		/* Too many to list: wake every process but init and the holders. */
 		char buf[4096];
 		long n;
 
@@ -468,7 +467,6 @@ static void freeze(struct sup *s)
 		 * freeze again afterwards unless that was a thaw. */
 		thaw(s);
 		s->freeze_due = true;
-		s->freeze_at = 0;
 	} else if (rc < 0) {
 		/* Not provably stopped: kill instead.  The next call finds the
 		 * live guest dead and the session poisoned. */
@@ -528,10 +526,6 @@ static void obey(struct sup *s, const struct jail_ctl_msg *m)
 	int32_t arg = 0;
 
 	switch (m->kind) {
-	case JAIL_CMD_FREEZE:
-		s->freeze_due = true;
-		s->freeze_at = now_ns() + FREEZE_GRACE_NS;
-		return;
 	case JAIL_CMD_THAW:
 		s->freeze_due = false;
 		thaw(s);
@@ -568,41 +562,43 @@ static void obey(struct sup *s, const struct jail_ctl_msg *m)
 	send_msg(s->ctl, JAIL_CTL_ACK, got.pid ? got.pid : m->pid, m->kind, arg);
 }
 
-static int poll_ms(const struct sup *s)
+/* The host's timer ran out: the call ended a while ago, and none followed. */
+static void on_timer(struct sup *s)
 {
-	uint64_t now;
+	uint64_t ticks = 0;
 
-	/* A freeze waits while a snapshot is open: its stops are not the holder. */
-	if (!s->freeze_due || s->watching)
-		return IDLE_POLL_MS;
-	now = now_ns();
-	if (now >= s->freeze_at)
-		return 0;
-	return (int)((s->freeze_at - now + 999999) / 1000000);
+	/* Nothing to read when the host disarmed it in the meantime. */
+	if (read(s->timer, &ticks, sizeof(ticks)) == (ssize_t)sizeof(ticks) && ticks)
+		s->freeze_due = true;
 }
 
-void jail_supervise(int ctl)
+void jail_supervise(int ctl, int timer)
 {
 	struct sup *s = mmap(NULL, sizeof(struct sup), PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	struct pollfd p = {ctl, POLLIN, 0};
+	struct pollfd p[2] = {{ctl, POLLIN, 0}, {timer, POLLIN, 0}};
 	struct jail_ctl_msg m;
 
 	if (s == MAP_FAILED)
 		_exit(125);
 	s->ctl = ctl;
+	s->timer = timer;
 	if ((s->proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		_exit(125);
 	for (;;) {
-		/* SIGCHLD is ignored by default: poll with a short timeout and reap. */
-		int r = poll(&p, 1, poll_ms(s));
+		/* SIGCHLD is ignored by default: poll with a short timeout and reap.
+		 * A freeze that waited for a snapshot to close runs at once. */
+		int r = poll(p, 2, s->freeze_due && !s->watching ? 0 : IDLE_POLL_MS);
 
 		reap(s);
-		if (r > 0 && (p.revents & (POLLHUP | POLLERR)))
+		if (r > 0 && (p[0].revents & (POLLHUP | POLLERR)))
 			_exit(0);
-		if (r > 0 && recv(ctl, &m, sizeof(m), MSG_DONTWAIT) == (ssize_t)sizeof(m))
+		if (r > 0 && (p[1].revents & POLLIN))
+			on_timer(s);
+		if (r > 0 && (p[0].revents & POLLIN) &&
+		    recv(ctl, &m, sizeof(m), MSG_DONTWAIT) == (ssize_t)sizeof(m))
 			obey(s, &m);
-		if (s->freeze_due && !s->watching && now_ns() >= s->freeze_at)
+		if (s->freeze_due && !s->watching)
 			freeze(s);
 	}
 }
@@ -696,21 +692,29 @@ int jail_drop(struct jail_proc *p, int32_t pid, int32_t id)
 	return command(p, &m, NULL);
 }
 
-static int post(struct jail_proc *p, int kind)
-{
-	struct jail_ctl_msg m = msg(kind, 0, 0, 0);
-
-	return send(p->ctl_fd, &m, sizeof(m), MSG_NOSIGNAL) == (ssize_t)sizeof(m) ? 0 : -1;
-}
-
 int jail_freeze(struct jail_proc *p)
 {
-	return post(p, JAIL_CMD_FREEZE);
+	struct itimerspec t = {{0, 0}, {0, FREEZE_GRACE_NS}};
+
+	if (timerfd_settime(p->timer_fd, 0, &t, NULL) < 0)
+		return -1;
+	p->freeze_armed = true;
+	return 0;
 }
 
 int jail_thaw(struct jail_proc *p)
 {
-	return post(p, JAIL_CMD_THAW);
+	struct itimerspec off = {{0, 0}, {0, 0}}, old;
+	struct jail_ctl_msg m = msg(JAIL_CMD_THAW, 0, 0, 0);
+
+	if (!p->freeze_armed)
+		return 0;
+	p->freeze_armed = false;
+	/* Still running: init never saw it run out, so nothing is stopped. */
+	if (timerfd_settime(p->timer_fd, 0, &off, &old) == 0 &&
+	    (old.it_value.tv_sec || old.it_value.tv_nsec))
+		return 0;
+	return send(p->ctl_fd, &m, sizeof(m), MSG_NOSIGNAL) == (ssize_t)sizeof(m) ? 0 : -1;
 }
 
 int jail_ctl_poll(struct jail_proc *p, struct jail_ctl_msg *m)

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -178,8 +179,9 @@ static int request(brig_session *s, json_t *req, const void *blob, size_t len,
 	json_decref(s->m.done_json);
 	s->m.done_json = NULL;
 	s->m.res = res;
-	/* Between calls every guest process is stopped (supervise.c); init wakes
-	 * them while the request travels, and stops them again after the answer. */
+	/* Between calls every guest process is stopped (supervise.c): a call
+	 * that follows within 1 ms only disarms init's timer; otherwise init
+	 * wakes them while the request travels. */
 	jail_thaw(&s->sb.proc);
 	if ((rc = send_req(s, req, blob, len, &id))) {
 		jail_freeze(&s->sb.proc);
@@ -287,6 +289,9 @@ int brig_session_new(brig_executor *ex, brig_lang lang, const brig_run_opts *opt
 	s->sb.plan.proto_fd = s->sb.plan.stdout_fd = s->sb.plan.stderr_fd = -1;
 	s->sb.plan.stdin_fd = -1;
 	s->sb.plan.session = true;
+	/* Armed after each call; when it runs out, init freezes the guest. */
+	s->sb.plan.timer_fd = s->sb.proc.timer_fd =
+	    timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	s->m.interrupt_fd = s->m.break_fd = s->m.ctl_fd = -1;
 	s->m.out_fd = s->m.err_fd = s->m.proto_fd = s->m.stdin_fd = -1;
 	if (opts)
@@ -296,7 +301,9 @@ int brig_session_new(brig_executor *ex, brig_lang lang, const brig_run_opts *opt
 	s->opts.stdin_data = NULL; /* a session's stdin is empty */
 	s->sb.lim = ex->limits;
 	limits_resolve(&s->sb.lim, &s->opts.limits);
-	rc = start(s, res);
+	rc = s->sb.proc.timer_fd < 0
+		 ? result_fail(res, BRIG_E_INTERNAL, "timerfd: %s", strerror(errno))
+		 : start(s, res);
 	if (rc) {
 		if (why)
 			*why = strdup(brig_result_message(res));
@@ -321,6 +328,8 @@ void brig_session_free(brig_session *s)
 		close(s->m.interrupt_fd);
 	if (s->m.break_fd >= 0)
 		close(s->m.break_fd);
+	if (s->sb.proc.timer_fd >= 0)
+		close(s->sb.proc.timer_fd);
 	for (size_t i = 0; i < s->nhandlers; i++) {
 		free(s->handlers[i].name);
 		free(s->handlers[i].code);
@@ -717,6 +726,7 @@ static int revive(brig_session *s, const brig_snapshot *snap, brig_result *res)
 	ssize_t left;
 	int rc;
 
+	jail_thaw(&s->sb.proc); /* no freeze may stop the holder on its way */
 	kill_live(&s->m, s);
 	reset_channel(s);
 	s->m.live_pid = -1;
