@@ -661,7 +661,7 @@ int brig_session_call_handler(brig_session *s, const char *name, const char *eve
 /*
  * The guest forks a stopped copy of itself; init, watching while the request
  * runs, takes the one child of its own that stopped as the holder and names
- * it.  Whatever the guest answers about it is not asked.
+ * it.  The guest's answer names nothing.
  */
 static int take_snapshot(brig_session *s, brig_snapshot *snap, brig_result *res)
 {

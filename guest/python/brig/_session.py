@@ -215,7 +215,7 @@ def _hold(clone):
             if clone() == 0:
                 return me  # the new live guest, init's child
         except OSError:
-            pass  # no process left to spare: the restore fails by its timeout
+            pass  # at the process limit: this restore fails by its timeout
 
 
 def _state(pid):
