@@ -7,6 +7,7 @@
 #ifndef BRIG_JAIL_H
 #define BRIG_JAIL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -84,11 +85,11 @@ struct jail_plan {
 	bool privileged; /* the host process is root in the initial user ns */
 	/* A session: init supervises instead of ending with the guest, and a
 	 * tmpfs at /run/brig (opts like tmpfs_opts) holds snapshot files.
-	 * timer_fd (a timerfd the host arms after each call) tells init when to
-	 * stop the guest's processes. */
+	 * timer_fd and shared tell init when to stop the guest's processes. */
 	bool session;
 	char run_opts[64];
 	int timer_fd;
+	struct jail_shared *shared;
 	/* Child ends of the channels; the parent keeps the others. */
 	int proto_fd;
 	int stdin_fd;
@@ -110,8 +111,21 @@ struct jail_proc {
 	/* Session mode: exits init reported while the host waited for an ACK. */
 	struct jail_exit exits[JAIL_MAX_SPARED];
 	int nexits;
-	int timer_fd;	   /* the plan's timer_fd, the host's end */
-	bool freeze_armed; /* it runs, or ran out and init may have frozen */
+	int timer_fd; /* session mode: the plan's, for the freeze */
+	struct jail_shared *shared;
+};
+
+/*
+ * A session's page that the host and init share (never the guest: it is
+ * not forked into it, and exec would drop it anyway).  The host says
+ * whether a call runs and when the last one ended; init says whether it
+ * stops the guest.  See supervise.c.
+ */
+struct jail_shared {
+	_Atomic uint32_t busy;	 /* host: a call runs */
+	_Atomic uint32_t armed;	 /* the timer is set, or init is weighing it */
+	_Atomic uint32_t frozen; /* init: it stops (or stopped) the guest */
+	_Atomic uint64_t end_ns; /* host: CLOCK_MONOTONIC when the last call ended */
 };
 
 /*
@@ -185,20 +199,20 @@ int jail_snap_end(struct jail_proc *p, bool keep, int32_t *pid, int32_t *id);
 int jail_cont(struct jail_proc *p, int32_t pid, int32_t id);
 int jail_drop(struct jail_proc *p, int32_t pid, int32_t id);
 /*
- * Between calls: have init stop every guest process 1 ms from now, and wake
- * them when a call starts.  A call that follows within the millisecond only
- * disarms the timer: init is not even woken (see supervise.c).
+ * Bracket every call: between calls init stops every guest process (1 ms
+ * after a call ends) and jail_call_begin wakes them.  Back-to-back calls
+ * cost a few atomic operations and never wake init.
  */
-int jail_freeze(struct jail_proc *p);
-int jail_thaw(struct jail_proc *p);
+int jail_call_begin(struct jail_proc *p);
+int jail_call_end(struct jail_proc *p);
 /* Read one ctl message without blocking: 1 when one was read, 0 if none, -1 on EOF. */
 int jail_ctl_poll(struct jail_proc *p, struct jail_ctl_msg *m);
 
 /* --- child side (rootfs.c, creds.c, supervise.c) --- */
 
-/* init's loop in session mode: reap and report, obey commands, freeze when
- * timer fires.  Never returns. */
-__attribute__((noreturn)) void jail_supervise(int ctl, int timer);
+/* init's loop in session mode: reap and report, obey commands, freeze
+ * between calls.  Never returns. */
+__attribute__((noreturn)) void jail_supervise(int ctl, int timer, struct jail_shared *shared);
 
 /*
  * Open every bind source as an O_PATH fd into fds[] (one per bind, -1 for

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -294,6 +295,9 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 		if (fds[i] >= 0)
 			close(fds[i]);
 	prctl(PR_SET_DUMPABLE, 0);
+	/* The page init shares with the host is none of the guest's business. */
+	if (plan->session)
+		madvise(plan->shared, sizeof(*plan->shared), MADV_DONTFORK);
 	guest = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
 	if (guest < 0)
 		child_fail(ctl, "fork guest", errno);
@@ -302,7 +306,7 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 	ctl_send(ctl, JAIL_CTL_READY, 0, NULL);
 	close_guest_ends(plan);
 	if (plan->session)
-		jail_supervise(ctl, plan->timer_fd);
+		jail_supervise(ctl, plan->timer_fd, plan->shared);
 	rc = init_wait(guest);
 	ctl_send(ctl, JAIL_CTL_STATUS, rc, NULL);
 	_exit(0);

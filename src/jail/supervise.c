@@ -37,9 +37,9 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The host arms init's timer this long after each call; a call that
- * follows sooner disarms it, and nothing was stopped. */
-#define FREEZE_GRACE_NS 1000000L
+/* How long after a call init stops the guest; a call that follows sooner
+ * finds nothing stopped. */
+#define FREEZE_GRACE_NS 1000000ULL
 /* How long a sweep may take before init gives up (a freeze then kills). */
 #define SWEEP_BUDGET_NS 2000000000ULL
 /* How long init waits for an honest guest's holder to show its stop. */
@@ -62,6 +62,7 @@ struct holder {
 
 struct sup {
 	int ctl, timer, proc_fd;
+	struct jail_shared *shared;
 	struct holder holders[JAIL_MAX_SPARED];
 	int nholders;
 	int32_t next_id;
@@ -69,7 +70,7 @@ struct sup {
 	bool watching;
 	int32_t cand[MAX_CANDIDATES];
 	int ncand;
-	/* The timer ran out and the freeze is not done yet (it waits while a
+	/* The timer ran out and init has not weighed it yet (it waits while a
 	 * snapshot is open); and what the last freeze stopped. */
 	bool freeze_due;
 	bool stopped_all; /* the list overflowed: a thaw wakes every non-holder */
@@ -445,6 +446,7 @@ static void thaw(struct sup *s)
 		kill(s->stopped[i], SIGCONT);
 	s->nstopped = 0;
 	s->stopped_all = false;
+	atomic_store(&s->shared->frozen, 0);
 }
 
 static void kill_guests(struct sup *s)
@@ -454,6 +456,7 @@ static void kill_guests(struct sup *s)
 	/* Whatever a freeze stopped is dead now. */
 	s->nstopped = 0;
 	s->stopped_all = false;
+	atomic_store(&s->shared->frozen, 0);
 }
 
 static void freeze(struct sup *s)
@@ -562,17 +565,53 @@ static void obey(struct sup *s, const struct jail_ctl_msg *m)
 	send_msg(s->ctl, JAIL_CTL_ACK, got.pid ? got.pid : m->pid, m->kind, arg);
 }
 
-/* The host's timer ran out: the call ended a while ago, and none followed. */
+static void arm(struct sup *s, uint64_t ns)
+{
+	struct itimerspec t = {{0, 0}, {(time_t)(ns / 1000000000ULL), (long)(ns % 1000000000ULL)}};
+
+	atomic_store(&s->shared->armed, 1);
+	timerfd_settime(s->timer, 0, &t, NULL);
+}
+
+/*
+ * The timer ran out.  Freeze, unless a call runs (its end sets the timer
+ * again) or the last one ended less than the grace ago (set it for the
+ * rest).  The host sets busy before it reads frozen, init sets frozen
+ * before it reads busy: one of them sees the other, so either init gives
+ * way or the host sends THAW.
+ */
+static void weigh(struct sup *s)
+{
+	struct jail_shared *sh = s->shared;
+	uint64_t now, end;
+
+	s->freeze_due = false;
+	atomic_store(&sh->armed, 0);
+	if (atomic_load(&sh->busy))
+		return;
+	end = atomic_load(&sh->end_ns);
+	now = now_ns();
+	if (now < end + FREEZE_GRACE_NS) {
+		arm(s, end + FREEZE_GRACE_NS - now);
+		return;
+	}
+	atomic_store(&sh->frozen, 1);
+	if (atomic_load(&sh->busy)) {
+		atomic_store(&sh->frozen, 0);
+		return;
+	}
+	freeze(s);
+}
+
 static void on_timer(struct sup *s)
 {
 	uint64_t ticks = 0;
 
-	/* Nothing to read when the host disarmed it in the meantime. */
 	if (read(s->timer, &ticks, sizeof(ticks)) == (ssize_t)sizeof(ticks) && ticks)
 		s->freeze_due = true;
 }
 
-void jail_supervise(int ctl, int timer)
+void jail_supervise(int ctl, int timer, struct jail_shared *shared)
 {
 	struct sup *s = mmap(NULL, sizeof(struct sup), PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -583,11 +622,12 @@ void jail_supervise(int ctl, int timer)
 		_exit(125);
 	s->ctl = ctl;
 	s->timer = timer;
+	s->shared = shared;
 	if ((s->proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		_exit(125);
 	for (;;) {
 		/* SIGCHLD is ignored by default: poll with a short timeout and reap.
-		 * A freeze that waited for a snapshot to close runs at once. */
+		 * A freeze that waited for a snapshot to close is weighed at once. */
 		int r = poll(p, 2, s->freeze_due && !s->watching ? 0 : IDLE_POLL_MS);
 
 		reap(s);
@@ -599,7 +639,7 @@ void jail_supervise(int ctl, int timer)
 		    recv(ctl, &m, sizeof(m), MSG_DONTWAIT) == (ssize_t)sizeof(m))
 			obey(s, &m);
 		if (s->freeze_due && !s->watching)
-			freeze(s);
+			weigh(s);
 	}
 }
 
@@ -692,29 +732,26 @@ int jail_drop(struct jail_proc *p, int32_t pid, int32_t id)
 	return command(p, &m, NULL);
 }
 
-int jail_freeze(struct jail_proc *p)
+int jail_call_begin(struct jail_proc *p)
 {
-	struct itimerspec t = {{0, 0}, {0, FREEZE_GRACE_NS}};
-
-	if (timerfd_settime(p->timer_fd, 0, &t, NULL) < 0)
-		return -1;
-	p->freeze_armed = true;
-	return 0;
-}
-
-int jail_thaw(struct jail_proc *p)
-{
-	struct itimerspec off = {{0, 0}, {0, 0}}, old;
 	struct jail_ctl_msg m = msg(JAIL_CMD_THAW, 0, 0, 0);
 
-	if (!p->freeze_armed)
-		return 0;
-	p->freeze_armed = false;
-	/* Still running: init never saw it run out, so nothing is stopped. */
-	if (timerfd_settime(p->timer_fd, 0, &off, &old) == 0 &&
-	    (old.it_value.tv_sec || old.it_value.tv_nsec))
+	atomic_store(&p->shared->busy, 1);
+	if (!atomic_load(&p->shared->frozen))
 		return 0;
 	return send(p->ctl_fd, &m, sizeof(m), MSG_NOSIGNAL) == (ssize_t)sizeof(m) ? 0 : -1;
+}
+
+int jail_call_end(struct jail_proc *p)
+{
+	struct itimerspec t = {{0, 0}, {0, (long)FREEZE_GRACE_NS}};
+
+	atomic_store(&p->shared->end_ns, now_ns());
+	atomic_store(&p->shared->busy, 0);
+	/* Set already: init weighs the call's end when it runs out. */
+	if (atomic_exchange(&p->shared->armed, 1))
+		return 0;
+	return timerfd_settime(p->timer_fd, 0, &t, NULL);
 }
 
 int jail_ctl_poll(struct jail_proc *p, struct jail_ctl_msg *m)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -179,17 +180,16 @@ static int request(brig_session *s, json_t *req, const void *blob, size_t len,
 	json_decref(s->m.done_json);
 	s->m.done_json = NULL;
 	s->m.res = res;
-	/* Between calls every guest process is stopped (supervise.c): a call
-	 * that follows within 1 ms only disarms init's timer; otherwise init
+	/* Between calls every guest process is stopped (supervise.c); init
 	 * wakes them while the request travels. */
-	jail_thaw(&s->sb.proc);
+	jail_call_begin(&s->sb.proc);
 	if ((rc = send_req(s, req, blob, len, &id))) {
-		jail_freeze(&s->sb.proc);
+		jail_call_end(&s->sb.proc);
 		return result_fail(res, rc, "cannot send the request");
 	}
 	monitor_call(&s->m, id);
-	if (!s->m.exited && s->m.error == BRIG_OK)
-		jail_freeze(&s->sb.proc);
+	if (!s->m.exited)
+		jail_call_end(&s->sb.proc);
 	res->cpu_us = s->m.call_cpu_us;
 	if (s->m.error != BRIG_OK) {
 		after_kill(s, res);
@@ -289,9 +289,12 @@ int brig_session_new(brig_executor *ex, brig_lang lang, const brig_run_opts *opt
 	s->sb.plan.proto_fd = s->sb.plan.stdout_fd = s->sb.plan.stderr_fd = -1;
 	s->sb.plan.stdin_fd = -1;
 	s->sb.plan.session = true;
-	/* Armed after each call; when it runs out, init freezes the guest. */
+	/* Set after each call; when it runs out, init freezes the guest. */
 	s->sb.plan.timer_fd = s->sb.proc.timer_fd =
 	    timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	s->sb.plan.shared = s->sb.proc.shared =
+	    mmap(NULL, sizeof(struct jail_shared), PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	s->m.interrupt_fd = s->m.break_fd = s->m.ctl_fd = -1;
 	s->m.out_fd = s->m.err_fd = s->m.proto_fd = s->m.stdin_fd = -1;
 	if (opts)
@@ -301,8 +304,10 @@ int brig_session_new(brig_executor *ex, brig_lang lang, const brig_run_opts *opt
 	s->opts.stdin_data = NULL; /* a session's stdin is empty */
 	s->sb.lim = ex->limits;
 	limits_resolve(&s->sb.lim, &s->opts.limits);
-	rc = s->sb.proc.timer_fd < 0
-		 ? result_fail(res, BRIG_E_INTERNAL, "timerfd: %s", strerror(errno))
+	if (s->sb.proc.shared == MAP_FAILED)
+		s->sb.plan.shared = s->sb.proc.shared = NULL;
+	rc = s->sb.proc.timer_fd < 0 || !s->sb.proc.shared
+		 ? result_fail(res, BRIG_E_INTERNAL, "timer: %s", strerror(errno))
 		 : start(s, res);
 	if (rc) {
 		if (why)
@@ -330,6 +335,8 @@ void brig_session_free(brig_session *s)
 		close(s->m.break_fd);
 	if (s->sb.proc.timer_fd >= 0)
 		close(s->sb.proc.timer_fd);
+	if (s->sb.proc.shared)
+		munmap(s->sb.proc.shared, sizeof(struct jail_shared));
 	for (size_t i = 0; i < s->nhandlers; i++) {
 		free(s->handlers[i].name);
 		free(s->handlers[i].code);
@@ -726,7 +733,8 @@ static int revive(brig_session *s, const brig_snapshot *snap, brig_result *res)
 	ssize_t left;
 	int rc;
 
-	jail_thaw(&s->sb.proc); /* no freeze may stop the holder on its way */
+	/* A call from here on: no freeze may stop the holder on its way. */
+	jail_call_begin(&s->sb.proc);
 	kill_live(&s->m, s);
 	reset_channel(s);
 	s->m.live_pid = -1;

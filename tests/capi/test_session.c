@@ -489,13 +489,18 @@ static void make_tag(char *tag, size_t len, const char *what)
 static const char py_burners[] = "import os, threading, time\n"
 				 "TAG = b'%s'\n"
 				 "def _named(fn):\n"
+				 "    r, w = os.pipe()\n"
 				 "    if os.fork() == 0:\n"
 				 "        try:\n"
 				 "            with open('/proc/self/comm', 'wb') as f:\n"
 				 "                f.write(TAG)\n"
+				 "            os.write(w, b'.')\n"
 				 "            fn()\n"
 				 "        finally:\n"
 				 "            os._exit(0)\n"
+				 "    os.read(r, 1)\n"
+				 "    os.close(r)\n"
+				 "    os.close(w)\n"
 				 "def _burn():\n"
 				 "    while True:\n"
 				 "        pass\n"
@@ -513,18 +518,23 @@ static const char py_burners[] = "import os, threading, time\n"
 				 "    while True:\n"
 				 "        ticks[0] += 1\n"
 				 "        time.sleep(0.005)\n"
-				 "threading.Thread(target=_count, daemon=True).start()\n"
-				 "time.sleep(0.2)\n";
+				 "threading.Thread(target=_count, daemon=True).start()\n";
 
 static const char js_burners[] =
     "globalThis.P = performance.constructor.constructor('return process')();\n"
-    "const cp = P.mainModule.require('child_process');\n"
-    "const named = 'printf %s > /proc/self/comm; ';\n"
+    "const TAG = '%s', cp = P.mainModule.require('child_process');\n"
+    "const fs0 = P.mainModule.require('fs');\n"
     "for (const body of ['while :; do :; done', 'while :; do :; done',\n"
     "    'hop() { i=0; while [ $i -lt 300 ]; do i=$((i+1)); done; hop & exit 0; }; hop',\n"
     "    'kill -STOP $$; while :; do :; done'])\n"
-    "  cp.spawn('/bin/sh', ['-c', named + body], {stdio: 'ignore'}).unref();\n"
-    "Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);\n";
+    "  cp.spawn('/bin/sh', ['-c', 'printf ' + TAG + ' > /proc/self/comm; ' + body],\n"
+    "           {stdio: 'ignore'}).unref();\n"
+    "const named = () => fs0.readdirSync('/proc').filter(p => {\n"
+    "  try { return fs0.readFileSync('/proc/' + p + '/comm', 'utf8').trim() === TAG; }\n"
+    "  catch { return false; }\n"
+    "}).length;\n"
+    "for (let i = 0; i < 1000 && named() < 4; i++)\n"
+    "  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);\n";
 
 /* The next call: do the burners (and the thread) run again? */
 static const char py_resumed[] =
@@ -532,7 +542,7 @@ static const char py_resumed[] =
     "    total = 0\n"
     "    for p in os.listdir('/proc'):\n"
     "        try:\n"
-    "            with open('/proc/%%s/stat' %% p) as f:\n"
+    "            with open('/proc/%s/stat' % p) as f:\n"
     "                s = f.read()\n"
     "        except OSError:\n"
     "            continue\n"
@@ -552,7 +562,7 @@ static const char js_resumed[] =
     "    let s;\n"
     "    try { s = fs.readFileSync('/proc/' + p + '/stat', 'utf8'); } catch { continue; }\n"
     "    const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');\n"
-    "    if (s.slice(s.indexOf('(') + 1, s.lastIndexOf(')')) === '%s' && rest[0] !== 'Z')\n"
+    "    if (s.slice(s.indexOf('(') + 1, s.lastIndexOf(')')) === TAG && rest[0] !== 'Z')\n"
     "      total += +rest[11] + +rest[12];\n"
     "  }\n"
     "  return total;\n"
@@ -583,7 +593,7 @@ static void idle_sessions_are_frozen(void)
 	if (b.ticks != a.ticks)
 		fprintf(stderr, "idle burners used %lld clock ticks\n", b.ticks - a.ticks);
 	CHECK(b.ticks == a.ticks);
-	snprintf(code, sizeof(code), L(py_resumed, js_resumed), tag);
+	snprintf(code, sizeof(code), "%s", L(py_resumed, js_resumed));
 	CHECK(prints(s, code, L("True True\n", "true true\n")));
 	/* Stopped again; and a kill still ends every one of them. */
 	a = all_stopped(tag, 3);
@@ -641,7 +651,8 @@ static const char py_spoof[] =
     "        os.waitpid(pid, 0)\n"
     "        pid = int(os.read(r, 32))\n"
     "    os.close(r)\n"
-    "    while stop and open('/proc/%%d/stat' %% pid).read().rpartition(')')[2][1] != 'T':\n"
+    "    while open('/proc/%%d/comm' %% pid, 'rb').read().strip() != TAG or (stop and\n"
+    "            open('/proc/%%d/stat' %% pid).read().rpartition(')')[2][1] != 'T'):\n"
     "        time.sleep(0.001)\n"
     "    return pid\n"
     "def handler(event):\n"

@@ -14,13 +14,18 @@ from helpers import BRIG_BIN, wait_for
 BURNERS = r'''
 import os, time
 def _named(fn):
+    r, w = os.pipe()
     if os.fork() == 0:
         try:
             with open("/proc/self/comm", "w") as f:
                 f.write(TAG)
+            os.write(w, b".")
             fn()
         finally:
             os._exit(0)
+    os.read(r, 1)
+    os.close(r)
+    os.close(w)
 def _burn():
     while True:
         pass
@@ -33,7 +38,6 @@ def _hop():
             os._exit(0)
 for fn in (_burn, _burn, _hop):
     _named(fn)
-time.sleep(0.2)
 '''
 
 
