@@ -18,6 +18,11 @@
  * between would have run and been switched out again, which the counts
  * show.  Nothing ran between the scans, so nothing is left to wake anyone.
  *
+ * Between calls init stops every guest process (a freeze).  The host never
+ * waits for it: it marks calls in a page it shares with init and sets a
+ * timer when a call ends; init freezes when the timer runs out and no call
+ * ran for FREEZE_GRACE_NS, and the next call's THAW wakes what it stopped.
+ *
  * The child half runs in a clone of a possibly threaded embedder: raw
  * syscalls only, no malloc (the state is one anonymous mapping).
  */
