@@ -229,8 +229,14 @@ def _state(pid):
 def _wait_stopped(pid, limit=5.0):
     """Until pid is stopped (a fresh holder), within limit seconds."""
     deadline = time.monotonic() + limit
+    spins = 0
     while _state(pid) not in (b"T", b"") and time.monotonic() < deadline:
-        time.sleep(0.0001)
+        # It is a few instructions from stopping: yield before sleeping.
+        spins += 1
+        if spins < 100:
+            os.sched_yield()
+        else:
+            time.sleep(0.0001)
 
 
 def _revived(token, folder, loaded, holder):
