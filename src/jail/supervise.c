@@ -3,20 +3,14 @@
  * and reports each exit, and obeys the host: kill every guest process but
  * the snapshot holders (a timeout or an interrupt), stop them all between
  * calls and wake them when the next call starts, signal the live guest,
- * take a new holder, wake one (a restore) or drop one.
+ * take a new holder, wake one (a restore) or drop one.  The sweeps that
+ * stop and kill are in sweep.c.
  *
  * Which processes are holders is init's knowledge alone.  A snapshot fork
  * stops itself and, as an orphan, becomes init's child; init takes it as a
  * holder only while the host has a snapshot open, and only if it is the one
  * child that stopped in that time.  Nothing the guest says names a holder,
- * and before a holder is spared from a kill init checks that it is still
- * its stopped child.
- *
- * A stopped process can be woken by any running one, so "every process is
- * stopped" is only proven by two scans of /proc in a row that find the same
- * tasks, all stopped, with the same context-switch counts: a task woken in
- * between would have run and been switched out again, which the counts
- * show.  Nothing ran between the scans, so nothing is left to wake anyone.
+ * and a kill spares a holder only while it is still init's stopped child.
  *
  * Between calls init stops every guest process (a freeze).  The host never
  * waits for it: it marks calls in a page it shares with init and sets a
@@ -27,6 +21,7 @@
  * syscalls only, no malloc (the state is one anonymous mapping).
  */
 #include "jail/jail.h"
+#include "jail/sweep.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,7 +31,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -45,69 +39,27 @@
 /* How long after a call init stops the guest; a call that follows sooner
  * finds nothing stopped. */
 #define FREEZE_GRACE_NS 1000000ULL
-/* How long a sweep may take before init gives up (a freeze then kills). */
-#define SWEEP_BUDGET_NS 2000000000ULL
 /* How long init waits for an honest guest's holder to show its stop. */
 #define HOLDER_WAIT_MS 500
-/* Tasks a sweep can account for; more fail the sweep (see sweep()). */
-#define MAX_TASKS 65536
 /* Children that stopped during one snapshot; more fail it anyway. */
 #define MAX_CANDIDATES 8
 #define IDLE_POLL_MS 20
 
-struct task_rec {
-	int32_t tid;
-	uint32_t pad;
-	uint64_t switches; /* voluntary + involuntary context switches */
-};
-
-struct holder {
-	int32_t pid, id;
-};
-
 struct sup {
-	int ctl, timer, proc_fd;
+	int ctl, timer;
 	struct jail_shared *shared;
-	struct holder holders[JAIL_MAX_SPARED];
-	int nholders;
 	int32_t next_id;
 	/* A snapshot is open: the children that stopped since it began. */
 	bool watching;
 	int32_t cand[MAX_CANDIDATES];
 	int ncand;
 	/* The timer ran out and init has not weighed it yet (it waits while a
-	 * snapshot is open); and what the last freeze stopped. */
+	 * snapshot is open). */
 	bool freeze_due;
-	bool stopped_all; /* the list overflowed: a thaw wakes every non-holder */
-	int nstopped;
-	int32_t stopped[MAX_TASKS];
-	/* The last two scans of a sweep. */
-	int nprev, ncur;
-	bool overflow;
-	struct task_rec prev[MAX_TASKS], cur[MAX_TASKS];
-};
-
-enum sweep_mode {
-	SWEEP_FREEZE, /* SIGSTOP everything but init */
-	SWEEP_KILL,   /* SIGKILL everything but init and the stopped holders */
+	struct sweep w; /* the holders, and what a freeze stopped */
 };
 
 /* ------------------------------------------------------------ child side */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static void pause_us(long us)
-{
-	struct timespec ts = {0, us * 1000};
-
-	nanosleep(&ts, NULL);
-}
 
 static void send_msg(int ctl, int kind, int32_t pid, int32_t value, int32_t arg)
 {
@@ -121,50 +73,10 @@ static void send_msg(int ctl, int kind, int32_t pid, int32_t value, int32_t arg)
 	(void)!send(ctl, &m, sizeof(m), MSG_NOSIGNAL);
 }
 
-/* Decimal digits of v at out (no snprintf in a cloned child); returns the end. */
-static char *put_num(char *out, long v)
-{
-	char tmp[24];
-	int n = 0;
-
-	do
-		tmp[n++] = (char)('0' + v % 10);
-	while ((v /= 10) > 0);
-	while (n)
-		*out++ = tmp[--n];
-	return out;
-}
-
-static long parse_num(const char *s)
-{
-	long v = 0;
-
-	for (; *s >= '0' && *s <= '9'; s++)
-		v = v * 10 + (*s - '0');
-	return v;
-}
-
-static struct holder *find_holder(struct sup *s, int32_t pid)
-{
-	for (int i = 0; i < s->nholders; i++) {
-		if (s->holders[i].pid == pid)
-			return &s->holders[i];
-	}
-	return NULL;
-}
-
-static void forget_holder(struct sup *s, int32_t pid)
-{
-	struct holder *h = find_holder(s, pid);
-
-	if (h)
-		*h = s->holders[--s->nholders];
-}
-
 /* A child stopped: while a snapshot is open, it may be the new holder. */
 static void note_stop(struct sup *s, int32_t pid)
 {
-	if (!s->watching || find_holder(s, pid))
+	if (!s->watching || sweep_holder(&s->w, pid))
 		return;
 	for (int i = 0; i < s->ncand && i < MAX_CANDIDATES; i++) {
 		if (s->cand[i] == pid)
@@ -187,7 +99,7 @@ static void reap(struct sup *s)
 			continue;
 		}
 		/* A holder or candidate that died is none, even if its pid returns. */
-		forget_holder(s, p);
+		sweep_forget(&s->w, p);
 		for (int i = 0; i < s->ncand && i < MAX_CANDIDATES; i++) {
 			if (s->cand[i] == p)
 				s->cand[i] = 0;
@@ -196,271 +108,23 @@ static void reap(struct sup *s)
 	}
 }
 
-/* ---------------------------------------------------------- reading /proc */
+/* ------------------------------------------------------------- sweeps */
 
-struct task_info {
-	char state;
-	int32_t ppid;
-	uint64_t shared_pending;
-	uint64_t switches;
-};
-
-struct dirent64_hdr {
-	uint64_t ino;
-	int64_t off;
-	unsigned short reclen;
-	unsigned char type;
-	char name[];
-};
-
-/* The number after "\n<key>:\t" in a status file, or 0. */
-static const char *status_field(const char *buf, const char *key)
+static void reap_cb(void *ud)
 {
-	const char *p = strstr(buf, key);
-
-	return p ? p + strlen(key) : NULL;
-}
-
-static uint64_t parse_hex(const char *s)
-{
-	uint64_t v = 0;
-
-	for (;; s++) {
-		if (*s >= '0' && *s <= '9')
-			v = v << 4 | (uint64_t)(*s - '0');
-		else if (*s >= 'a' && *s <= 'f')
-			v = v << 4 | (uint64_t)(*s - 'a' + 10);
-		else
-			return v;
-	}
-}
-
-/* /proc/PID/task/TID/status, opened under the task directory. */
-static int read_status(int task_dir, const char *tid, struct task_info *ti)
-{
-	char path[40], buf[4096], *end = path;
-	const char *f;
-	int fd;
-	ssize_t n, len = 0;
-
-	for (const char *c = tid; *c && end < path + 24; c++)
-		*end++ = *c;
-	memcpy(end, "/status", 8);
-	if ((fd = openat(task_dir, path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -1;
-	while (len < (ssize_t)sizeof(buf) - 1 &&
-	       (n = read(fd, buf + len, sizeof(buf) - 1 - (size_t)len)) > 0)
-		len += n;
-	close(fd);
-	buf[len] = '\0';
-	/* The name is escaped, so no line but the real one starts with "State:". */
-	if (!(f = status_field(buf, "\nState:\t")))
-		return -1;
-	ti->state = *f;
-	f = status_field(buf, "\nPPid:\t");
-	ti->ppid = f ? (int32_t)parse_num(f) : 0;
-	f = status_field(buf, "\nShdPnd:\t");
-	ti->shared_pending = f ? parse_hex(f) : 0;
-	f = status_field(buf, "\nvoluntary_ctxt_switches:\t");
-	ti->switches = f ? (uint64_t)parse_num(f) : 0;
-	f = status_field(buf, "\nnonvoluntary_ctxt_switches:\t");
-	ti->switches += f ? (uint64_t)parse_num(f) : 0;
-	return 0;
-}
-
-static void record(struct sup *s, int32_t tid, uint64_t switches)
-{
-	if (s->ncur >= MAX_TASKS) {
-		s->overflow = true;
-		return;
-	}
-	s->cur[s->ncur++] = (struct task_rec){tid, 0, switches};
-}
-
-struct proc_state {
-	int live;    /* tasks neither zombie nor dead */
-	int stopped; /* of those, stopped (or sure to stop, see below) */
-	int32_t ppid;
-};
-
-/*
- * Look at every task of process pid; record the stopped ones.  A task in
- * uninterruptible sleep cannot stop yet (a vfork parent waits so while its
- * child is stopped); with accept_blocked it counts as stopped when SIGSTOP
- * is pending, since it stops before it runs any code of its own.
- */
-static void inspect(struct sup *s, int32_t pid, bool accept_blocked, bool rec,
-		    struct proc_state *ps)
-{
-	char path[32], buf[4096];
-	int fd;
-	long n;
-
-	memset(ps, 0, sizeof(*ps));
-	memcpy(put_num(path, pid), "/task", 6);
-	if ((fd = openat(s->proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return;
-	while ((n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
-		for (long off = 0; off < n;) {
-			struct dirent64_hdr *d = (void *)(buf + off);
-			struct task_info ti;
-
-			off += d->reclen;
-			if (d->name[0] < '0' || d->name[0] > '9' ||
-			    read_status(fd, d->name, &ti) < 0)
-				continue;
-			if (ti.state == 'Z' || ti.state == 'X')
-				continue;
-			ps->live++;
-			ps->ppid = ti.ppid;
-			if (ti.state == 'T' || (accept_blocked && ti.state == 'D' &&
-						(ti.shared_pending & (1ULL << (SIGSTOP - 1))))) {
-				ps->stopped++;
-				if (rec)
-					record(s, (int32_t)parse_num(d->name), ti.switches);
-			}
-		}
-	}
-	close(fd);
-}
-
-/* ------------------------------------------------------------------ sweeps */
-
-/* A pid may be listed twice (stopped again after a waker ran): harmless. */
-static void remember_stopped(struct sup *s, int32_t pid)
-{
-	if (s->nstopped < MAX_TASKS)
-		s->stopped[s->nstopped++] = pid;
-	else
-		s->stopped_all = true;
-}
-
-/* One process in one pass; false when it was not yet as the mode wants. */
-static bool settle(struct sup *s, int32_t pid, enum sweep_mode mode)
-{
-	bool holder = find_holder(s, pid) != NULL;
-	struct proc_state ps;
-
-	if (mode == SWEEP_KILL && !holder) {
-		inspect(s, pid, false, false, &ps);
-		if (ps.live)
-			kill(pid, SIGKILL);
-		return ps.live == 0;
-	}
-	inspect(s, pid, mode == SWEEP_FREEZE, true, &ps);
-	/* A holder must also still be init's child (one that died is reaped). */
-	if (ps.live == ps.stopped && (mode == SWEEP_FREEZE || ps.ppid == 1 || !ps.live))
-		return true;
-	if (mode == SWEEP_KILL) {
-		/* A holder that runs is no holder: whoever woke it made it the guest's. */
-		kill(pid, SIGKILL);
-		forget_holder(s, pid);
-	} else {
-		kill(pid, SIGSTOP);
-		if (!holder)
-			remember_stopped(s, pid);
-	}
-	return false;
-}
-
-/* One scan of every process but init; true when nothing needed a signal. */
-static bool pass(struct sup *s, enum sweep_mode mode)
-{
-	char buf[4096];
-	bool clean = true;
-	long n;
-
-	s->ncur = 0;
-	s->overflow = false;
-	lseek(s->proc_fd, 0, SEEK_SET);
-	while ((n = syscall(SYS_getdents64, s->proc_fd, buf, sizeof(buf))) > 0) {
-		for (long off = 0; off < n;) {
-			struct dirent64_hdr *d = (void *)(buf + off);
-			long pid = parse_num(d->name);
-
-			off += d->reclen;
-			if (d->name[0] >= '1' && d->name[0] <= '9' && pid > 1 &&
-			    !settle(s, (int32_t)pid, mode))
-				clean = false;
-		}
-	}
-	return clean;
-}
-
-static bool same_picture(const struct sup *s)
-{
-	return s->nprev == s->ncur &&
-	       memcmp(s->prev, s->cur, (size_t)s->ncur * sizeof(s->cur[0])) == 0;
-}
-
-static bool message_waiting(int ctl)
-{
-	struct pollfd p = {ctl, POLLIN, 0};
-
-	return poll(&p, 1, 0) > 0;
-}
-
-/*
- * Repeat passes until two in a row are clean and see the same stopped
- * tasks with the same switch counts.  Returns 0 when done, 1 when a
- * freeze gave way to a message from the host, -1 when out of time.
- */
-static int sweep(struct sup *s, enum sweep_mode mode)
-{
-	uint64_t deadline = now_ns() + SWEEP_BUDGET_NS;
-	bool have_prev = false;
-
-	for (;;) {
-		bool clean = pass(s, mode);
-
-		reap(s);
-		if (clean && !s->overflow && have_prev && same_picture(s))
-			return 0;
-		have_prev = clean && !s->overflow;
-		memcpy(s->prev, s->cur, (size_t)s->ncur * sizeof(s->cur[0]));
-		s->nprev = s->ncur;
-		if (now_ns() > deadline)
-			return -1;
-		if (mode == SWEEP_FREEZE && message_waiting(s->ctl))
-			return 1;
-		if (!clean)
-			pause_us(50); /* let the signalled act on it */
-	}
+	reap(ud);
 }
 
 static void thaw(struct sup *s)
 {
-	if (s->stopped_all) {
-		/* Too many to list: wake every process but init and the holders. */
-		char buf[4096];
-		long n;
-
-		lseek(s->proc_fd, 0, SEEK_SET);
-		while ((n = syscall(SYS_getdents64, s->proc_fd, buf, sizeof(buf))) > 0) {
-			for (long off = 0; off < n;) {
-				struct dirent64_hdr *d = (void *)(buf + off);
-				long pid = parse_num(d->name);
-
-				off += d->reclen;
-				if (pid > 1 && !find_holder(s, (int32_t)pid))
-					kill((pid_t)pid, SIGCONT);
-			}
-		}
-	}
-	for (int i = 0; i < s->nstopped; i++)
-		kill(s->stopped[i], SIGCONT);
-	s->nstopped = 0;
-	s->stopped_all = false;
+	sweep_thaw(&s->w);
 	atomic_store(&s->shared->frozen, 0);
 }
 
 static void kill_guests(struct sup *s)
 {
 	s->freeze_due = false;
-	sweep(s, SWEEP_KILL);
-	/* Whatever a freeze stopped is dead now. */
-	s->nstopped = 0;
-	s->stopped_all = false;
+	sweep_kill(&s->w);
 	atomic_store(&s->shared->frozen, 0);
 }
 
@@ -469,11 +133,12 @@ static void freeze(struct sup *s)
 	int rc;
 
 	s->freeze_due = false;
-	rc = sweep(s, SWEEP_FREEZE);
+	rc = sweep_freeze(&s->w);
 	if (rc == 1) {
-		/* The host wants something (usually the next call): give way, and
-		 * freeze again afterwards unless that was a thaw. */
-		thaw(s);
+		/* The host wants something (usually the next call): what was
+		 * stopped is awake again; freeze anew afterwards unless that was
+		 * a thaw. */
+		atomic_store(&s->shared->frozen, 0);
 		s->freeze_due = true;
 	} else if (rc < 0) {
 		/* Not provably stopped: kill instead.  The next call finds the
@@ -492,23 +157,20 @@ static void snap_begin(struct sup *s)
 }
 
 /* Close the snapshot; the holder's pid and id, or 0 when there is none. */
-static struct holder snap_end(struct sup *s, bool keep)
+static struct sweep_holder snap_end(struct sup *s, bool keep)
 {
-	struct holder h = {0, 0};
-	struct proc_state ps;
+	struct sweep_holder h = {0, 0};
 
 	for (int i = 0; keep && s->ncand == 0 && i < HOLDER_WAIT_MS; i++) {
-		pause_us(1000);
+		poll(NULL, 0, 1);
 		reap(s);
 	}
 	s->watching = false;
-	if (keep && s->ncand == 1 && s->cand[0] > 1 && s->nholders < JAIL_MAX_SPARED) {
-		inspect(s, s->cand[0], false, false, &ps);
-		if (ps.live && ps.live == ps.stopped && ps.ppid == 1)
-			h = (struct holder){s->cand[0], ++s->next_id};
-	}
+	if (keep && s->ncand == 1 && s->cand[0] > 1 && s->w.nholders < JAIL_MAX_SPARED &&
+	    sweep_stopped_child(&s->w, s->cand[0]))
+		h = (struct sweep_holder){s->cand[0], ++s->next_id};
 	if (h.pid) {
-		s->holders[s->nholders++] = h;
+		s->w.holders[s->w.nholders++] = h;
 		return h;
 	}
 	/* No holder, or not exactly one: none of them is kept. */
@@ -519,9 +181,9 @@ static struct holder snap_end(struct sup *s, bool keep)
 	return h;
 }
 
-static struct holder *find_exact(struct sup *s, int32_t pid, int32_t id)
+static struct sweep_holder *find_exact(struct sup *s, int32_t pid, int32_t id)
 {
-	struct holder *h = find_holder(s, pid);
+	struct sweep_holder *h = sweep_holder(&s->w, pid);
 
 	return h && h->id == id ? h : NULL;
 }
@@ -530,7 +192,7 @@ static struct holder *find_exact(struct sup *s, int32_t pid, int32_t id)
 
 static void obey(struct sup *s, const struct jail_ctl_msg *m)
 {
-	struct holder *h, got = {0, 0};
+	struct sweep_holder *h, got = {0, 0};
 	int32_t arg = 0;
 
 	switch (m->kind) {
@@ -542,7 +204,7 @@ static void obey(struct sup *s, const struct jail_ctl_msg *m)
 		kill_guests(s);
 		break;
 	case JAIL_CMD_SIGNAL:
-		if (m->pid > 1 && !find_holder(s, m->pid))
+		if (m->pid > 1 && !sweep_holder(&s->w, m->pid))
 			kill(m->pid, m->value);
 		break;
 	case JAIL_CMD_CONT:
@@ -554,7 +216,7 @@ static void obey(struct sup *s, const struct jail_ctl_msg *m)
 	case JAIL_CMD_DROP:
 		if ((h = find_exact(s, m->pid, m->arg))) {
 			kill(h->pid, SIGKILL);
-			forget_holder(s, m->pid);
+			sweep_forget(&s->w, m->pid);
 		}
 		break;
 	case JAIL_CMD_SNAP_BEGIN:
@@ -595,7 +257,7 @@ static void weigh(struct sup *s)
 	if (atomic_load(&sh->busy))
 		return;
 	end = atomic_load(&sh->end_ns);
-	now = now_ns();
+	now = sweep_now_ns();
 	if (now < end + FREEZE_GRACE_NS) {
 		arm(s, end + FREEZE_GRACE_NS - now);
 		return;
@@ -625,10 +287,12 @@ void jail_supervise(int ctl, int timer, struct jail_shared *shared)
 
 	if (s == MAP_FAILED)
 		_exit(125);
-	s->ctl = ctl;
+	s->ctl = s->w.ctl = ctl;
 	s->timer = timer;
 	s->shared = shared;
-	if ((s->proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+	s->w.reap = reap_cb;
+	s->w.reap_ud = s;
+	if ((s->w.proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		_exit(125);
 	for (;;) {
 		/* SIGCHLD is ignored by default: poll with a short timeout and reap.
@@ -751,7 +415,7 @@ int jail_call_end(struct jail_proc *p)
 {
 	struct itimerspec t = {{0, 0}, {0, (long)FREEZE_GRACE_NS}};
 
-	atomic_store(&p->shared->end_ns, now_ns());
+	atomic_store(&p->shared->end_ns, sweep_now_ns());
 	atomic_store(&p->shared->busy, 0);
 	/* Set already: init weighs the call's end when it runs out. */
 	if (atomic_exchange(&p->shared->armed, 1))
