@@ -386,6 +386,9 @@ void brig_result_free(brig_result *r);
  * committed fails with the commit's error (BRIG_E_DENIED, BRIG_E_IO or
  * BRIG_E_LIMIT; see brig_caps_mount), without poisoning the session; the
  * same refusal is not reported again by later calls.
+ * Between calls nothing of the session runs: every process the guest left
+ * behind (threads, children, background work) is stopped about 1 ms after a
+ * call returns and resumes when the next call starts.
  */
 typedef struct brig_session brig_session;
 
@@ -470,7 +473,11 @@ int brig_session_call_handler(brig_session *s, const char *name, const char *eve
  * the files of /tmp and /home/user), restorable any number of times.
  * Restoring also clears poisoning.  A session keeps at most 16 snapshots.
  * Python sessions support them; for JavaScript they return
- * BRIG_E_UNSUPPORTED (V8 cannot be copied by fork).
+ * BRIG_E_UNSUPPORTED (V8 cannot be copied by fork).  A snapshot is a
+ * stopped copy of the guest, and guest code can spoil its own: taking one
+ * fails (BRIG_E_INTERNAL) when the guest did not leave exactly one stopped
+ * copy, and restoring fails with BRIG_E_NOTFOUND (leaving the session
+ * poisoned) once the guest killed or woke that copy.
  */
 typedef struct brig_snapshot brig_snapshot;
 

@@ -7,6 +7,7 @@
 #ifndef BRIG_JAIL_H
 #define BRIG_JAIL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -28,7 +29,7 @@
 #define JAIL_HOME "/home/user"
 #define JAIL_GUEST_DIR "/opt/brig"
 
-/* Snapshot holders a session may keep (and init spares on a kill). */
+/* Snapshot holders init keeps for a session (and spares on a kill). */
 #define JAIL_MAX_SPARED 32
 
 /* Fixed fd numbers the guest process sees. */
@@ -97,7 +98,8 @@ struct jail_plan {
 	gid_t host_gid;
 	bool privileged; /* the host process is root in the initial user ns */
 	/* A session: init supervises instead of ending with the guest, and a
-	 * tmpfs at /run/brig (opts like tmpfs_opts) holds snapshot files. */
+	 * tmpfs at /run/brig (opts like tmpfs_opts) holds snapshot files.
+	 * timer_fd and shared tell init when to stop the guest's processes. */
 	bool session;
 	char run_opts[96];
 	/* tmpfs options (size=, nr_inodes=) of the private upper layer that
@@ -107,6 +109,8 @@ struct jail_plan {
 	 * the jail's cgroup, or is cloned into cgroup_dir_fd.  -1 where unused. */
 	int cgroup_fds[3];
 	int cgroup_dir_fd;
+	int timer_fd;
+	struct jail_shared *shared;
 	/* Child ends of the channels; the parent keeps the others. */
 	int proto_fd;
 	int stdin_fd;
@@ -133,6 +137,8 @@ struct jail_proc {
 	/* Session mode: exits init reported while the host waited for an ACK. */
 	struct jail_exit exits[JAIL_MAX_SPARED];
 	int nexits;
+	int timer_fd; /* session mode: the plan's, for the freeze */
+	struct jail_shared *shared;
 	/* Handed over with READY (struct jail_rwc_fds); the receiver owns them. */
 	int rwc_fds[2 * JAIL_MAX_RWC];
 	int nrwc_fds;
@@ -148,24 +154,45 @@ struct jail_rwc_fds {
 	int n;
 };
 
-/* Messages on ctl_fd: init reports READY/ERROR/STATUS; in session mode the
- * host sends the commands and init answers each with ACK. */
+/*
+ * A session's page that the host and init share (never the guest: it is
+ * not forked into it, and exec would drop it anyway).  The host says
+ * whether a call runs and when the last one ended; init says whether it
+ * stops the guest.  See supervise.c.
+ */
+struct jail_shared {
+	_Atomic uint32_t busy;	 /* host: a call runs */
+	_Atomic uint32_t armed;	 /* the timer is set, or init is weighing it */
+	_Atomic uint32_t frozen; /* init: it stops (or stopped) the guest */
+	_Atomic uint64_t end_ns; /* host: CLOCK_MONOTONIC when the last call ended */
+};
+
+/*
+ * Messages on ctl_fd: init reports READY/ERROR/STATUS; in session mode the
+ * host sends the commands and init answers each with ACK (value: the
+ * command), except THAW, which is not answered.  Snapshot
+ * holders are named by pid and by the id init gave them, so a pid that was
+ * freed and reused never passes for a holder.
+ */
 enum jail_ctl_kind {
 	JAIL_CTL_READY = 1,
 	JAIL_CTL_ERROR = 2,
 	JAIL_CTL_STATUS = 3,
-	JAIL_CMD_KILL_EXCEPT = 4, /* SIGKILL every process but init and pids[] */
-	JAIL_CMD_SIGNAL = 5,	  /* send value to pid */
-	JAIL_CMD_CONT = 6,	  /* SIGCONT pid (a stopped snapshot holder) */
+	JAIL_CMD_KILL = 4,   /* SIGKILL every process but init and the stopped holders */
+	JAIL_CMD_SIGNAL = 5, /* send value to pid (never init or a holder) */
+	JAIL_CMD_CONT = 6,   /* wake holder pid/arg; the ACK's arg is 0, or -1 if none */
 	JAIL_CTL_ACK = 7,
+	JAIL_CMD_SNAP_BEGIN = 8, /* a snapshot starts: watch for one new stopped child */
+	JAIL_CMD_SNAP_END = 9,	 /* value 1: keep it as a holder; ACK: its pid and id */
+	JAIL_CMD_DROP = 10,	 /* kill and forget holder pid/arg */
+	JAIL_CMD_THAW = 12,	 /* a call starts: wake what the freeze stopped */
 };
 
 struct jail_ctl_msg {
 	int32_t kind;
-	int32_t value; /* errno for ERROR, wait status for STATUS, signal for SIGNAL */
-	int32_t pid;   /* in the jail's pid namespace */
-	int32_t npids;
-	int32_t pids[JAIL_MAX_SPARED];
+	int32_t value;	/* errno for ERROR, wait status for STATUS, signal for SIGNAL */
+	int32_t pid;	/* in the jail's pid namespace */
+	int32_t arg;	/* a holder's id */
 	char what[120]; /* the step that failed, for ERROR */
 };
 
@@ -198,16 +225,31 @@ int jail_reap(struct jail_proc *p, int *guest_status, uint64_t *cpu_us);
  * Session commands (supervise.c), answered by init.  Return 0, or -1 when
  * init is gone or did not acknowledge.
  */
-int jail_kill_except(struct jail_proc *p, const int32_t *spared, int n);
+int jail_kill_guests(struct jail_proc *p);
 int jail_signal(struct jail_proc *p, int32_t pid, int sig);
-int jail_cont(struct jail_proc *p, int32_t pid);
+/* Snapshots: open init's watch, then close it (keep: take the holder).
+ * *pid and *id receive the holder init found, or 0. */
+int jail_snap_begin(struct jail_proc *p);
+int jail_snap_end(struct jail_proc *p, bool keep, int32_t *pid, int32_t *id);
+/* Wake (restore) or kill and forget a holder.  jail_cont: 1 when init knows
+ * no such holder (it died, or was found running and killed). */
+int jail_cont(struct jail_proc *p, int32_t pid, int32_t id);
+int jail_drop(struct jail_proc *p, int32_t pid, int32_t id);
+/*
+ * Bracket every call: between calls init stops every guest process (1 ms
+ * after a call ends) and jail_call_begin wakes them.  Back-to-back calls
+ * cost a few atomic operations and never wake init.
+ */
+int jail_call_begin(struct jail_proc *p);
+int jail_call_end(struct jail_proc *p);
 /* Read one ctl message without blocking: 1 when one was read, 0 if none, -1 on EOF. */
 int jail_ctl_poll(struct jail_proc *p, struct jail_ctl_msg *m);
 
 /* --- child side (rootfs.c, creds.c, supervise.c) --- */
 
-/* init's loop in session mode: reap and report, obey commands.  Never returns. */
-__attribute__((noreturn)) void jail_supervise(int ctl);
+/* init's loop in session mode: reap and report, obey commands, freeze
+ * between calls.  Never returns. */
+__attribute__((noreturn)) void jail_supervise(int ctl, int timer, struct jail_shared *shared);
 
 /*
  * Open every bind source as an O_PATH fd into fds[] (one per bind, -1 for

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -156,7 +157,7 @@ static void close_all_but(int *keep, size_t n)
 
 static void keep_plan_fds(const struct jail_plan *plan, int ctl)
 {
-	int keep[9];
+	int keep[10];
 	size_t n = 0;
 
 	keep[n++] = ctl;
@@ -167,6 +168,7 @@ static void keep_plan_fds(const struct jail_plan *plan, int ctl)
 	for (int i = 0; i < 3; i++)
 		keep[n++] = plan->cgroup_fds[i];
 	keep[n++] = plan->cgroup_dir_fd;
+	keep[n++] = plan->session ? plan->timer_fd : -1;
 	close_all_but(keep, n);
 }
 
@@ -390,6 +392,9 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 		if (fds[i] >= 0)
 			close(fds[i]);
 	prctl(PR_SET_DUMPABLE, 0);
+	/* The page init shares with the host is none of the guest's business. */
+	if (plan->session)
+		madvise(plan->shared, sizeof(*plan->shared), MADV_DONTFORK);
 	guest = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
 	if (guest < 0)
 		child_fail(ctl, "fork guest", errno);
@@ -399,7 +404,7 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 	close_rwc(&rwc);
 	close_guest_ends(plan);
 	if (plan->session)
-		jail_supervise(ctl);
+		jail_supervise(ctl, plan->timer_fd, plan->shared);
 	rc = init_wait(guest);
 	ctl_send(ctl, JAIL_CTL_STATUS, rc, NULL);
 	_exit(0);

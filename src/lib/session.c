@@ -13,7 +13,9 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,7 +32,8 @@ struct handler_def {
 
 struct brig_snapshot {
 	brig_session *session; /* NULL once the session is gone */
-	int32_t holder;	       /* the stopped copy, in the jail's pid namespace */
+	int32_t holder;	       /* the stopped copy, as init named it: its pid in */
+	int32_t holder_id;     /* the jail, and the id init gave it */
 	char token[33];	       /* resynchronises the channel after a restore */
 };
 
@@ -89,16 +92,12 @@ static void reset_channel(brig_session *s)
 	s->m.out_pending = false;
 }
 
-/* The monitor's kill hook: end the live guest, keep init and the holders. */
+/* The monitor's kill hook: end the live guest, keep init and the holders
+ * (init knows which they are, and spares them only while they are stopped). */
 static void kill_live(struct monitor *m, void *ud)
 {
-	brig_session *s = ud;
-	int32_t spared[MAX_SNAPSHOTS];
-	int n = 0;
-
-	for (size_t i = 0; i < s->nsnaps; i++)
-		spared[n++] = s->snaps[i]->holder;
-	if (jail_kill_except(m->proc, spared, n) < 0)
+	(void)ud;
+	if (jail_kill_guests(m->proc) < 0)
 		jail_kill(m->proc); /* init does not answer: end the whole jail */
 }
 
@@ -183,9 +182,16 @@ static int exchange(brig_session *s, json_t *req, const void *blob, size_t len,
 	json_decref(s->m.done_json);
 	s->m.done_json = NULL;
 	s->m.res = res;
-	if ((rc = send_req(s, req, blob, len, &id)))
+	/* Between calls every guest process is stopped (supervise.c); init
+	 * wakes them while the request travels. */
+	jail_call_begin(&s->sb.proc);
+	if ((rc = send_req(s, req, blob, len, &id))) {
+		jail_call_end(&s->sb.proc);
 		return result_fail(res, rc, "cannot send the request");
+	}
 	monitor_call(&s->m, id);
+	if (!s->m.exited)
+		jail_call_end(&s->sb.proc);
 	res->cpu_us = s->m.call_cpu_us;
 	if (s->m.error != BRIG_OK) {
 		after_kill(s, res);
@@ -299,6 +305,12 @@ int brig_session_new(brig_executor *ex, brig_lang lang, const brig_run_opts *opt
 	s->sb.plan.proto_fd = s->sb.plan.stdout_fd = s->sb.plan.stderr_fd = -1;
 	s->sb.plan.stdin_fd = -1;
 	s->sb.plan.session = true;
+	/* Set after each call; when it runs out, init freezes the guest. */
+	s->sb.plan.timer_fd = s->sb.proc.timer_fd =
+	    timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	s->sb.plan.shared = s->sb.proc.shared =
+	    mmap(NULL, sizeof(struct jail_shared), PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	s->m.interrupt_fd = s->m.break_fd = s->m.ctl_fd = -1;
 	s->m.out_fd = s->m.err_fd = s->m.proto_fd = s->m.stdin_fd = -1;
 	if (opts)
@@ -308,7 +320,11 @@ int brig_session_new(brig_executor *ex, brig_lang lang, const brig_run_opts *opt
 	s->opts.stdin_data = NULL; /* a session's stdin is empty */
 	s->sb.lim = ex->limits;
 	limits_resolve(&s->sb.lim, &s->opts.limits);
-	rc = start(s, res);
+	if (s->sb.proc.shared == MAP_FAILED)
+		s->sb.plan.shared = s->sb.proc.shared = NULL;
+	rc = s->sb.proc.timer_fd < 0 || !s->sb.proc.shared
+		 ? result_fail(res, BRIG_E_INTERNAL, "timer: %s", strerror(errno))
+		 : start(s, res);
 	if (rc) {
 		if (why)
 			*why = strdup(brig_result_message(res));
@@ -333,6 +349,10 @@ void brig_session_free(brig_session *s)
 		close(s->m.interrupt_fd);
 	if (s->m.break_fd >= 0)
 		close(s->m.break_fd);
+	if (s->sb.proc.timer_fd >= 0)
+		close(s->sb.proc.timer_fd);
+	if (s->sb.proc.shared)
+		munmap(s->sb.proc.shared, sizeof(struct jail_shared));
 	for (size_t i = 0; i < s->nhandlers; i++) {
 		free(s->handlers[i].name);
 		free(s->handlers[i].code);
@@ -661,9 +681,14 @@ int brig_session_call_handler(brig_session *s, const char *name, const char *eve
 
 /* -------------------------------------------------------------- snapshots */
 
+/*
+ * The guest forks a stopped copy of itself; init, watching while the request
+ * runs, takes the one child of its own that stopped as the holder and names
+ * it.  The guest's answer names nothing.
+ */
 static int take_snapshot(brig_session *s, brig_snapshot *snap, brig_result *res)
 {
-	json_t *req, *holder;
+	json_t *req;
 	uint8_t raw[16];
 	int rc;
 
@@ -671,16 +696,21 @@ static int take_snapshot(brig_session *s, brig_snapshot *snap, brig_result *res)
 		return result_fail(res, BRIG_E_INTERNAL, "getrandom failed");
 	for (int i = 0; i < 16; i++)
 		snprintf(snap->token + 2 * i, 3, "%02x", raw[i]);
+	if ((rc = usable(s, res)))
+		return rc;
+	if (jail_snap_begin(&s->sb.proc) < 0)
+		return result_fail(res, BRIG_E_INTERNAL, "the sandbox's init did not answer");
 	req = json_pack("{s:s, s:s, s:b}", "op", "snapshot", "token", snap->token, "loaded",
 			s->loaded);
 	rc = request(s, req, NULL, 0, NULL, res);
 	json_decref(req);
+	if (jail_snap_end(&s->sb.proc, rc == BRIG_OK, &snap->holder, &snap->holder_id) < 0 &&
+	    rc == BRIG_OK)
+		return result_fail(res, BRIG_E_INTERNAL, "the sandbox's init did not answer");
 	if (rc != BRIG_OK)
 		return rc;
-	holder = json_object_get(s->m.done_json, "holder");
-	if (!json_is_integer(holder) || json_integer_value(holder) <= 1)
-		return result_fail(res, BRIG_E_INTERNAL, "the guest could not take a snapshot");
-	snap->holder = (int32_t)json_integer_value(holder);
+	if (!snap->holder)
+		return result_fail(res, BRIG_E_INTERNAL, "the guest left no stopped copy");
 	snap->session = s;
 	s->snaps[s->nsnaps++] = snap;
 	return BRIG_OK;
@@ -715,19 +745,24 @@ int brig_session_snapshot(brig_session *s, brig_snapshot **out)
 /* Wake the holder, which forks a new live guest that takes over the channel. */
 static int revive(brig_session *s, const brig_snapshot *snap, brig_result *res)
 {
-	json_t *req = op("restore"), *pid;
+	json_t *req, *pid;
 	ssize_t left;
 	int rc;
 
+	/* A call from here on: no freeze may stop the holder on its way. */
+	jail_call_begin(&s->sb.proc);
 	kill_live(&s->m, s);
 	reset_channel(s);
 	s->m.live_pid = -1;
 	s->m.live_status = -1;
 	s->poisoned = s->ended = false;
-	if (jail_cont(&s->sb.proc, snap->holder) < 0) {
-		json_decref(req);
+	rc = jail_cont(&s->sb.proc, snap->holder, snap->holder_id);
+	if (rc < 0)
 		return result_fail(res, BRIG_E_INTERNAL, "the sandbox's init did not answer");
-	}
+	/* The guest killed its copy, or woke it (init then killed it). */
+	if (rc > 0)
+		return result_fail(res, BRIG_E_NOTFOUND, "the snapshot's stopped copy is gone");
+	req = op("restore");
 	/* The new guest skips everything before this token (see _agent.py). */
 	left = dispatch_send(&s->sb.disp, snap->token, strlen(snap->token));
 	s->m.out_pending = left > 0;
@@ -774,7 +809,7 @@ void brig_snapshot_free(brig_snapshot *snap)
 				s->snaps[i] = s->snaps[--s->nsnaps];
 		}
 		if (!s->m.exited)
-			jail_signal(&s->sb.proc, snap->holder, SIGKILL);
+			jail_drop(&s->sb.proc, snap->holder, snap->holder_id);
 		pthread_mutex_unlock(&s->lock);
 	}
 	free(snap);

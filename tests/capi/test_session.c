@@ -438,6 +438,407 @@ static void rwc_commits_after_each_call(void)
 	rwc_dir_remove(dir);
 }
 
+/* ------------------------------------------- processes between calls */
+
+/* What the host sees of the jail's processes named tag: the live ones. */
+struct seen {
+	int alive, stopped;
+	long long ticks; /* CPU time, user + system, in clock ticks */
+};
+
+static struct seen look(const char *tag)
+{
+	struct seen v = {0, 0, 0};
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		char path[300], buf[1024], state, *l, *r;
+		unsigned long long ut, st;
+		FILE *f;
+		size_t n;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		l = strchr(buf, '(');
+		r = strrchr(buf, ')');
+		if (!l || !r || (size_t)(r - l - 1) != strlen(tag) ||
+		    strncmp(l + 1, tag, strlen(tag)))
+			continue;
+		if (sscanf(r + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &state,
+			   &ut, &st) != 3 ||
+		    state == 'Z' || state == 'X')
+			continue;
+		v.alive++;
+		v.stopped += state == 'T';
+		v.ticks += (long long)(ut + st);
+	}
+	if (d)
+		closedir(d);
+	return v;
+}
+
+/* Wait (within a generous bound) until every process named tag is stopped. */
+static struct seen all_stopped(const char *tag, int at_least)
+{
+	struct seen v = look(tag);
+
+	for (int i = 0; i < 500 && !(v.alive >= at_least && v.stopped == v.alive); i++) {
+		usleep(10 * 1000);
+		v = look(tag);
+	}
+	return v;
+}
+
+/* Wait until n processes are named tag (they name themselves after a fork). */
+static struct seen count_alive(const char *tag, int n)
+{
+	struct seen v = look(tag);
+
+	for (int i = 0; i < 300 && v.alive != n; i++) {
+		usleep(10 * 1000);
+		v = look(tag);
+	}
+	return v;
+}
+
+static struct seen none_alive(const char *tag)
+{
+	struct seen v = look(tag);
+
+	for (int i = 0; i < 300 && v.alive; i++) {
+		usleep(10 * 1000);
+		v = look(tag);
+	}
+	return v;
+}
+
+static void make_tag(char *tag, size_t len, const char *what)
+{
+	snprintf(tag, len, "b%s%d%c", what, (int)getpid() % 100000, PY ? 'p' : 'j');
+}
+
+/* Guest code: CPU burners named TAG that outlive the call, one of them a
+ * chain that forks its successor and exits every few milliseconds; in
+ * Python also a background thread that counts, in JS a process that stops
+ * itself (JS cannot snapshot: nothing it stops is ever spared). */
+static const char py_burners[] = "import os, threading, time\n"
+				 "TAG = b'%s'\n"
+				 "def _named(fn):\n"
+				 "    r, w = os.pipe()\n"
+				 "    if os.fork() == 0:\n"
+				 "        try:\n"
+				 "            with open('/proc/self/comm', 'wb') as f:\n"
+				 "                f.write(TAG)\n"
+				 "            os.write(w, b'.')\n"
+				 "            fn()\n"
+				 "        finally:\n"
+				 "            os._exit(0)\n"
+				 "    os.read(r, 1)\n"
+				 "    os.close(r)\n"
+				 "    os.close(w)\n"
+				 "def _burn():\n"
+				 "    while True:\n"
+				 "        pass\n"
+				 "def _hop():\n"
+				 "    while True:\n"
+				 "        end = time.monotonic() + 0.005\n"
+				 "        while time.monotonic() < end:\n"
+				 "            pass\n"
+				 "        if os.fork():\n"
+				 "            os._exit(0)\n"
+				 "for fn in (_burn, _burn, _hop):\n"
+				 "    _named(fn)\n"
+				 "ticks = [0]\n"
+				 "def _count():\n"
+				 "    while True:\n"
+				 "        ticks[0] += 1\n"
+				 "        time.sleep(0.005)\n"
+				 "threading.Thread(target=_count, daemon=True).start()\n";
+
+static const char js_burners[] =
+    "globalThis.P = performance.constructor.constructor('return process')();\n"
+    "const TAG = '%s', cp = P.mainModule.require('child_process');\n"
+    "const fs0 = P.mainModule.require('fs');\n"
+    "for (const body of ['while :; do :; done', 'while :; do :; done',\n"
+    "    'hop() { i=0; while [ $i -lt 300 ]; do i=$((i+1)); done; hop & exit 0; }; hop',\n"
+    "    'kill -STOP $$; while :; do :; done'])\n"
+    "  cp.spawn('/bin/sh', ['-c', 'printf ' + TAG + ' > /proc/self/comm; ' + body],\n"
+    "           {stdio: 'ignore'}).unref();\n"
+    "const named = () => fs0.readdirSync('/proc').filter(p => {\n"
+    "  try { return fs0.readFileSync('/proc/' + p + '/comm', 'utf8').trim() === TAG; }\n"
+    "  catch { return false; }\n"
+    "}).length;\n"
+    "for (let i = 0; i < 1000 && named() < 4; i++)\n"
+    "  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);\n";
+
+/* The next call: do the burners (and the thread) run again? */
+static const char py_resumed[] =
+    "def _tagged():\n"
+    "    total = 0\n"
+    "    for p in os.listdir('/proc'):\n"
+    "        try:\n"
+    "            with open('/proc/%s/stat' % p) as f:\n"
+    "                s = f.read()\n"
+    "        except OSError:\n"
+    "            continue\n"
+    "        rest = s[s.rindex(')') + 2:].split()\n"
+    "        if s[s.index('(') + 1:s.rindex(')')] == TAG.decode() and rest[0] != 'Z':\n"
+    "            total += int(rest[11]) + int(rest[12])\n"
+    "    return total\n"
+    "t, k = _tagged(), ticks[0]\n"
+    "time.sleep(0.3)\n"
+    "print(_tagged() > t, ticks[0] > k)\n";
+
+static const char js_resumed[] =
+    "const fs = P.mainModule.require('fs');\n"
+    "function tagged() {\n"
+    "  let total = 0;\n"
+    "  for (const p of fs.readdirSync('/proc')) {\n"
+    "    let s;\n"
+    "    try { s = fs.readFileSync('/proc/' + p + '/stat', 'utf8'); } catch { continue; }\n"
+    "    const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');\n"
+    "    if (s.slice(s.indexOf('(') + 1, s.lastIndexOf(')')) === TAG && rest[0] !== 'Z')\n"
+    "      total += +rest[11] + +rest[12];\n"
+    "  }\n"
+    "  return total;\n"
+    "}\n"
+    "const t = tagged();\n"
+    "Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);\n"
+    "console.log(tagged() > t, true);\n";
+
+/*
+ * Between calls nothing of the session runs: burners a call left behind
+ * (a fork chain among them) are stopped and use no CPU while the session
+ * sits idle, and run again, with the agent's own threads, in the next call.
+ */
+static void idle_sessions_are_frozen(void)
+{
+	brig_session *s = open_session(NULL);
+	char tag[16], code[4096];
+	struct seen a, b;
+
+	make_tag(tag, sizeof(tag), "f");
+	snprintf(code, sizeof(code), L(py_burners, js_burners), tag);
+	CHECK(run(s, code, NULL, NULL, 0) == BRIG_OK);
+	a = all_stopped(tag, 3);
+	CHECK(a.alive >= 3 && a.stopped == a.alive);
+	sleep(1);
+	b = look(tag);
+	CHECK(b.alive == a.alive && b.stopped == b.alive);
+	if (b.ticks != a.ticks)
+		fprintf(stderr, "idle burners used %lld clock ticks\n", b.ticks - a.ticks);
+	CHECK(b.ticks == a.ticks);
+	snprintf(code, sizeof(code), "%s", L(py_resumed, js_resumed));
+	CHECK(prints(s, code, L("True True\n", "true true\n")));
+	/* Stopped again; and a kill still ends every one of them. */
+	a = all_stopped(tag, 3);
+	CHECK(a.alive >= 3 && a.stopped == a.alive);
+	{
+		brig_call_opts o;
+
+		brig_call_opts_init(&o);
+		o.wall_timeout_ms = 200;
+		CHECK(run(s, L("while True: pass", "for (;;) {}"), &o, NULL, 0) ==
+		      BRIG_E_CANCELLED);
+	}
+	CHECK(none_alive(tag).alive == 0);
+	brig_session_free(s);
+}
+
+/* Handler code that makes CPU burners look like snapshot holders: init's
+ * own children (clone with CLONE_PARENT), stopped or not, an orphan that
+ * stops itself, a process that keeps waking the first one; and it forges
+ * every answer of the agent to name that one as the holder. */
+static const char py_spoof[] =
+    "import ctypes, os, signal, time\n"
+    "TAG = b'%s'\n"
+    "NR_CLONE = {'x86_64': 56, 'aarch64': 220}[os.uname().machine]\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "def burn(stop, wake):\n"
+    "    with open('/proc/self/comm', 'wb') as f:\n"
+    "        f.write(TAG)\n"
+    "    if stop:\n"
+    "        os.kill(os.getpid(), signal.SIGSTOP)\n"
+    "    while True:\n"
+    "        for p in wake:\n"
+    "            os.kill(p, signal.SIGCONT)\n"
+    "        if wake:\n"
+    "            time.sleep(0.002)\n"
+    "def spawn(stop, how, wake=()):\n"
+    "    z = ctypes.c_long(0)\n"
+    "    r, w = os.pipe()\n"
+    "    if how == 'clone':\n"
+    "        pid = libc.syscall(ctypes.c_long(NR_CLONE), ctypes.c_long(0x8000 | 17), z, z, z, z)\n"
+    "    else:\n"
+    "        pid = os.fork()\n"
+    "    if pid == 0:\n"
+    "        try:\n"
+    "            if how == 'orphan':\n"
+    "                child = os.fork()\n"
+    "                if child:\n"
+    "                    os.write(w, str(child).encode())\n"
+    "                    os._exit(0)\n"
+    "            burn(stop, wake)\n"
+    "        finally:\n"
+    "            os._exit(0)\n"
+    "    os.close(w)\n"
+    "    if how == 'orphan':\n"
+    "        os.waitpid(pid, 0)\n"
+    "        pid = int(os.read(r, 32))\n"
+    "    os.close(r)\n"
+    "    while open('/proc/%%d/comm' %% pid, 'rb').read().strip() != TAG or (stop and\n"
+    "            open('/proc/%%d/stat' %% pid).read().rpartition(')')[2][1] != 'T'):\n"
+    "        time.sleep(0.001)\n"
+    "    return pid\n"
+    "def handler(event):\n"
+    "    from brig import _proto\n"
+    "    fakes = [spawn(True, 'clone'), spawn(False, 'clone'), spawn(True, 'orphan')]\n"
+    "    spawn(False, 'fork', fakes[:1])\n"
+    "    send = _proto.channel.send_msg\n"
+    "    def forged(ftype, cid, value, blob=b''):\n"
+    "        if isinstance(value, dict) and value.get('ok'):\n"
+    "            value = dict(value, holder=fakes[0])\n"
+    "        return send(ftype, cid, value, blob)\n"
+    "    _proto.channel.send_msg = forged\n"
+    "    if event == 'during':\n"
+    "        os.register_at_fork(before=lambda: spawn(True, 'clone'))\n"
+    "    return fakes[0]\n";
+
+/* The processes a call sees besides init and itself, and a counter the
+ * snapshot keeps. */
+static const char py_ps[] = "import os\n"
+			    "n = [0]\n"
+			    "def handler(event):\n"
+			    "    n[0] += 1\n"
+			    "    me, seen = os.getpid(), []\n"
+			    "    for p in os.listdir('/proc'):\n"
+			    "        if not p.isdigit() or int(p) in (1, me):\n"
+			    "            continue\n"
+			    "        try:\n"
+			    "            with open('/proc/%s/stat' % p) as f:\n"
+			    "                s = f.read()\n"
+			    "        except OSError:\n"
+			    "            continue\n"
+			    "        seen.append((s[s.index('(') + 1:s.rindex(')')],\n"
+			    "                     s[s.rindex(')') + 2]))\n"
+			    "    return '%d %s' % (n[0], sorted(seen))\n";
+
+static brig_session *spoofing_session(const char *tag)
+{
+	static char code[4096];
+	brig_session *s = open_session(NULL);
+
+	snprintf(code, sizeof(code), py_spoof, tag);
+	CHECK(brig_session_add_handler(s, "spoof", code) == BRIG_OK);
+	CHECK(brig_session_add_handler(s, "ps", py_ps) == BRIG_OK);
+	CHECK(brig_session_add_handler(s, "spin", "def handler(e):\n    while True: pass\n") ==
+	      BRIG_OK);
+	CHECK(brig_session_load(s, NULL) == BRIG_OK);
+	return s;
+}
+
+static int spin(brig_session *s)
+{
+	brig_call_opts o;
+	char *res = NULL;
+	int rc;
+
+	brig_call_opts_init(&o);
+	o.wall_timeout_ms = 300;
+	rc = brig_session_call_handler(s, "spin", "{}", &o, &res, NULL);
+	free(res);
+	return rc;
+}
+
+/*
+ * The review's attack: handler code names a CPU burner as the snapshot
+ * holder.  init alone knows the holders, so a kill leaves nothing but init
+ * and the real holder, and the real snapshot still restores.
+ */
+static void spoofed_holders_die(void)
+{
+	brig_session *s;
+	brig_snapshot *snap = NULL;
+	char tag[16], *res = NULL;
+
+	if (!PY)
+		return;
+	make_tag(tag, sizeof(tag), "s");
+	s = spoofing_session(tag);
+	CHECK(call(s, "ps", "{}", &res) == BRIG_OK && res && strcmp(res, "\"1 []\"") == 0);
+	free(res);
+	CHECK(call(s, "spoof", "\"before\"", &res) == BRIG_OK);
+	free(res);
+	CHECK(count_alive(tag, 4).alive == 4);
+	CHECK(brig_session_snapshot(s, &snap) == BRIG_OK);
+	CHECK(call(s, "ps", "{}", &res) == BRIG_OK); /* the snapshot's count stays 1 */
+	free(res);
+	CHECK(spin(s) == BRIG_E_CANCELLED && brig_session_poisoned(s));
+	CHECK(none_alive(tag).alive == 0);
+	CHECK(snap && brig_session_restore(s, snap) == BRIG_OK);
+	/* Only the holder is left beside init and the restored guest. */
+	CHECK(call(s, "ps", "{}", &res) == BRIG_OK && res &&
+	      strcmp(res, "\"2 [('python3', 'T')]\"") == 0);
+	if (res && strcmp(res, "\"2 [('python3', 'T')]\"") != 0)
+		fprintf(stderr, "after the restore: %s\n", res);
+	free(res);
+	brig_snapshot_free(snap);
+	brig_session_free(s);
+}
+
+/*
+ * A child that stops itself while a snapshot is taken makes two stopped
+ * children where init expects one: the snapshot fails and neither is kept.
+ */
+static void holder_must_be_alone(void)
+{
+	brig_session *s;
+	brig_snapshot *snap = NULL;
+	char tag[16], *res = NULL;
+
+	if (!PY)
+		return;
+	make_tag(tag, sizeof(tag), "d");
+	s = spoofing_session(tag);
+	CHECK(call(s, "spoof", "\"during\"", &res) == BRIG_OK);
+	free(res);
+	CHECK(brig_session_snapshot(s, &snap) == BRIG_E_INTERNAL && snap == NULL);
+	brig_snapshot_free(snap);
+	CHECK(spin(s) == BRIG_E_CANCELLED);
+	CHECK(none_alive(tag).alive == 0);
+	brig_session_free(s);
+}
+
+/* A guest that kills its own snapshot's copy: restoring says it is gone. */
+static void spoiled_snapshot(void)
+{
+	brig_session *s;
+	brig_snapshot *snap = NULL;
+
+	if (!PY)
+		return;
+	s = open_session(NULL);
+	CHECK(brig_session_snapshot(s, &snap) == BRIG_OK);
+	CHECK(prints(s,
+		     "import os, signal\n"
+		     "for p in os.listdir('/proc'):\n"
+		     "    if p.isdigit() and int(p) not in (1, os.getpid()):\n"
+		     "        os.kill(int(p), signal.SIGKILL)\n"
+		     "        print('killed')\n",
+		     "killed\n"));
+	CHECK(brig_session_restore(s, snap) == BRIG_E_NOTFOUND);
+	CHECK(brig_session_poisoned(s));
+	brig_snapshot_free(snap);
+	brig_session_free(s);
+}
+
 /* A thousand sessions later, no fd, thread or child process is left. */
 static void no_leaks(void)
 {
@@ -485,6 +886,10 @@ static void suite(void)
 	late_reply_is_dropped();
 	handlers();
 	rwc_commits_after_each_call();
+	idle_sessions_are_frozen();
+	spoofed_holders_die();
+	holder_must_be_alone();
+	spoiled_snapshot();
 	no_leaks();
 }
 

@@ -3,8 +3,10 @@ snapshot, restore) with state that persists between them.
 
 Snapshots fork: a stopped copy of this process (the holder) keeps the heap
 exactly as it was, and the files of /tmp and the home directory are copied
-to /run/brig.  On restore the host's init wakes the holder, which forks a
-new live guest that takes over the channel.
+to /run/brig.  The holder is an orphan, so the jail's init adopts it; init,
+not this agent, decides that it is the holder.  On restore init wakes the
+holder, which clones a new live guest as init's own child (CLONE_PARENT,
+one fork) that takes over the channel.
 """
 import builtins
 import gc
@@ -12,12 +14,15 @@ import json
 import os
 import signal
 import sys
+import time
 
 from brig import _agent, _proto
 
 _SNAP_ROOT = "/run/brig/snap"
 _HOME = "/home/user"
 _RESTORED = object()  # what _snapshot returns in the revived copy
+_CLONE_PARENT = 0x00008000
+_SYS_CLONE = {"x86_64": 56, "aarch64": 220}
 
 
 def _flush():
@@ -123,6 +128,7 @@ class Session:
         folder = "%s/%d-%d" % (_SNAP_ROOT, os.getpid(), self.snapshots)
         _copy_state(folder)
         _flush()
+        clone = _cloner()  # loaded here, so that every holder has it
         r, w = os.pipe()
         child = os.fork()
         if child == 0:
@@ -130,15 +136,18 @@ class Session:
             holder = os.fork()
             if holder == 0:
                 os.close(w)
-                _hold()  # returns only in a revived copy
-                return _RESTORED, (token, folder, bool(req.get("loaded")))
+                holder = _hold(clone)  # returns only in a revived copy
+                return _RESTORED, (token, folder, bool(req.get("loaded")), holder)
             os.write(w, str(holder).encode())
             os._exit(0)
         os.close(w)
         holder = int(os.read(r, 32) or b"0")
         os.close(r)
         os.waitpid(child, 0)
-        return {"ok": True, "holder": holder}
+        # The host asks init about the holder once this answer arrives: it
+        # must be stopped by then.
+        _wait_stopped(holder)
+        return {"ok": True}
 
 
 async def _await(aw):
@@ -165,20 +174,75 @@ def _restore_state(folder):
         shutil.copytree("%s/%s" % (folder, name), dst, symlinks=True, dirs_exist_ok=True)
 
 
-def _hold():
-    """Stay stopped; each wake-up (a restore) forks a new live guest that returns."""
+def _cloner():
+    """fork(), except that the child's parent is ours: the jail's init.
+
+    os.fork cannot do that, so this is clone(CLONE_PARENT) by hand, wrapped
+    the way os.fork wraps fork() (the GIL held, the at-fork hooks run).  It
+    runs only in a holder, which is single-threaded, so none of the locks
+    glibc's fork() takes care of can be held by another thread.
+    """
+    import ctypes
+
+    lib = ctypes.PyDLL(None, use_errno=True)  # keeps the GIL, as os.fork does
+    number = _SYS_CLONE.get(os.uname().machine)
+    flags = _CLONE_PARENT | signal.SIGCHLD
+    zero = ctypes.c_long(0)
+
+    def clone():
+        if number is None:
+            raise OSError("no clone syscall number for this machine")
+        lib.PyOS_BeforeFork()
+        pid = lib.syscall(ctypes.c_long(number), ctypes.c_long(flags), zero, zero, zero, zero)
+        if pid == 0:
+            lib.PyOS_AfterFork_Child()
+            return 0
+        err = ctypes.get_errno()
+        lib.PyOS_AfterFork_Parent()
+        if pid < 0:
+            raise OSError(err, os.strerror(err))
+        return pid
+
+    return clone
+
+
+def _hold(clone):
+    """Stay stopped; each wake-up (a restore) clones a new live guest that returns."""
+    me = os.getpid()
     while True:
-        os.kill(os.getpid(), signal.SIGSTOP)
-        child = os.fork()
-        if child == 0:
-            if os.fork() == 0:
-                return  # the new live guest, an orphan that init adopts
-            os._exit(0)
-        os.waitpid(child, 0)
+        os.kill(me, signal.SIGSTOP)
+        try:
+            if clone() == 0:
+                return me  # the new live guest, init's child
+        except OSError:
+            pass  # at the process limit: this restore fails by its timeout
 
 
-def _revived(token, folder, loaded):
+def _state(pid):
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            return f.read().rpartition(b")")[2][1:2]
+    except OSError:
+        return b""
+
+
+def _wait_stopped(pid, limit=5.0):
+    """Until pid is stopped (a fresh holder), within limit seconds."""
+    deadline = time.monotonic() + limit
+    spins = 0
+    while _state(pid) not in (b"T", b"") and time.monotonic() < deadline:
+        # It is a few instructions from stopping: yield before sleeping.
+        spins += 1
+        if spins < 100:
+            os.sched_yield()
+        else:
+            time.sleep(0.0001)
+
+
+def _revived(token, folder, loaded, holder):
     """First steps of a revived guest: find the host's token, serve the restore."""
+    # A kill right after this restore must find the holder stopped again.
+    _wait_stopped(holder)
     _proto.channel.resync(token.encode())
     ftype, body = _proto.channel.read_frame()
     cid, req, _blob = _proto.parse_msg(body)

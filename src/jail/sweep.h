@@ -1,0 +1,71 @@
+/*
+ * Sweeps, for the jail's init in a session: stop every process of the jail
+ * but init (a freeze), or kill every one but init and the snapshot holders,
+ * and prove it from /proc alone.
+ *
+ * A stopped process can be woken by any running one, so "every process is
+ * stopped" is only proven by two scans of /proc in a row that find the same
+ * tasks, all stopped, with the same context-switch counts: a task woken in
+ * between would have run and been switched out again, which the counts
+ * show.  Nothing ran between the scans, so nothing is left to wake anyone.
+ *
+ * Runs in a clone of a possibly threaded embedder: raw syscalls only, no
+ * malloc; the state lives in init's own anonymous mapping.
+ */
+#ifndef BRIG_JAIL_SWEEP_H
+#define BRIG_JAIL_SWEEP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "jail/jail.h"
+
+/* Tasks a sweep can account for; more fail it. */
+#define SWEEP_MAX_TASKS 65536
+
+struct sweep_task {
+	int32_t tid;
+	uint32_t pad;
+	uint64_t switches; /* voluntary + involuntary context switches */
+};
+
+struct sweep_holder {
+	int32_t pid, id;
+};
+
+struct sweep {
+	int proc_fd;		/* /proc, open */
+	int ctl;		/* a message here makes a freeze give way */
+	void (*reap)(void *ud); /* called between passes */
+	void *reap_ud;
+	/* The snapshot holders: a kill spares them while they are stopped
+	 * children of init, a thaw never wakes them. */
+	struct sweep_holder holders[JAIL_MAX_SPARED];
+	int nholders;
+	/* What the last freeze stopped (every non-holder once it overflowed). */
+	bool stopped_all;
+	int nstopped;
+	int32_t stopped[SWEEP_MAX_TASKS];
+	/* The last two scans. */
+	int nprev, ncur;
+	bool overflow;
+	struct sweep_task prev[SWEEP_MAX_TASKS], cur[SWEEP_MAX_TASKS];
+};
+
+/* Stop every process but init.  0 when proven, 1 when it gave way to a
+ * message on ctl (what it stopped is woken again), -1 when out of time. */
+int sweep_freeze(struct sweep *w);
+/* Kill every process but init and the holders that are still its stopped
+ * children; the others are killed and forgotten.  0, or -1 out of time. */
+int sweep_kill(struct sweep *w);
+/* Wake what the last freeze stopped. */
+void sweep_thaw(struct sweep *w);
+
+struct sweep_holder *sweep_holder(struct sweep *w, int32_t pid);
+void sweep_forget(struct sweep *w, int32_t pid);
+/* Whether pid lives with every task stopped, as init's child. */
+bool sweep_stopped_child(struct sweep *w, int32_t pid);
+
+uint64_t sweep_now_ns(void);
+
+#endif
