@@ -28,6 +28,7 @@ struct monitor {
 	uint64_t cpu_sampled_us;     /* without a cgroup: the tree's CPU when last seen */
 	/* internal */
 	struct proto_reader reader;
+	bool blocked; /* a call waits in the reader for room in the budget */
 	size_t stdin_off;
 	bool exited, killed;
 

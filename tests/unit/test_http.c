@@ -345,7 +345,7 @@ static int req(const struct http_policy *p, const char *method, const char *url,
 	if (headers)
 		json_object_set_new(args, "headers", headers);
 	hc_reply_init(rep);
-	http_request(p, args, body, len, rep);
+	http_request(p, args, body, len, NULL, rep);
 	json_decref(args);
 	return rep->err_type ? -1 : 0;
 }
@@ -569,13 +569,13 @@ static void test_bad_input(const struct http_policy *p)
 
 	args = json_pack("{s:s, s:i}", "method", "GET", "url", 5);
 	hc_reply_init(&rep);
-	http_request(p, args, NULL, 0, &rep);
+	http_request(p, args, NULL, 0, NULL, &rep);
 	CHECK_STR(rep.err_type, "ValueError");
 	hc_reply_clear(&rep);
 	json_decref(args);
 	args = json_pack("[]");
 	hc_reply_init(&rep);
-	http_request(p, args, NULL, 0, &rep);
+	http_request(p, args, NULL, 0, NULL, &rep);
 	CHECK_STR(rep.err_type, "ValueError");
 	hc_reply_clear(&rep);
 	json_decref(args);
