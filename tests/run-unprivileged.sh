@@ -65,7 +65,7 @@ else
 	echo "run-unprivileged: uid $UNPRIV_UID cannot reach $root; using copies in $work" >&2
 	mkdir -p "$work/build/tests" "$work/guest" "$work/tests"
 	cp "$bin" "$work/build/brig"
-	for t in test_capi test_session; do
+	for t in test_capi test_session test_hostcall; do
 		[ -x "$(dirname "$bin")/tests/$t" ] && cp "$(dirname "$bin")/tests/$t" "$work/build/tests/"
 	done
 	cp -R "$guest/." "$work/guest/"
@@ -97,7 +97,7 @@ as_nobody env \
 	"$run_tests/integration" "$run_tests/security" "$@" || status=$?
 
 # The C API suites too, when they were built beside the binary.
-for t in test_capi test_session; do
+for t in test_capi test_session test_hostcall; do
 	exe=$(dirname "$run_bin")/tests/$t
 	[ -x "$exe" ] || continue
 	echo "run-unprivileged: $t" >&2

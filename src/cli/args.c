@@ -22,6 +22,8 @@ const char cli_usage[] =
     "      --pids N             process/thread limit (default 128)\n"
     "      --max-output SIZE    limit for each of stdout and stderr (default 1m)\n"
     "      --tmp-size SIZE      size of /tmp and of /home/user (default 64m each)\n"
+    "      --max-frame SIZE     largest protocol frame; also bounds the host memory\n"
+    "                           of host calls, about twice this (default 32m)\n"
     "      --allow-host HOST[:PORT]  allow http to HOST and its subdomains (repeatable)\n"
     "      --mount VPATH:HOSTPATH[:ro|rw|rwc]  expose a host directory (repeatable)\n"
     "      --host-fn NAME=COMMAND  host function run as COMMAND: JSON args on stdin,\n"
@@ -41,6 +43,7 @@ enum {
 	OPT_PIDS,
 	OPT_OUTPUT,
 	OPT_TMP,
+	OPT_FRAME,
 	OPT_ALLOW,
 	OPT_MOUNT,
 	OPT_HOSTFN,
@@ -57,6 +60,7 @@ static const struct option longopts[] = {
     {"pids", required_argument, NULL, OPT_PIDS},
     {"max-output", required_argument, NULL, OPT_OUTPUT},
     {"tmp-size", required_argument, NULL, OPT_TMP},
+    {"max-frame", required_argument, NULL, OPT_FRAME},
     {"allow-host", required_argument, NULL, OPT_ALLOW},
     {"mount", required_argument, NULL, OPT_MOUNT},
     {"host-fn", required_argument, NULL, OPT_HOSTFN},
@@ -142,6 +146,9 @@ static int parse_limit(int c, const char *v, brig_limits *l, char *err, size_t e
 			   : 0;
 	case OPT_TMP:
 		return parse_size(v, &l->tmp_bytes) ? bad(err, errlen, "--tmp-size", v, size) : 0;
+	case OPT_FRAME:
+		return parse_size(v, &l->max_frame_bytes) ? bad(err, errlen, "--max-frame", v, size)
+							  : 0;
 	}
 	return -1;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -194,7 +195,9 @@ static void job_free(struct dispatch_job *job)
 static void flush_locked(struct dispatch *d)
 {
 	while (d->out_fd >= 0 && d->outq.len > d->outq_off) {
-		ssize_t n = write(d->out_fd, d->outq.data + d->outq_off, d->outq.len - d->outq_off);
+		/* No SIGPIPE for the embedder when the guest is gone. */
+		ssize_t n = send(d->out_fd, d->outq.data + d->outq_off, d->outq.len - d->outq_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -211,6 +214,11 @@ static void flush_locked(struct dispatch *d)
 		/* Let a buffer grown by a burst of replies go. */
 		if (d->outq.cap > (1u << 20))
 			buf_free(&d->outq);
+	} else if (d->outq_off >= (64u << 10) && d->outq_off >= d->outq.len / 2) {
+		/* What was sent must not stay: only unsent bytes are charged. */
+		memmove(d->outq.data, d->outq.data + d->outq_off, d->outq.len - d->outq_off);
+		d->outq.len -= d->outq_off;
+		d->outq_off = 0;
 	}
 	room_freed_locked(d);
 }
@@ -247,6 +255,8 @@ static void run_job(struct dispatch *d, struct dispatch_job *job)
 	/* The reply is charged now (while unread): release the call's cost. */
 	d->pending--;
 	d->admitted -= job->cost;
+	if (!d->pending)
+		pthread_cond_broadcast(&d->idle);
 	room_freed_locked(d);
 	pthread_mutex_unlock(&d->lock);
 	buf_free(&frame);
@@ -316,6 +326,7 @@ int dispatch_init(struct dispatch *d, const brig_caps *caps, size_t max_reply, c
 	d->out_fd = -1;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->cond, NULL);
+	pthread_cond_init(&d->idle, NULL);
 	d->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (d->event_fd < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
@@ -422,6 +433,27 @@ void dispatch_cancel(struct dispatch *d)
 	hc_cancel_fire(d->cancel);
 	hc_cancel_unref(d->cancel);
 	d->cancel = NULL;
+	/* Calls not started yet are dropped: the guest that asked is gone. */
+	while (d->queue) {
+		struct dispatch_job *job = d->queue;
+
+		d->queue = job->next;
+		d->pending--;
+		d->admitted -= job->cost;
+		job_free(job);
+	}
+	d->queue_tail = NULL;
+	if (!d->pending)
+		pthread_cond_broadcast(&d->idle);
+	room_freed_locked(d);
+	pthread_mutex_unlock(&d->lock);
+}
+
+void dispatch_wait_idle(struct dispatch *d)
+{
+	pthread_mutex_lock(&d->lock);
+	while (d->pending)
+		pthread_cond_wait(&d->idle, &d->lock);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -463,13 +495,6 @@ void dispatch_destroy(struct dispatch *d)
 	dispatch_cancel(d);
 	pthread_mutex_lock(&d->lock);
 	d->stopping = true;
-	/* Calls not started yet are dropped: the guest is gone. */
-	while (d->queue) {
-		struct dispatch_job *job = d->queue;
-		d->queue = job->next;
-		job_free(job);
-	}
-	d->queue_tail = NULL;
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
 	/* Calls in progress were cancelled; a C function that ignores it is waited for. */
@@ -484,4 +509,5 @@ void dispatch_destroy(struct dispatch *d)
 		close(d->event_fd);
 	pthread_mutex_destroy(&d->lock);
 	pthread_cond_destroy(&d->cond);
+	pthread_cond_destroy(&d->idle);
 }

@@ -41,7 +41,8 @@ struct dispatch {
 	size_t budget;	  /* bytes of admitted calls and unread replies */
 
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_cond_t cond; /* workers: a call to start, or stop */
+	pthread_cond_t idle; /* no call pending */
 	struct dispatch_job *queue, *queue_tail;
 	int out_fd;	 /* the protocol socket; set by the caller */
 	struct buf outq; /* frames the socket has not taken yet */
@@ -82,11 +83,13 @@ int dispatch_refuse(struct dispatch *d, uint32_t id, size_t cost);
  */
 ssize_t dispatch_send(struct dispatch *d, const void *p, size_t n);
 /*
- * Cancel every call submitted so far: queued ones are answered without
- * running, running ones are told (an HTTP transfer aborts, a command is
+ * Cancel every call submitted so far: queued ones are dropped, running ones
+ * are told (an HTTP transfer aborts, a command is
  * killed, a C function may ask brig_hostcall_cancelled).  Thread-safe.
  */
 void dispatch_cancel(struct dispatch *d);
+/* Wait until no call runs (after dispatch_cancel: until the functions return). */
+void dispatch_wait_idle(struct dispatch *d);
 /*
  * The guest was killed and another will take the channel: drop queued
  * output, and the replies of calls still running when they finish.

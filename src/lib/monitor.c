@@ -410,6 +410,9 @@ void monitor_call(struct monitor *m, uint32_t id)
 		if (m->lim->cpu_timeout_ms && !m->killed)
 			check_cpu(m);
 	}
+	/* A killed call's host calls were cancelled: they end with it. */
+	if (m->killed)
+		dispatch_wait_idle(m->disp);
 	/* The guest flushed its output before answering: it is in the pipes now. */
 	drain_ready(m);
 	end = cgroup_cpu_us(m->cg);

@@ -31,14 +31,33 @@ void proto_reader_free(struct proto_reader *r)
 
 int proto_feed(struct proto_reader *r, const void *p, size_t n)
 {
+	size_t avail, need;
+
 	/* Drop consumed bytes before growing, so the buffer stays near one frame. */
 	if (r->off && r->off == r->in.len) {
 		r->in.len = 0;
 		r->off = 0;
+		/* And let a buffer grown for one big frame go. */
+		if (r->in.cap > (1u << 20))
+			buf_free(&r->in);
 	} else if (r->off > 65536) {
 		memmove(r->in.data, r->in.data + r->off, r->in.len - r->off);
 		r->in.len -= r->off;
 		r->off = 0;
+	}
+	/*
+	 * Once a frame's length is known, make room for all of it at once:
+	 * growing by doubling would copy it several times, and hold the old
+	 * and the new copy together at each step.
+	 */
+	avail = r->in.len - r->off;
+	if (avail >= 4) {
+		const uint8_t *h = (const uint8_t *)r->in.data + r->off;
+
+		need = 4 + (size_t)get_u32(h);
+		if (need <= 4 + r->max_frame && need > avail + n &&
+		    buf_reserve(&r->in, need - avail) < 0)
+			return -1;
 	}
 	return buf_append(&r->in, p, n);
 }
