@@ -28,7 +28,7 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* getent ahosts -- NAME, stdout to out, nothing else open. */
+/* helper ahosts -- NAME, stdout to out, nothing else open. */
 static pid_t spawn_helper(const char *helper, const char *name, int out)
 {
 	char *argv[] = {(char *)helper, "ahosts", "--", (char *)name, NULL};
@@ -50,7 +50,10 @@ static pid_t spawn_helper(const char *helper, const char *name, int out)
 	/* The embedder's signal mask and dispositions are not the helper's. */
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &dfl);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	/* A group of its own: a kill ends whatever it started too. */
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+					    POSIX_SPAWN_SETPGROUP);
 	rc = posix_spawn(&pid, helper, &fa, &attr, argv, environ);
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
@@ -136,7 +139,7 @@ int resolve_name(const char *helper, const char *name, uint64_t deadline_ms,
 	rc = collect(fds[0], deadline_ms, cancel, &answer);
 	close(fds[0]);
 	if (rc != RESOLVE_OK)
-		kill(pid, SIGKILL);
+		kill(-pid, SIGKILL);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (rc == RESOLVE_TIMEOUT)
