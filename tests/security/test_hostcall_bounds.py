@@ -316,3 +316,22 @@ def test_many_async_calls_complete(lang, n):
     }[lang]
     res = run_ok(code, lang, "--timeout", "120s", "--host-fn", "echo=cat", timeout=180)
     assert res["stdout"] == "%d\n" % (n * (n - 1) // 2), describe(res)
+
+
+@pytest.mark.parametrize("lang", ["python", "js"])
+def test_unread_replies_over_the_budget_do_not_deadlock(lang):
+    """More reply bytes in flight than the host's budget: the host stops
+    reading calls until the guest reads, so the guest must read replies
+    even while its own writes are blocked."""
+    code = {
+        "python": "import asyncio, brig\nbrig.kv.set('big', 'x' * 60000)\n"
+                  "async def main():\n"
+                  "    rs = await asyncio.gather(*[brig.kv.async_get('big') for _ in range(2000)])\n"
+                  "    print(sum(len(r) for r in rs))\nasyncio.run(main())\n",
+        "js": "kv.set('big', 'x'.repeat(60000));\n"
+              "const rs = await Promise.all(Array.from({length: 2000}, () => kv.asyncGet('big')));\n"
+              "console.log(rs.reduce((a, r) => a + r.length, 0));\n",
+    }[lang]
+    res = run_ok(code, lang, "--timeout", "60s", "--max-frame", "1m", "--memory", "1g",
+                 timeout=120)
+    assert res["stdout"] == "%d\n" % (2000 * 60000), describe(res)

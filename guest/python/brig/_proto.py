@@ -61,10 +61,40 @@ class Channel:
             self._fill()
 
     def _write(self, data):
+        # The host stops reading calls while the replies we have not read
+        # fill its budget: a write that would block reads them meanwhile,
+        # or both sides would wait for each other.
         view = memoryview(data)
-        while view:
-            n = posix.write(self.fd, view)
-            view = view[n:]
+        posix.set_blocking(self.fd, False)
+        try:
+            while view:
+                try:
+                    view = view[posix.write(self.fd, view):]
+                except BlockingIOError:
+                    self._read_while_blocked()
+        finally:
+            posix.set_blocking(self.fd, True)
+
+    def _read_while_blocked(self):
+        import select
+
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN | select.POLLOUT)
+        if not any(ev & (select.POLLIN | select.POLLHUP) for _, ev in poller.poll()):
+            return
+        try:
+            chunk = posix.read(self.fd, 1 << 16)
+        except BlockingIOError:
+            return
+        if not chunk:
+            raise ConnectionError("brig host closed the control channel")
+        self.buf += chunk
+        # Replies are taken now; anything else waits in the buffer for its reader.
+        while len(self.buf) >= 5 and self.buf[4] == REPLY:
+            frame = self._take_frame()
+            if not frame:
+                return
+            self._accept(frame[1])
 
     def send_frame(self, ftype, *parts):
         size = 1 + sum(len(p) for p in parts)
