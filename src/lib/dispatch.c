@@ -418,7 +418,7 @@ int dispatch_refuse(struct dispatch *d, uint32_t id, size_t cost)
 
 	snprintf(msg, sizeof(msg),
 		 "host call too large: its arguments would take about %zu bytes of host "
-		 "memory, over the limit of %zu (max_frame_bytes)",
+		 "memory, over the budget of %zu (max_frame_bytes)",
 		 cost, d->budget);
 	encode_error(id, "ValueError", msg, &frame);
 	left = frame.len ? dispatch_send(d, frame.data, frame.len) : -1;

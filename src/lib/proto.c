@@ -186,15 +186,15 @@ int proto_parse_msg(const struct proto_frame *f, struct proto_msg *m, char *err,
  * on x86-64 and rounded up (tests/unit/test_proto.c checks that the sum
  * stays above the real figure): an array with its first table 136 bytes, an
  * object with its first buckets 224, a string 90 plus its bytes, a number
- * 32, a table slot or hash bucket per further element up to 16 (tables
- * double, buckets stay under two per member).  true, false and null are
- * shared and cost only their slot.
+ * 32; then up to 16 per ',' and ':' for the array's table slots (the
+ * table doubles) and the object's hash buckets (under two per member).
+ * true, false and null are shared and cost only their slot.
  */
 #define COST_ARRAY 160
 #define COST_OBJECT 256
 #define COST_STRING 96
 #define COST_NUMBER 48
-#define COST_MEMBER 32
+#define COST_MEMBER 16
 
 size_t proto_json_cost(const char *text, size_t len)
 {
