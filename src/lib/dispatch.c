@@ -101,7 +101,7 @@ static void call_custom(struct dispatch *d, struct dispatch_job *job, json_t *ar
 		hc_fail(rep, "RuntimeError", "unknown host function: %s", name);
 		return;
 	}
-	argtext = json_dumps(fargs ? fargs : json_object(), JSON_COMPACT);
+	argtext = fargs ? json_dumps(fargs, JSON_COMPACT) : NULL;
 	call = (brig_hostcall){name, job->cancel};
 	current_call = &call;
 	rc = f->fn(f->userdata, name, argtext ? argtext : "{}", &result, &msg);

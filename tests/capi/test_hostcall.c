@@ -113,6 +113,7 @@ static const char attack_head[] =
     "        jl = int.from_bytes(body[4:8], 'little')\n"
     "        seen[int.from_bytes(body[:4], 'little')] = json.loads(body[8:8 + jl])\n"
     "brig.kv.set('big', 'x' * 60000)\n"
+    "os.set_blocking(3, True)\n"
     "reader = threading.Thread(target=read_replies)\n"
     "reader.start()\n"
     "for i in range(400):\n"

@@ -49,6 +49,7 @@ def read_replies():
         jl = int.from_bytes(body[4:8], "little")
         seen[int.from_bytes(body[:4], "little")] = json.loads(body[8:8 + jl])
 brig.kv.set("big", "x" * 60000)
+os.set_blocking(3, True)  # the agent leaves it non-blocking; these raw writes wait
 threading.Thread(target=read_replies, daemon=True).start()
 for i in range(400):
     call(1000 + i, b'{"fn":"kv.get","args":{"key":"big"}}')

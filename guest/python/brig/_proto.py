@@ -34,13 +34,45 @@ class Channel:
         self.done = {}  # id -> (json, blob) that arrived while waiting for another
         self.futures = {}  # id -> asyncio future
         self.loop = None
+        self.nonblocking = False
 
     # ---- framing
-    def _fill(self):
-        chunk = posix.read(self.fd, 1 << 16)
+    #
+    # From the first write on, the fd is non-blocking and stays so: its file
+    # description is shared with snapshot holders and the guests restored
+    # from them, so it must never be left half-switched by a guest killed
+    # mid-write.  Reads then wait with poll.  A write that would block reads
+    # replies meanwhile: the host stops reading calls while our unread
+    # replies fill its budget, and both sides would otherwise wait for each
+    # other.  Until the first write (a run's start), reads simply block.
+    def _ready(self):
+        if not self.nonblocking:
+            posix.set_blocking(self.fd, False)
+            self.nonblocking = True
+
+    def _poll(self, events):
+        import select
+
+        poller = select.poll()
+        poller.register(self.fd, events)
+        return [ev for _, ev in poller.poll()]
+
+    def _read_some(self):
+        """Append what the socket holds; False when it holds nothing yet."""
+        try:
+            chunk = posix.read(self.fd, 1 << 16)
+        except BlockingIOError:
+            return False
         if not chunk:
             raise ConnectionError("brig host closed the control channel")
         self.buf += chunk
+        return True
+
+    def _fill(self):
+        import select
+
+        while not self._read_some():
+            self._poll(select.POLLIN)
 
     def _take_frame(self):
         if len(self.buf) < 4:
@@ -61,34 +93,22 @@ class Channel:
             self._fill()
 
     def _write(self, data):
-        # The host stops reading calls while the replies we have not read
-        # fill its budget: a write that would block reads them meanwhile,
-        # or both sides would wait for each other.
+        self._ready()
         view = memoryview(data)
-        posix.set_blocking(self.fd, False)
-        try:
-            while view:
-                try:
-                    view = view[posix.write(self.fd, view):]
-                except BlockingIOError:
-                    self._read_while_blocked()
-        finally:
-            posix.set_blocking(self.fd, True)
+        while view:
+            try:
+                view = view[posix.write(self.fd, view):]
+            except BlockingIOError:
+                self._read_while_blocked()
 
     def _read_while_blocked(self):
         import select
 
-        poller = select.poll()
-        poller.register(self.fd, select.POLLIN | select.POLLOUT)
-        if not any(ev & (select.POLLIN | select.POLLHUP) for _, ev in poller.poll()):
+        if not any(ev & (select.POLLIN | select.POLLHUP)
+                   for ev in self._poll(select.POLLIN | select.POLLOUT)):
             return
-        try:
-            chunk = posix.read(self.fd, 1 << 16)
-        except BlockingIOError:
+        if not self._read_some():
             return
-        if not chunk:
-            raise ConnectionError("brig host closed the control channel")
-        self.buf += chunk
         # Replies are taken now; anything else waits in the buffer for its reader.
         while len(self.buf) >= 5 and self.buf[4] == REPLY:
             frame = self._take_frame()
@@ -151,7 +171,8 @@ class Channel:
         return await fut
 
     def _on_readable(self):
-        self._fill()
+        if not self._read_some():
+            return
         while True:
             frame = self._take_frame()
             if not frame:
