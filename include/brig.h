@@ -211,7 +211,7 @@ typedef struct brig_http_limits {
 	size_t max_url_bytes;	   /* default 8 KiB */
 	size_t max_request_bytes;  /* request body; default 10 MiB */
 	size_t max_response_bytes; /* response body; default 10 MiB */
-	uint64_t timeout_ms;	   /* whole request incl. redirects; default 30 s */
+	uint64_t timeout_ms;	   /* whole request: lookups, redirects; default 30 s */
 	unsigned max_redirects;	   /* default 5 */
 } brig_http_limits;
 
