@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from helpers import BRIG_BIN, IS_ROOT, describe, parse_result, run, run_ok, wait_for
+from helpers import BRIG_BIN, IS_ROOT, brig, describe, parse_result, run, run_ok, wait_for
 
 MIB = 1 << 20
 
@@ -336,3 +336,12 @@ def test_unread_replies_over_the_budget_do_not_deadlock(lang):
     res = run_ok(code, lang, "--timeout", "60s", "--max-frame", "1m", "--memory", "1g",
                  timeout=120)
     assert res["stdout"] == "%d\n" % (2000 * 60000), describe(res)
+
+
+def test_max_frame_flag():
+    proc = brig("--max-frame", "lots", "-c", "pass")
+    assert proc.returncode == 2 and "invalid --max-frame 'lots'" in proc.stderr, proc.stderr
+    # Frames over the limit still end the run as a protocol violation.
+    res, _ = run("import os, struct\nos.write(3, struct.pack('<I', 8193) + b'\\x04')",
+                 "python", "--max-frame", "8k")
+    assert res["error"] == "ERR_PROTOCOL", describe(res)
