@@ -96,7 +96,22 @@ typedef struct brig_limits {
 	uint64_t max_output_bytes; /* per stream (stdout, stderr); default 1 MiB */
 	uint64_t tmp_bytes;	   /* each of /tmp and /home/user; default 64 MiB */
 	uint64_t max_code_bytes;   /* size of the submitted code; default 8 MiB */
-	uint64_t max_frame_bytes;  /* one protocol frame; default 32 MiB */
+	/*
+	 * One protocol frame; default 32 MiB.  It also bounds what a guest's
+	 * host calls make the host hold: each call is charged its blob plus
+	 * its JSON at parsed size (which for [[],[],...] is some 50 times the
+	 * text) before it is parsed, replies are charged until the guest
+	 * reads them, and the run holds at most max_frame_bytes of such
+	 * charges; beyond, the host stops reading the guest's calls until
+	 * room frees.  A call that alone exceeds it fails in the guest with
+	 * ValueError("host call too large ...").  So a run's host calls hold
+	 * at most about 2 x max_frame_bytes (the frame being received plus
+	 * the charges) plus, for each of the 8 calls that run at once, one
+	 * reply (at most max_frame_bytes; in practice the limits of the
+	 * function: http max_response_bytes, fs max_read_bytes, kv
+	 * max_value_bytes, or what a host function returns).
+	 */
+	uint64_t max_frame_bytes;
 	/*
 	 * What a run may add to its rwc mounts, all together: bytes, and one
 	 * inode per KiB of it.  Past it the guest's writes fail with ENOSPC.
@@ -173,6 +188,33 @@ int brig_kv_keys(brig_kv *kv, char **json_out);
 typedef int (*brig_host_fn)(void *userdata, const char *name, const char *args_json,
 			    char **result_json, char **error_message);
 
+/*
+ * Cancellation.  When the run ends (its deadline, a limit, the guest's
+ * exit) or a session call is killed (its timeout, brig_session_interrupt),
+ * its host calls in flight are cancelled: HTTP transfers abort, and a host
+ * function should return soon (its result is discarded).  brig_run and the
+ * session call return only once every host function has returned: a
+ * function that ignores cancellation delays them until it returns.
+ *
+ * From inside a host function, brig_hostcall_current gives the call being
+ * served (NULL on any other thread or outside a host function).  The
+ * handle stays valid until the function returns and may be handed to
+ * other threads until then.
+ */
+typedef struct brig_hostcall brig_hostcall;
+
+brig_hostcall *brig_hostcall_current(void);
+/* The function's name as the guest called it. */
+const char *brig_hostcall_name(const brig_hostcall *call);
+/* Whether the call was cancelled.  NULL: false. */
+bool brig_hostcall_cancelled(const brig_hostcall *call);
+/*
+ * A file descriptor that becomes readable (POLLIN) once the call is
+ * cancelled, to wait on next to the function's own: do not read or close
+ * it.  -1 for NULL.
+ */
+int brig_hostcall_cancel_fd(const brig_hostcall *call);
+
 /* --------------------------------------------------------- capabilities */
 
 /*
@@ -192,7 +234,7 @@ typedef struct brig_http_limits {
 	size_t max_url_bytes;	   /* default 8 KiB */
 	size_t max_request_bytes;  /* request body; default 10 MiB */
 	size_t max_response_bytes; /* response body; default 10 MiB */
-	uint64_t timeout_ms;	   /* whole request incl. redirects; default 30 s */
+	uint64_t timeout_ms;	   /* whole request: lookups, redirects; default 30 s */
 	unsigned max_redirects;	   /* default 5 */
 } brig_http_limits;
 

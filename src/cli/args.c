@@ -25,6 +25,8 @@ const char cli_usage[] =
     "      --tmp-inodes N       files in each of /tmp, /home/user, /dev/shm\n"
     "                           (default 16384)\n"
     "      --max-open-files N   open files per guest process (default 256)\n"
+    "      --max-frame SIZE     largest protocol frame; also bounds the host memory\n"
+    "                           of host calls, about twice this (default 32m)\n"
     "      --allow-host HOST[:PORT]  allow http to HOST and its subdomains (repeatable)\n"
     "      --mount VPATH:HOSTPATH[:ro|rw|rwc]  expose a host directory (repeatable)\n"
     "      --mount-write-limit SIZE  what a run may add to its rwc mounts, all\n"
@@ -48,6 +50,7 @@ enum {
 	OPT_TMP,
 	OPT_TMP_INODES,
 	OPT_NOFILE,
+	OPT_FRAME,
 	OPT_ALLOW,
 	OPT_MOUNT,
 	OPT_HOSTFN,
@@ -67,6 +70,7 @@ static const struct option longopts[] = {
     {"tmp-size", required_argument, NULL, OPT_TMP},
     {"tmp-inodes", required_argument, NULL, OPT_TMP_INODES},
     {"max-open-files", required_argument, NULL, OPT_NOFILE},
+    {"max-frame", required_argument, NULL, OPT_FRAME},
     {"allow-host", required_argument, NULL, OPT_ALLOW},
     {"mount", required_argument, NULL, OPT_MOUNT},
     {"mount-write-limit", required_argument, NULL, OPT_MOUNT_LIMIT},
@@ -177,6 +181,9 @@ static int parse_limit(int c, const char *v, brig_limits *l, char *err, size_t e
 		return parse_count(v, &l->max_open_files)
 			   ? bad(err, errlen, "--max-open-files", v, "a positive integer")
 			   : 0;
+	case OPT_FRAME:
+		return parse_size(v, &l->max_frame_bytes) ? bad(err, errlen, "--max-frame", v, size)
+							  : 0;
 	}
 	return -1;
 }

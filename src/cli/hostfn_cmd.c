@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "brig.h"
 #include "util/buf.h"
 
 #define HOSTFN_MAX_OUTPUT (16u << 20)
@@ -66,21 +67,30 @@ static void feed(struct child_io *io)
 	}
 }
 
-/* Shuttle stdin/stdout/stderr until the child closes both outputs or time runs out. */
-static int pump(struct child_io *io)
+enum { PUMP_DONE, PUMP_TIMEOUT, PUMP_CANCELLED, PUMP_FAILED };
+
+/*
+ * Shuttle stdin/stdout/stderr until the child closes both outputs, time
+ * runs out, or the call is cancelled (the run or session call ended).
+ */
+static int pump(struct child_io *io, const brig_hostcall *call)
 {
 	struct timespec t0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (io->out >= 0 || io->err >= 0) {
-		struct pollfd p[3] = {
-		    {io->in, POLLOUT, 0}, {io->out, POLLIN, 0}, {io->err, POLLIN, 0}};
+		struct pollfd p[4] = {{io->in, POLLOUT, 0},
+				      {io->out, POLLIN, 0},
+				      {io->err, POLLIN, 0},
+				      {brig_hostcall_cancel_fd(call), POLLIN, 0}};
 		long left = HOSTFN_TIMEOUT_MS - elapsed_ms(&t0);
 
+		if (brig_hostcall_cancelled(call))
+			return PUMP_CANCELLED;
 		if (left <= 0)
-			return -1;
-		if (poll(p, 3, (int)left) < 0 && errno != EINTR)
-			return -1;
+			return PUMP_TIMEOUT;
+		if (poll(p, 4, (int)left) < 0 && errno != EINTR)
+			return PUMP_FAILED;
 		if (io->in >= 0 && p[0].revents)
 			feed(io);
 		if (io->out >= 0 && p[1].revents)
@@ -88,21 +98,28 @@ static int pump(struct child_io *io)
 		if (io->err >= 0 && p[2].revents)
 			drain(&io->err, &io->err_buf);
 	}
-	return 0;
+	return PUMP_DONE;
 }
 
+/* The command leads a process group of its own, so that killing it ends all it started. */
 static pid_t spawn(const char *command, int fds[3][2])
 {
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
 	char *argv[] = {"/bin/sh", "-c", (char *)command, NULL};
 	pid_t pid = -1;
 
 	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
 	posix_spawn_file_actions_adddup2(&fa, fds[0][0], 0);
 	posix_spawn_file_actions_adddup2(&fa, fds[1][1], 1);
 	posix_spawn_file_actions_adddup2(&fa, fds[2][1], 2);
-	if (posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ) != 0)
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+	if (posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, environ) != 0)
 		pid = -1;
+	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	return pid;
 }
@@ -117,7 +134,7 @@ static char *message(struct buf *err, const char *fallback)
 int hostfn_command(void *userdata, const char *name, const char *args_json, char **result_json,
 		   char **error_message)
 {
-	int fds[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}}, status = 0, timed_out;
+	int fds[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}}, status = 0, outcome;
 	struct child_io io = {.input = args_json, .input_len = strlen(args_json)};
 	pid_t pid = -1;
 
@@ -130,15 +147,20 @@ int hostfn_command(void *userdata, const char *name, const char *args_json, char
 	close(fds[0][0]), close(fds[1][1]), close(fds[2][1]);
 	io.in = fds[0][1], io.out = fds[1][0], io.err = fds[2][0];
 	fcntl(io.in, F_SETFL, O_NONBLOCK);
-	timed_out = pump(&io);
-	if (timed_out)
-		kill(pid, SIGKILL);
+	outcome = pump(&io, brig_hostcall_current());
+	/* Whatever the command left running goes with it. */
+	kill(-pid, SIGKILL);
 	close_fd(&io.in);
 	close_fd(&io.out);
 	close_fd(&io.err);
-	waitpid(pid, &status, 0);
-	if (timed_out)
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (outcome == PUMP_TIMEOUT)
 		*error_message = strdup("host function timed out");
+	else if (outcome == PUMP_CANCELLED)
+		*error_message = strdup("host function cancelled");
+	else if (outcome == PUMP_FAILED)
+		*error_message = strdup("host function failed");
 	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		*error_message = message(&io.err_buf, "host function failed");
 	else if (io.out_buf.len) /* no output means null */

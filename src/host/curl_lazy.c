@@ -71,11 +71,47 @@ static const char *stub_url_strerror(CURLUcode c)
 	return "libcurl is not available";
 }
 
+static CURLM *stub_multi_init(void)
+{
+	return NULL;
+}
+static CURLMcode stub_multi_cleanup(CURLM *m)
+{
+	(void)m;
+	return CURLM_OK;
+}
+static CURLMcode stub_multi_handle(CURLM *m, CURL *h)
+{
+	(void)m, (void)h;
+	return CURLM_BAD_HANDLE;
+}
+static CURLMcode stub_multi_perform(CURLM *m, int *running)
+{
+	(void)m;
+	*running = 0;
+	return CURLM_BAD_HANDLE;
+}
+static CURLMcode stub_multi_poll(CURLM *m, struct curl_waitfd *f, unsigned int n, int t, int *r)
+{
+	(void)m, (void)f, (void)n, (void)t;
+	if (r)
+		*r = 0;
+	return CURLM_BAD_HANDLE;
+}
+static CURLMsg *stub_multi_info_read(CURLM *m, int *q)
+{
+	(void)m;
+	*q = 0;
+	return NULL;
+}
+
 static const struct curl_fns stubs = {
-    stub_easy_init,	 stub_easy_cleanup,  stub_easy_setopt, stub_easy_getinfo,
-    stub_easy_perform,	 stub_easy_strerror, stub_free,	       stub_slist_append,
-    stub_slist_free_all, stub_url,	     stub_url_cleanup, stub_url_get,
-    stub_url_set,	 stub_url_strerror,
+    stub_easy_init,	  stub_easy_cleanup,  stub_easy_setopt,	  stub_easy_getinfo,
+    stub_easy_perform,	  stub_easy_strerror, stub_free,	  stub_slist_append,
+    stub_slist_free_all,  stub_url,	      stub_url_cleanup,	  stub_url_get,
+    stub_url_set,	  stub_url_strerror,  stub_multi_init,	  stub_multi_cleanup,
+    stub_multi_handle,	  stub_multi_handle,  stub_multi_perform, stub_multi_poll,
+    stub_multi_info_read,
 };
 
 /*
@@ -117,6 +153,13 @@ static void load(void)
 	RESOLVE(url_get, "curl_url_get");
 	RESOLVE(url_set, "curl_url_set");
 	RESOLVE(url_strerror, "curl_url_strerror");
+	RESOLVE(multi_init, "curl_multi_init");
+	RESOLVE(multi_cleanup, "curl_multi_cleanup");
+	RESOLVE(multi_add_handle, "curl_multi_add_handle");
+	RESOLVE(multi_remove_handle, "curl_multi_remove_handle");
+	RESOLVE(multi_perform, "curl_multi_perform");
+	RESOLVE(multi_poll, "curl_multi_poll");
+	RESOLVE(multi_info_read, "curl_multi_info_read");
 	*(void **)&global_init = dlsym(h, "curl_global_init");
 	if (!global_init || global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		load_error = "curl_global_init failed";

@@ -25,6 +25,13 @@ struct curl_fns {
 	CURLUcode (*url_get)(const CURLU *, CURLUPart, char **, unsigned int);
 	CURLUcode (*url_set)(CURLU *, CURLUPart, const char *, unsigned int);
 	const char *(*url_strerror)(CURLUcode);
+	CURLM *(*multi_init)(void);
+	CURLMcode (*multi_cleanup)(CURLM *);
+	CURLMcode (*multi_add_handle)(CURLM *, CURL *);
+	CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
+	CURLMcode (*multi_perform)(CURLM *, int *);
+	CURLMcode (*multi_poll)(CURLM *, struct curl_waitfd *, unsigned int, int, int *);
+	CURLMsg *(*multi_info_read)(CURLM *, int *);
 };
 
 /*
@@ -52,5 +59,12 @@ const char *curl_load_error(void);
 #define curl_url_get(u, p, v, f) (curl_fns()->url_get((u), (p), (v), (f)))
 #define curl_url_set(u, p, v, f) (curl_fns()->url_set((u), (p), (v), (f)))
 #define curl_url_strerror(c) (curl_fns()->url_strerror(c))
+#define curl_multi_init() (curl_fns()->multi_init())
+#define curl_multi_cleanup(m) (curl_fns()->multi_cleanup(m))
+#define curl_multi_add_handle(m, h) (curl_fns()->multi_add_handle((m), (h)))
+#define curl_multi_remove_handle(m, h) (curl_fns()->multi_remove_handle((m), (h)))
+#define curl_multi_perform(m, r) (curl_fns()->multi_perform((m), (r)))
+#define curl_multi_poll(m, f, n, t, r) (curl_fns()->multi_poll((m), (f), (n), (t), (r)))
+#define curl_multi_info_read(m, q) (curl_fns()->multi_info_read((m), (q)))
 
 #endif

@@ -3,6 +3,7 @@
 #define BRIG_HOSTCALL_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,5 +28,27 @@ int hc_fail(struct hc_reply *r, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Record success, taking ownership of value (may be NULL). Returns 0. */
 int hc_ok(struct hc_reply *r, json_t *value);
+
+/*
+ * Cancellation of host calls in flight: when a run ends (deadline, limit,
+ * kill) or a session call is killed, every call it started is told, so that
+ * a slow transfer or command stops at once instead of at its own timeout.
+ * A token is shared by the calls of one guest and outlives the run's state
+ * for as long as a call holds a reference.  The fd is an eventfd that
+ * becomes readable when the token fires and stays so: calls wait on it next
+ * to their own fds.
+ */
+struct hc_cancel;
+
+/* A fresh token, or NULL when out of memory or fds. */
+struct hc_cancel *hc_cancel_new(void);
+struct hc_cancel *hc_cancel_ref(struct hc_cancel *c);
+void hc_cancel_unref(struct hc_cancel *c);
+/* Cancel every call holding c.  Thread-safe; firing twice is harmless. */
+void hc_cancel_fire(struct hc_cancel *c);
+/* Whether c fired.  NULL is never cancelled. */
+bool hc_cancelled(struct hc_cancel *c);
+/* Readable once c fired; -1 for NULL. */
+int hc_cancel_fd(struct hc_cancel *c);
 
 #endif

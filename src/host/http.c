@@ -3,7 +3,9 @@
 #include "netaddr.h"
 
 #include "curl_lazy.h"
+#include "resolve.h"
 #include <netdb.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,6 +32,7 @@ struct http_policy {
 	struct net_allow *allow;
 	size_t n_allow;
 	brig_http_limits lim;
+	const char *resolver; /* the lookup helper (resolve.h) */
 };
 
 /* ---------------------------------------------------------------- policy */
@@ -97,8 +100,14 @@ int http_policy_new(const char *const *entries, size_t n, const brig_http_limits
 		return rc;
 	}
 	limits_fill(&p->lim, lim);
+	p->resolver = RESOLVE_HELPER;
 	*out = p;
 	return BRIG_OK;
+}
+
+void http_policy_set_resolver(struct http_policy *p, const char *helper)
+{
+	p->resolver = helper;
 }
 
 void http_policy_free(struct http_policy *p)
@@ -368,32 +377,57 @@ static void pin(struct target *t, const struct net_ip *ip)
 		t->pinned[t->n_pinned++] = *ip;
 }
 
-/* Every address must be public: one private answer refuses the name. */
-static int resolve_checked(struct target *t, struct hc_reply *rep)
+struct lookup {
+	struct target *t;
+	struct net_ip blocked;
+};
+
+static int check_address(void *userdata, const struct net_ip *ip)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-	struct addrinfo *res = NULL;
-	const char *name = t->url.host.name;
-	int rc = getaddrinfo(name, NULL, &hints, &res);
+	struct lookup *l = userdata;
 
-	if (rc != 0)
-		return hc_fail(rep, "OSError", "cannot resolve %s: %s", name, gai_strerror(rc));
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		struct net_ip ip;
-		char text[INET6_ADDRSTRLEN + 2];
-
-		if (sockaddr_ip(ai->ai_addr, &ip) != 0)
-			continue;
-		if (net_ip_blocked(&ip)) {
-			freeaddrinfo(res);
-			net_ip_format(&ip, false, text, sizeof(text));
-			return hc_fail(rep, "PermissionError",
-				       "host not allowed: %s (resolves to private address %s)",
-				       name, text);
-		}
-		pin(t, &ip);
+	if (net_ip_blocked(ip)) {
+		l->blocked = *ip;
+		return 1;
 	}
-	freeaddrinfo(res);
+	pin(l->t, ip);
+	return 0;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Every address must be public: one private answer refuses the name.  The
+ * lookup counts against the request's deadline and stops on cancellation.
+ */
+static int resolve_checked(const struct http_policy *p, struct target *t, uint64_t deadline,
+			   struct hc_cancel *cancel, struct hc_reply *rep)
+{
+	struct lookup l = {.t = t};
+	const char *name = t->url.host.name;
+	char why[160], text[INET6_ADDRSTRLEN + 2];
+	int rc =
+	    resolve_name(p->resolver, name, deadline, cancel, check_address, &l, why, sizeof(why));
+
+	if (rc == RESOLVE_TIMEOUT)
+		return hc_fail(rep, "TimeoutError",
+			       "request timed out after %llu ms (resolving %s)",
+			       (unsigned long long)p->lim.timeout_ms, name);
+	if (rc == RESOLVE_CANCELLED)
+		return hc_fail(rep, "RuntimeError", "request cancelled: the run ended");
+	if (rc == 1) {
+		net_ip_format(&l.blocked, false, text, sizeof(text));
+		return hc_fail(rep, "PermissionError",
+			       "host not allowed: %s (resolves to private address %s)", name, text);
+	}
+	if (rc != RESOLVE_OK)
+		return hc_fail(rep, "OSError", "cannot resolve %s: %s", name, why);
 	if (!t->n_pinned)
 		return hc_fail(rep, "OSError", "cannot resolve %s: no usable address", name);
 	return 0;
@@ -416,7 +450,7 @@ static int build_resolve(struct target *t, struct hc_reply *rep)
 }
 
 static int target_check(const struct http_policy *p, const char *url, struct target *t,
-			struct hc_reply *rep)
+			uint64_t deadline, struct hc_cancel *cancel, struct hc_reply *rep)
 {
 	char err[256];
 
@@ -435,7 +469,7 @@ static int target_check(const struct http_policy *p, const char *url, struct tar
 		pin(t, &t->url.host.ip);
 		return 0;
 	}
-	if (resolve_checked(t, rep) != 0)
+	if (resolve_checked(p, t, deadline, cancel, rep) != 0)
 		return -1;
 	return build_resolve(t, rep);
 }
@@ -615,14 +649,6 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
 	return len;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 #define SETOPT(h, opt, val)                                                                        \
 	do {                                                                                       \
 		if (rc == CURLE_OK)                                                                \
@@ -714,10 +740,56 @@ static void slist_cleanup(struct curl_slist **l)
 	curl_slist_free_all(*l);
 }
 
+static void multi_cleanup(CURLM **m)
+{
+	if (*m)
+		curl_multi_cleanup(*m);
+}
+
+/*
+ * curl_easy_perform, except that it returns at once when the call is
+ * cancelled: the transfer waits on the cancellation fd next to its sockets.
+ */
+static CURLcode perform(CURL *h, struct hc_cancel *cancel, bool *cancelled)
+{
+	CURLM *m __attribute__((cleanup(multi_cleanup))) = curl_multi_init();
+	struct curl_waitfd wake = {hc_cancel_fd(cancel), CURL_WAIT_POLLIN, 0};
+	CURLcode rc = CURLE_OK;
+	CURLMsg *msg;
+	int running = 1, left;
+
+	if (!m || curl_multi_add_handle(m, h) != CURLM_OK)
+		return CURLE_OUT_OF_MEMORY;
+	for (;;) {
+		if (curl_multi_perform(m, &running) != CURLM_OK) {
+			rc = CURLE_OUT_OF_MEMORY;
+			break;
+		}
+		if (!running)
+			break;
+		if (hc_cancelled(cancel)) {
+			*cancelled = true;
+			rc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		if (curl_multi_poll(m, &wake, wake.fd >= 0 ? 1 : 0, 1000, NULL) != CURLM_OK) {
+			rc = CURLE_OUT_OF_MEMORY;
+			break;
+		}
+	}
+	while (!running && (msg = curl_multi_info_read(m, &left)))
+		if (msg->msg == CURLMSG_DONE)
+			rc = msg->data.result;
+	curl_multi_remove_handle(m, h);
+	return rc;
+}
+
 /* One request/response exchange, without following redirects. */
 static int exchange(const struct http_policy *p, const struct req *r, struct target *t,
-		    uint64_t deadline, struct xfer *x, struct hc_reply *rep)
+		    uint64_t deadline, struct hc_cancel *cancel, struct xfer *x,
+		    struct hc_reply *rep)
 {
+	bool cancelled = false;
 	CURL *h __attribute__((cleanup(easy_cleanup))) = NULL;
 	struct curl_slist *headers __attribute__((cleanup(slist_cleanup))) = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "";
@@ -744,7 +816,9 @@ static int exchange(const struct http_policy *p, const struct req *r, struct tar
 	if (rc != CURLE_OK)
 		return hc_fail(rep, "OSError", "cannot configure request: %s",
 			       curl_easy_strerror(rc));
-	rc = curl_easy_perform(h);
+	rc = perform(h, cancel, &cancelled);
+	if (cancelled)
+		return hc_fail(rep, "RuntimeError", "request cancelled: the run ended");
 	if (rc != CURLE_OK)
 		return transfer_error(p, rc, x, errbuf, rep);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->status);
@@ -783,18 +857,18 @@ static int reply(struct xfer *x, const struct target *t, struct hc_reply *rep)
 
 /* Follow one hop; returns 1 when a redirect to r->url should be followed. */
 static int hop(const struct http_policy *p, struct req *r, struct net_url *prev, unsigned n,
-	       uint64_t deadline, struct hc_reply *rep)
+	       uint64_t deadline, struct hc_cancel *cancel, struct hc_reply *rep)
 {
 	struct target t __attribute__((cleanup(target_free))) = {0};
 	struct xfer x __attribute__((cleanup(xfer_free))) = {0};
 
-	if (target_check(p, r->url, &t, rep) != 0)
+	if (target_check(p, r->url, &t, deadline, cancel, rep) != 0)
 		return -1;
 	if (n > 0 && net_url_cross_origin(prev, &t.url))
 		drop_credentials(r);
 	*prev = t.url;
 	prev->u = NULL;
-	if (exchange(p, r, &t, deadline, &x, rep) != 0)
+	if (exchange(p, r, &t, deadline, cancel, &x, rep) != 0)
 		return -1;
 	if (!is_redirect(x.status) || !x.location)
 		return reply(&x, &t, rep);
@@ -809,7 +883,7 @@ static int hop(const struct http_policy *p, struct req *r, struct net_url *prev,
 }
 
 void http_request(const struct http_policy *p, json_t *args, const uint8_t *body, size_t body_len,
-		  struct hc_reply *rep)
+		  struct hc_cancel *cancel, struct hc_reply *rep)
 {
 	struct req r __attribute__((cleanup(req_free))) = {0};
 	struct net_url prev = {0};
@@ -819,6 +893,6 @@ void http_request(const struct http_policy *p, json_t *args, const uint8_t *body
 		return;
 	/* Capped so that the deadline cannot wrap and fits curl's long. */
 	deadline = now_ms() + (p->lim.timeout_ms < INT32_MAX ? p->lim.timeout_ms : INT32_MAX);
-	for (unsigned n = 0; hop(p, &r, &prev, n, deadline, rep) == 1; n++)
+	for (unsigned n = 0; hop(p, &r, &prev, n, deadline, cancel, rep) == 1; n++)
 		;
 }

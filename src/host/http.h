@@ -33,8 +33,17 @@ void http_policy_free(struct http_policy *p);
  * A)"; ValueError for a bad URL, method, header or oversized request;
  * TimeoutError; OSError for transfer failures, too many redirects or an
  * oversized response.
+ *
+ * timeout_ms covers the whole request, name lookups included (resolve.h).
+ * When cancel fires (the run ended), the lookup or transfer under way stops
+ * at once and the call fails with RuntimeError.  cancel may be NULL.
  */
 void http_request(const struct http_policy *p, json_t *args, const uint8_t *body, size_t body_len,
-		  struct hc_reply *rep);
+		  struct hc_cancel *cancel, struct hc_reply *rep);
+/*
+ * Tests: look names up with this helper instead of getent (resolve.h).
+ * Not thread-safe; before the first request.
+ */
+void http_policy_set_resolver(struct http_policy *p, const char *helper);
 
 #endif

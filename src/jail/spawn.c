@@ -527,8 +527,7 @@ int jail_go(struct jail_proc *p)
 }
 
 /* Share out the fds that came with READY (see send_ready). */
-static void take_ready_fds(struct jail_proc *p, const struct jail_ctl_msg *m, const int *fds,
-			   int n)
+static void take_ready_fds(struct jail_proc *p, const struct jail_ctl_msg *m, const int *fds, int n)
 {
 	int i = 0;
 

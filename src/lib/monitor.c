@@ -41,6 +41,8 @@ static void stop(struct monitor *m, int error, brig_limit_kind limit, const char
 			m->kill(m, m->kill_ud);
 		else
 			jail_kill(m->proc);
+		/* Host calls in flight end with the guest, not at their own timeouts. */
+		dispatch_cancel(m->disp);
 	}
 	m->killed = true;
 	if (m->error != BRIG_OK)
@@ -85,9 +87,13 @@ static void take_output(struct monitor *m, int *fd, brig_stream stream)
 	}
 }
 
+/* The agent's events are a few bytes ({"limit": "memory"}). */
+#define MAX_EVENT_BYTES 4096
+
 static void on_event(struct monitor *m, const struct proto_frame *f)
 {
-	json_t *j = json_loadb((const char *)f->body, f->len, 0, NULL);
+	json_t *j =
+	    f->len <= MAX_EVENT_BYTES ? json_loadb((const char *)f->body, f->len, 0, NULL) : NULL;
 	const char *kind = json_string_value(json_object_get(j, "limit"));
 
 	if (!j) {
@@ -101,27 +107,51 @@ static void on_event(struct monitor *m, const struct proto_frame *f)
 	json_decref(j);
 }
 
-static void on_call(struct monitor *m, const struct proto_frame *f)
+/*
+ * Admit one CALL if the dispatcher has room for its cost, measured before
+ * parsing: false leaves it for later, and the socket unread meanwhile.
+ */
+static bool on_call(struct monitor *m, const struct proto_frame *f)
 {
+	struct proto_raw raw;
 	struct proto_msg msg;
 	char err[160];
+	size_t cost, need;
 	int rc;
 
-	if (proto_parse_msg(f, &msg, err, sizeof(err)) < 0) {
+	if (proto_split_msg(f, &raw, err, sizeof(err)) < 0) {
 		stop(m, BRIG_E_PROTOCOL, BRIG_LIMIT_NONE, "protocol violation: %s", err);
-		return;
+		return true;
 	}
-	rc = dispatch_submit(m->disp, msg.id, msg.json, msg.blob, msg.blob_len);
+	cost = dispatch_cost(raw.json, raw.json_len, raw.blob_len);
+	/* A call over the whole budget is refused: only its answer needs room. */
+	need = cost > m->disp->budget ? DISPATCH_CALL_OVERHEAD : cost;
+	if (!dispatch_room(m->disp, need)) {
+		m->blocked = true;
+		return false;
+	}
+	m->blocked = false;
+	if (cost > m->disp->budget)
+		rc = dispatch_refuse(m->disp, raw.id, cost);
+	else if (proto_parse_raw(&raw, &msg, err, sizeof(err)) < 0) {
+		stop(m, BRIG_E_PROTOCOL, BRIG_LIMIT_NONE, "protocol violation: %s", err);
+		return true;
+	} else
+		rc = dispatch_submit(m->disp, msg.id, msg.json, msg.blob, msg.blob_len, cost);
 	if (rc)
 		stop(m, rc, BRIG_LIMIT_NONE, "host call failed: %s", brig_strerror(rc));
+	return true;
 }
 
 static void on_done(struct monitor *m, const struct proto_frame *f)
 {
+	struct proto_raw raw;
 	struct proto_msg msg;
 	char err[160];
 
-	if (!m->session || proto_parse_msg(f, &msg, err, sizeof(err)) < 0) {
+	if (!m->session || proto_split_msg(f, &raw, err, sizeof(err)) < 0 ||
+	    proto_json_cost(raw.json, raw.json_len) > m->disp->budget ||
+	    proto_parse_raw(&raw, &msg, err, sizeof(err)) < 0) {
 		stop(m, BRIG_E_PROTOCOL, BRIG_LIMIT_NONE, "protocol violation: stray answer");
 		return;
 	}
@@ -137,12 +167,37 @@ static void on_done(struct monitor *m, const struct proto_frame *f)
 	buf_append(&m->done_blob, msg.blob, msg.blob_len);
 }
 
+/* Handle the complete frames the reader holds, until a call must wait. */
+static void take_frames(struct monitor *m)
+{
+	char err[160];
+	struct proto_frame f;
+	int rc;
+
+	while (!m->killed && (rc = proto_next(&m->reader, &f, err, sizeof(err))) == 1) {
+		if (f.type == PROTO_CALL) {
+			if (!on_call(m, &f)) {
+				proto_unread(&m->reader, &f);
+				return;
+			}
+		} else if (f.type == PROTO_EVENT) {
+			on_event(m, &f);
+		} else if (f.type == PROTO_DONE) {
+			on_done(m, &f);
+		} else {
+			stop(m, BRIG_E_PROTOCOL, BRIG_LIMIT_NONE,
+			     "protocol violation: unexpected frame type 0x%02x", f.type);
+		}
+	}
+	m->blocked = false;
+	if (rc < 0)
+		stop(m, BRIG_E_PROTOCOL, BRIG_LIMIT_NONE, "protocol violation: %s", err);
+}
+
 static void take_proto(struct monitor *m)
 {
-	char chunk[IO_CHUNK], err[160];
-	struct proto_frame f;
+	char chunk[IO_CHUNK];
 	ssize_t n = read(m->proto_fd, chunk, sizeof(chunk));
-	int rc;
 
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
@@ -154,19 +209,7 @@ static void take_proto(struct monitor *m)
 		stop(m, BRIG_E_NOMEM, BRIG_LIMIT_NONE, "out of memory reading the protocol");
 		return;
 	}
-	while (!m->killed && (rc = proto_next(&m->reader, &f, err, sizeof(err))) == 1) {
-		if (f.type == PROTO_CALL)
-			on_call(m, &f);
-		else if (f.type == PROTO_EVENT)
-			on_event(m, &f);
-		else if (f.type == PROTO_DONE)
-			on_done(m, &f);
-		else
-			stop(m, BRIG_E_PROTOCOL, BRIG_LIMIT_NONE,
-			     "protocol violation: unexpected frame type 0x%02x", f.type);
-	}
-	if (rc < 0)
-		stop(m, BRIG_E_PROTOCOL, BRIG_LIMIT_NONE, "protocol violation: %s", err);
+	take_frames(m);
 }
 
 static void send_stdin(struct monitor *m)
@@ -258,7 +301,8 @@ static int fill_pollfds(struct monitor *m, struct pollfd *p)
 {
 	p[P_OUT] = (struct pollfd){m->out_fd, POLLIN, 0};
 	p[P_ERR] = (struct pollfd){m->err_fd, POLLIN, 0};
-	p[P_PROTO] = (struct pollfd){m->proto_fd, dispatch_accepting(m->disp) ? POLLIN : 0, 0};
+	/* A waiting call keeps the rest in the socket: the guest blocks, not the host. */
+	p[P_PROTO] = (struct pollfd){m->proto_fd, m->blocked ? 0 : POLLIN, 0};
 	if (m->out_pending)
 		p[P_PROTO].events |= POLLOUT;
 	p[P_STDIN] = (struct pollfd){m->stdin_fd, POLLOUT, 0};
@@ -318,6 +362,9 @@ static void handle(struct monitor *m, const struct pollfd *p)
 		send_stdin(m);
 	if (p[P_DISP].revents & POLLIN)
 		m->out_pending = dispatch_flush(m->disp) > 0;
+	/* Room freed for the call that waits. */
+	if (m->blocked && !m->killed && !dispatch_waiting(m->disp))
+		take_frames(m);
 	if (p[P_PID].revents & POLLIN)
 		m->exited = true;
 	if (p[P_CTL].revents)
@@ -411,6 +458,9 @@ void monitor_call(struct monitor *m, uint32_t id)
 		if (!m->killed)
 			check_limits(m);
 	}
+	/* A killed call's host calls were cancelled: they end with it. */
+	if (m->killed)
+		dispatch_wait_idle(m->disp);
 	/* The guest flushed its output before answering: it is in the pipes now. */
 	drain_ready(m);
 	end = jail_cpu_us(m);

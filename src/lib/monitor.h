@@ -33,6 +33,7 @@ struct monitor {
 	uint64_t next_check_ms; /* when limits are next checked */
 	/* internal */
 	struct proto_reader reader;
+	bool blocked; /* a call waits in the reader for room in the budget */
 	size_t stdin_off;
 	bool exited, killed;
 

@@ -224,7 +224,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct buf frame = BUF_INIT;
 	struct proto_reader r;
 	struct proto_frame f;
+	struct proto_raw raw;
 	struct proto_msg m;
+	size_t cost;
 	char err[160];
 	uint32_t id = next_id++;
 
@@ -239,8 +241,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(proto_feed(&r, frame.data, frame.len) == 0);
 	FUZZ_ASSERT(proto_next(&r, &f, err, sizeof(err)) == 1 && f.type == PROTO_CALL);
 	FUZZ_ASSERT(get_u32(f.body) == id);
-	if (proto_parse_msg(&f, &m, err, sizeof(err)) == 0) {
-		FUZZ_ASSERT(dispatch_submit(&disp, m.id, m.json, m.blob, m.blob_len) == BRIG_OK);
+	/* As the monitor admits a call: charged before it is parsed. */
+	FUZZ_ASSERT(proto_split_msg(&f, &raw, err, sizeof(err)) == 0);
+	cost = dispatch_cost(raw.json, raw.json_len, raw.blob_len);
+	if (cost > disp.budget) {
+		FUZZ_ASSERT(dispatch_refuse(&disp, raw.id, cost) == BRIG_OK);
+		await_reply(id);
+	} else if (proto_parse_raw(&raw, &m, err, sizeof(err)) == 0) {
+		FUZZ_ASSERT(dispatch_room(&disp, cost));
+		FUZZ_ASSERT(dispatch_submit(&disp, m.id, m.json, m.blob, m.blob_len, cost) ==
+			    BRIG_OK);
 		await_reply(id);
 	}
 	proto_reader_free(&r);

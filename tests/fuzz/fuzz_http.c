@@ -86,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	hc_reply_init(&rep);
 	before = fake_net_sockets;
-	http_request(policy, args, in.n ? in.p : NULL, in.n, &rep);
+	http_request(policy, args, in.n ? in.p : NULL, in.n, NULL, &rep);
 	FUZZ_ASSERT(rep.err_type != NULL);
 	FUZZ_ASSERT(!strcmp(rep.err_type, "ValueError") ||
 		    !strcmp(rep.err_type, "PermissionError") || !strcmp(rep.err_type, "OSError") ||

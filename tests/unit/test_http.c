@@ -4,6 +4,7 @@
  */
 #include "check.h"
 #include "host/http.h"
+#include "host/resolve.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -15,7 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- server */
@@ -347,7 +353,7 @@ static int req(const struct http_policy *p, const char *method, const char *url,
 	if (headers)
 		json_object_set_new(args, "headers", headers);
 	hc_reply_init(rep);
-	http_request(p, args, body, len, rep);
+	http_request(p, args, body, len, NULL, rep);
 	json_decref(args);
 	return rep->err_type ? -1 : 0;
 }
@@ -573,13 +579,13 @@ static void test_bad_input(const struct http_policy *p)
 
 	args = json_pack("{s:s, s:i}", "method", "GET", "url", 5);
 	hc_reply_init(&rep);
-	http_request(p, args, NULL, 0, &rep);
+	http_request(p, args, NULL, 0, NULL, &rep);
 	CHECK_STR(rep.err_type, "ValueError");
 	hc_reply_clear(&rep);
 	json_decref(args);
 	args = json_pack("[]");
 	hc_reply_init(&rep);
-	http_request(p, args, NULL, 0, &rep);
+	http_request(p, args, NULL, 0, NULL, &rep);
 	CHECK_STR(rep.err_type, "ValueError");
 	hc_reply_clear(&rep);
 	json_decref(args);
@@ -820,6 +826,192 @@ static void test_concurrent(const struct http_policy *p)
 	}
 }
 
+/* ------------------------------------------------ deadlines and cancels */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * A lookup helper that never answers, as a resolver behind a dead DNS
+ * server does; what it started records its pid in dir/pid.
+ */
+static const char *hanging_resolver(char *dir)
+{
+	static char path[256];
+	char script[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/resolver", dir);
+	snprintf(script, sizeof(script), "#!/bin/sh\nsleep 60 &\necho $! > %s/pid\nwait\n", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	if (fd < 0 || write(fd, script, strlen(script)) != (ssize_t)strlen(script)) {
+		perror("resolver script");
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	close(fd);
+	return path;
+}
+
+/* Whether the process in dir/pid is gone (or a zombie about to be reaped). */
+static bool helper_gone(const char *dir)
+{
+	char path[300], stat[256];
+	FILE *f;
+	long pid = 0;
+
+	snprintf(path, sizeof(path), "%s/pid", dir);
+	for (int i = 0; i < 200 && !pid; i++) {
+		if ((f = fopen(path, "r"))) {
+			if (fscanf(f, "%ld", &pid) != 1)
+				pid = 0;
+			fclose(f);
+		}
+		if (!pid)
+			usleep(10000);
+	}
+	if (!pid)
+		return false;
+	for (int i = 0; i < 200; i++) {
+		bool gone;
+
+		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+		f = fopen(path, "r");
+		gone = !f || !fgets(stat, sizeof(stat), f) || strstr(stat, ") Z ");
+		if (f)
+			fclose(f);
+		if (gone)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static void remove_dir(const char *dir)
+{
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s/pid", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/resolver", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* No child of this process is left, running or unreaped. */
+static bool no_children(void)
+{
+	return waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD;
+}
+
+struct canceller {
+	struct hc_cancel *c;
+	int after_ms;
+};
+
+static void *cancel_later(void *arg)
+{
+	struct canceller *k = arg;
+
+	usleep((useconds_t)k->after_ms * 1000);
+	hc_cancel_fire(k->c);
+	return NULL;
+}
+
+/* The request's timeout covers a lookup that hangs, and kills the helper. */
+static void test_lookup_deadline(void)
+{
+	brig_http_limits quick = {.timeout_ms = 500};
+	struct http_policy *p = policy(&quick, 1, "hang.example");
+	char dir[] = "/tmp/brig-resolve.XXXXXX";
+	const char *helper = mkdtemp(dir) ? hanging_resolver(dir) : NULL;
+	struct hc_reply rep;
+	uint64_t t0;
+
+	if (!p || !helper) {
+		http_policy_free(p);
+		return;
+	}
+	http_policy_set_resolver(p, helper);
+	t0 = now_ms();
+	CHECK(req(p, "GET", "http://hang.example/", NULL, NULL, 0, &rep) == -1);
+	CHECK(now_ms() - t0 < 3000);
+	CHECK_STR(rep.err_type, "TimeoutError");
+	CHECK(strstr(rep.err_msg, "resolving hang.example") != NULL);
+	hc_reply_clear(&rep);
+	CHECK(helper_gone(dir));
+	CHECK(no_children());
+	http_policy_free(p);
+	remove_dir(dir);
+}
+
+/* Cancellation stops a lookup and a transfer at once, not at the timeout. */
+static void test_cancel(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct http_policy *p = NULL;
+	char dir[] = "/tmp/brig-resolve.XXXXXX";
+	const char *helper = mkdtemp(dir) ? hanging_resolver(dir) : NULL;
+	struct canceller k = {NULL, 300};
+	struct hc_reply rep;
+	json_t *args;
+	pthread_t t;
+	uint64_t t0;
+
+	/* Connections complete in the backlog and are never answered. */
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(lfd, 64) != 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sa, &len) != 0 || !helper ||
+	    !(p = policy(NULL, 2, "hang.example", fmt("127.0.0.1:%u", ntohs(sa.sin_port))))) {
+		perror("test_cancel");
+		CHECK(0);
+		goto out;
+	}
+	http_policy_set_resolver(p, helper);
+	for (int i = 0; i < 2; i++) {
+		const char *url =
+		    i ? fmt("http://127.0.0.1:%u/", ntohs(sa.sin_port)) : "http://hang.example/";
+
+		k.c = hc_cancel_new();
+		args = json_pack("{s:s}", "url", url);
+		hc_reply_init(&rep);
+		pthread_create(&t, NULL, cancel_later, &k);
+		t0 = now_ms();
+		http_request(p, args, NULL, 0, k.c, &rep);
+		CHECK(now_ms() - t0 < 3000);
+		CHECK_STR(rep.err_type, "RuntimeError");
+		CHECK(strstr(rep.err_msg, "cancelled") != NULL);
+		pthread_join(t, NULL);
+		hc_reply_clear(&rep);
+		json_decref(args);
+		hc_cancel_unref(k.c);
+	}
+	CHECK(helper_gone(dir));
+	CHECK(no_children());
+	/* A token that fired before the call stops it before it starts. */
+	k.c = hc_cancel_new();
+	hc_cancel_fire(k.c);
+	args = json_pack("{s:s}", "url", fmt("http://127.0.0.1:%u/", ntohs(sa.sin_port)));
+	hc_reply_init(&rep);
+	http_request(p, args, NULL, 0, k.c, &rep);
+	CHECK_STR(rep.err_type, "RuntimeError");
+	hc_reply_clear(&rep);
+	json_decref(args);
+	hc_cancel_unref(k.c);
+out:
+	http_policy_free(p);
+	if (lfd >= 0)
+		close(lfd);
+	remove_dir(dir);
+}
+
 int main(void)
 {
 	struct http_policy *p, *none, *two;
@@ -845,6 +1037,8 @@ int main(void)
 		test_limits();
 		test_policy_entries();
 		test_concurrent(p);
+		test_lookup_deadline();
+		test_cancel();
 	}
 	http_policy_free(p);
 	http_policy_free(none);

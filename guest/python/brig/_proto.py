@@ -131,13 +131,45 @@ class Channel:
         self.futures = {}  # id -> asyncio future
         self.loop = None
         self.max_frame = None  # the host's bound on a frame, once it said
+        self.nonblocking = False
 
     # ---- framing
-    def _fill(self):
-        chunk = posix.read(self.fd, 1 << 16)
+    #
+    # From the first write on, the fd is non-blocking and stays so: its file
+    # description is shared with snapshot holders and the guests restored
+    # from them, so it must never be left half-switched by a guest killed
+    # mid-write.  Reads then wait with poll.  A write that would block reads
+    # replies meanwhile: the host stops reading calls while our unread
+    # replies fill its budget, and both sides would otherwise wait for each
+    # other.  Until the first write (a run's start), reads simply block.
+    def _ready(self):
+        if not self.nonblocking:
+            posix.set_blocking(self.fd, False)
+            self.nonblocking = True
+
+    def _poll(self, events):
+        import select
+
+        poller = select.poll()
+        poller.register(self.fd, events)
+        return [ev for _, ev in poller.poll()]
+
+    def _read_some(self):
+        """Append what the socket holds; False when it holds nothing yet."""
+        try:
+            chunk = posix.read(self.fd, 1 << 16)
+        except BlockingIOError:
+            return False
         if not chunk:
             raise ConnectionError("brig host closed the control channel")
         self.buf += chunk
+        return True
+
+    def _fill(self):
+        import select
+
+        while not self._read_some():
+            self._poll(select.POLLIN)
 
     def _take_frame(self):
         if len(self.buf) < 4:
@@ -158,10 +190,28 @@ class Channel:
             self._fill()
 
     def _write(self, data):
+        self._ready()
         view = memoryview(data)
         while view:
-            n = posix.write(self.fd, view)
-            view = view[n:]
+            try:
+                view = view[posix.write(self.fd, view):]
+            except BlockingIOError:
+                self._read_while_blocked()
+
+    def _read_while_blocked(self):
+        import select
+
+        if not any(ev & (select.POLLIN | select.POLLHUP)
+                   for ev in self._poll(select.POLLIN | select.POLLOUT)):
+            return
+        if not self._read_some():
+            return
+        # Replies are taken now; anything else waits in the buffer for its reader.
+        while len(self.buf) >= 5 and self.buf[4] == REPLY:
+            frame = self._take_frame()
+            if not frame:
+                return
+            self._accept(frame[1])
 
     def send_frame(self, ftype, *parts):
         size = 1 + sum(len(p) for p in parts)
@@ -223,7 +273,8 @@ class Channel:
         return await fut
 
     def _on_readable(self):
-        self._fill()
+        if not self._read_some():
+            return
         while True:
             frame = self._take_frame()
             if not frame:
