@@ -54,7 +54,10 @@ def test_recursive_shell_fork_bomb_is_contained_and_leaves_nothing():
         out.seek(0)
         res = json.loads(out.read())
     assert res["ok"] is False and res["error"] in ("ERR_CANCELLED", "ERR_LIMIT"), describe(res)
-    assert 2 <= peak <= limit
+    assert peak <= limit
+    # The bomb ran into the limit: the host saw it spread, or (when this
+    # loaded machine sampled too slowly) the shell said it could not fork.
+    assert peak >= 2 or "Cannot fork" in res["stderr"], describe(res)
     assert wait_for(lambda: not host_pids_with(mark), timeout=5)
 
 
