@@ -1,4 +1,5 @@
 #include "lib/proto.h"
+#include "util/utf8.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -166,7 +167,10 @@ int proto_parse_raw(const struct proto_raw *raw, struct proto_msg *m, char *err,
 	/* Strings may hold NUL (as \u0000); whoever reads one as a C string checks. */
 	m->json = json_loadb(raw->json, raw->json_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (!m->json) {
+		/* jansson quotes the guest's bytes, and snprintf may cut a
+		 * character in half: the message must stay UTF-8. */
 		snprintf(err, errlen, "malformed JSON: %s", jerr.text);
+		utf8_scrub(err);
 		return -1;
 	}
 	m->blob = raw->blob;
