@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/utf8.h"
+
 static uint32_t get_u32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -128,7 +130,9 @@ int proto_parse_msg(const struct proto_frame *f, struct proto_msg *m, char *err,
 	}
 	m->json = json_loadb((const char *)f->body + 8, jlen, JSON_DECODE_ANY, &jerr);
 	if (!m->json) {
+		/* jansson quotes the input near the error, maybe half a character. */
 		snprintf(err, errlen, "malformed JSON: %s", jerr.text);
+		utf8_scrub(err);
 		return -1;
 	}
 	m->blob = f->body + 8 + jlen;
