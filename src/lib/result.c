@@ -26,6 +26,9 @@ int result_fail(brig_result *r, int code, const char *fmt, ...)
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
 	va_end(ap);
+	/* Guest text reaches here cut to fit buffers (a handler's exception). */
+	if (msg)
+		utf8_scrub(msg);
 	free(r->message);
 	r->message = msg;
 	r->error = code;
