@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/utf8.h"
 
 static uint32_t get_u32(const uint8_t *p)
 {
