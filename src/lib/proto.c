@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static uint32_t get_u32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
