@@ -118,9 +118,9 @@ typedef struct brig_limits {
 	 * Default 64 MiB.  See brig_caps_mount.
 	 */
 	uint64_t mount_write_bytes;
-	uint64_t tmp_inodes;	   /* files and directories in each of /tmp, /home/user
-				      and /dev/shm; default 16384 */
-	uint32_t max_open_files;   /* open files per process (RLIMIT_NOFILE); default 256 */
+	uint64_t tmp_inodes;	 /* files and directories in each of /tmp, /home/user
+				    and /dev/shm; default 16384 */
+	uint32_t max_open_files; /* open files per process (RLIMIT_NOFILE); default 256 */
 } brig_limits;
 
 #define BRIG_DEFAULT_WALL_TIMEOUT_MS 30000u
