@@ -352,23 +352,6 @@ int cgroup_create(struct cgroup *cg, const struct cgroup_env *env, const char *n
 	return rc;
 }
 
-int cgroup_attach(const struct cgroup *cg, pid_t pid)
-{
-	char val[32];
-	int n = cg->env && cg->env->mode == CGROUP_V1 ? 3 : 1;
-
-	if (!cg->env || cg->env->mode == CGROUP_NONE)
-		return 0;
-	snprintf(val, sizeof(val), "%d", (int)pid);
-	for (int i = 0; i < n; i++) {
-		int rc;
-
-		if (cg->path[i][0] && (rc = sysfile_write(cg->path[i], "cgroup.procs", val)) < 0)
-			return rc;
-	}
-	return 0;
-}
-
 static void close_all(int fds[3], int *dir_fd)
 {
 	for (int i = 0; i < 3; i++) {

@@ -47,8 +47,6 @@ void cgroup_describe(const struct cgroup_env *env, char *out, size_t len);
 /* Create the jail's cgroup named name with the given limits.  0 or -errno. */
 int cgroup_create(struct cgroup *cg, const struct cgroup_env *env, const char *name,
 		  uint64_t memory_bytes, uint32_t max_pids);
-/* Move pid into the jail's cgroup. */
-int cgroup_attach(const struct cgroup *cg, pid_t pid);
 /*
  * Open what the jail's init needs to start inside the jail's cgroup.  v1:
  * each hierarchy's tasks file in fds[], to which init writes "0" (a thread
