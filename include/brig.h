@@ -311,6 +311,25 @@ typedef struct brig_config {
 	 */
 	uint32_t host_uid;
 	uint32_t host_gid;
+	/*
+	 * Warm start: 0 (the default) or 1 on, -1 off.  When on, one-shot
+	 * Python and JavaScript runs get their sandbox from a zygote: a warm
+	 * interpreter per language that this executor starts on first use (a
+	 * child process that never runs guest code) and that forks, for each
+	 * run, a fresh jail's init whose guest is a copy of the warm
+	 * interpreter.  Each run still gets its own mount, pid, network, IPC
+	 * and UTS namespaces, /tmp and home, limits, seccomp filter and ids,
+	 * exactly as a cold run; only the interpreter's start is skipped.
+	 * Runs start cold while the zygote warms up, when it died (it is
+	 * replaced), for sessions and shell, and for interpreter flags other
+	 * than the ones it started with (a JavaScript memory limit other than
+	 * the first one's).  brig_result_warm tells which.  Shared by design
+	 * with the zygote, and so between runs: the interpreter's address
+	 * layout and Python's str hash secret (see SECURITY.md).
+	 */
+	int warm_start;
+	/* The zygote library and node addons; default built in (BRIG_NATIVE_DIR). */
+	const char *native_dir;
 } brig_config;
 
 void brig_config_init(brig_config *cfg);
@@ -322,6 +341,14 @@ void brig_config_init(brig_config *cfg);
 int brig_executor_new(const brig_config *cfg, brig_executor **out, char **why);
 /* Wait for no run; the caller must not free an executor that is running code. */
 void brig_executor_free(brig_executor *ex);
+/*
+ * Start lang's zygote now (with the executor's default limits) and wait up
+ * to timeout_ms until it is warm, so that the next runs start warm.
+ * BRIG_OK, BRIG_E_UNSUPPORTED (warm start off, or lang is shell), or
+ * BRIG_E_UNAVAILABLE (the zygote did not come up in time; runs start
+ * cold meanwhile).
+ */
+int brig_executor_prewarm(brig_executor *ex, brig_lang lang, int timeout_ms);
 /*
  * Register a host function for every run of this executor.  Must happen
  * before the first run starts; afterwards it returns BRIG_E_INVAL.
@@ -405,6 +432,8 @@ bool brig_result_stdout_truncated(const brig_result *r);
 bool brig_result_stderr_truncated(const brig_result *r);
 uint64_t brig_result_wall_us(const brig_result *r);
 uint64_t brig_result_cpu_us(const brig_result *r);
+/* 1 when the run's sandbox came from a warm zygote, 0 when it started cold. */
+int brig_result_warm(const brig_result *r);
 /* The whole result as one malloc'd JSON object. */
 char *brig_result_to_json(const brig_result *r);
 void brig_result_free(brig_result *r);
