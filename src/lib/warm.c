@@ -31,6 +31,7 @@ struct warm_zygote {
 	pid_t pid; /* 0: none */
 	int sock;
 	bool ready;
+	bool unavailable;	/* this build has no zygote for the language */
 	struct strv argv, envp; /* the command line (without the script) and environment */
 };
 
@@ -168,6 +169,11 @@ static int start_zygote(struct warm *w, struct warm_zygote *z, int lang, const c
 			goto out;
 	if (zygote_argv(w, lang, &z->argv, &cmd) < 0)
 		goto out;
+	/* A build without this language's zygote: its runs start cold. */
+	if (access(cmd.v[cmd.n - 2], R_OK) < 0 || access(cmd.v[cmd.n - 1], R_OK) < 0) {
+		z->unavailable = true;
+		goto out;
+	}
 	rc = launch(z, cmd.v, z->envp.v);
 out:
 	strv_free(&cmd);
@@ -287,6 +293,23 @@ out:
 	return rc;
 }
 
+/* A zygote that died is reaped at the next run of either language. */
+static void reap_dead(struct warm *w)
+{
+	for (int i = 0; i < 2; i++) {
+		struct warm_zygote *z = w->z[i];
+
+		if (pthread_mutex_trylock(&z->lock) != 0)
+			continue;
+		if (z->pid > 0 && waitpid(z->pid, NULL, WNOHANG) == z->pid) {
+			z->pid = 0; /* reaped: stop_zygote must not signal a reused pid */
+			close(z->sock);
+			stop_zygote(z);
+		}
+		pthread_mutex_unlock(&z->lock);
+	}
+}
+
 int warm_spawn(struct warm *w, int lang, const struct jail_plan *plan, struct jail_proc *out)
 {
 	struct warm_zygote *z;
@@ -296,9 +319,12 @@ int warm_spawn(struct warm *w, int lang, const struct jail_plan *plan, struct ja
 	if (!w->enabled || plan->session || nargv < 2 ||
 	    (lang != BRIG_LANG_PYTHON && lang != BRIG_LANG_JS))
 		return 1;
+	reap_dead(w);
 	z = w->z[lang == BRIG_LANG_JS];
 	pthread_mutex_lock(&z->lock);
-	if (z->pid == 0)
+	if (z->unavailable)
+		rc = 1;
+	else if (z->pid == 0)
 		start_zygote(w, z, lang, plan->argv, nargv - 1, plan->envp);
 	else if (same(&z->argv, plan->argv, nargv - 1) &&
 		 same(&z->envp, plan->envp, count(plan->envp)) && check_ready(z, 0)) {
@@ -322,7 +348,7 @@ int warm_prewarm(struct warm *w, int lang, const char *const *argv, const char *
 	pthread_mutex_lock(&z->lock);
 	if (z->pid && !same(&z->argv, argv, count(argv)))
 		stop_zygote(z);
-	if (z->pid || start_zygote(w, z, lang, argv, count(argv), envp) == 0)
+	if (!z->unavailable && (z->pid || start_zygote(w, z, lang, argv, count(argv), envp) == 0))
 		ok = check_ready(z, timeout_ms);
 	pthread_mutex_unlock(&z->lock);
 	return ok ? 0 : -1;
