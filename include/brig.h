@@ -330,6 +330,15 @@ typedef struct brig_config {
 	int warm_start;
 	/* The zygote library and node addons; default built in (BRIG_NATIVE_DIR). */
 	const char *native_dir;
+	/*
+	 * Spawn warm jails through the brig daemon listening on this unix
+	 * socket (brig daemon start), instead of zygotes of this executor's
+	 * own.  This process stays the host of every run: it serves the host
+	 * calls, streams the output and enforces the limits.  When the daemon
+	 * cannot serve a run (it is gone, still warming up, or runs another
+	 * build) the run starts cold.  NULL: no daemon.
+	 */
+	const char *daemon_socket;
 } brig_config;
 
 void brig_config_init(brig_config *cfg);
@@ -349,6 +358,23 @@ void brig_executor_free(brig_executor *ex);
  * cold meanwhile).
  */
 int brig_executor_prewarm(brig_executor *ex, brig_lang lang, int timeout_ms);
+/*
+ * Serving warm starts to other processes of the same user (what brig
+ * daemon does).  conn is a connected SOCK_SEQPACKET unix socket whose peer
+ * is an executor with daemon_socket set; checking who the peer is (its
+ * uid) is the caller's job.  brig_executor_greet sends the greeting the
+ * peer waits for.  brig_executor_relay reads one spawn request and answers
+ * it, starting this executor's zygote for the request's interpreter when
+ * needed (the peer starts that run cold); it blocks until the zygote
+ * answered.  It returns BRIG_OK, BRIG_E_CONSUMED when the peer hung up,
+ * BRIG_E_PROTOCOL for a malformed request, BRIG_E_UNSUPPORTED without warm
+ * start.  The jails' inits are the calling process's children:
+ * brig_executor_reap reaps those that exited (call it on SIGCHLD), and
+ * notices zygotes that died.
+ */
+int brig_executor_greet(brig_executor *ex, int conn);
+int brig_executor_relay(brig_executor *ex, int conn);
+void brig_executor_reap(brig_executor *ex);
 /*
  * Register a host function for every run of this executor.  Must happen
  * before the first run starts; afterwards it returns BRIG_E_INVAL.

@@ -96,7 +96,7 @@ static void collect_fds(const struct jail_plan *plan, int ctl, int fds[PLAN_NFDS
 	}
 }
 
-ssize_t plan_wire_encode(const struct jail_plan *plan, int ctl, uint8_t *buf, size_t cap,
+ssize_t plan_wire_encode(const struct jail_plan *plan, int lang, int ctl, uint8_t *buf, size_t cap,
 			 int fds[PLAN_NFDS], int *nfds)
 {
 	struct wbuf w = {buf, 0, cap, false};
@@ -108,6 +108,7 @@ ssize_t plan_wire_encode(const struct jail_plan *plan, int ctl, uint8_t *buf, si
 	put32(&w, WIRE_MAGIC);
 	put32(&w, WIRE_VERSION);
 	put32(&w, mask);
+	put32(&w, (uint32_t)lang);
 	put_strv(&w, plan->argv, JAIL_MAX_ARGS);
 	put_strv(&w, plan->envp, JAIL_MAX_ENV);
 	put32(&w, (uint32_t)plan->nbinds);
@@ -289,7 +290,7 @@ static int place_fds(uint32_t mask, const int *fds, int nfds, struct jail_plan *
 }
 
 int plan_wire_decode(uint8_t *buf, size_t len, const int *fds, int nfds, struct jail_plan *plan,
-		     int *ctl)
+		     int *lang, int *ctl)
 {
 	struct rbuf r = {buf, len, 0, false};
 	uint32_t mask, flags;
@@ -299,6 +300,7 @@ int plan_wire_decode(uint8_t *buf, size_t len, const int *fds, int nfds, struct 
 	if (get32(&r) != WIRE_MAGIC || get32(&r) != WIRE_VERSION)
 		return -1;
 	mask = get32(&r);
+	*lang = (int)get32(&r);
 	get_strv(&r, plan->argv, JAIL_MAX_ARGS);
 	get_strv(&r, plan->envp, JAIL_MAX_ENV);
 	get_binds(&r, plan);

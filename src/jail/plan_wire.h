@@ -37,16 +37,17 @@ uint32_t plan_wire_version(void);
  * in slot order; *nfds their number.  Returns the length written to buf, or
  * -1 when the plan does not fit in cap bytes.
  */
-ssize_t plan_wire_encode(const struct jail_plan *plan, int ctl, uint8_t *buf, size_t cap,
+ssize_t plan_wire_encode(const struct jail_plan *plan, int lang, int ctl, uint8_t *buf, size_t cap,
 			 int fds[PLAN_NFDS], int *nfds);
 
 /*
  * Decode buf in place: the plan's strings point into buf, which must
  * outlive it.  fds are the nfds received with it; they are placed in the
- * plan (*ctl for the ctl slot).  Returns 0, or -1 when the bytes are not a
- * plan of this build or the fds do not match them.
+ * plan (*ctl for the ctl slot), and *lang is the language encoded.
+ * Returns 0, or -1 when the bytes are not a plan of this build or the fds
+ * do not match them.  buf is only read.
  */
 int plan_wire_decode(uint8_t *buf, size_t len, const int *fds, int nfds, struct jail_plan *plan,
-		     int *ctl);
+		     int *lang, int *ctl);
 
 #endif

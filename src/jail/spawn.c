@@ -43,7 +43,6 @@
 #define SYS_clone3 435
 #endif
 
-
 /* ------------------------------------------------------------ child side */
 
 static void ctl_send(int ctl, int kind, int value, const char *what)

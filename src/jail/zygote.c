@@ -21,7 +21,6 @@
 #define CLONE_PIDFD 0x00001000
 #endif
 
-
 /* What a request owns in the zygote. */
 struct request {
 	uint8_t *buf;
@@ -160,8 +159,7 @@ static pid_t spawn_one(struct request *q, struct zygote_reply *r, int *pidfd)
 {
 	pid_t pid;
 
-	pid =
-	    (pid_t)syscall(SYS_clone, JAIL_NS_FLAGS | CLONE_PIDFD | CLONE_PARENT, 0, pidfd, 0, 0);
+	pid = (pid_t)syscall(SYS_clone, JAIL_NS_FLAGS | CLONE_PIDFD | CLONE_PARENT, 0, pidfd, 0, 0);
 	if (pid < 0) {
 		fail(r, errno, "cannot create namespaces");
 		return -1;
@@ -197,11 +195,12 @@ int zygote_serve(int sock)
 	say_hello(sock);
 	for (;;) {
 		struct zygote_reply r = {0};
-		int pidfd = -1, rc = recv_request(sock, &q);
+		int lang, pidfd = -1, rc = recv_request(sock, &q);
 
 		if (rc < 0)
 			_exit(0);
-		if (rc > 0 || plan_wire_decode(q.buf, q.len, q.fds, q.nfds, &q.plan, &q.ctl) < 0)
+		if (rc > 0 ||
+		    plan_wire_decode(q.buf, q.len, q.fds, q.nfds, &q.plan, &lang, &q.ctl) < 0)
 			fail(&r, EINVAL, "malformed spawn request");
 		else if (spawn_one(&q, &r, &pidfd) == 0)
 			return become_guest(&q, &sig);

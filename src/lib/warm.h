@@ -18,10 +18,12 @@ struct warm {
 	bool enabled;
 	char *native_dir;	  /* libbrig_zygote.so and the node addon */
 	char *guest_dir;	  /* the host's copy of the guest agents */
+	char *daemon_socket;	  /* set: the daemon's zygotes serve us, not our own */
 	struct warm_zygote *z[2]; /* python, js */
 };
 
-int warm_init(struct warm *w, bool enabled, const char *native_dir, const char *guest_dir);
+int warm_init(struct warm *w, bool enabled, const char *native_dir, const char *guest_dir,
+	      const char *daemon_socket);
 void warm_destroy(struct warm *w);
 
 /*
@@ -37,5 +39,16 @@ int warm_spawn(struct warm *w, int lang, const struct jail_plan *plan, struct ja
  */
 int warm_prewarm(struct warm *w, int lang, const char *const *argv, const char *const *envp,
 		 int timeout_ms);
+
+/*
+ * Serving other processes (the daemon).  warm_greet says HELLO on a new
+ * connection; warm_relay answers one spawn request read from it with the
+ * zygote's reply (0), or returns 1 when the client hung up, -1 for a
+ * malformed request.  The inits the zygotes clone are the caller's
+ * children: warm_reap reaps those that exited (and notices dead zygotes).
+ */
+int warm_greet(int conn);
+int warm_relay(struct warm *w, int conn);
+void warm_reap(struct warm *w);
 
 #endif
