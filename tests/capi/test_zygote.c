@@ -7,6 +7,7 @@
 #include "../unit/check.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -304,7 +305,9 @@ static void relay_serves_another_executor(void)
 		r = run(client, "import os; print(os.getpid(), input())", "x");
 		CHECK(brig_result_error(r) == BRIG_OK);
 		CHECK(brig_result_warm(r) == 1);
-		if (strcmp(out_of(r), "2 x\n")) fprintf(stderr, "relay out: [%s] err [%s] %s\n", out_of(r), brig_result_stderr(r, NULL), brig_result_message(r));
+		if (strcmp(out_of(r), "2 x\n"))
+			fprintf(stderr, "relay out: [%s] err [%s] %s\n", out_of(r),
+				brig_result_stderr(r, NULL), brig_result_message(r));
 		CHECK_STR(out_of(r), "2 x\n");
 		brig_result_free(r);
 	}
@@ -377,11 +380,54 @@ static int children(void)
 	return n;
 }
 
+/* A streamed stdin arrives whole, in order, and ends with the source. */
+static void *feed(void *arg)
+{
+	int fd = *(int *)arg;
+
+	for (int i = 0; i < 200; i++) {
+		char line[32];
+		int n = snprintf(line, sizeof(line), "line %d\n", i);
+
+		if (write(fd, line, (size_t)n) != n)
+			break;
+		if (i % 50 == 0)
+			usleep(10000);
+	}
+	close(fd);
+	return NULL;
+}
+
+static void stdin_streams(brig_executor *e)
+{
+	static const char code[] = "import sys\n"
+				   "lines = sys.stdin.read().splitlines()\n"
+				   "print(len(lines), lines[0], lines[-1])\n";
+	brig_run_opts o;
+	brig_result *r = NULL;
+	pthread_t t;
+	int p[2];
+
+	CHECK(pipe(p) == 0);
+	pthread_create(&t, NULL, feed, &p[1]);
+	brig_run_opts_init(&o);
+	o.stdin_stream = true;
+	o.stdin_fd = p[0];
+	brig_run(e, BRIG_LANG_PYTHON, code, strlen(code), &o, &r);
+	pthread_join(t, NULL);
+	CHECK_STR(out_of(r), "200 line 0 line 199\n");
+	brig_result_free(r);
+	/* The source stays the embedder's: still open after the run. */
+	CHECK(fcntl(p[0], F_GETFD) >= 0);
+	close(p[0]);
+}
+
 int main(void)
 {
 	if (!(ex = test_executor()))
 		return 1;
 	warm_runs_are_warm();
+	stdin_streams(ex);
 	same_as_cold();
 	killed_zygote_is_replaced();
 	zygote_dies_under_load();
