@@ -328,8 +328,8 @@ typedef struct brig_config {
 	 * layout and Python's str hash secret (see SECURITY.md).
 	 */
 	int warm_start;
-	/* The zygote library and node addons; default built in (BRIG_NATIVE_DIR). */
-	const char *native_dir;
+	/* The zygotes' library and node addon; default built in (BRIG_ZYGOTE_DIR). */
+	const char *zygote_dir;
 	/*
 	 * Spawn warm jails through the brig daemon listening on this unix
 	 * socket (brig daemon start), instead of zygotes of this executor's
