@@ -173,8 +173,10 @@ static void *run_some(void *arg)
 	for (int i = 0; i < 8; i++) {
 		brig_result *r = run(ex, "print('ok')", NULL);
 
-		if (brig_result_error(r) != BRIG_OK || strcmp(out_of(r), "ok\n") != 0)
+		if (brig_result_error(r) != BRIG_OK || strcmp(out_of(r), "ok\n") != 0) {
+			fprintf(stderr, "run failed: %s [%s]\n", brig_result_message(r), out_of(r));
 			(*failures)++;
+		}
 		brig_result_free(r);
 	}
 	return NULL;
