@@ -100,6 +100,7 @@ static bool smoke_test(char *detail, size_t len)
 
 	brig_config_init(&cfg);
 	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
+	cfg.native_dir = getenv("BRIG_NATIVE_DIR");
 	if (brig_executor_new(&cfg, &ex, &why)) {
 		snprintf(detail, len, "%s", why ? why : "executor unavailable");
 	} else if (brig_run(ex, BRIG_LANG_SH, "exit 0", 6, NULL, &res) != BRIG_OK ||

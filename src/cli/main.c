@@ -142,6 +142,7 @@ static int run(const struct cli_opts *o)
 
 	brig_config_init(&cfg);
 	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
+	cfg.native_dir = getenv("BRIG_NATIVE_DIR");
 	brig_run_opts_init(&ro);
 	ro.limits = o->limits;
 	if ((o->command == CLI_RUN && load_code(o, &code, &ro.filename) < 0) ||

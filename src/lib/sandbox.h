@@ -50,5 +50,7 @@ void sandbox_cleanup(struct sandbox *r);
 bool sandbox_v8_oom(const struct sandbox *r, const brig_result *res, int sig);
 /* Whether the guest directory has this file (e.g. "js/agent.js"). */
 bool sandbox_guest_has(const brig_executor *ex, const char *rel);
+/* Whether the native files bound into every jail include this one. */
+bool sandbox_native_has(const brig_executor *ex, const char *rel);
 
 #endif
