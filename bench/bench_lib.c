@@ -177,6 +177,7 @@ int main(void)
 
 	brig_config_init(&cfg);
 	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
+	cfg.native_dir = getenv("BRIG_NATIVE_DIR");
 	if (brig_executor_new(&cfg, &ex, &why)) {
 		fprintf(stderr, "bench: %s\n", why ? why : "executor unavailable");
 		return 1;

@@ -303,7 +303,12 @@ typedef struct brig_config {
 	const char *node;      /* default "/usr/bin/node" */
 	const char *shell;     /* default "/bin/sh" */
 	const char *guest_dir; /* directory of the guest agents; default built in */
-	brig_limits limits;    /* defaults for every run */
+	/* Directory of native guest files (brig_node.node, which JavaScript
+	 * session snapshots need), bound read-only into every jail; default
+	 * built in.  Used only when the guest directory has a native/ mount
+	 * point, as the shipped one does. */
+	const char *native_dir;
+	brig_limits limits; /* defaults for every run */
 	/*
 	 * When brig runs as root, the guest's user is mapped to this host uid
 	 * and gid so that an escape from the user namespace is not root.

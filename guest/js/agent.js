@@ -521,6 +521,43 @@ class Channel {
 		}
 	}
 
+	/*
+	 * A copy of a session guest that a restore revived (snapshot.js): the
+	 * replies to the original's pipelined calls will never come, so those
+	 * calls fail; reading blocks again, whatever the shared fd was left as.
+	 */
+	revived(setBlocking, fd) {
+		const cbs = [...this.waiting.values(), ...this.backlog.map((b) => b[2])];
+		this.waiting.clear();
+		this.backlog = [];
+		if (this.reading) {
+			this.reading = false;
+			this.sock.pause();
+			this.sock.unref();
+		}
+		setBlocking(fd);
+		this.nonblocking = false;
+		this.requests = [];
+		const json = JSON.stringify({ error: { type: 'OSError',
+			message: 'the host call was lost: the session was restored from a snapshot' } });
+		for (const cb of cbs)
+			cb(json, Buffer.alloc(0));
+	}
+
+	// Skip everything up to token: what a killed guest left unread.
+	resync(token) {
+		for (;;) {
+			const at = this.buf.subarray(this.start, this.end).indexOf(token);
+			if (at >= 0) {
+				this.start += at + token.length;
+				return;
+			}
+			// Keep a tail in case the token straddles two reads.
+			this.start = Math.max(this.start, this.end - token.length + 1);
+			this.fill();
+		}
+	}
+
 	// A session's answer to request id: a JSON object and an optional blob.
 	answer(id, obj, blob) {
 		const text = Buffer.from(plainJson(obj));
@@ -616,7 +653,8 @@ function makeBridge(ch) {
 		},
 		atob: (s) => atob(s),
 		btoa: (s) => btoa(s),
-		randomUUID: () => require('crypto').randomUUID(),
+		// No entropy cache: a session's copies would share what it holds.
+		randomUUID: () => require('crypto').randomUUID({ disableEntropyCache: true }),
 		getRandomValues: (a) => require('crypto').getRandomValues(a),
 		webcrypto: () => require('crypto').webcrypto,
 	};

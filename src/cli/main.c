@@ -145,6 +145,7 @@ static int run(const struct cli_opts *o)
 	cfg.zygote_dir = getenv("BRIG_ZYGOTE_DIR");
 	/* One run per process: a zygote would cost more than it saves. */
 	cfg.warm_start = -1;
+	cfg.native_dir = getenv("BRIG_NATIVE_DIR");
 	brig_run_opts_init(&ro);
 	ro.limits = o->limits;
 	if ((o->command == CLI_RUN && load_code(o, &code, &ro.filename) < 0) ||
