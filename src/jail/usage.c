@@ -382,7 +382,7 @@ static int64_t dump_sockets(struct jail_usage *u, const void *req, size_t len,
 	for (;;) {
 		ssize_t got = recv(u->diag_fd, buf, sizeof(buf), 0);
 		struct nlmsghdr *h = (struct nlmsghdr *)buf;
-		int n = (int)got;
+		unsigned int n = (unsigned int)got;
 
 		if (got < 0 && errno == EINTR)
 			continue;
