@@ -822,6 +822,35 @@ const ES_GLOBALS = ['Object', 'Function', 'Array', 'Number', 'parseFloat', 'pars
 
 // Returns {ctx, holder, names}: the context, the object its globals live on,
 // and the names to bind lexically (null when lookups are fast anyway).
+// Math.random for a context: V8 seeds it once per process, so every run
+// forked from one zygote, and every copy a session's restore revives, would
+// draw the same numbers.  This one draws on the system's generator
+// (crypto.randomFillSync, which OpenSSL reseeds in a new process):  53 random bits from a buffer of 32-bit words
+// that fill() refills.  Returns the function that empties the buffer.
+const RANDOM = `(function (fill) {
+	const words = new Uint32Array(2048);
+	let at = words.length;
+	const random = { random() {
+		if (at >= words.length) {
+			fill(words);
+			at = 0;
+		}
+		const hi = words[at++] >>> 5;
+		const lo = words[at++] >>> 6;
+		return (hi * 67108864 + lo) / 9007199254740992;
+	} }.random;
+	Object.defineProperty(Math, 'random',
+		{ value: random, writable: true, enumerable: false, configurable: true });
+	return () => { at = words.length; };
+})`;
+
+// Install it in ctx; returns the function that drops what it buffered.
+function installRandom(ctx) {
+	let randomFill = null;
+	return vm.runInContext(RANDOM, ctx)((words) =>
+		(randomFill || (randomFill = require('crypto').randomFillSync))(words));
+}
+
 function makeContext() {
 	const plain = vm.constants && vm.constants.DONT_CONTEXTIFY;
 	if (plain) {
@@ -884,8 +913,8 @@ function installLazyGlobals({ ctx, holder }, ch) {
 
 // What session.js builds a session from.
 function sessionKit(ch) {
-	return { ch, writeAll, makeContext, installLazyGlobals, compileBody, compileUser, describe,
-		flagLimit, toJson };
+	return { ch, writeAll, makeContext, installRandom, installLazyGlobals, compileBody,
+		compileUser, describe, flagLimit, toJson };
 }
 
 function main() {
@@ -904,6 +933,7 @@ function main() {
 	process.on('unhandledRejection', (err) => fatal(ch, err, filename));
 
 	const context = makeContext();
+	installRandom(context.ctx);
 	installLazyGlobals(context, ch);
 	let compiled;
 	try {

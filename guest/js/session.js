@@ -51,25 +51,6 @@ const vm = require('vm');
 
 const REQ = 5;
 
-// Math.random for the context: 53 random bits from a buffer of 32-bit words
-// that fill() refills.  Returns the function that empties the buffer.
-const RANDOM = `(function (fill) {
-	const words = new Uint32Array(2048);
-	let at = words.length;
-	const random = { random() {
-		if (at >= words.length) {
-			fill(words);
-			at = 0;
-		}
-		const hi = words[at++] >>> 5;
-		const lo = words[at++] >>> 6;
-		return (hi * 67108864 + lo) / 9007199254740992;
-	} }.random;
-	Object.defineProperty(Math, 'random',
-		{ value: random, writable: true, enumerable: false, configurable: true });
-	return () => { at = words.length; };
-})`;
-
 class Session {
 	constructor(kit) {
 		this.kit = kit;
@@ -88,9 +69,7 @@ class Session {
 		this.pending = null; // rejects the promise a call is waiting for
 		this.inspect = null;
 		this.snapshots = 0;
-		let randomFill = null;
-		this.reseed = vm.runInContext(RANDOM, this.ctx)((words) =>
-			(randomFill || (randomFill = require('crypto').randomFillSync))(words));
+		this.reseed = kit.installRandom(this.ctx);
 	}
 
 	// ---------------------------------------------------------- helpers
