@@ -290,10 +290,13 @@ static int place_fds(uint32_t mask, const int *fds, int nfds, struct jail_plan *
 		return -1;
 	for (int i = 0; i < PLAN_NFDS; i++) {
 		*slot[i] = -1;
-		if (mask & (1u << i))
-			*slot[i] = k < nfds ? fds[k++] : -1;
+		if (!(mask & (1u << i)))
+			continue;
+		if (k >= nfds)
+			return -1; /* the bytes promise an fd that did not come */
+		*slot[i] = fds[k++];
 	}
-	return k == nfds && *slot[PLAN_FD_CTL] >= 0 ? 0 : -1;
+	return k == nfds ? 0 : -1;
 }
 
 int plan_wire_decode(uint8_t *buf, size_t len, const int *fds, int nfds, struct jail_plan *plan,
