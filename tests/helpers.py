@@ -19,7 +19,7 @@ BRIG_BIN = os.environ.get("BRIG_BIN") or str(REPO_ROOT / "build" / "brig")
 # The documented shape of `brig --json`.
 JSON_KEYS = {
     "ok", "error", "error_code", "message", "exit_code", "signal", "limit", "stdout",
-    "stderr", "stdout_truncated", "stderr_truncated", "wall_ms", "cpu_ms",
+    "stderr", "stdout_truncated", "stderr_truncated", "wall_ms", "cpu_ms", "warm",
 }
 LIMITS = {"none", "wall", "cpu", "memory", "pids", "output", "disk"}
 
