@@ -389,6 +389,7 @@ void monitor_open(struct monitor *m)
 	m->cg_cpu = cgroup_cpu_us(m->cg) >= 0;
 	m->cg_mem = cgroup_limits_memory(m->cg);
 	usage_init(&m->usage, m->proc->proc_fd, m->proc->diag_fd, m->proc->pid);
+	m->usage.count_init_clones = m->proc->warm;
 }
 
 void monitor_run(struct monitor *m)
