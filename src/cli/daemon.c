@@ -53,6 +53,7 @@ struct daemon {
 	size_t nclients;
 	uint64_t requests;
 	uint64_t last_ms; /* the last request or disconnection */
+	uint64_t refused; /* connections of other users (main thread only) */
 };
 
 struct client {
@@ -255,6 +256,7 @@ static void accept_client(struct daemon *d)
 	if (fd < 0)
 		return;
 	if (!peer_ok(fd)) {
+		d->refused++;
 		close(fd);
 		return;
 	}
@@ -265,25 +267,26 @@ static void accept_client(struct daemon *d)
 
 static void status_text(struct daemon *d, char *buf, size_t len)
 {
-	uint64_t requests, clients;
+	static const char *const warm[] = {"none", "python", "js", "python js"};
+	unsigned long long requests, clients;
 
 	pthread_mutex_lock(&d->lock);
 	requests = d->requests;
 	clients = d->nclients;
 	pthread_mutex_unlock(&d->lock);
-	snprintf(
-	    buf, len,
-	    "pid       %ld\n"
-	    "socket    %s\n"
-	    "uptime    %llus\n"
-	    "requests  %llu\n"
-	    "clients   %llu\n"
-	    "warm      %s%s%s\n"
-	    "idle exit after %llus without clients or requests\n",
-	    (long)getpid(), d->paths.sock, (unsigned long long)((now_ms() - d->started_ms) / 1000),
-	    (unsigned long long)requests, (unsigned long long)clients, d->warm[0] ? "python" : "",
-	    d->warm[0] && d->warm[1] ? " " : "", d->warm[1] ? "js" : (d->warm[0] ? "" : "none"),
-	    (unsigned long long)(d->idle_ms / 1000));
+	snprintf(buf, len,
+		 "pid       %ld\n"
+		 "socket    %s\n"
+		 "uptime    %llus\n"
+		 "requests  %llu\n"
+		 "clients   %llu\n"
+		 "refused   %llu\n"
+		 "warm      %s\n"
+		 "idle exit after %llus without clients or requests\n",
+		 (long)getpid(), d->paths.sock,
+		 (unsigned long long)((now_ms() - d->started_ms) / 1000), requests, clients,
+		 (unsigned long long)d->refused, warm[d->warm[0] + 2 * d->warm[1]],
+		 (unsigned long long)(d->idle_ms / 1000));
 }
 
 /* One command on control.sock; true when it was "stop". */
@@ -295,7 +298,9 @@ static bool control(struct daemon *d)
 
 	if (fd < 0)
 		return false;
-	if (peer_ok(fd) && recv_within(fd, cmd, sizeof(cmd), CONTROL_MS) > 0) {
+	if (!peer_ok(fd))
+		d->refused++;
+	else if (recv_within(fd, cmd, sizeof(cmd), CONTROL_MS) > 0) {
 		if (strcmp(cmd, "status") == 0) {
 			status_text(d, reply, sizeof(reply));
 		} else if ((stop = strcmp(cmd, "stop") == 0)) {
