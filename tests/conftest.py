@@ -63,7 +63,7 @@ def brig_daemon(brig_binary, tmp_path_factory):
     if not helpers.THROUGH_DAEMON:
         yield None
         return
-    started = _daemon("start", "--idle", "2h")
+    started = _daemon("start", "--idle", "10m")
     assert started.returncode == 0, started.stderr
     pid = helpers.daemon_pid()
     assert pid, _daemon("status").stdout

@@ -30,6 +30,7 @@
 #include "brig.h"
 #include "cli/cli.h"
 #include "cli/daemon_dir.h"
+#include "cli/daemon_peer.h"
 
 #define IDLE_MS_DEFAULT (15ull * 60 * 1000)
 #define MAX_CLIENTS 512
@@ -53,7 +54,8 @@ struct daemon {
 	size_t nclients;
 	uint64_t requests;
 	uint64_t last_ms; /* the last request or disconnection */
-	uint64_t refused; /* connections of other users (main thread only) */
+	uint64_t refused; /* connections peer_allowed refused (main thread only) */
+	char confinement[1024];
 };
 
 struct client {
@@ -69,14 +71,14 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Only this user's processes are served; others are closed unanswered. */
-static bool peer_ok(int fd)
+/* Only this user's processes, confined as we are, are served; others are
+ * closed unanswered. */
+static bool peer_ok(struct daemon *d, int fd)
 {
-	struct ucred cr;
-	socklen_t len = sizeof(cr);
-
-	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && len == sizeof(cr) &&
-	       cr.uid == geteuid();
+	if (peer_allowed(fd, d->confinement))
+		return true;
+	d->refused++;
+	return false;
 }
 
 /* ------------------------------------------------------------ the lock */
@@ -255,8 +257,7 @@ static void accept_client(struct daemon *d)
 
 	if (fd < 0)
 		return;
-	if (!peer_ok(fd)) {
-		d->refused++;
+	if (!peer_ok(d, fd)) {
 		close(fd);
 		return;
 	}
@@ -298,9 +299,7 @@ static bool control(struct daemon *d)
 
 	if (fd < 0)
 		return false;
-	if (!peer_ok(fd))
-		d->refused++;
-	else if (recv_within(fd, cmd, sizeof(cmd), CONTROL_MS) > 0) {
+	if (peer_ok(d, fd) && recv_within(fd, cmd, sizeof(cmd), CONTROL_MS) > 0) {
 		if (strcmp(cmd, "status") == 0) {
 			status_text(d, reply, sizeof(reply));
 		} else if ((stop = strcmp(cmd, "stop") == 0)) {
@@ -466,6 +465,10 @@ static int set_up(struct daemon *d, int *lock_fd, char *err, size_t errlen)
 		return -1;
 	}
 	raise_nofile();
+	if (peer_confinement(0, d->confinement, sizeof(d->confinement)) < 0) {
+		snprintf(err, errlen, "cannot read /proc/self/status");
+		return -1;
+	}
 	if (new_executor(d, err, errlen) < 0)
 		return -1;
 	if ((d->listen_fd = listen_on(d->paths.sock)) < 0 ||

@@ -332,6 +332,30 @@ def test_another_uid_is_refused_and_runs_cold(running):
         shutil.rmtree(top)
 
 
+@pytest.mark.parametrize("wrapper", ["no_new_privs", "mount namespace"])
+def test_a_peer_confined_otherwise_is_refused(running, wrapper):
+    # Same uid, but more tightly confined than the daemon (or resolving
+    # paths elsewhere): it would get jails with the daemon's reach.
+    d, pid = running
+    if wrapper == "mount namespace" and not IS_ROOT:
+        pytest.skip("needs root for a mount namespace of the same uid")
+    prefix = {"no_new_privs": ["setpriv", "--no-new-privs"],
+              "mount namespace": ["unshare", "--mount", "--propagation", "unchanged"]}[wrapper]
+    raw = subprocess.run([*prefix, sys.executable, "-c", RAW_CLIENT, str(d)],
+                         capture_output=True, text=True, timeout=60)
+    assert raw.returncode == 0, raw.stderr
+    for answer in json.loads(raw.stdout):
+        assert answer in ("", "ConnectionResetError"), raw.stdout
+    assert alive(pid) and refused(d) == 3
+    # The CLI so confined starts cold (it does not even ask).
+    proc = subprocess.run([*prefix, BRIG_BIN, "--json", "-c", "print('fine')"], env=env_for(d),
+                          capture_output=True, text=True, timeout=60)
+    res = parse_result(proc)
+    assert proc.returncode == 0 and res["stdout"] == "fine\n" and res["warm"] is False, \
+        describe(res)
+    assert requests_served(d) == 0
+
+
 def test_garbage_from_a_client_does_not_hurt_the_daemon(running):
     d, pid = running
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
