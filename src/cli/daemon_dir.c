@@ -26,9 +26,13 @@ static int too_long(const char *what, char *err, size_t errlen)
 int daemon_paths_get(struct daemon_paths *p, char *err, size_t errlen)
 {
 	const char *env = getenv("BRIG_DAEMON_DIR"), *xdg = getenv("XDG_RUNTIME_DIR");
+	char cwd[PATH_MAX];
 	int n;
 
-	if (env && *env)
+	/* Relative to where brig runs; the daemon itself runs in /. */
+	if (env && *env && *env != '/' && getcwd(cwd, sizeof(cwd)))
+		n = snprintf(p->dir, sizeof(p->dir), "%s/%s", strcmp(cwd, "/") ? cwd : "", env);
+	else if (env && *env)
 		n = snprintf(p->dir, sizeof(p->dir), "%s", env);
 	else if (xdg && *xdg == '/')
 		n = snprintf(p->dir, sizeof(p->dir), "%s/brig", xdg);
