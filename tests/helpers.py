@@ -82,6 +82,14 @@ def run(code, lang="python", *flags, timeout=60, env=None, pass_fds=(), input=No
     return res, proc.returncode
 
 
+def daemon_requests():
+    """How many spawn requests the daemon of $BRIG_DAEMON_DIR served, or None."""
+    out = subprocess.run([BRIG_BIN, "daemon", "status"], capture_output=True, text=True,
+                         timeout=60).stdout
+    m = re.search(r"^requests\s+(\d+)", out, re.M)
+    return int(m.group(1)) if m else None
+
+
 def daemon_pid(status_text=None):
     """The pid `brig daemon status` reports (or that in status_text), or None."""
     if status_text is None:

@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 
+import helpers
 from helpers import (BRIG_BIN, GUEST_DIR, JSON_KEYS, brig, describe, host_pids_with, parse_result,
                      run, run_ok, token, wait_for)
 
@@ -420,19 +421,23 @@ def test_relative_mount_path_is_taken_from_the_current_directory(tmp_path):
     assert (tmp_path / "data" / "new.txt").read_text() == "made"
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_ctrl_c_ends_brig_and_the_whole_jail(sig):
     # A terminal sends Ctrl-C to its foreground process group: brig dies of
-    # it, as any command does, and takes every process of the jail along.
+    # it, as any command does, and takes every process of the jail along
+    # (also a warm jail, whose init is a brig daemon's child).
     mark = token()
     code = ("import subprocess, time\n"
             "subprocess.Popen(['sh', '-c', 'sleep 1000; : %s'])\n"
             "print('ready', flush=True)\n"
             "time.sleep(1000)\n" % mark)
+    before = helpers.daemon_requests() if helpers.THROUGH_DAEMON else None
     proc = subprocess.Popen([BRIG_BIN, "-c", code], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     try:
         assert proc.stdout.readline() == b"ready\n", proc.stderr.read()
+        if helpers.THROUGH_DAEMON:
+            assert helpers.daemon_requests() == before + 1
         assert wait_for(lambda: host_pids_with(mark), timeout=10), "the guest's child never started"
         os.killpg(proc.pid, sig)
         assert proc.wait(timeout=10) == -sig
