@@ -479,7 +479,13 @@ uint64_t brig_result_wall_us(const brig_result *r);
 uint64_t brig_result_cpu_us(const brig_result *r);
 /* 1 when the run's sandbox came from a warm zygote, 0 when it started cold. */
 int brig_result_warm(const brig_result *r);
-/* The whole result as one malloc'd JSON object. */
+/*
+ * The whole result as one malloc'd JSON object: ok, error (the name, or
+ * null), error_code, message, exit_code, signal, limit ("none", "wall",
+ * "cpu", "memory", "pids", "output", "disk"), stdout, stderr,
+ * stdout_truncated, stderr_truncated, wall_ms, cpu_ms and warm
+ * (brig_result_warm).
+ */
 char *brig_result_to_json(const brig_result *r);
 void brig_result_free(brig_result *r);
 

@@ -148,6 +148,8 @@ struct jail_proc {
 	/* Handed over with READY (struct jail_rwc_fds); the receiver owns them. */
 	int rwc_fds[2 * JAIL_MAX_RWC];
 	int nrwc_fds;
+	/* A zygote's: init and the guest are both clones of a warm interpreter. */
+	bool warm;
 };
 
 /*

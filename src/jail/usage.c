@@ -302,8 +302,8 @@ static void take_proc(struct jail_usage *u, struct sample *s, long pid, bool wan
 		return; /* gone meanwhile: the next sample accounts for it */
 	memset(pm, 0, sizeof(*pm));
 	pm->pid = s->procs[s->n].pid;
-	pm->counted =
-	    parse_code(buf, code) == 0 && (code[0] != init_code[0] || code[1] != init_code[1]);
+	pm->counted = parse_code(buf, code) == 0 &&
+		      (u->count_init_clones || code[0] != init_code[0] || code[1] != init_code[1]);
 	if (want_mem && pm->counted)
 		read_mem(u, pm);
 	s->n++;

@@ -323,6 +323,7 @@ static int request(struct warm_zygote *z, int lang, const struct jail_plan *plan
 		out->ctl_fd = ctl[0];
 		out->proc_fd = out->diag_fd = -1;
 		out->nrwc_fds = 0;
+		out->warm = true;
 		ctl[0] = -1;
 	}
 	if (ctl[0] >= 0)
