@@ -98,7 +98,7 @@ as_nobody env \
 
 # The C API suites (and the rwc commit's unit test, which has unprivileged
 # cases) too, when they were built beside the binary.
-for t in test_capi test_session test_hostcall test_fault test_mount_commit; do
+for t in test_capi test_session test_hostcall test_fault test_warm test_mount_commit; do
 	exe=$(dirname "$run_bin")/tests/$t
 	[ -x "$exe" ] || continue
 	echo "run-unprivileged: $t" >&2
