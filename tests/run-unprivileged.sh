@@ -65,7 +65,7 @@ else
 	echo "run-unprivileged: uid $UNPRIV_UID cannot reach $root; using copies in $work" >&2
 	mkdir -p "$work/build/tests" "$work/guest" "$work/tests"
 	cp "$bin" "$work/build/brig"
-	for t in test_capi test_session test_hostcall test_fault session_values test_mount_commit; do
+	for t in test_capi test_session test_hostcall test_fault test_warm session_values test_mount_commit; do
 		[ -x "$(dirname "$bin")/tests/$t" ] && cp "$(dirname "$bin")/tests/$t" "$work/build/tests/"
 	done
 	cp -R "$guest/." "$work/guest/"
