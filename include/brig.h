@@ -311,6 +311,34 @@ typedef struct brig_config {
 	 */
 	uint32_t host_uid;
 	uint32_t host_gid;
+	/*
+	 * Warm start: 0 (the default) or 1 on, -1 off.  When on, one-shot
+	 * Python and JavaScript runs get their sandbox from a zygote: a warm
+	 * interpreter per language that this executor starts on first use (a
+	 * child process that never runs guest code) and that forks, for each
+	 * run, a fresh jail's init whose guest is a copy of the warm
+	 * interpreter.  Each run still gets its own mount, pid, network, IPC
+	 * and UTS namespaces, /tmp and home, limits, seccomp filter and ids,
+	 * exactly as a cold run; only the interpreter's start is skipped.
+	 * Runs start cold while the zygote warms up, when it died (it is
+	 * replaced), for sessions and shell, and for interpreter flags other
+	 * than the ones it started with (a JavaScript memory limit other than
+	 * the first one's).  brig_result_warm tells which.  Shared by design
+	 * with the zygote, and so between runs: the interpreter's address
+	 * layout and Python's str hash secret (see SECURITY.md).
+	 */
+	int warm_start;
+	/* The zygote library and node addons; default built in (BRIG_NATIVE_DIR). */
+	const char *native_dir;
+	/*
+	 * Spawn warm jails through the brig daemon listening on this unix
+	 * socket (brig daemon start), instead of zygotes of this executor's
+	 * own.  This process stays the host of every run: it serves the host
+	 * calls, streams the output and enforces the limits.  When the daemon
+	 * cannot serve a run (it is gone, still warming up, or runs another
+	 * build) the run starts cold.  NULL: no daemon.
+	 */
+	const char *daemon_socket;
 } brig_config;
 
 void brig_config_init(brig_config *cfg);
@@ -322,6 +350,31 @@ void brig_config_init(brig_config *cfg);
 int brig_executor_new(const brig_config *cfg, brig_executor **out, char **why);
 /* Wait for no run; the caller must not free an executor that is running code. */
 void brig_executor_free(brig_executor *ex);
+/*
+ * Start lang's zygote now (with the executor's default limits) and wait up
+ * to timeout_ms until it is warm, so that the next runs start warm.
+ * BRIG_OK, BRIG_E_UNSUPPORTED (warm start off, or lang is shell), or
+ * BRIG_E_UNAVAILABLE (the zygote did not come up in time; runs start
+ * cold meanwhile).
+ */
+int brig_executor_prewarm(brig_executor *ex, brig_lang lang, int timeout_ms);
+/*
+ * Serving warm starts to other processes of the same user (what brig
+ * daemon does).  conn is a connected SOCK_SEQPACKET unix socket whose peer
+ * is an executor with daemon_socket set; checking who the peer is (its
+ * uid) is the caller's job.  brig_executor_greet sends the greeting the
+ * peer waits for.  brig_executor_relay reads one spawn request and answers
+ * it, starting this executor's zygote for the request's interpreter when
+ * needed (the peer starts that run cold); it blocks until the zygote
+ * answered.  It returns BRIG_OK, BRIG_E_CONSUMED when the peer hung up,
+ * BRIG_E_PROTOCOL for a malformed request, BRIG_E_UNSUPPORTED without warm
+ * start.  The jails' inits are the calling process's children:
+ * brig_executor_reap reaps those that exited (call it on SIGCHLD), and
+ * notices zygotes that died.
+ */
+int brig_executor_greet(brig_executor *ex, int conn);
+int brig_executor_relay(brig_executor *ex, int conn);
+void brig_executor_reap(brig_executor *ex);
 /*
  * Register a host function for every run of this executor.  Must happen
  * before the first run starts; afterwards it returns BRIG_E_INVAL.
@@ -405,6 +458,8 @@ bool brig_result_stdout_truncated(const brig_result *r);
 bool brig_result_stderr_truncated(const brig_result *r);
 uint64_t brig_result_wall_us(const brig_result *r);
 uint64_t brig_result_cpu_us(const brig_result *r);
+/* 1 when the run's sandbox came from a warm zygote, 0 when it started cold. */
+int brig_result_warm(const brig_result *r);
 /* The whole result as one malloc'd JSON object. */
 char *brig_result_to_json(const brig_result *r);
 void brig_result_free(brig_result *r);

@@ -100,6 +100,8 @@ static bool smoke_test(char *detail, size_t len)
 
 	brig_config_init(&cfg);
 	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
+	/* One run per process: a zygote would cost more than it saves. */
+	cfg.warm_start = -1;
 	if (brig_executor_new(&cfg, &ex, &why)) {
 		snprintf(detail, len, "%s", why ? why : "executor unavailable");
 	} else if (brig_run(ex, BRIG_LANG_SH, "exit 0", 6, NULL, &res) != BRIG_OK ||

@@ -7,6 +7,7 @@
 #ifndef BRIG_JAIL_H
 #define BRIG_JAIL_H
 
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -22,6 +23,10 @@
 			return -errno;                                                             \
 		}                                                                                  \
 	} while (0)
+
+/* The cgroup namespace comes later, once init is in the jail's cgroup. */
+#define JAIL_NS_FLAGS                                                                              \
+	(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
 
 /* The guest's identity inside the user namespace. */
 #define JAIL_UID 1000
@@ -190,10 +195,11 @@ enum jail_ctl_kind {
 
 struct jail_ctl_msg {
 	int32_t kind;
-	int32_t value;	/* errno for ERROR, wait status for STATUS, signal for SIGNAL */
-	int32_t pid;	/* in the jail's pid namespace */
-	int32_t arg;	/* a holder's id */
-	char what[120]; /* the step that failed, for ERROR */
+	int32_t value;	 /* errno for ERROR, wait status for STATUS, signal for SIGNAL */
+	int32_t pid;	 /* in the jail's pid namespace */
+	int32_t arg;	 /* a holder's id */
+	char what[120];	 /* the step that failed, for ERROR */
+	uint64_t cpu_us; /* STATUS: init's CPU time and its reaped children's */
 };
 
 /*
@@ -201,6 +207,17 @@ struct jail_ctl_msg {
  * anything.  Returns 0 or -1 with a reason in err.
  */
 int jail_spawn(const struct jail_plan *plan, struct jail_proc *out, char *err, size_t errlen);
+
+/*
+ * The jail's init, in a clone made with the namespace flags: builds the
+ * root, forks the guest and supervises it; it never returns.  With warm,
+ * the guest does not execve: jail_init returns 0 in it, once it is the
+ * guest (identity, limits, seccomp, fds 0-3), so that a zygote's warm
+ * interpreter goes on as the guest.
+ */
+int jail_init(const struct jail_plan *plan, int ctl, bool born_inside, bool warm);
+/* Write the uid/gid maps of the user namespace of pid (init, just cloned). */
+int jail_write_id_maps(const struct jail_plan *plan, pid_t pid, char *err, size_t errlen);
 
 /* Let the child build the root and start the guest. */
 int jail_go(struct jail_proc *p);

@@ -24,6 +24,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -41,10 +42,6 @@
 #ifndef SYS_clone3
 #define SYS_clone3 435
 #endif
-
-/* The cgroup namespace comes later, once init is in the jail's cgroup. */
-#define JAIL_NS_FLAGS                                                                              \
-	(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
 
 /* ------------------------------------------------------------ child side */
 
@@ -216,7 +213,9 @@ static int place_guest_fds(const struct jail_plan *plan, int in_fd)
 	return 0;
 }
 
-static __attribute__((noreturn)) void guest_exec(const struct jail_plan *plan, int ctl)
+/* The guest's side of the jail, up to its own code: the same steps for a
+ * cold run (then execve) and a warm one (then back into the interpreter). */
+static void guest_prepare(const struct jail_plan *plan, int ctl)
 {
 	const char *what = "open /dev/null";
 	int in_fd = plan->stdin_fd;
@@ -238,6 +237,13 @@ static __attribute__((noreturn)) void guest_exec(const struct jail_plan *plan, i
 	/* From here on the ctl channel is gone; failures go to the guest's stderr. */
 	if (place_guest_fds(plan, in_fd) < 0)
 		_exit(126);
+}
+
+static __attribute__((noreturn)) void guest_exec(const struct jail_plan *plan, int ctl)
+{
+	int rc;
+
+	guest_prepare(plan, ctl);
 	execve(plan->argv[0], (char *const *)plan->argv, (char *const *)plan->envp);
 	rc = errno;
 	(void)!write(2, "brig: cannot execute ", 21);
@@ -248,32 +254,69 @@ static __attribute__((noreturn)) void guest_exec(const struct jail_plan *plan, i
 	_exit(127);
 }
 
-/* Reap until the guest exits; return its wait status. */
-static int init_wait(pid_t guest)
+/*
+ * Reap until the guest exits; return its wait status.  A hang-up of the
+ * ctl channel means the host is gone: then init leaves, and the kernel
+ * takes the whole pid namespace with it.  (A warm jail's parent is not the
+ * run's thread, so the parent-death signal cannot say that.)
+ */
+static int init_wait(pid_t guest, int ctl)
 {
-	int status = 0;
+	sigset_t chld;
+	struct pollfd p[2] = {{-1, POLLIN, 0}, {ctl, 0, 0}};
 
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	p[0].fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 	for (;;) {
 		int st;
-		pid_t p = waitpid(-1, &st, __WALL);
+		pid_t w;
+		struct signalfd_siginfo si;
 
-		if (p == guest)
-			return st;
-		if (p < 0 && errno != EINTR)
-			return status;
+		while ((w = waitpid(-1, &st, __WALL | WNOHANG)) > 0) {
+			if (w == guest)
+				return st;
+		}
+		if (w < 0 && errno == ECHILD)
+			return 0;
+		/* Without a signalfd, look for exits every 10 ms. */
+		if ((p[0].fd >= 0 ? poll(p, 2, -1) : poll(&p[1], 1, 10)) < 0 && errno != EINTR)
+			_exit(125);
+		if (p[1].revents & (POLLHUP | POLLERR))
+			_exit(125);
+		if (p[0].fd >= 0)
+			(void)!read(p[0].fd, &si, sizeof(si));
 	}
+}
+
+/* The tree's CPU time as init sees it: its own and every child it reaped. */
+static uint64_t init_cpu_us(void)
+{
+	struct rusage self, kids;
+	uint64_t us = 0;
+
+	if (getrusage(RUSAGE_SELF, &self) == 0 && getrusage(RUSAGE_CHILDREN, &kids) == 0)
+		us = (uint64_t)(self.ru_utime.tv_sec + self.ru_stime.tv_sec + kids.ru_utime.tv_sec +
+				kids.ru_stime.tv_sec) *
+			 1000000 +
+		     (uint64_t)(self.ru_utime.tv_usec + self.ru_stime.tv_usec +
+				kids.ru_utime.tv_usec + kids.ru_stime.tv_usec);
+	return us;
 }
 
 /*
  * Die with the thread that spawned us.  Set after the identity change, which
  * clears the parent-death signal; a parent that died before that shows as a
- * hang-up on the ctl socket.
+ * hang-up on the ctl socket.  A warm jail's parent is the zygote's parent,
+ * not the run's thread: it relies on the hang-up alone (init_wait).
  */
-static void die_with_parent(int ctl)
+static void die_with_parent(int ctl, bool by_signal)
 {
 	struct pollfd p = {ctl, 0, 0};
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (by_signal)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)))
 		_exit(125);
 }
@@ -360,8 +403,18 @@ static void close_guest_ends(const struct jail_plan *plan)
 		close(plan->stdin_fd);
 }
 
-static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, int ctl,
-						bool born_inside)
+static void send_status(int ctl, int status)
+{
+	struct jail_ctl_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.kind = JAIL_CTL_STATUS;
+	m.value = status;
+	m.cpu_us = init_cpu_us();
+	(void)!write(ctl, &m, sizeof(m));
+}
+
+int jail_init(const struct jail_plan *plan, int ctl, bool born_inside, bool warm)
 {
 	const char *what = "";
 	int fds[JAIL_MAX_BINDS];
@@ -385,7 +438,7 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 		child_fail(ctl, what, -rc);
 	if ((rc = jail_set_identity(plan, &what)) < 0)
 		child_fail(ctl, what, -rc);
-	die_with_parent(ctl);
+	die_with_parent(ctl, !warm);
 	if ((rc = jail_build_root(plan, fds, &rwc, &what)) < 0)
 		child_fail(ctl, what, -rc);
 	for (size_t i = 0; i < plan->nbinds; i++)
@@ -398,6 +451,11 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 	guest = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
 	if (guest < 0)
 		child_fail(ctl, "fork guest", errno);
+	if (guest == 0 && warm) {
+		close_rwc(&rwc);
+		guest_prepare(plan, ctl);
+		return 0;
+	}
 	if (guest == 0)
 		guest_exec(plan, ctl);
 	send_ready(ctl, &rwc);
@@ -405,8 +463,7 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 	close_guest_ends(plan);
 	if (plan->session)
 		jail_supervise(ctl, plan->timer_fd, plan->shared);
-	rc = init_wait(guest);
-	ctl_send(ctl, JAIL_CTL_STATUS, rc, NULL);
+	send_status(ctl, init_wait(guest, ctl));
 	_exit(0);
 }
 
@@ -420,7 +477,7 @@ static int write_file(pid_t pid, const char *name, const char *data)
 	return sysfile_write(dir, name, data);
 }
 
-static int write_id_maps(const struct jail_plan *plan, pid_t pid, char *err, size_t errlen)
+int jail_write_id_maps(const struct jail_plan *plan, pid_t pid, char *err, size_t errlen)
 {
 	char map[64];
 	int rc;
@@ -498,13 +555,14 @@ int jail_spawn(const struct jail_plan *plan, struct jail_proc *out, char *err, s
 	}
 	if (pid == 0) {
 		close(ctl[0]);
-		jail_init(plan, ctl[1], born_inside);
+		jail_init(plan, ctl[1], born_inside, false);
+		_exit(125);
 	}
 	close(ctl[1]);
 	out->pid = pid;
 	out->pidfd = pidfd;
 	out->ctl_fd = ctl[0];
-	if (write_id_maps(plan, pid, err, errlen) < 0) {
+	if (jail_write_id_maps(plan, pid, err, errlen) < 0) {
 		jail_kill(out);
 		return -1;
 	}
@@ -594,31 +652,56 @@ void jail_kill(const struct jail_proc *p)
 		syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
 }
 
+/*
+ * Wait for init's exit.  A cold jail's init is our child: waitid reaps it
+ * and gives the tree's rusage.  A jail spawned through a daemon belongs to
+ * the daemon's zygote: then only its pidfd tells the exit, and the CPU time
+ * is what init reported with the guest's status.
+ */
+static bool wait_init(struct jail_proc *p, struct rusage *ru)
+{
+	siginfo_t si;
+	long rc;
+
+	memset(ru, 0, sizeof(*ru));
+	do
+		rc = syscall(SYS_waitid, P_PIDFD, p->pidfd, &si, WEXITED, ru);
+	while (rc < 0 && errno == EINTR);
+	if (rc == 0)
+		return true;
+	if (errno == ECHILD) {
+		struct pollfd pf = {p->pidfd, POLLIN, 0};
+
+		while (poll(&pf, 1, -1) < 0 && errno == EINTR)
+			;
+	}
+	return false;
+}
+
 int jail_reap(struct jail_proc *p, int *guest_status, uint64_t *cpu_us)
 {
 	struct jail_ctl_msg m;
 	struct rusage ru;
-	siginfo_t si;
-	long rc;
+	uint64_t reported = 0;
+	bool reaped = wait_init(p, &ru);
 
-	memset(&ru, 0, sizeof(ru));
-	do
-		rc = syscall(SYS_waitid, P_PIDFD, p->pidfd, &si, WEXITED, &ru);
-	while (rc < 0 && errno == EINTR);
 	*guest_status = -1;
 	/* The status message was sent before init exited, so it is queued now. */
 	fcntl(p->ctl_fd, F_SETFL, O_NONBLOCK);
 	while (ctl_recv(p->ctl_fd, &m) == 0) {
-		if (m.kind == JAIL_CTL_STATUS)
+		if (m.kind == JAIL_CTL_STATUS) {
 			*guest_status = m.value;
+			reported = m.cpu_us;
+		}
 		if (m.kind == JAIL_CTL_ERROR) {
 			m.what[sizeof(m.what) - 1] = '\0';
 			snprintf(p->setup_err, sizeof(p->setup_err),
 				 "sandbox setup failed at %s: %s", m.what, strerror(m.value));
 		}
 	}
-	*cpu_us = (uint64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec +
-		  (uint64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+	*cpu_us = reaped ? (uint64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec +
+			       (uint64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec
+			 : reported;
 	close(p->pidfd);
 	close(p->ctl_fd);
 	if (p->proc_fd >= 0)
@@ -626,5 +709,5 @@ int jail_reap(struct jail_proc *p, int *guest_status, uint64_t *cpu_us)
 	if (p->diag_fd >= 0)
 		close(p->diag_fd);
 	p->pidfd = p->ctl_fd = p->proc_fd = p->diag_fd = -1;
-	return rc < 0 ? -1 : 0;
+	return 0;
 }

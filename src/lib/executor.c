@@ -18,6 +18,7 @@
 #include "brig_build.h"
 #include "jail/probe.h"
 #include "jail/usage.h"
+#include "lib/sandbox.h"
 
 /* Host paths every guest sees read-only.  Symlinks (usrmerge) are copied as links. */
 static const char *const system_paths[] = {
@@ -157,7 +158,9 @@ static int setup(brig_executor *ex, const brig_config *cfg, char **why)
 	cgroup_probe(&ex->cg);
 	if (!ex->cg.memory)
 		ex->sockdiag_err = usage_probe_sockets();
-	return BRIG_OK;
+	return warm_init(&ex->warm, cfg->warm_start >= 0,
+			 cfg->native_dir && *cfg->native_dir ? cfg->native_dir : BRIG_NATIVE_DIR,
+			 ex->guest_dir, cfg->daemon_socket);
 }
 
 int brig_executor_new(const brig_config *cfg, brig_executor **out, char **why)
@@ -191,6 +194,7 @@ void brig_executor_free(brig_executor *ex)
 {
 	if (!ex)
 		return;
+	warm_destroy(&ex->warm);
 	free(ex->python);
 	free(ex->node);
 	free(ex->shell);
@@ -206,6 +210,40 @@ void brig_executor_free(brig_executor *ex)
 	fn_table_free(&ex->fns);
 	pthread_mutex_destroy(&ex->lock);
 	free(ex);
+}
+
+int brig_executor_prewarm(brig_executor *ex, brig_lang lang, int timeout_ms)
+{
+	if (!ex || timeout_ms < 0)
+		return BRIG_E_INVAL;
+	if (!ex->warm.enabled || (lang != BRIG_LANG_PYTHON && lang != BRIG_LANG_JS))
+		return BRIG_E_UNSUPPORTED;
+	return sandbox_prewarm(ex, lang, timeout_ms) == 0 ? BRIG_OK : BRIG_E_UNAVAILABLE;
+}
+
+int brig_executor_greet(brig_executor *ex, int conn)
+{
+	if (!ex || conn < 0)
+		return BRIG_E_INVAL;
+	return warm_greet(conn) == 0 ? BRIG_OK : BRIG_E_CONSUMED;
+}
+
+int brig_executor_relay(brig_executor *ex, int conn)
+{
+	int rc;
+
+	if (!ex || conn < 0)
+		return BRIG_E_INVAL;
+	if (!ex->warm.enabled || ex->warm.daemon_socket)
+		return BRIG_E_UNSUPPORTED;
+	rc = warm_relay(&ex->warm, conn);
+	return rc == 0 ? BRIG_OK : rc > 0 ? BRIG_E_CONSUMED : BRIG_E_PROTOCOL;
+}
+
+void brig_executor_reap(brig_executor *ex)
+{
+	if (ex)
+		warm_reap(&ex->warm);
 }
 
 int brig_executor_register_function(brig_executor *ex, const char *name, brig_host_fn fn,

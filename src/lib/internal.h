@@ -10,6 +10,7 @@
 #include "jail/cgroup.h"
 #include "jail/jail.h"
 #include "jail/seccomp.h"
+#include "lib/warm.h"
 #include "util/buf.h"
 #include "util/strv.h"
 
@@ -66,6 +67,7 @@ struct brig_executor {
 	pthread_mutex_t lock;	  /* guards fns and started */
 	struct fn_table fns;
 	bool started;
+	struct warm warm; /* the zygotes; their own locks */
 };
 
 struct brig_result {
@@ -77,6 +79,7 @@ struct brig_result {
 	struct buf out, err;
 	bool out_trunc, err_trunc;
 	uint64_t wall_us, cpu_us;
+	bool warm;
 };
 
 /* options.c */

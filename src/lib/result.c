@@ -97,6 +97,11 @@ uint64_t brig_result_cpu_us(const brig_result *r)
 	return r->cpu_us;
 }
 
+int brig_result_warm(const brig_result *r)
+{
+	return r && r->warm;
+}
+
 static const char *limit_name(brig_limit_kind k)
 {
 	static const char *const names[] = {"none", "wall",   "cpu", "memory",

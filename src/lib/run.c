@@ -119,6 +119,7 @@ static void supervise(struct sandbox *r, brig_result *res, const char *code, siz
 
 	m.proc = &r->proc, m.cg = &r->cg, m.lim = &r->lim, m.opts = o, m.disp = &r->disp;
 	m.res = res;
+	res->warm = r->warm;
 	m.proto_fd = r->host_fds[0], m.out_fd = r->host_fds[1], m.err_fd = r->host_fds[2];
 	m.stdin_fd = r->host_fds[3];
 	m.interrupt_fd = cancel_fd(o->cancel);

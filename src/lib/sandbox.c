@@ -38,22 +38,20 @@ static void add_bind(struct jail_plan *p, const char *dst, const char *src,
 	p->binds[p->nbinds++] = (struct jail_bind){dst, src, kind, is_dir};
 }
 
-static void plan_argv(struct sandbox *r, const char *code)
+/* maxheap holds node's heap flag, which argv points to. */
+static void interp_argv(brig_executor *ex, brig_lang lang, uint64_t memory_bytes, const char *code,
+			char *maxheap, size_t heaplen, const char **a)
 {
-	const char **a = r->plan.argv;
-	brig_executor *ex = r->ex;
-
-	switch (r->lang) {
+	switch (lang) {
 	case BRIG_LANG_PYTHON:
 		/* -I: no environment or user site; -S: site is replaced by the agent. */
 		*a++ = ex->python, *a++ = "-I", *a++ = "-S", *a++ = "-B";
 		*a++ = JAIL_GUEST_DIR "/python/agent.py";
 		break;
 	case BRIG_LANG_JS:
-		snprintf(r->maxheap, sizeof(r->maxheap), "--max-old-space-size=%" PRIu64,
-			 r->lim.memory_bytes / (1 << 20) > 16 ? r->lim.memory_bytes / (1 << 20) - 8
-							      : 8);
-		*a++ = ex->node, *a++ = r->maxheap, *a++ = JAIL_GUEST_DIR "/js/agent.js";
+		snprintf(maxheap, heaplen, "--max-old-space-size=%" PRIu64,
+			 memory_bytes / (1 << 20) > 16 ? memory_bytes / (1 << 20) - 8 : 8);
+		*a++ = ex->node, *a++ = maxheap, *a++ = JAIL_GUEST_DIR "/js/agent.js";
 		break;
 	case BRIG_LANG_SH:
 		*a++ = ex->shell, *a++ = "-c", *a++ = code;
@@ -62,9 +60,9 @@ static void plan_argv(struct sandbox *r, const char *code)
 	*a = NULL;
 }
 
-static void plan_env(struct sandbox *r)
+static void interp_env(const brig_executor *ex, const char **e)
 {
-	const char **e = r->plan.envp;
+	const char **end = e + JAIL_MAX_ENV - 1;
 
 	*e++ = "PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
 	*e++ = "HOME=/home/user";
@@ -74,9 +72,23 @@ static void plan_env(struct sandbox *r)
 	*e++ = "LANG=C.UTF-8";
 	*e++ = "TMPDIR=/tmp";
 	*e++ = "PYTHONIOENCODING=utf-8";
-	for (size_t i = 0; i < r->ex->passenv.n && e < r->plan.envp + JAIL_MAX_ENV - 1; i++)
-		*e++ = r->ex->passenv.v[i];
+	for (size_t i = 0; i < ex->passenv.n && e < end; i++)
+		*e++ = ex->passenv.v[i];
 	*e = NULL;
+}
+
+int sandbox_prewarm(brig_executor *ex, brig_lang lang, int timeout_ms)
+{
+	const char *argv[JAIL_MAX_ARGS], *envp[JAIL_MAX_ENV];
+	char maxheap[48];
+	size_t n = 0;
+
+	interp_argv(ex, lang, ex->limits.memory_bytes, "", maxheap, sizeof(maxheap), argv);
+	interp_env(ex, envp);
+	while (argv[n])
+		n++;
+	argv[n - 1] = NULL; /* the zygote runs its own script instead of the agent */
+	return warm_prewarm(&ex->warm, lang, argv, envp, timeout_ms);
 }
 
 static void plan_files(struct jail_plan *p)
@@ -274,8 +286,9 @@ static int plan_jail(struct sandbox *r, const char *code, char *err, size_t errl
 	for (size_t i = 0; i < ex->nsys; i++)
 		add_bind(p, ex->sys[i].dst, ex->sys[i].target, ex->sys[i].kind, ex->sys[i].is_dir);
 	add_bind(p, JAIL_GUEST_DIR, ex->guest_dir, JAIL_BIND_RO, true);
-	plan_argv(r, code);
-	plan_env(r);
+	interp_argv(ex, r->lang, r->lim.memory_bytes, code, r->maxheap, sizeof(r->maxheap),
+		    p->argv);
+	interp_env(ex, p->envp);
 	plan_files(p);
 	plan_limits(r);
 	p->bpf = &jail_seccomp_filter;
@@ -360,7 +373,8 @@ int sandbox_start(struct sandbox *r, brig_result *res)
 	if ((rc = cgroup_open_join(&r->cg, r->plan.cgroup_fds, &r->plan.cgroup_dir_fd)) < 0)
 		return result_fail(res, BRIG_E_UNAVAILABLE, "cannot join cgroup: %s",
 				   strerror(-rc));
-	if (jail_spawn(&r->plan, &r->proc, err, sizeof(err)) < 0)
+	r->warm = warm_spawn(&r->ex->warm, r->lang, &r->plan, &r->proc) == 0;
+	if (!r->warm && jail_spawn(&r->plan, &r->proc, err, sizeof(err)) < 0)
 		return result_fail(res, BRIG_E_UNAVAILABLE, "%s", err);
 	close_child_ends(&r->plan);
 	if (jail_go(&r->proc) < 0)

@@ -26,6 +26,7 @@ struct sandbox {
 	const char *rwc_vpaths[JAIL_MAX_RWC];
 	int nrwc;
 	char *rwc_refused; /* the last refusal reported, not repeated */
+	bool warm;	   /* the jail came from a zygote */
 };
 
 /* Check code and limits for lang; fills res on failure. */
@@ -48,6 +49,8 @@ int sandbox_commit(struct sandbox *r, brig_result *res);
 void sandbox_cleanup(struct sandbox *r);
 /* V8 aborts (SIGABRT or SIGTRAP) when its heap, sized to the memory limit, is full. */
 bool sandbox_v8_oom(const struct sandbox *r, const brig_result *res, int sig);
+/* brig_executor_prewarm: lang's zygote for the executor's defaults. */
+int sandbox_prewarm(brig_executor *ex, brig_lang lang, int timeout_ms);
 /* Whether the guest directory has this file (e.g. "js/agent.js"). */
 bool sandbox_guest_has(const brig_executor *ex, const char *rel);
 
