@@ -772,8 +772,9 @@ def main():
     for name, plant, find, own in KINDS:
         mine = own() if own else TOK
         found = search(find)
-        # A daemon's grandchild execs a moment after its parent returned.
-        while mine not in found and name.startswith("proc_") and time.monotonic() < deadline:
+        # A daemon's grandchild execs, and a child exits, a moment later.
+        while mine not in found and name.startswith(("proc_", "zombie")) and \
+                time.monotonic() < deadline:
             time.sleep(0.01)
             found = search(find)
         if found - {mine}:
