@@ -328,8 +328,8 @@ typedef struct brig_config {
 	 * layout and Python's str hash secret (see SECURITY.md).
 	 */
 	int warm_start;
-	/* The zygote library and node addons; default built in (BRIG_NATIVE_DIR). */
-	const char *native_dir;
+	/* The zygotes' library and node addon; default built in (BRIG_ZYGOTE_DIR). */
+	const char *zygote_dir;
 	/*
 	 * Spawn warm jails through the brig daemon listening on this unix
 	 * socket (brig daemon start), instead of zygotes of this executor's
@@ -414,6 +414,14 @@ typedef struct brig_run_opts {
 	const brig_caps *caps;	/* NULL: no capabilities at all */
 	const char *stdin_data; /* given to the guest as stdin; NULL: empty */
 	size_t stdin_len;
+	/*
+	 * Stream the guest's stdin from stdin_fd instead: what the fd gives is
+	 * copied to the guest as it arrives, until end of file (the fd is not
+	 * closed).  The guest never holds the fd itself (a terminal's ioctls
+	 * stay out of its reach).  One-shot runs only; stdin_data is ignored.
+	 */
+	bool stdin_stream;
+	int stdin_fd;
 	brig_output_fn on_output; /* optional streaming of stdout/stderr */
 	void *output_userdata;
 	brig_cancel *cancel; /* optional; not owned (one-shot runs only) */

@@ -156,6 +156,11 @@ static int run(const struct cli_opts *o)
 		goto out;
 	}
 	ro.caps = caps;
+	/* With the code from -c or a file, our stdin is the guest's, streamed. */
+	if (o->command == CLI_RUN && (o->code || o->file)) {
+		ro.stdin_stream = true;
+		ro.stdin_fd = STDIN_FILENO;
+	}
 	if (!o->json)
 		ro.on_output = stream_output;
 	if (o->command == CLI_REPL) {

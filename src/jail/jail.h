@@ -216,6 +216,11 @@ int jail_spawn(const struct jail_plan *plan, struct jail_proc *out, char *err, s
  * interpreter goes on as the guest.
  */
 int jail_init(const struct jail_plan *plan, int ctl, bool born_inside, bool warm);
+/*
+ * Show argv as our command line in /proc (as far as the space of the one we
+ * were started with allows), and blank our initial environment there.
+ */
+void jail_set_cmdline(const char *const *argv);
 /* Write the uid/gid maps of the user namespace of pid (init, just cloned). */
 int jail_write_id_maps(const struct jail_plan *plan, pid_t pid, char *err, size_t errlen);
 

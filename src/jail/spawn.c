@@ -337,15 +337,8 @@ static unsigned long stat_field(const char *buf, int field)
 	return v;
 }
 
-/*
- * We are a clone of the embedding process, and /proc/1/cmdline is readable
- * by the guest: blank the host's arguments (they may name secrets) in our
- * own memory, which is what the kernel shows.  The environment is already
- * guarded by ptrace checks; it is blanked too, as defence in depth.
- */
-static void hide_host_args(void)
+void jail_set_cmdline(const char *const *argv)
 {
-	static const char name[] = "brig-init";
 	char buf[1024];
 	ssize_t n;
 	unsigned long start, end;
@@ -361,14 +354,35 @@ static void hide_host_args(void)
 	start = stat_field(buf, 48);
 	end = stat_field(buf, 49);
 	if (start && end > start) {
-		memset((void *)start, 0, end - start);
-		memcpy((void *)start, name,
-		       end - start < sizeof(name) ? end - start : sizeof(name));
+		char *p = (char *)start;
+
+		memset(p, 0, end - start);
+		for (int i = 0; argv[i]; i++) {
+			size_t len = strlen(argv[i]) + 1;
+
+			if (len > end - (unsigned long)p)
+				break;
+			memcpy(p, argv[i], len);
+			p += len;
+		}
 	}
 	start = stat_field(buf, 50);
 	end = stat_field(buf, 51);
 	if (start && end > start)
 		memset((void *)start, 0, end - start);
+}
+
+/*
+ * We are a clone of the embedding process, and /proc/1/cmdline is readable
+ * by the guest: blank the host's arguments (they may name secrets) in our
+ * own memory, which is what the kernel shows.  The environment is already
+ * guarded by ptrace checks; it is blanked too, as defence in depth.
+ */
+static void hide_host_args(void)
+{
+	static const char *const name[] = {"brig-init", NULL};
+
+	jail_set_cmdline(name);
 }
 
 /*

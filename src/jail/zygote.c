@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -132,7 +133,7 @@ static int adopt_env(const struct jail_plan *plan)
 /* The deeper stack held the request's bytes in the zygote's frames. */
 static __attribute__((noinline)) void wipe_stack(void)
 {
-	char pad[64 * 1024];
+	char pad[256 * 1024];
 
 	explicit_bzero(pad, sizeof(pad));
 	__asm__ volatile("" : : "r"(pad) : "memory");
@@ -145,12 +146,16 @@ static int become_guest(struct request *q, const struct signals *sig)
 		(void)!write(2, "brig: cannot set the environment\n", 33);
 		_exit(126);
 	}
+	/* /proc shows what a cold guest's execve would have. */
+	jail_set_cmdline(q->plan.argv);
 	/* Its fds are in place already (0-3); the numbers it had are closed. */
 	q->nfds = 0;
 	forget(q);
 	free(q->buf);
 	wipe_stack();
 	restore_signals(sig);
+	/* As after a cold guest's execve: its own /proc entries are its own. */
+	prctl(PR_SET_DUMPABLE, 1);
 	return 0;
 }
 

@@ -159,7 +159,7 @@ static int setup(brig_executor *ex, const brig_config *cfg, char **why)
 	if (!ex->cg.memory)
 		ex->sockdiag_err = usage_probe_sockets();
 	return warm_init(&ex->warm, cfg->warm_start >= 0,
-			 cfg->native_dir && *cfg->native_dir ? cfg->native_dir : BRIG_NATIVE_DIR,
+			 cfg->zygote_dir && *cfg->zygote_dir ? cfg->zygote_dir : BRIG_ZYGOTE_DIR,
 			 ex->guest_dir, cfg->daemon_socket);
 }
 

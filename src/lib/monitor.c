@@ -16,7 +16,10 @@
 /* After the jail exits, how long to wait for its pipes to reach EOF. */
 #define DRAIN_GRACE_MS 2000
 
-enum { P_OUT, P_ERR, P_PROTO, P_STDIN, P_PID, P_DISP, P_CTL, P_INTR, P_BREAK, P_COUNT };
+enum { P_OUT, P_ERR, P_PROTO, P_STDIN, P_SRC, P_PID, P_DISP, P_CTL, P_INTR, P_BREAK, P_COUNT };
+
+/* What the monitor holds of a streamed stdin between reading and writing it. */
+#define STDIN_CHUNK 65536
 
 static uint64_t now_ms(void)
 {
@@ -212,7 +215,7 @@ static void take_proto(struct monitor *m)
 	take_frames(m);
 }
 
-static void send_stdin(struct monitor *m)
+static void send_stdin_data(struct monitor *m)
 {
 	size_t left = m->opts->stdin_len - m->stdin_off;
 	ssize_t n = left ? write(m->stdin_fd, m->opts->stdin_data + m->stdin_off, left) : 0;
@@ -223,6 +226,54 @@ static void send_stdin(struct monitor *m)
 		m->stdin_off += (size_t)n;
 	if (n < 0 || m->stdin_off == m->opts->stdin_len)
 		close_fd(&m->stdin_fd);
+}
+
+/* A streamed stdin: what was read from the embedder's fd goes to the guest. */
+static void send_stdin_stream(struct monitor *m)
+{
+	ssize_t n = write(m->stdin_fd, m->sbuf + m->soff, m->slen - m->soff);
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n < 0) { /* the guest closed its stdin: stop reading for it */
+		close_fd(&m->stdin_fd);
+		m->src_open = false;
+		return;
+	}
+	m->soff += (size_t)n;
+	if (m->soff == m->slen)
+		m->soff = m->slen = 0;
+	if (!m->slen && !m->src_open)
+		close_fd(&m->stdin_fd);
+}
+
+static void read_stdin_source(struct monitor *m)
+{
+	ssize_t n;
+
+	if (!m->sbuf && !(m->sbuf = malloc(STDIN_CHUNK))) {
+		m->src_open = false;
+		return;
+	}
+	n = read(m->opts->stdin_fd, m->sbuf, STDIN_CHUNK);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) { /* end of input: the guest sees it once the rest is written */
+		m->src_open = false;
+		if (!m->slen)
+			close_fd(&m->stdin_fd);
+		return;
+	}
+	m->slen = (size_t)n;
+	m->soff = 0;
+}
+
+static void send_stdin(struct monitor *m)
+{
+	if (m->opts->stdin_stream)
+		send_stdin_stream(m);
+	else
+		send_stdin_data(m);
 }
 
 /* What the monitor must measure itself: what no cgroup does for it. */
@@ -306,6 +357,14 @@ static int fill_pollfds(struct monitor *m, struct pollfd *p)
 	if (m->out_pending)
 		p[P_PROTO].events |= POLLOUT;
 	p[P_STDIN] = (struct pollfd){m->stdin_fd, POLLOUT, 0};
+	p[P_SRC] = (struct pollfd){-1, POLLIN, 0};
+	if (m->opts && m->opts->stdin_stream && m->stdin_fd >= 0) {
+		/* Read while nothing waits to be written; write what was read. */
+		if (!m->slen && m->src_open)
+			p[P_SRC].fd = m->opts->stdin_fd;
+		if (!m->slen)
+			p[P_STDIN].events = 0;
+	}
 	p[P_PID] = (struct pollfd){m->exited ? -1 : m->proc->pidfd, POLLIN, 0};
 	p[P_DISP] = (struct pollfd){m->disp->event_fd, POLLIN, 0};
 	p[P_CTL] = (struct pollfd){m->session ? m->ctl_fd : -1, POLLIN, 0};
@@ -360,6 +419,13 @@ static void handle(struct monitor *m, const struct pollfd *p)
 		m->out_pending = dispatch_flush(m->disp) > 0;
 	if (m->stdin_fd >= 0 && (p[P_STDIN].revents & (POLLOUT | POLLERR | POLLHUP)))
 		send_stdin(m);
+	if (m->stdin_fd >= 0 && (p[P_SRC].revents & (POLLIN | POLLHUP | POLLERR)))
+		read_stdin_source(m);
+	if (m->stdin_fd >= 0 && (p[P_SRC].revents & POLLNVAL)) {
+		m->src_open = false; /* the embedder's fd is not open */
+		if (!m->slen)
+			close_fd(&m->stdin_fd);
+	}
 	if (p[P_DISP].revents & POLLIN)
 		m->out_pending = dispatch_flush(m->disp) > 0;
 	/* Room freed for the call that waits. */
@@ -389,6 +455,7 @@ void monitor_open(struct monitor *m)
 	m->cg_cpu = cgroup_cpu_us(m->cg) >= 0;
 	m->cg_mem = cgroup_limits_memory(m->cg);
 	usage_init(&m->usage, m->proc->proc_fd, m->proc->diag_fd, m->proc->pid);
+	m->src_open = m->opts && m->opts->stdin_stream && m->opts->stdin_fd >= 0;
 }
 
 void monitor_run(struct monitor *m)
@@ -472,6 +539,8 @@ void monitor_close(struct monitor *m)
 	close_fd(&m->out_fd);
 	close_fd(&m->err_fd);
 	close_fd(&m->stdin_fd);
+	free(m->sbuf);
+	m->sbuf = NULL;
 	m->disp->out_fd = -1;
 	close_fd(&m->proto_fd);
 	proto_reader_free(&m->reader);

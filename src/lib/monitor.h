@@ -35,6 +35,10 @@ struct monitor {
 	struct proto_reader reader;
 	bool blocked; /* a call waits in the reader for room in the budget */
 	size_t stdin_off;
+	/* A streamed stdin (opts->stdin_stream): a chunk read, not yet written. */
+	char *sbuf;
+	size_t slen, soff;
+	bool src_open;
 	bool exited, killed;
 
 	/* Sessions: one call at a time, answered by a DONE frame. */

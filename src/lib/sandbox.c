@@ -472,7 +472,7 @@ int sandbox_prepare(struct sandbox *r, const char *code, size_t len, const brig_
 	r->disp_ready = true;
 	if ((rc = plan_jail(r, code, err, sizeof(err))))
 		return result_fail(res, rc, "%s", err);
-	if (make_channels(r, o->stdin_data != NULL) < 0)
+	if (make_channels(r, o->stdin_data != NULL || (o->stdin_stream && o->stdin_fd >= 0)) < 0)
 		return result_fail(res, BRIG_E_INTERNAL, "cannot create channels: %s",
 				   strerror(errno));
 	return BRIG_OK;

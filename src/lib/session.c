@@ -318,6 +318,7 @@ int brig_session_new(brig_executor *ex, brig_lang lang, const brig_run_opts *opt
 	else
 		brig_run_opts_init(&s->opts);
 	s->opts.stdin_data = NULL; /* a session's stdin is empty */
+	s->opts.stdin_stream = false;
 	s->sb.lim = ex->limits;
 	limits_resolve(&s->sb.lim, &s->opts.limits);
 	if (s->sb.proc.shared == MAP_FAILED)

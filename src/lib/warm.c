@@ -36,16 +36,16 @@ struct warm_zygote {
 	struct strv argv, envp; /* the command line (without the script) and environment */
 };
 
-int warm_init(struct warm *w, bool enabled, const char *native_dir, const char *guest_dir,
+int warm_init(struct warm *w, bool enabled, const char *zygote_dir, const char *guest_dir,
 	      const char *daemon_socket)
 {
 	memset(w, 0, sizeof(*w));
 	w->enabled = enabled;
 	if (daemon_socket && !(w->daemon_socket = strdup(daemon_socket)))
 		return BRIG_E_NOMEM;
-	w->native_dir = strdup(native_dir);
+	w->zygote_dir = strdup(zygote_dir);
 	w->guest_dir = strdup(guest_dir);
-	for (int i = 0; i < 2 && w->native_dir && w->guest_dir; i++) {
+	for (int i = 0; i < 2 && w->zygote_dir && w->guest_dir; i++) {
 		if (!(w->z[i] = calloc(1, sizeof(*w->z[i]))))
 			return BRIG_E_NOMEM;
 		pthread_mutex_init(&w->z[i]->lock, NULL);
@@ -79,7 +79,7 @@ void warm_destroy(struct warm *w)
 		pthread_mutex_destroy(&w->z[i]->lock);
 		free(w->z[i]);
 	}
-	free(w->native_dir);
+	free(w->zygote_dir);
 	free(w->guest_dir);
 	free(w->daemon_socket);
 	memset(w, 0, sizeof(*w));
@@ -111,10 +111,10 @@ static int zygote_argv(const struct warm *w, int lang, const struct strv *prefix
 
 	if (lang == BRIG_LANG_PYTHON) {
 		snprintf(script, sizeof(script), "%s/python/zygote.py", w->guest_dir);
-		snprintf(lib, sizeof(lib), "%s/libbrig_zygote.so", w->native_dir);
+		snprintf(lib, sizeof(lib), "%s/libbrig_zygote.so", w->zygote_dir);
 	} else {
 		snprintf(script, sizeof(script), "%s/js/zygote.js", w->guest_dir);
-		snprintf(lib, sizeof(lib), "%s/brig_zygote.node", w->native_dir);
+		snprintf(lib, sizeof(lib), "%s/brig_zygote.node", w->zygote_dir);
 	}
 	for (size_t i = 0; i < prefix->n; i++)
 		if (strv_push(out, prefix->v[i]) < 0)
