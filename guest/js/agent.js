@@ -884,4 +884,8 @@ function main() {
 		result.then(undefined, (err) => fatal(ch, err, filename));
 }
 
-main();
+// A zygote (zygote.js) loads the agent ahead and calls main in each guest.
+if (require.main === module)
+	main();
+else
+	module.exports = { main };

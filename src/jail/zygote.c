@@ -189,7 +189,7 @@ static void say_hello(int sock)
 	(void)!send(sock, &h, sizeof(h), MSG_NOSIGNAL);
 }
 
-int zygote_serve(int sock)
+int zygote_serve(int sock, void (*before_clone)(void))
 {
 	struct request q = {.buf = malloc(PLAN_WIRE_MAX)};
 	struct signals sig;
@@ -205,10 +205,14 @@ int zygote_serve(int sock)
 		if (rc < 0)
 			_exit(0);
 		if (rc > 0 ||
-		    plan_wire_decode(q.buf, q.len, q.fds, q.nfds, &q.plan, &lang, &q.ctl) < 0)
+		    plan_wire_decode(q.buf, q.len, q.fds, q.nfds, &q.plan, &lang, &q.ctl) < 0) {
 			fail(&r, EINVAL, "malformed spawn request");
-		else if (spawn_one(&q, &r, &pidfd) == 0)
-			return become_guest(&q, &sig);
+		} else {
+			if (before_clone)
+				before_clone();
+			if (spawn_one(&q, &r, &pidfd) == 0)
+				return become_guest(&q, &sig);
+		}
 		send_reply(sock, &r, r.err ? -1 : pidfd);
 		if (pidfd >= 0)
 			close(pidfd);

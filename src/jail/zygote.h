@@ -33,7 +33,9 @@ struct zygote_reply {
  * The zygote's loop, on sock: say HELLO, then serve requests until the
  * socket closes (then exit).  Returns 0 only in a guest: the caller's
  * interpreter goes on as the guest of one run, whose environment is set.
+ * before_clone (or NULL) runs before each clone: node must make its heap
+ * inheritable again.
  */
-int zygote_serve(int sock);
+int zygote_serve(int sock, void (*before_clone)(void));
 
 #endif

@@ -9,5 +9,5 @@ int brig_zygote_serve(int sock);
 /* Returns 0 in a guest; the zygote itself never returns. */
 int brig_zygote_serve(int sock)
 {
-	return zygote_serve(sock);
+	return zygote_serve(sock, NULL);
 }

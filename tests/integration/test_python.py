@@ -133,11 +133,12 @@ def test_threads_and_subprocesses_work():
 
 
 def test_stdin_is_empty():
+    # The CLI streams its own stdin, here empty, through a pipe.
     out = guest_json(
         "import json, os, stat, sys\n"
         "st = os.fstat(0)\n"
         "print(json.dumps([sys.stdin.read(), os.read(0, 10).decode(),\n"
-        "                  stat.S_ISCHR(st.st_mode)]))\n")
+        "                  stat.S_ISFIFO(st.st_mode)]))\n", input=b"")
     assert out == ["", "", True]
 
 

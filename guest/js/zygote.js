@@ -1,0 +1,66 @@
+'use strict';
+// The JavaScript zygote: a warm node that never runs guest code.  It runs on
+// the host (started by the executor, src/lib/warm.c), loads the agent as the
+// jail will see it, and hands control to brig_zygote.node, which forks a
+// jail's init per run (src/jail/zygote.c).  In each run's guest serve()
+// returns, and this node goes on as the guest, as agent.js would.
+
+const JAIL = '/opt/brig/js'; // the agent's directory inside the jail
+
+// Load the host's copies of the agent's files under their jail paths, so
+// that what the guest sees (filenames, stacks, require's cache) is what a
+// cold guest sees.
+function preload(host) {
+	const Module = require('module');
+	const fs = require('fs');
+	const path = require('path');
+	const resolve = Module._resolveFilename;
+	const compile = Module._extensions['.js'];
+	const inJail = (f) => f.startsWith(JAIL + '/');
+
+	Module._resolveFilename = function (request, parent, ...rest) {
+		if (inJail(request))
+			return request;
+		if (parent && parent.filename && inJail(parent.filename) && request.startsWith('.'))
+			return path.resolve(path.dirname(parent.filename), request);
+		return resolve.call(this, request, parent, ...rest);
+	};
+	Module._extensions['.js'] = function (module, filename) {
+		if (!inJail(filename))
+			return compile(module, filename);
+		module.paths = Module._nodeModulePaths(path.dirname(filename));
+		module._compile(fs.readFileSync(host + filename.slice(JAIL.length), 'utf8'), filename);
+	};
+	try {
+		for (const name of ['api.js', 'esm.js', 'session.js'])
+			if (fs.existsSync(path.join(host, name)))
+				require(JAIL + '/' + name);
+		return require(JAIL + '/agent.js');
+	} finally {
+		Module._resolveFilename = resolve;
+		Module._extensions['.js'] = compile;
+	}
+}
+
+function becomeGuest(pid) {
+	const Module = require('module');
+	Object.defineProperty(process, 'pid', { value: pid, writable: false, enumerable: true,
+		configurable: true });
+	process.argv.splice(1, process.argv.length - 1, JAIL + '/agent.js');
+	// Nothing that names this file's place on the host stays reachable.
+	process.mainModule = Module._cache[JAIL + '/agent.js'];
+	delete Module._cache[__filename];
+}
+
+function main() {
+	const [host, addonPath] = [__dirname, process.argv[2]];
+	const agent = preload(host);
+	const addon = { exports: {} };
+	process.dlopen(addon, addonPath);
+	const pid = addon.exports.serve(3); // returns only in a guest
+	becomeGuest(pid);
+	// From the event loop, as if loaded first: no frame of this file on the stack.
+	setImmediate(agent.main);
+}
+
+main();
