@@ -127,29 +127,41 @@ static void failf(const struct run *rn, const char *fmt, ...)
 
 /* ---------------------------------------------------------- host side */
 
-/* The barrier the runs of a round call between their steps. */
+/*
+ * The barrier the runs of a round call between their steps.  It gives up
+ * when its run ends (a run of the round that died never arrives) or after
+ * BARRIER_WAIT_S.
+ */
 static int barrier_fn(void *ud, const char *name, const char *args, char **result, char **err)
 {
 	struct barrier *b = ud;
 	const char *p = strstr(args, "\"step\"");
 	int step = p ? atoi(strchr(p, ':') + 1) : 0;
-	struct timespec until;
-	int rc = 0;
+	brig_hostcall *call = brig_hostcall_current();
+	bool all;
 
 	(void)name;
 	if (step < 1 || step > 2) {
 		*err = strdup("bad step");
 		return 1;
 	}
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += BARRIER_WAIT_S;
 	pthread_mutex_lock(&b->mu);
 	b->arrived[step]++;
 	pthread_cond_broadcast(&b->cv);
-	while (b->arrived[step] < b->n && rc == 0)
-		rc = pthread_cond_timedwait(&b->cv, &b->mu, &until);
+	for (int i = 0; i < BARRIER_WAIT_S * 10 && b->arrived[step] < b->n; i++) {
+		struct timespec until;
+
+		if (brig_hostcall_cancelled(call))
+			break;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 100 * 1000 * 1000;
+		until.tv_sec += until.tv_nsec / 1000000000;
+		until.tv_nsec %= 1000000000;
+		pthread_cond_timedwait(&b->cv, &b->mu, &until);
+	}
+	all = b->arrived[step] >= b->n;
 	pthread_mutex_unlock(&b->mu);
-	if (rc) {
+	if (!all) {
 		*err = strdup("barrier: not every run of the round arrived");
 		return 1;
 	}

@@ -646,7 +646,6 @@ def plant_settings():
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_NOFILE, (100, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
     resource.setrlimit(resource.RLIMIT_STACK, (4 << 20, resource.getrlimit(resource.RLIMIT_STACK)[1]))
-    resource.setrlimit(resource.RLIMIT_NPROC, (1000, 1000))
     resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
     sys.setrecursionlimit(777)
     sys.setswitchinterval(0.0123)
