@@ -328,6 +328,12 @@ typedef struct brig_config {
 	 * layout and Python's str hash secret (see SECURITY.md).
 	 */
 	int warm_start;
+	/*
+	 * Jails each zygote prepares ahead of demand, for the plan it served
+	 * last (namespaces and root built, waiting for a run with the same
+	 * limits and mounts): 0 means 2, at most 8.
+	 */
+	uint32_t warm_pool;
 	/* The zygotes' library and node addon; default built in (BRIG_ZYGOTE_DIR). */
 	const char *zygote_dir;
 	/*

@@ -17,6 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 bin=${BRIG_BIN:-$root/build/brig}
 guest=${BRIG_GUEST_DIR:-$root/guest}
+zygote=${BRIG_ZYGOTE_DIR:-$(dirname "$bin")/src/zygote}
 tests=$root/tests
 
 die() {
@@ -61,13 +62,16 @@ if reachable; then
 	run_tests=$tests
 	run_bin=$bin
 	run_guest=$guest
+	run_zygote=$zygote
 else
 	echo "run-unprivileged: uid $UNPRIV_UID cannot reach $root; using copies in $work" >&2
 	mkdir -p "$work/build/tests" "$work/guest" "$work/tests"
 	cp "$bin" "$work/build/brig"
-	for t in test_capi test_session test_hostcall test_fault test_warm session_values test_mount_commit; do
+	for t in test_capi test_session test_hostcall test_fault test_zygote test_warm session_values test_mount_commit; do
 		[ -x "$(dirname "$bin")/tests/$t" ] && cp "$(dirname "$bin")/tests/$t" "$work/build/tests/"
 	done
+	mkdir -p "$work/build/src/zygote"
+	cp "$zygote"/*.so "$zygote"/*.node "$work/build/src/zygote/" 2>/dev/null || true
 	cp -R "$guest/." "$work/guest/"
 	cp -R "$tests/." "$work/tests/"
 	find "$work/tests" -name __pycache__ -prune -exec rm -rf {} +
@@ -75,6 +79,7 @@ else
 	run_tests=$work/tests
 	run_bin=$work/build/brig
 	run_guest=$work/guest
+	run_zygote=$work/build/src/zygote
 	# shellcheck disable=SC2016 # expanded by the inner shell
 	as_nobody sh -c 'test -x "$1" && test -r "$2/python/agent.py"' _ "$run_bin" "$run_guest" ||
 		die "uid $UNPRIV_UID cannot use the copies in $work either (is $work below a private directory?)"
@@ -91,6 +96,7 @@ as_nobody env \
 	TMPDIR="$work/pytest" \
 	BRIG_BIN="$run_bin" \
 	BRIG_GUEST_DIR="$run_guest" \
+	BRIG_ZYGOTE_DIR="$run_zygote" \
 	BRIG_SOURCE_ROOT="$root" \
 	PYTHONDONTWRITEBYTECODE=1 \
 	"$PY" -m pytest -p no:cacheprovider -q --basetemp="$work/pytest/base" \
@@ -98,10 +104,11 @@ as_nobody env \
 
 # The C API suites (and the rwc commit's unit test, which has unprivileged
 # cases) too, when they were built beside the binary.
-for t in test_capi test_session test_hostcall test_fault test_warm test_mount_commit; do
+for t in test_capi test_session test_hostcall test_fault test_zygote test_warm test_mount_commit; do
 	exe=$(dirname "$run_bin")/tests/$t
 	[ -x "$exe" ] || continue
 	echo "run-unprivileged: $t" >&2
-	as_nobody env HOME="$work/home" BRIG_GUEST_DIR="$run_guest" "$exe" || status=1
+	as_nobody env HOME="$work/home" BRIG_GUEST_DIR="$run_guest" BRIG_ZYGOTE_DIR="$run_zygote" \
+		"$exe" || status=1
 done
 exit $status

@@ -53,11 +53,11 @@ function becomeGuest(pid) {
 }
 
 function main() {
-	const [host, addonPath] = [__dirname, process.argv[2]];
+	const [host, addonPath, pool] = [__dirname, process.argv[2], Number(process.argv[3])];
 	const agent = preload(host);
 	const addon = { exports: {} };
 	process.dlopen(addon, addonPath);
-	const pid = addon.exports.serve(3); // returns only in a guest
+	const pid = addon.exports.serve(3, pool); // returns only in a guest
 	becomeGuest(pid);
 	// From the event loop, as if loaded first: no frame of this file on the stack.
 	setImmediate(agent.main);

@@ -73,18 +73,18 @@ def _preload(host):
             spec.loader = mod.__loader__ = SourceFileLoader(name, spec.origin)
 
 
-def _serve(lib_path):
+def _serve(lib_path, pool):
     """Serve runs until the executor goes; returns only in a guest."""
     import ctypes
 
     lib = ctypes.PyDLL(lib_path)  # keeps the GIL, like os.fork
-    lib.brig_zygote_serve.argtypes = [ctypes.c_int]
+    lib.brig_zygote_serve.argtypes = [ctypes.c_int, ctypes.c_int]
     # The collector leaves the warm heap alone in every guest, so that its
     # pages stay shared with the zygote instead of being copied.
     import gc
 
     gc.freeze()
-    if lib.brig_zygote_serve(3) != 0:
+    if lib.brig_zygote_serve(3, pool) != 0:
         raise SystemExit(1)
     ctypes.pythonapi.PyOS_AfterFork_Child()  # at-fork hooks: random reseeds
 
@@ -116,7 +116,7 @@ def _c_environ():
 
 def main():
     _preload(sys.argv[0].rpartition("/")[0])
-    _serve(sys.argv[1])
+    _serve(sys.argv[1], int(sys.argv[2]))
     _become_guest()
     from brig import _agent
 

@@ -100,6 +100,7 @@ static bool smoke_test(char *detail, size_t len)
 
 	brig_config_init(&cfg);
 	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
+	cfg.zygote_dir = getenv("BRIG_ZYGOTE_DIR");
 	/* One run per process: a zygote would cost more than it saves. */
 	cfg.warm_start = -1;
 	if (brig_executor_new(&cfg, &ex, &why)) {

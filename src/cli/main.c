@@ -142,6 +142,7 @@ static int run(const struct cli_opts *o)
 
 	brig_config_init(&cfg);
 	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
+	cfg.zygote_dir = getenv("BRIG_ZYGOTE_DIR");
 	/* One run per process: a zygote would cost more than it saves. */
 	cfg.warm_start = -1;
 	brig_run_opts_init(&ro);

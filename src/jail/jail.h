@@ -217,6 +217,15 @@ int jail_spawn(const struct jail_plan *plan, struct jail_proc *out, char *err, s
  */
 int jail_init(const struct jail_plan *plan, int ctl, bool born_inside, bool warm);
 /*
+ * A warm init made ahead of demand: once the zygote wrote its id maps (a
+ * byte on zctl, its channel to the zygote) it builds the root of tmpl
+ * (whose fds are all -1), then take() waits for a
+ * run whose plan is tmpl's but for its fds, and the ctl of that run's host.
+ * From there on it is jail_init, warm.  Returns only in the guest.
+ */
+int jail_init_primed(const struct jail_plan *tmpl, int zctl,
+		     int (*take)(void *arg, const struct jail_plan **plan, int *ctl), void *arg);
+/*
  * Show argv as our command line in /proc (as far as the space of the one we
  * were started with allows), and blank our initial environment there.
  */

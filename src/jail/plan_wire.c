@@ -279,6 +279,11 @@ static int place_fds(uint32_t mask, const int *fds, int nfds, struct jail_plan *
 	    1u << PLAN_FD_CTL | 1u << PLAN_FD_PROTO | 1u << PLAN_FD_STDOUT | 1u << PLAN_FD_STDERR;
 	int k = 0;
 
+	if (!fds) { /* a template: no fds at all */
+		for (int i = 0; i < PLAN_NFDS; i++)
+			*slot[i] = -1;
+		return 0;
+	}
 	if ((mask & required) != required || mask >> PLAN_NFDS)
 		return -1;
 	for (int i = 0; i < PLAN_NFDS; i++) {

@@ -29,6 +29,9 @@ enum plan_fd_slot {
 	PLAN_NFDS
 };
 
+/* Where the fd mask sits: two plans that differ only there are alike. */
+#define PLAN_WIRE_MASK_AT 8
+
 /* Changes with the layout of plans: both ends must be of one build. */
 uint32_t plan_wire_version(void);
 
@@ -45,7 +48,8 @@ ssize_t plan_wire_encode(const struct jail_plan *plan, int lang, int ctl, uint8_
  * outlive it.  fds are the nfds received with it; they are placed in the
  * plan (*ctl for the ctl slot), and *lang is the language encoded.
  * Returns 0, or -1 when the bytes are not a plan of this build or the fds
- * do not match them.  buf is only read.
+ * do not match them.  buf is only read.  With fds NULL the plan is a
+ * template: every fd is -1, whatever the bytes say.
  */
 int plan_wire_decode(uint8_t *buf, size_t len, const int *fds, int nfds, struct jail_plan *plan,
 		     int *lang, int *ctl);

@@ -313,11 +313,13 @@ static uint64_t init_cpu_us(void)
  */
 static void die_with_parent(int ctl, bool by_signal)
 {
-	struct pollfd p = {ctl, 0, 0};
+	struct pollfd p = {ctl, POLLIN, 0};
 
 	if (by_signal)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)))
+	/* A primed init's zygote hangs up once it handed over the run: what
+	 * is left to read still counts. */
+	if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)) && !(p.revents & POLLIN))
 		_exit(125);
 }
 
@@ -428,24 +430,23 @@ static void send_status(int ctl, int status)
 	(void)!write(ctl, &m, sizeof(m));
 }
 
-int jail_init(const struct jail_plan *plan, int ctl, bool born_inside, bool warm)
+/* init's first steps, before it knows anything but its plan and ctl. */
+static void init_begin(const struct jail_plan *plan, int ctl)
 {
-	const char *what = "";
-	int fds[JAIL_MAX_BINDS];
-	struct jail_rwc_fds rwc = {.n = 0};
-	char go;
-	pid_t guest;
-	int rc;
-
 	reset_signals();
 	/* Leave the embedder's session: no terminal signal may reach the jail. */
 	setsid();
 	keep_plan_fds(plan, ctl);
 	hide_host_args();
-	if ((rc = join_cgroup(plan, born_inside, &what)) < 0)
-		child_fail(ctl, what, -rc);
-	if (read(ctl, &go, 1) != 1)
-		_exit(125);
+}
+
+/* Build the root filesystem and pivot into it; rwc gets the overlays' fds. */
+static void init_root(const struct jail_plan *plan, int ctl, bool warm, struct jail_rwc_fds *rwc)
+{
+	const char *what = "";
+	int fds[JAIL_MAX_BINDS];
+	int rc;
+
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		child_fail(ctl, "make mounts private", errno);
 	if ((rc = jail_open_sources(plan, fds, &what)) < 0)
@@ -453,11 +454,31 @@ int jail_init(const struct jail_plan *plan, int ctl, bool born_inside, bool warm
 	if ((rc = jail_set_identity(plan, &what)) < 0)
 		child_fail(ctl, what, -rc);
 	die_with_parent(ctl, !warm);
-	if ((rc = jail_build_root(plan, fds, &rwc, &what)) < 0)
+	if ((rc = jail_build_root(plan, fds, rwc, &what)) < 0)
 		child_fail(ctl, what, -rc);
 	for (size_t i = 0; i < plan->nbinds; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+}
+
+/* Join the run's cgroup and wait for the host's go. */
+static void init_join(const struct jail_plan *plan, int ctl, bool born_inside)
+{
+	const char *what = "";
+	char go;
+	int rc;
+
+	if ((rc = join_cgroup(plan, born_inside, &what)) < 0)
+		child_fail(ctl, what, -rc);
+	if (read(ctl, &go, 1) != 1)
+		_exit(125);
+}
+
+/* Fork the guest (it returns 0 when warm) and supervise it; init never returns. */
+static int init_run(const struct jail_plan *plan, int ctl, bool warm, struct jail_rwc_fds *rwc)
+{
+	pid_t guest;
+
 	prctl(PR_SET_DUMPABLE, 0);
 	/* The page init shares with the host is none of the guest's business. */
 	if (plan->session)
@@ -466,19 +487,49 @@ int jail_init(const struct jail_plan *plan, int ctl, bool born_inside, bool warm
 	if (guest < 0)
 		child_fail(ctl, "fork guest", errno);
 	if (guest == 0 && warm) {
-		close_rwc(&rwc);
+		close_rwc(rwc);
 		guest_prepare(plan, ctl);
 		return 0;
 	}
 	if (guest == 0)
 		guest_exec(plan, ctl);
-	send_ready(ctl, &rwc);
-	close_rwc(&rwc);
+	send_ready(ctl, rwc);
+	close_rwc(rwc);
 	close_guest_ends(plan);
 	if (plan->session)
 		jail_supervise(ctl, plan->timer_fd, plan->shared);
 	send_status(ctl, init_wait(guest, ctl));
 	_exit(0);
+}
+
+int jail_init(const struct jail_plan *plan, int ctl, bool born_inside, bool warm)
+{
+	struct jail_rwc_fds rwc = {.n = 0};
+
+	init_begin(plan, ctl);
+	init_join(plan, ctl, born_inside);
+	init_root(plan, ctl, warm, &rwc);
+	return init_run(plan, ctl, warm, &rwc);
+}
+
+int jail_init_primed(const struct jail_plan *tmpl, int zctl,
+		     int (*take)(void *arg, const struct jail_plan **plan, int *ctl), void *arg)
+{
+	struct jail_rwc_fds rwc = {.n = 0};
+	const struct jail_plan *plan;
+	char maps;
+	int ctl;
+
+	init_begin(tmpl, zctl);
+	/* The zygote says when our id maps are written, as go does for a cold init. */
+	if (read(zctl, &maps, 1) != 1)
+		_exit(0);
+	init_root(tmpl, zctl, true, &rwc);
+	if (take(arg, &plan, &ctl) < 0)
+		_exit(0); /* the zygote went, or dropped us */
+	close(zctl);
+	init_join(plan, ctl, false);
+	return init_run(plan, ctl, true, &rwc);
 }
 
 /* ----------------------------------------------------------- parent side */

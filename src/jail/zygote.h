@@ -17,6 +17,9 @@
 
 #define ZYGOTE_HELLO 0x6f6c6548u /* "Helo" */
 
+/* Most inits a zygote primes ahead of demand. */
+#define ZYGOTE_MAX_POOL 8
+
 struct zygote_hello {
 	uint32_t magic;
 	uint32_t version; /* plan_wire's: a zygote of another build is refused */
@@ -33,9 +36,10 @@ struct zygote_reply {
  * The zygote's loop, on sock: say HELLO, then serve requests until the
  * socket closes (then exit).  Returns 0 only in a guest: the caller's
  * interpreter goes on as the guest of one run, whose environment is set.
+ * It keeps pool inits primed for the plan it served last (0: none).
  * before_clone (or NULL) runs before each clone: node must make its heap
  * inheritable again.
  */
-int zygote_serve(int sock, void (*before_clone)(void));
+int zygote_serve(int sock, int pool, void (*before_clone)(void));
 
 #endif

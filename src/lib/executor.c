@@ -159,6 +159,7 @@ static int setup(brig_executor *ex, const brig_config *cfg, char **why)
 	if (!ex->cg.memory)
 		ex->sockdiag_err = usage_probe_sockets();
 	return warm_init(&ex->warm, cfg->warm_start >= 0,
+			 cfg->warm_pool ? (cfg->warm_pool > 8 ? 8 : cfg->warm_pool) : 2,
 			 cfg->zygote_dir && *cfg->zygote_dir ? cfg->zygote_dir : BRIG_ZYGOTE_DIR,
 			 ex->guest_dir, cfg->daemon_socket);
 }

@@ -36,11 +36,12 @@ struct warm_zygote {
 	struct strv argv, envp; /* the command line (without the script) and environment */
 };
 
-int warm_init(struct warm *w, bool enabled, const char *zygote_dir, const char *guest_dir,
-	      const char *daemon_socket)
+int warm_init(struct warm *w, bool enabled, unsigned pool, const char *zygote_dir,
+	      const char *guest_dir, const char *daemon_socket)
 {
 	memset(w, 0, sizeof(*w));
 	w->enabled = enabled;
+	w->pool = pool;
 	if (daemon_socket && !(w->daemon_socket = strdup(daemon_socket)))
 		return BRIG_E_NOMEM;
 	w->zygote_dir = strdup(zygote_dir);
@@ -107,7 +108,7 @@ static bool same(const struct strv *a, const char *const *b, size_t nb)
 /* The zygote's command line: the interpreter's, then its bootstrap. */
 static int zygote_argv(const struct warm *w, int lang, const struct strv *prefix, struct strv *out)
 {
-	char script[4096], lib[4096];
+	char script[4096], lib[4096], pool[16];
 
 	if (lang == BRIG_LANG_PYTHON) {
 		snprintf(script, sizeof(script), "%s/python/zygote.py", w->guest_dir);
@@ -116,10 +117,13 @@ static int zygote_argv(const struct warm *w, int lang, const struct strv *prefix
 		snprintf(script, sizeof(script), "%s/js/zygote.js", w->guest_dir);
 		snprintf(lib, sizeof(lib), "%s/brig_zygote.node", w->zygote_dir);
 	}
+	snprintf(pool, sizeof(pool), "%u", w->pool);
 	for (size_t i = 0; i < prefix->n; i++)
 		if (strv_push(out, prefix->v[i]) < 0)
 			return -1;
-	return strv_push(out, script) < 0 || strv_push(out, lib) < 0 ? -1 : 0;
+	return strv_push(out, script) < 0 || strv_push(out, lib) < 0 || strv_push(out, pool) < 0
+		   ? -1
+		   : 0;
 }
 
 /*
@@ -176,7 +180,7 @@ static int start_zygote(struct warm *w, struct warm_zygote *z, int lang, const c
 	if (zygote_argv(w, lang, &z->argv, &cmd) < 0)
 		goto out;
 	/* A build without this language's zygote: its runs start cold. */
-	if (access(cmd.v[cmd.n - 2], R_OK) < 0 || access(cmd.v[cmd.n - 1], R_OK) < 0) {
+	if (access(cmd.v[cmd.n - 3], R_OK) < 0 || access(cmd.v[cmd.n - 2], R_OK) < 0) {
 		z->unavailable = true;
 		goto out;
 	}

@@ -16,14 +16,15 @@ struct warm_zygote;
 
 struct warm {
 	bool enabled;
+	unsigned pool;		  /* inits each zygote primes ahead */
 	char *zygote_dir;	  /* libbrig_zygote.so and the node addon */
 	char *guest_dir;	  /* the host's copy of the guest agents */
 	char *daemon_socket;	  /* set: the daemon's zygotes serve us, not our own */
 	struct warm_zygote *z[2]; /* python, js */
 };
 
-int warm_init(struct warm *w, bool enabled, const char *zygote_dir, const char *guest_dir,
-	      const char *daemon_socket);
+int warm_init(struct warm *w, bool enabled, unsigned pool, const char *zygote_dir,
+	      const char *guest_dir, const char *daemon_socket);
 void warm_destroy(struct warm *w);
 
 /*

@@ -1,6 +1,6 @@
 /*
  * brig_zygote.node: the JavaScript zygote's addon (guest/js/zygote.js).
- * serve(fd) serves spawn requests and returns only in a guest, with the
+ * serve(fd, pool) serves spawn requests and returns only in a guest, with the
  * guest's pid, once libuv's loop has kernel objects of its own.  Before
  * each clone V8's heap is made inheritable again (src/node/fork.c).
  */
@@ -17,17 +17,18 @@ static void make_inheritable(void)
 
 static napi_value serve(napi_env env, napi_callback_info info)
 {
-	size_t argc = 1;
-	napi_value argv[1], pid;
-	int32_t fd;
+	size_t argc = 2;
+	napi_value argv[2], pid;
+	int32_t fd, pool;
 	uv_loop_t *loop;
 
-	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
-	    napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
-		napi_throw_type_error(env, NULL, "serve(fd)");
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2 ||
+	    napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+	    napi_get_value_int32(env, argv[1], &pool) != napi_ok) {
+		napi_throw_type_error(env, NULL, "serve(fd, pool)");
 		return NULL;
 	}
-	zygote_serve(fd, make_inheritable);
+	zygote_serve(fd, pool, make_inheritable);
 	/* In a guest from here on: no way back to the zygote's state. */
 	if (napi_get_uv_event_loop(env, &loop) != napi_ok || node_fork_child(loop) != 0) {
 		(void)!write(2, "brig: the event loop cannot be renewed\n", 39);

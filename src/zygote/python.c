@@ -4,10 +4,10 @@
  */
 #include "jail/zygote.h"
 
-int brig_zygote_serve(int sock);
+int brig_zygote_serve(int sock, int pool);
 
 /* Returns 0 in a guest; the zygote itself never returns. */
-int brig_zygote_serve(int sock)
+int brig_zygote_serve(int sock, int pool)
 {
-	return zygote_serve(sock, NULL);
+	return zygote_serve(sock, pool, NULL);
 }

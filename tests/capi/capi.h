@@ -21,6 +21,7 @@ static inline brig_executor *test_executor(void)
 
 	brig_config_init(&cfg);
 	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
+	cfg.zygote_dir = getenv("BRIG_ZYGOTE_DIR");
 	if (brig_executor_new(&cfg, &ex, &why) != BRIG_OK)
 		fprintf(stderr, "executor: %s\n", why ? why : "?");
 	free(why);

@@ -108,6 +108,7 @@ static void same_as_cold(void)
 
 	brig_config_init(&cfg);
 	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
+	cfg.zygote_dir = getenv("BRIG_ZYGOTE_DIR");
 	cfg.warm_start = -1;
 	CHECK(brig_executor_new(&cfg, &cold, NULL) == BRIG_OK);
 	for (size_t i = 0; cold && i < sizeof(codes) / sizeof(codes[0]); i++) {
@@ -172,8 +173,10 @@ static void *run_some(void *arg)
 	for (int i = 0; i < 8; i++) {
 		brig_result *r = run(ex, "print('ok')", NULL);
 
-		if (brig_result_error(r) != BRIG_OK || strcmp(out_of(r), "ok\n") != 0)
+		if (brig_result_error(r) != BRIG_OK || strcmp(out_of(r), "ok\n") != 0) {
+			fprintf(stderr, "run failed: %s [%s]\n", brig_result_message(r), out_of(r));
 			(*failures)++;
+		}
 		brig_result_free(r);
 	}
 	return NULL;
@@ -299,6 +302,7 @@ static void relay_serves_another_executor(void)
 	pthread_create(&t, NULL, serve, &s);
 	brig_config_init(&cfg);
 	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
+	cfg.zygote_dir = getenv("BRIG_ZYGOTE_DIR");
 	cfg.daemon_socket = path;
 	CHECK(brig_executor_new(&cfg, &client, NULL) == BRIG_OK);
 	for (int i = 0; client && i < 3; i++) {
@@ -328,6 +332,7 @@ static void missing_daemon_means_cold(void)
 
 	brig_config_init(&cfg);
 	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
+	cfg.zygote_dir = getenv("BRIG_ZYGOTE_DIR");
 	cfg.daemon_socket = "/tmp/brig-no-such-daemon.sock";
 	CHECK(brig_executor_new(&cfg, &client, NULL) == BRIG_OK);
 	r = run(client, "print(1)", NULL);
