@@ -1,16 +1,27 @@
 /*
- * Library-level figures: a fresh sandbox per run (p50/p90 and runs/s over
- * two threads), and the host-function round trip measured inside the guest.
+ * Library-level figures for bench/bench.py, one "key value" line each: a
+ * fresh sandbox per run from a warm executor (zygotes) and from a cold one
+ * (p50/p90 and runs/s over two threads), the idle memory of a sandbox, the
+ * host-function round trip measured inside the guest, and session calls.
+ *
+ * `bench_lib compute LANG warm|cold` runs the code on stdin once, in a run
+ * of a warm or a cold executor, and prints its stdout and whether the run
+ * started warm: bench.py times CPU-bound code inside such runs against the
+ * native interpreters.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "brig.h"
 
 #define RUNS 100
+#define IDLE_SAMPLES 5
+#define PREWARM_MS 30000
 
 static double now_ms(void)
 {
@@ -34,57 +45,272 @@ static int echo(void *ud, const char *name, const char *args, char **result, cha
 	return *result ? 0 : 1;
 }
 
-static void run_latency(brig_executor *ex, brig_lang lang, const char *code)
+static brig_executor *executor(bool warm)
+{
+	brig_config cfg;
+	brig_executor *ex;
+	char *why = NULL;
+
+	brig_config_init(&cfg);
+	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
+	cfg.zygote_dir = getenv("BRIG_ZYGOTE_DIR");
+	cfg.native_dir = getenv("BRIG_NATIVE_DIR");
+	cfg.warm_start = warm ? 1 : -1;
+	if (brig_executor_new(&cfg, &ex, &why)) {
+		fprintf(stderr, "bench: %s\n", why ? why : "executor unavailable");
+		exit(1);
+	}
+	if (warm) {
+		brig_executor_prewarm(ex, BRIG_LANG_PYTHON, PREWARM_MS);
+		brig_executor_prewarm(ex, BRIG_LANG_JS, PREWARM_MS);
+	}
+	return ex;
+}
+
+static const char *trivial(brig_lang lang)
+{
+	return lang == BRIG_LANG_PYTHON ? "pass" : lang == BRIG_LANG_JS ? "0" : "true";
+}
+
+/* One run of the trivial code; returns whether it started warm. */
+static int run_one(brig_executor *ex, brig_lang lang)
+{
+	const char *code = trivial(lang);
+	brig_result *r;
+	int warm;
+
+	brig_run(ex, lang, code, strlen(code), NULL, &r);
+	if (brig_result_error(r) || brig_result_exit_code(r)) {
+		fprintf(stderr, "run failed: %s\n", brig_result_message(r));
+		exit(1);
+	}
+	warm = brig_result_warm(r);
+	brig_result_free(r);
+	return warm;
+}
+
+/* p50/p90 of sequential runs; prefix_lang_{p50_ms,p90_ms,warm_runs}. */
+static void run_latency(brig_executor *ex, const char *prefix, brig_lang lang)
 {
 	double t[RUNS];
+	int warm = 0;
 
+	run_one(ex, lang); /* first-use costs are not what is measured */
 	for (int i = 0; i < RUNS; i++) {
-		brig_result *r;
 		double t0 = now_ms();
 
-		brig_run(ex, lang, code, strlen(code), NULL, &r);
+		warm += run_one(ex, lang);
 		t[i] = now_ms() - t0;
-		if (brig_result_error(r) || brig_result_exit_code(r)) {
-			fprintf(stderr, "run failed: %s\n", brig_result_message(r));
-			exit(1);
-		}
-		brig_result_free(r);
 	}
 	qsort(t, RUNS, sizeof(t[0]), cmp);
-	printf("lib_run_%s_p50_ms %.3f\nlib_run_%s_p90_ms %.3f\n", brig_lang_name(lang),
-	       t[RUNS / 2], brig_lang_name(lang), t[RUNS * 9 / 10]);
+	printf("%s_%s_p50_ms %.3f\n%s_%s_p90_ms %.3f\n%s_%s_warm_runs %d/%d\n", prefix,
+	       brig_lang_name(lang), t[RUNS / 2], prefix, brig_lang_name(lang), t[RUNS * 9 / 10],
+	       prefix, brig_lang_name(lang), warm, RUNS);
 }
 
 struct worker {
 	brig_executor *ex;
-	int n;
+	brig_lang lang;
+	int warm;
 };
 
 static void *work(void *arg)
 {
 	struct worker *w = arg;
 
-	for (int i = 0; i < w->n; i++) {
-		brig_result *r;
-
-		brig_run(w->ex, BRIG_LANG_SH, "true", 4, NULL, &r);
-		brig_result_free(r);
-	}
+	for (int i = 0; i < RUNS; i++)
+		w->warm += run_one(w->ex, w->lang);
 	return NULL;
 }
 
-static void throughput(brig_executor *ex)
+/* Runs per second on two threads; prefix_lang_runs_per_s. */
+static void throughput(brig_executor *ex, const char *prefix, brig_lang lang)
 {
 	pthread_t t[2];
-	struct worker w = {ex, RUNS};
+	struct worker w[2] = {{ex, lang, 0}, {ex, lang, 0}};
 	double t0 = now_ms();
 
 	for (int i = 0; i < 2; i++)
-		pthread_create(&t[i], NULL, work, &w);
+		pthread_create(&t[i], NULL, work, &w[i]);
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
-	printf("lib_sh_runs_per_s %.0f\n", 2 * RUNS / ((now_ms() - t0) / 1000));
+	printf("%s_%s_runs_per_s %.0f\n%s_%s_runs_per_s_warm_runs %d/%d\n", prefix,
+	       brig_lang_name(lang), 2 * RUNS / ((now_ms() - t0) / 1000), prefix,
+	       brig_lang_name(lang), w[0].warm + w[1].warm, 2 * RUNS);
 }
+
+/* ------------------------------------------------------------ idle memory */
+
+static int parent_of(int pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	int ppid = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		sscanf(p + 2, "%*c %d", &ppid);
+	fclose(f);
+	return ppid;
+}
+
+static bool descends_from_us(int pid)
+{
+	for (int i = 0; i < 64 && pid > 1; i++) {
+		pid = parent_of(pid);
+		if (pid == getpid())
+			return true;
+	}
+	return false;
+}
+
+/* A process's memory in kB: proportional (PSS), private (USS) and resident. */
+struct mem {
+	long pss, uss, rss;
+};
+
+static int mem_of(int pid, struct mem *m)
+{
+	char path[64], line[256];
+	FILE *f;
+	long kb;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	memset(m, 0, sizeof(*m));
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Pss: %ld kB", &kb) == 1)
+			m->pss = kb;
+		else if (sscanf(line, "Rss: %ld kB", &kb) == 1)
+			m->rss = kb;
+		else if (sscanf(line, "Private_Clean: %ld kB", &kb) == 1 ||
+			 sscanf(line, "Private_Dirty: %ld kB", &kb) == 1)
+			m->uss += kb;
+	}
+	fclose(f);
+	return 0;
+}
+
+static bool same_pid_ns(int pid)
+{
+	char a[64], b[64], path[64];
+	ssize_t n, m;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", pid);
+	n = readlink(path, a, sizeof(a));
+	m = readlink("/proc/self/ns/pid", b, sizeof(b));
+	return n > 0 && n == m && memcmp(a, b, (size_t)n) == 0;
+}
+
+/*
+ * The PSS of our descendants, those in a pid namespace of their own (the
+ * jails: each one's init and guest) or in ours (zygotes and helpers).
+ */
+struct pss {
+	struct mem jail;
+	long host_kb;
+	int jail_procs, host_procs, unreadable;
+};
+
+static void measure(struct pss *m)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	memset(m, 0, sizeof(*m));
+	while (d && (e = readdir(d))) {
+		int pid = atoi(e->d_name);
+		struct mem pm;
+
+		if (pid <= 0 || pid == getpid() || !descends_from_us(pid))
+			continue;
+		if (mem_of(pid, &pm) < 0) {
+			m->unreadable++;
+			continue;
+		}
+		if (same_pid_ns(pid)) {
+			m->host_kb += pm.pss;
+			m->host_procs++;
+		} else {
+			m->jail.pss += pm.pss;
+			m->jail.uss += pm.uss;
+			m->jail.rss += pm.rss;
+			m->jail_procs++;
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
+/* Called by the idle guest: the sandbox waits in this host call. */
+static int pss_fn(void *ud, const char *name, const char *args, char **result, char **err)
+{
+	(void)name, (void)args, (void)err;
+	measure(ud);
+	*result = strdup("null");
+	return *result ? 0 : 1;
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void print_median(const char *prefix, brig_lang lang, const char *name, long *v)
+{
+	qsort(v, IDLE_SAMPLES, sizeof(v[0]), cmp_long);
+	printf("%s_%s_%s %ld\n", prefix, brig_lang_name(lang), name, v[IDLE_SAMPLES / 2]);
+}
+
+/*
+ * Idle memory of a sandbox: every process of a jail whose guest has started
+ * and waits (in a host call), for the median of a few runs; and what the
+ * executor keeps besides (its zygotes), measured while that run waits.
+ */
+static void idle_memory(brig_executor *ex, const char *prefix, brig_lang lang)
+{
+	const char *code = lang == BRIG_LANG_PYTHON ? "call('pss')" : "call('pss', {})";
+	long pss[IDLE_SAMPLES], uss[IDLE_SAMPLES], rss[IDLE_SAMPLES], host[IDLE_SAMPLES];
+	struct pss m;
+	brig_caps *caps;
+	brig_run_opts o;
+	int procs = 0, warm = 0;
+
+	brig_caps_new(&caps);
+	brig_caps_add_function(caps, "pss", pss_fn, &m);
+	brig_run_opts_init(&o);
+	o.caps = caps;
+	run_one(ex, lang);
+	for (int i = 0; i < IDLE_SAMPLES; i++) {
+		brig_result *r;
+
+		brig_run(ex, lang, code, strlen(code), &o, &r);
+		if (brig_result_error(r) || brig_result_exit_code(r) || m.unreadable)
+			fprintf(stderr, "idle memory: %s%s (%d processes unreadable)\n",
+				brig_result_message(r), brig_result_stderr(r, NULL), m.unreadable);
+		warm += brig_result_warm(r);
+		brig_result_free(r);
+		pss[i] = m.jail.pss;
+		uss[i] = m.jail.uss;
+		rss[i] = m.jail.rss;
+		host[i] = m.host_kb;
+		procs = m.jail_procs;
+	}
+	brig_caps_free(caps);
+	print_median(prefix, lang, "idle_pss_kb", pss);
+	print_median(prefix, lang, "idle_uss_kb", uss);
+	print_median(prefix, lang, "idle_rss_kb", rss);
+	print_median(prefix, lang, "executor_pss_kb", host);
+	printf("%s_%s_idle_procs %d\n%s_%s_idle_warm_runs %d/%d\n", prefix, brig_lang_name(lang),
+	       procs, prefix, brig_lang_name(lang), warm, IDLE_SAMPLES);
+}
+
+/* ------------------------------------------------ existing (cold) figures */
 
 static void call_round_trip(brig_executor *ex)
 {
@@ -96,16 +322,23 @@ static void call_round_trip(brig_executor *ex)
 			   "    ts.append(time.perf_counter_ns() - t0)\n"
 			   "ts.sort()\n"
 			   "print(ts[5000] / 1000, ts[9900] / 1000)\n";
+	brig_caps *caps;
+	brig_run_opts o;
 	brig_result *r;
 	double p50, p99;
 
-	brig_run(ex, BRIG_LANG_PYTHON, code, strlen(code), NULL, &r);
+	brig_caps_new(&caps);
+	brig_caps_add_function(caps, "echo", echo, NULL);
+	brig_run_opts_init(&o);
+	o.caps = caps;
+	brig_run(ex, BRIG_LANG_PYTHON, code, strlen(code), &o, &r);
 	if (sscanf(brig_result_stdout(r, NULL), "%lf %lf", &p50, &p99) == 2)
 		printf("hostcall_p50_us %.1f\nhostcall_p99_us %.1f\n", p50, p99);
 	else
 		fprintf(stderr, "call bench failed: %s%s\n", brig_result_message(r),
 			brig_result_stderr(r, NULL));
 	brig_result_free(r);
+	brig_caps_free(caps);
 }
 
 static void report(const char *name, double *t, int n)
@@ -169,26 +402,76 @@ static void session_figures(brig_executor *ex, brig_lang lang)
 	brig_session_free(s);
 }
 
-int main(void)
-{
-	brig_config cfg;
-	brig_executor *ex;
-	char *why = NULL;
+/* --------------------------------------------------------------- compute */
 
-	brig_config_init(&cfg);
-	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
-	cfg.native_dir = getenv("BRIG_NATIVE_DIR");
-	if (brig_executor_new(&cfg, &ex, &why)) {
-		fprintf(stderr, "bench: %s\n", why ? why : "executor unavailable");
-		return 1;
+static char *read_stdin(void)
+{
+	size_t cap = 1 << 16, len = 0, n;
+	char *buf = malloc(cap);
+
+	while (buf && (n = fread(buf + len, 1, cap - len - 1, stdin)) > 0) {
+		len += n;
+		if (len + 1 == cap && !(buf = realloc(buf, cap *= 2)))
+			break;
 	}
-	brig_executor_register_function(ex, "echo", echo, NULL);
-	call_round_trip(ex);
-	run_latency(ex, BRIG_LANG_PYTHON, "pass");
-	run_latency(ex, BRIG_LANG_SH, "true");
-	throughput(ex);
-	session_figures(ex, BRIG_LANG_PYTHON);
-	session_figures(ex, BRIG_LANG_JS);
+	if (buf)
+		buf[len] = '\0';
+	return buf;
+}
+
+static int compute(const char *lang_name, const char *mode)
+{
+	char *code = read_stdin();
+	brig_executor *ex;
+	brig_result *r;
+	brig_lang lang;
+	int rc;
+
+	if (!code || brig_lang_parse(lang_name, &lang) != BRIG_OK) {
+		fprintf(stderr, "usage: bench_lib compute python|js warm|cold < code\n");
+		return 2;
+	}
+	ex = executor(strcmp(mode, "warm") == 0);
+	run_one(ex, lang);
+	rc = brig_run(ex, lang, code, strlen(code), NULL, &r);
+	if (rc || brig_result_exit_code(r))
+		fprintf(stderr, "compute: %s%s\n", brig_result_message(r),
+			brig_result_stderr(r, NULL));
+	printf("%s warm=%d\n", brig_result_stdout(r, NULL), brig_result_warm(r));
+	rc = rc || brig_result_exit_code(r);
+	brig_result_free(r);
 	brig_executor_free(ex);
+	free(code);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	brig_executor *warm, *cold;
+
+	if (argc == 4 && strcmp(argv[1], "compute") == 0)
+		return compute(argv[2], argv[3]);
+	cold = executor(false);
+	call_round_trip(cold);
+	run_latency(cold, "lib_cold", BRIG_LANG_PYTHON);
+	run_latency(cold, "lib_cold", BRIG_LANG_JS);
+	run_latency(cold, "lib_cold", BRIG_LANG_SH);
+	throughput(cold, "lib_cold", BRIG_LANG_PYTHON);
+	throughput(cold, "lib_cold", BRIG_LANG_JS);
+	throughput(cold, "lib_cold", BRIG_LANG_SH);
+	idle_memory(cold, "lib_cold", BRIG_LANG_PYTHON);
+	idle_memory(cold, "lib_cold", BRIG_LANG_JS);
+	session_figures(cold, BRIG_LANG_PYTHON);
+	session_figures(cold, BRIG_LANG_JS);
+	brig_executor_free(cold);
+
+	warm = executor(true);
+	run_latency(warm, "lib_warm", BRIG_LANG_PYTHON);
+	run_latency(warm, "lib_warm", BRIG_LANG_JS);
+	throughput(warm, "lib_warm", BRIG_LANG_PYTHON);
+	throughput(warm, "lib_warm", BRIG_LANG_JS);
+	idle_memory(warm, "lib_warm", BRIG_LANG_PYTHON);
+	idle_memory(warm, "lib_warm", BRIG_LANG_JS);
+	brig_executor_free(warm);
 	return 0;
 }
