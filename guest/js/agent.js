@@ -844,10 +844,12 @@ const RANDOM = `(function (fill) {
 	return () => { at = words.length; };
 })`;
 
-// Install it in ctx; returns the function that drops what it buffered.
+// Install it in ctx (default: node's own realm); returns the function that
+// drops what it buffered.
 function installRandom(ctx) {
 	let randomFill = null;
-	return vm.runInContext(RANDOM, ctx)((words) =>
+	const install = ctx ? vm.runInContext(RANDOM, ctx) : vm.runInThisContext(RANDOM);
+	return install((words) =>
 		(randomFill || (randomFill = require('crypto').randomFillSync))(words));
 }
 
@@ -956,4 +958,4 @@ function main() {
 if (require.main === module)
 	main();
 else
-	module.exports = { main };
+	module.exports = { main, installRandom };

@@ -56,6 +56,12 @@ function becomeGuest(pid, addon) {
 	Object.defineProperty(process, 'pid', { value: pid, writable: false, enumerable: true,
 		configurable: true });
 	process.argv.splice(1, process.argv.length - 1, JAIL + '/agent.js');
+	// Contexts made from now on seed Math.random from this run's own seed:
+	// V8's generator, which would seed them, is the zygote's.
+	const seed = require('crypto').randomBytes(4).readInt32LE(0) || 1;
+	require('v8').setFlagsFromString('--random-seed=' + seed);
+	// Node's own realm draws its own random numbers too (see installRandom).
+	Module._cache[JAIL + '/agent.js'].exports.installRandom();
 	// Nothing that names this file's place on the host stays reachable.
 	process.mainModule = Module._cache[JAIL + '/agent.js'];
 	delete Module._cache[__filename];

@@ -195,10 +195,23 @@ static int join_cgroup(const struct jail_plan *plan, bool born_inside, const cha
 }
 
 /* Move fds to their guest numbers without clobbering each other. */
-static int place_guest_fds(const struct jail_plan *plan, int in_fd)
+/* Fds the fork handlers of a warm guest's interpreter opened: its own. */
+#define JAIL_MAX_KEEP 16
+
+struct fd_keep {
+	int fd[JAIL_MAX_KEEP];
+	size_t n;
+};
+
+/*
+ * Move fds to their guest numbers without clobbering each other, and close
+ * every other fd but the ones in keep.
+ */
+static int place_guest_fds(const struct jail_plan *plan, int in_fd, const struct fd_keep *keep)
 {
 	int src[4] = {in_fd, plan->stdout_fd, plan->stderr_fd, plan->proto_fd};
-	int tmp[4];
+	int tmp[4], left[4 + JAIL_MAX_KEEP];
+	size_t n = 0;
 
 	for (int i = 0; i < 4; i++) {
 		tmp[i] = fcntl(src[i], F_DUPFD, 16);
@@ -208,14 +221,17 @@ static int place_guest_fds(const struct jail_plan *plan, int in_fd)
 	for (int i = 0; i < 4; i++) {
 		if (dup2(tmp[i], i) < 0)
 			return -errno;
+		left[n++] = i;
 	}
-	syscall(SYS_close_range, 4, ~0U, 0);
+	for (size_t i = 0; keep && i < keep->n; i++)
+		left[n++] = keep->fd[i];
+	close_all_but(left, n);
 	return 0;
 }
 
 /* The guest's side of the jail, up to its own code: the same steps for a
  * cold run (then execve) and a warm one (then back into the interpreter). */
-static void guest_prepare(const struct jail_plan *plan, int ctl)
+static void guest_prepare(const struct jail_plan *plan, int ctl, const struct fd_keep *keep)
 {
 	const char *what = "open /dev/null";
 	int in_fd = plan->stdin_fd;
@@ -235,7 +251,7 @@ static void guest_prepare(const struct jail_plan *plan, int ctl)
 	if ((rc = jail_seccomp_install(plan->bpf)) < 0)
 		child_fail(ctl, "seccomp", -rc);
 	/* From here on the ctl channel is gone; failures go to the guest's stderr. */
-	if (place_guest_fds(plan, in_fd) < 0)
+	if (place_guest_fds(plan, in_fd, keep) < 0)
 		_exit(126);
 }
 
@@ -243,7 +259,7 @@ static __attribute__((noreturn)) void guest_exec(const struct jail_plan *plan, i
 {
 	int rc;
 
-	guest_prepare(plan, ctl);
+	guest_prepare(plan, ctl, NULL);
 	execve(plan->argv[0], (char *const *)plan->argv, (char *const *)plan->envp);
 	rc = errno;
 	(void)!write(2, "brig: cannot execute ", 21);
@@ -474,21 +490,112 @@ static void init_join(const struct jail_plan *plan, int ctl, bool born_inside)
 		_exit(125);
 }
 
+/* The fds open now (below 1024), from /proc/self/fd, without allocating. */
+static void open_fds(uint64_t set[16])
+{
+	char buf[2048];
+	int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	long n;
+
+	memset(set, 0, 16 * sizeof(uint64_t));
+	while (dir >= 0 && (n = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < n;) {
+			struct {
+				uint64_t ino;
+				int64_t off;
+				unsigned short reclen;
+				unsigned char type;
+				char name[];
+			} *d = (void *)(buf + off);
+			int fd = atoi(d->name);
+
+			if (d->name[0] >= '0' && d->name[0] <= '9' && fd != dir && fd < 1024)
+				set[fd / 64] |= 1ull << (fd % 64);
+			off += d->reclen;
+		}
+	}
+	if (dir >= 0)
+		close(dir);
+}
+
+/* Move fd above whatever the interpreter's fork handlers may close or reuse. */
+static void lift(int *fd)
+{
+	int to;
+
+	if (*fd < 0 || (to = fcntl(*fd, F_DUPFD_CLOEXEC, 512)) < 0)
+		return;
+	close(*fd);
+	*fd = to;
+}
+
+/*
+ * A warm guest is forked with glibc's fork(), so that the fork handlers of
+ * the interpreter's libraries run in it (libuv renews its thread pool and
+ * its signal lock, OpenSSL its random state), as they would after any fork
+ * in a process of their own.  The fds those handlers open are the guest's
+ * to keep.  Every fd init holds moves out of their way first (to 512 and
+ * up; 0-3 hold /dev/null), so that they open the same numbers in every
+ * guest.  plan becomes moved, which init goes on with.
+ */
+static pid_t fork_warm(const struct jail_plan **plan, int *ctl, struct jail_plan *moved,
+		       struct jail_rwc_fds *rwc, struct fd_keep *keep)
+{
+	int *fds[] = {ctl, &moved->proto_fd, &moved->stdout_fd, &moved->stderr_fd,
+		      &moved->stdin_fd};
+	uint64_t before[16], after[16];
+	int held[4], nheld = 0, fd;
+	pid_t pid;
+
+	*moved = **plan;
+	*plan = moved;
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		lift(fds[i]);
+	for (int i = 0; i < rwc->n; i++)
+		lift(&rwc->fds[i]);
+	/* What the handlers open must not land on 0-3, the guest's stdio. */
+	while (nheld < 4 && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) {
+		if (fd > 3) {
+			close(fd);
+			break;
+		}
+		held[nheld++] = fd;
+	}
+	open_fds(before);
+	pid = fork();
+	if (pid != 0) {
+		for (int i = 0; i < nheld; i++)
+			close(held[i]);
+		return pid;
+	}
+	open_fds(after);
+	keep->n = 0;
+	for (int i = 0; i < 1024 && keep->n < JAIL_MAX_KEEP; i++)
+		if ((after[i / 64] & ~before[i / 64]) & (1ull << (i % 64)))
+			keep->fd[keep->n++] = i;
+	return 0;
+}
+
 /* Fork the guest (it returns 0 when warm) and supervise it; init never returns. */
 static int init_run(const struct jail_plan *plan, int ctl, bool warm, struct jail_rwc_fds *rwc)
 {
+	struct jail_plan moved;
+	struct fd_keep keep;
 	pid_t guest;
 
 	prctl(PR_SET_DUMPABLE, 0);
 	/* The page init shares with the host is none of the guest's business. */
 	if (plan->session)
 		madvise(plan->shared, sizeof(*plan->shared), MADV_DONTFORK);
-	guest = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+	if (warm)
+		guest = fork_warm(&plan, &ctl, &moved, rwc, &keep);
+	else
+		guest = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
 	if (guest < 0)
 		child_fail(ctl, "fork guest", errno);
 	if (guest == 0 && warm) {
 		close_rwc(rwc);
-		guest_prepare(plan, ctl);
+		guest_prepare(plan, ctl, &keep);
 		return 0;
 	}
 	if (guest == 0)

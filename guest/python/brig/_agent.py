@@ -95,18 +95,24 @@ def main():
     finish(mod, status)
 
 
+# Set by a zygote (zygote.py): libc's exit(), which flushes C stdio and runs
+# C exit handlers but leaves the interpreter's heap alone.
+leave = None
+
+
 def finish(mod, status):
-    """Leave as the interpreter's exit would, without tearing down its heap.
+    """Leave as the interpreter's exit would.
 
-    The interpreter's own finalisation frees every object one by one, which
-    in a run forked from a zygote also copies every page it touches.  What
-    a program can observe of it is kept, in its order: non-daemon threads
-    are joined, atexit handlers run, the main module's globals are released
-    (so that files the program left open are flushed and closed), and the
-    standard streams are flushed.
+    A cold guest simply exits.  A guest forked from a zygote does not tear
+    down the interpreter's heap, which frees every object one by one and so
+    copies every page it touches; what a program can observe of the exit
+    is kept, in its order: non-daemon threads are joined, atexit handlers
+    run, the main module's globals are released (so that files the program
+    left open are flushed and closed), the standard streams are flushed,
+    and C's exit flushes C stdio.
     """
-    import os
-
+    if leave is None:
+        raise SystemExit(status)
     try:
         threading = sys.modules.get("threading")
         if threading is not None:
@@ -124,4 +130,4 @@ def finish(mod, status):
             stream.flush()
         except Exception:
             pass
-    os._exit(status)
+    leave(status)
