@@ -58,7 +58,12 @@ function becomeGuest(pid, addon) {
 	process.argv.splice(1, process.argv.length - 1, JAIL + '/agent.js');
 	// Contexts made from now on seed Math.random from this run's own seed:
 	// V8's generator, which would seed them, is the zygote's.
-	const seed = require('crypto').randomBytes(4).readInt32LE(0) || 1;
+	const fs = require('fs');
+	const bytes = Buffer.alloc(4);
+	const fd = fs.openSync('/dev/urandom', 'r');
+	fs.readSync(fd, bytes, 0, 4, null);
+	fs.closeSync(fd);
+	const seed = bytes.readInt32LE(0) || 1;
 	require('v8').setFlagsFromString('--random-seed=' + seed);
 	// Node's own realm draws its own random numbers too (see installRandom).
 	Module._cache[JAIL + '/agent.js'].exports.installRandom();
@@ -75,7 +80,31 @@ function main() {
 	const pid = addon.exports.serve(3, pool); // returns only in a guest
 	becomeGuest(pid, addon.exports);
 	// From the event loop, as if loaded first: no frame of this file on the stack.
-	setImmediate(agent.main);
+	setImmediate(() => {
+		agent.main();
+		leaveWhenIdle();
+	});
+}
+
+// At the end of its event loop node waits for the tasks it gave its platform's
+// worker threads, and those threads were the zygote's: they never existed
+// here.  So leave a moment before the loop would end on its own: once
+// nothing but this watch keeps it alive, 'beforeExit' is emitted as node
+// would, and if that added nothing, the process exits.
+function leaveWhenIdle() {
+	const idle = () => {
+		const live = process.getActiveResourcesInfo();
+		return live.length === 1 && live[0] === 'Timeout';
+	};
+	const watch = setInterval(() => {
+		if (!idle())
+			return;
+		process.emit('beforeExit', process.exitCode || 0);
+		if (idle()) {
+			clearInterval(watch);
+			process.exit();
+		}
+	}, 1);
 }
 
 main();

@@ -743,8 +743,11 @@ int main(void)
 	kv_full_disk();
 	if (!(ex = test_executor()))
 		return 1;
-	/* Warm up what the first run sets up once (lazy libraries, the guest dir). */
+	/* Warm up what the first run sets up once (lazy libraries, the guest dir)
+	 * and what lives as long as the executor (its zygotes). */
 	brig_result_free(run_lang(BRIG_LANG_PYTHON, "pass", NULL));
+	brig_executor_prewarm(ex, BRIG_LANG_PYTHON, 10000);
+	brig_executor_prewarm(ex, BRIG_LANG_JS, 10000);
 	start = hostproc_now();
 	callbacks_return_garbage();
 	callback_outlives_deadline();

@@ -498,7 +498,7 @@ static void gather_many(brig_lang lang, int n)
 	o.limits.wall_timeout_ms = 60000;
 	brig_run(ex, lang, code, strlen(code), &o, &r);
 	CHECK(brig_result_error(r) == BRIG_OK && out_has(r, want));
-	if (!out_has(r, want))
+	if (brig_result_error(r) != BRIG_OK || !out_has(r, want))
 		show(lang == BRIG_LANG_PYTHON ? "gather python" : "gather js", r);
 	brig_result_free(r);
 	brig_caps_free(caps);
