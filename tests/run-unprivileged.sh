@@ -62,6 +62,7 @@ trap 'rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 chmod 755 "$work"
 
+native_env="BRIG_NATIVE_DIR="
 if reachable; then
 	run_tests=$tests
 	run_bin=$bin
@@ -70,6 +71,8 @@ else
 	echo "run-unprivileged: uid $UNPRIV_UID cannot reach $root; using copies in $work" >&2
 	mkdir -p "$work/build/tests" "$work/guest" "$work/tests"
 	cp "$bin" "$work/build/brig"
+	# The zygote library, for the pass through a daemon (BRIG_NATIVE_DIR below).
+	cp "$(dirname "$bin")/libbrig_zygote.so" "$work/build/" 2>/dev/null || true
 	for t in test_capi test_session test_hostcall test_fault session_values test_mount_commit; do
 		[ -x "$(dirname "$bin")/tests/$t" ] && cp "$(dirname "$bin")/tests/$t" "$work/build/tests/"
 	done
@@ -80,6 +83,7 @@ else
 	run_tests=$work/tests
 	run_bin=$work/build/brig
 	run_guest=$work/guest
+	native_env="BRIG_NATIVE_DIR=$work/build"
 	# shellcheck disable=SC2016 # expanded by the inner shell
 	as_nobody sh -c 'test -x "$1" && test -r "$2/python/agent.py"' _ "$run_bin" "$run_guest" ||
 		die "uid $UNPRIV_UID cannot use the copies in $work either (is $work below a private directory?)"
@@ -109,6 +113,7 @@ as_nobody env \
 	BRIG_BIN="$run_bin" \
 	BRIG_GUEST_DIR="$run_guest" \
 	BRIG_SOURCE_ROOT="$root" \
+	"$native_env" \
 	PYTHONDONTWRITEBYTECODE=1 \
 	"$PY" -m pytest -p no:cacheprovider -q --brig-daemon --basetemp="$work/pytest/based" \
 	"$run_tests/integration" "$run_tests/security" "$@" || status=1
