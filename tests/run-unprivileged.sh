@@ -71,7 +71,7 @@ else
 	echo "run-unprivileged: uid $UNPRIV_UID cannot reach $root; using copies in $work" >&2
 	mkdir -p "$work/build/tests" "$work/guest" "$work/tests"
 	cp "$bin" "$work/build/brig"
-	# The zygote library, for the pass through a daemon (BRIG_NATIVE_DIR below).
+	# The zygote library, for the daemons of the tests (BRIG_NATIVE_DIR below).
 	cp "$(dirname "$bin")/libbrig_zygote.so" "$work/build/" 2>/dev/null || true
 	for t in test_capi test_session test_hostcall test_fault session_values test_mount_commit; do
 		[ -x "$(dirname "$bin")/tests/$t" ] && cp "$(dirname "$bin")/tests/$t" "$work/build/tests/"
@@ -101,6 +101,7 @@ as_nobody env \
 	BRIG_BIN="$run_bin" \
 	BRIG_GUEST_DIR="$run_guest" \
 	BRIG_SOURCE_ROOT="$root" \
+	"$native_env" \
 	PYTHONDONTWRITEBYTECODE=1 \
 	"$PY" -m pytest -p no:cacheprovider -q --basetemp="$work/pytest/base" \
 	"$run_tests/integration" "$run_tests/security" "$run_tests/property" "$@" || status=$?
