@@ -65,8 +65,12 @@ def brig_daemon(brig_binary, tmp_path_factory):
         return
     started = _daemon("start", "--idle", "10m")
     assert started.returncode == 0, started.stderr
-    pid = helpers.daemon_pid()
-    assert pid, _daemon("status").stdout
+    status = _daemon("status").stdout
+    pid = helpers.daemon_pid(status)
+    # Python runs are asserted warm (helpers.run): its zygote must be.
+    if not pid or not re.search(r"^warm\s+python", status, re.M):
+        _daemon("stop")
+        pytest.fail("the daemon is not serving warm Python runs:\n" + status)
     yield pid
     status = _daemon("status")
     _daemon("stop")

@@ -63,6 +63,7 @@ trap 'rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 chmod 755 "$work"
 
+native_env="BRIG_NATIVE_DIR="
 if reachable; then
 	run_tests=$tests
 	run_bin=$bin
@@ -75,8 +76,11 @@ else
 	for t in test_capi test_session test_hostcall test_fault test_zygote test_warm session_values test_mount_commit; do
 		[ -x "$(dirname "$bin")/tests/$t" ] && cp "$(dirname "$bin")/tests/$t" "$work/build/tests/"
 	done
-	mkdir -p "$work/build/src/zygote"
+	mkdir -p "$work/build/src/zygote" "$work/build/src/node"
 	cp "$zygote"/*.so "$zygote"/*.node "$work/build/src/zygote/" 2>/dev/null || true
+	# The node addon JavaScript snapshots fork with, bound into every jail.
+	cp "$(dirname "$bin")"/src/node/*.node "$work/build/src/node/" 2>/dev/null || true
+	native_env="BRIG_NATIVE_DIR=$work/build/src/node"
 	cp -R "$guest/." "$work/guest/"
 	cp -R "$tests/." "$work/tests/"
 	find "$work/tests" -name __pycache__ -prune -exec rm -rf {} +
@@ -103,6 +107,7 @@ as_nobody env \
 	BRIG_GUEST_DIR="$run_guest" \
 	BRIG_ZYGOTE_DIR="$run_zygote" \
 	BRIG_SOURCE_ROOT="$root" \
+	"$native_env" \
 	PYTHONDONTWRITEBYTECODE=1 \
 	"$PY" -m pytest -p no:cacheprovider -q --basetemp="$work/pytest/base" \
 	"$run_tests/integration" "$run_tests/security" "$run_tests/property" "$@" || status=$?
@@ -115,6 +120,7 @@ as_nobody env \
 	BRIG_BIN="$run_bin" \
 	BRIG_GUEST_DIR="$run_guest" \
 	BRIG_SOURCE_ROOT="$root" \
+	"$native_env" \
 	PYTHONDONTWRITEBYTECODE=1 \
 	"$PY" -m pytest -p no:cacheprovider -q --brig-daemon --basetemp="$work/pytest/based" \
 	"$run_tests/integration" "$run_tests/security" "$@" || status=1

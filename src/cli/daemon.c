@@ -437,6 +437,8 @@ static int new_executor(struct daemon *d, char *err, size_t errlen)
 
 	brig_config_init(&cfg);
 	cfg.guest_dir = daemon_guest_dir();
+	cfg.zygote_dir = getenv("BRIG_ZYGOTE_DIR");
+	cfg.native_dir = getenv("BRIG_NATIVE_DIR");
 	cfg.warm_start = 1;
 	if (brig_executor_new(&cfg, &d->ex, &why)) {
 		snprintf(err, errlen, "sandbox unavailable: %s", why ? why : "unknown reason");

@@ -82,20 +82,24 @@ static void stream_output(void *ud, brig_stream stream, const char *data, size_t
 /*
  * A relative host path is taken from the current directory, now: the
  * jail's init resolves it, and a daemon's (warm) init has another one.
+ * When that fails the path stays relative, and *cold is set.
  */
-static const char *absolute(const char *path, char *buf, size_t len)
+static const char *absolute(const char *path, char *buf, size_t len, bool *cold)
 {
 	size_t n;
 
-	if (path[0] == '/' || !getcwd(buf, len))
+	if (path[0] == '/')
 		return path;
-	n = strlen(buf);
-	if (snprintf(buf + n, len - n, "%s%s", n > 1 ? "/" : "", path) >= (int)(len - n))
+	if (!getcwd(buf, len) || (n = strlen(buf)) >= len - 1 ||
+	    snprintf(buf + n, len - n, "%s%s", n > 1 ? "/" : "", path) >= (int)(len - n)) {
+		*cold = true;
 		return path;
+	}
 	return buf;
 }
 
-static int build_caps(const struct cli_opts *o, brig_caps *caps, brig_kv **kv)
+/* *cold: a mount's path that only a cold run resolves right. */
+static int build_caps(const struct cli_opts *o, brig_caps *caps, brig_kv **kv, bool *cold)
 {
 	char abs[PATH_MAX];
 
@@ -107,7 +111,7 @@ static int build_caps(const struct cli_opts *o, brig_caps *caps, brig_kv **kv)
 	}
 	for (size_t i = 0; i < o->nmounts; i++) {
 		const struct cli_mount *m = &o->mounts[i];
-		if (brig_caps_mount(caps, m->vpath, absolute(m->host_path, abs, sizeof(abs)),
+		if (brig_caps_mount(caps, m->vpath, absolute(m->host_path, abs, sizeof(abs), cold),
 				    m->mode)) {
 			fprintf(stderr,
 				"brig: invalid --mount '%s': the guest path must be "
@@ -159,28 +163,29 @@ static int run(const struct cli_opts *o)
 	brig_run_opts ro;
 	brig_config cfg;
 	char *why = NULL, sock[DAEMON_SUN_PATH];
+	bool cold = o->no_daemon || o->command != CLI_RUN;
 	int rc = EXIT_BRIG;
 
 	brig_config_init(&cfg);
 	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
 	cfg.zygote_dir = getenv("BRIG_ZYGOTE_DIR");
 	cfg.native_dir = getenv("BRIG_NATIVE_DIR");
+	brig_run_opts_init(&ro);
+	ro.limits = o->limits;
+	if ((o->command == CLI_RUN && load_code(o, &code, &ro.filename) < 0) ||
+	    brig_caps_new(&caps) || build_caps(o, caps, &kv, &cold) < 0) {
+		rc = EXIT_USAGE;
+		goto out;
+	}
 	/*
 	 * One run per process: a zygote of our own would cost more than it
 	 * saves, but a running daemon's are warm already.  Sessions (the
 	 * REPL) are never served warm.
 	 */
 	cfg.warm_start = -1;
-	if (o->command == CLI_RUN && !o->no_daemon && daemon_for_run(sock, sizeof(sock)) == 0) {
+	if (!cold && daemon_for_run(sock, sizeof(sock)) == 0) {
 		cfg.daemon_socket = sock;
 		cfg.warm_start = 1;
-	}
-	brig_run_opts_init(&ro);
-	ro.limits = o->limits;
-	if ((o->command == CLI_RUN && load_code(o, &code, &ro.filename) < 0) ||
-	    brig_caps_new(&caps) || build_caps(o, caps, &kv) < 0) {
-		rc = EXIT_USAGE;
-		goto out;
 	}
 	if (brig_executor_new(&cfg, &ex, &why)) {
 		fprintf(stderr, "brig: sandbox unavailable: %s\n", why ? why : "unknown reason");

@@ -240,9 +240,14 @@ static uint64_t exact_mem(struct jail_usage *u, const struct proc_mem *pm)
 {
 	char path[32], buf[4096];
 	int64_t anon, shmem, swap;
+	int rc;
 
 	snprintf(path, sizeof(path), "%d/smaps_rollup", (int)pm->pid);
-	if (read_at(u->proc_fd, path, buf, sizeof(buf)) < 0)
+	/* Gone since its status was read, or exiting (its memory is going):
+	 * it holds nothing any more. */
+	if ((rc = read_at(u->proc_fd, path, buf, sizeof(buf))) == -ESRCH || rc == -ENOENT)
+		return 0;
+	if (rc < 0)
 		return pm->cheap;
 	anon = kb_field(buf, "Pss_Anon");
 	shmem = kb_field(buf, "Pss_Shmem");
