@@ -322,8 +322,13 @@ def memory_rows(figs):
         if pre + "_idle_pss_kb" in figs:
             row("  the same, cold (for comparison)", mem_figure(figs, pre))
     if "lib_warm_js_executor_pss_kb" in figs:
-        row("warm executor's own processes (zygotes), PSS",
+        row("warm executor's zygotes (its processes on the host), PSS",
             "%.1f MB" % (int(figs["lib_warm_js_executor_pss_kb"]) / 1024))
+        jails = int(figs.get("lib_warm_js_pool_jails", 0))
+        kb = int(figs.get("lib_warm_js_pool_pss_kb", 0))
+        row("warm executor's jails prepared ahead, PSS",
+            "%d jails, %.1f MB in all%s" % (jails, kb / 1024,
+                                            ", %.1f MB each" % (kb / 1024 / jails) if jails else ""))
 
 
 def session_rows(figs):
