@@ -26,6 +26,8 @@ build: deps $(BUILD)/build.ninja
 test: build
 	meson test -C $(BUILD) --print-errorlogs
 	$(PY) -m pytest -p no:cacheprovider -q tests
+	@# The suites that drive the CLI once more, through a brig daemon.
+	$(PY) -m pytest -p no:cacheprovider -q --brig-daemon tests/integration tests/security
 	tests/run-unprivileged.sh
 
 run: build

@@ -55,6 +55,7 @@ static brig_executor *executor(bool warm)
 	brig_config_init(&cfg);
 	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
 	cfg.zygote_dir = getenv("BRIG_ZYGOTE_DIR");
+	cfg.native_dir = getenv("BRIG_NATIVE_DIR");
 	cfg.warm_start = warm ? 1 : -1;
 	if (brig_executor_new(&cfg, &ex, &why)) {
 		fprintf(stderr, "bench: %s\n", why ? why : "executor unavailable");

@@ -303,7 +303,12 @@ typedef struct brig_config {
 	const char *node;      /* default "/usr/bin/node" */
 	const char *shell;     /* default "/bin/sh" */
 	const char *guest_dir; /* directory of the guest agents; default built in */
-	brig_limits limits;    /* defaults for every run */
+	/* Directory of native guest files (brig_node.node, which JavaScript
+	 * session snapshots need), bound read-only into every jail; default
+	 * built in.  Used only when the guest directory has a native/ mount
+	 * point, as the shipped one does. */
+	const char *native_dir;
+	brig_limits limits; /* defaults for every run */
 	/*
 	 * When brig runs as root, the guest's user is mapped to this host uid
 	 * and gid so that an escape from the user namespace is not root.
@@ -474,7 +479,13 @@ uint64_t brig_result_wall_us(const brig_result *r);
 uint64_t brig_result_cpu_us(const brig_result *r);
 /* 1 when the run's sandbox came from a warm zygote, 0 when it started cold. */
 int brig_result_warm(const brig_result *r);
-/* The whole result as one malloc'd JSON object. */
+/*
+ * The whole result as one malloc'd JSON object: ok, error (the name, or
+ * null), error_code, message, exit_code, signal, limit ("none", "wall",
+ * "cpu", "memory", "pids", "output", "disk"), stdout, stderr,
+ * stdout_truncated, stderr_truncated, wall_ms, cpu_ms and warm
+ * (brig_result_warm).
+ */
 char *brig_result_to_json(const brig_result *r);
 void brig_result_free(brig_result *r);
 

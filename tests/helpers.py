@@ -19,7 +19,7 @@ BRIG_BIN = os.environ.get("BRIG_BIN") or str(REPO_ROOT / "build" / "brig")
 # The documented shape of `brig --json`.
 JSON_KEYS = {
     "ok", "error", "error_code", "message", "exit_code", "signal", "limit", "stdout",
-    "stderr", "stdout_truncated", "stderr_truncated", "wall_ms", "cpu_ms",
+    "stderr", "stdout_truncated", "stderr_truncated", "wall_ms", "cpu_ms", "warm",
 }
 LIMITS = {"none", "wall", "cpu", "memory", "pids", "output", "disk"}
 
@@ -27,6 +27,10 @@ LIMITS = {"none", "wall", "cpu", "memory", "pids", "output", "disk"}
 GUEST_DIR = Path(os.environ.get("BRIG_GUEST_DIR") or REPO_ROOT / "guest")
 
 IS_ROOT = os.geteuid() == 0
+
+# `pytest --brig-daemon` (conftest.py): a brig daemon in $BRIG_DAEMON_DIR
+# serves this pass.
+THROUGH_DAEMON = False
 # The host uid that guest processes run as: root maps the guest to nobody.
 GUEST_HOST_UID = 65534 if IS_ROOT else os.geteuid()
 GUEST_HOST_GID = 65534 if IS_ROOT else os.getegid()
@@ -70,7 +74,29 @@ def run(code, lang="python", *flags, timeout=60, env=None, pass_fds=(), input=No
     """Run code with --json; returns (result dict, brig's exit status)."""
     proc = brig("--json", "--lang", lang, *flags, "-c", code, timeout=timeout, env=env,
                 pass_fds=pass_fds, input=input)
-    return parse_result(proc), proc.returncode
+    res = parse_result(proc)
+    if THROUGH_DAEMON and lang in ("python", "py") and env is None and "--no-daemon" not in flags:
+        # The daemon's Python zygote is warm: a run that started cold did
+        # not go through it, and this pass would test nothing new.
+        assert res["warm"] or res["error"] == "ERR_INVALID_ARG", describe(res)
+    return res, proc.returncode
+
+
+def daemon_requests():
+    """How many spawn requests the daemon of $BRIG_DAEMON_DIR served, or None."""
+    out = subprocess.run([BRIG_BIN, "daemon", "status"], capture_output=True, text=True,
+                         timeout=60).stdout
+    m = re.search(r"^requests\s+(\d+)", out, re.M)
+    return int(m.group(1)) if m else None
+
+
+def daemon_pid(status_text=None):
+    """The pid `brig daemon status` reports (or that in status_text), or None."""
+    if status_text is None:
+        status_text = subprocess.run([BRIG_BIN, "daemon", "status"], capture_output=True,
+                                     text=True, timeout=60).stdout
+    m = re.search(r"^pid\s+(\d+)", status_text, re.M)
+    return int(m.group(1)) if m else None
 
 
 def describe(res):

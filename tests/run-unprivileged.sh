@@ -1,6 +1,7 @@
 #!/bin/sh
 # Run the integration, security and property suites again as an unprivileged user
-# (uid 65534), the way brig runs for most embedders.
+# (uid 65534), the way brig runs for most embedders; then the integration and
+# security suites once more through a brig daemon of that user's.
 #
 # Usage: tests/run-unprivileged.sh [pytest arguments...]
 #
@@ -34,8 +35,12 @@ guest=$(cd "$guest" && pwd)
 if [ "$(id -u)" -ne 0 ]; then
 	# Already unprivileged: nothing to switch to.
 	echo "run-unprivileged: running as uid $(id -u) already" >&2
-	BRIG_BIN=$bin BRIG_GUEST_DIR=$guest exec "$PY" -m pytest -p no:cacheprovider -q \
-		"$tests/integration" "$tests/security" "$tests/property" "$@"
+	status=0
+	BRIG_BIN=$bin BRIG_GUEST_DIR=$guest "$PY" -m pytest -p no:cacheprovider -q \
+		"$tests/integration" "$tests/security" "$tests/property" "$@" || status=$?
+	BRIG_BIN=$bin BRIG_GUEST_DIR=$guest "$PY" -m pytest -p no:cacheprovider -q --brig-daemon \
+		"$tests/integration" "$tests/security" "$@" || status=1
+	exit $status
 fi
 command -v setpriv >/dev/null 2>&1 || die "setpriv (util-linux) is required"
 
@@ -101,6 +106,18 @@ as_nobody env \
 	PYTHONDONTWRITEBYTECODE=1 \
 	"$PY" -m pytest -p no:cacheprovider -q --basetemp="$work/pytest/base" \
 	"$run_tests/integration" "$run_tests/security" "$run_tests/property" "$@" || status=$?
+
+# The suites that drive the CLI, through a daemon of uid 65534's.
+echo "run-unprivileged: through a brig daemon" >&2
+as_nobody env \
+	HOME="$work/home" \
+	TMPDIR="$work/pytest" \
+	BRIG_BIN="$run_bin" \
+	BRIG_GUEST_DIR="$run_guest" \
+	BRIG_SOURCE_ROOT="$root" \
+	PYTHONDONTWRITEBYTECODE=1 \
+	"$PY" -m pytest -p no:cacheprovider -q --brig-daemon --basetemp="$work/pytest/based" \
+	"$run_tests/integration" "$run_tests/security" "$@" || status=1
 
 # The C API suites (and the rwc commit's unit test, which has unprivileged
 # cases) too, when they were built beside the binary.

@@ -521,6 +521,43 @@ class Channel {
 		}
 	}
 
+	/*
+	 * A copy of a session guest that a restore revived (snapshot.js): the
+	 * replies to the original's pipelined calls will never come, so those
+	 * calls fail; reading blocks again, whatever the shared fd was left as.
+	 */
+	revived(setBlocking, fd) {
+		const cbs = [...this.waiting.values(), ...this.backlog.map((b) => b[2])];
+		this.waiting.clear();
+		this.backlog = [];
+		if (this.reading) {
+			this.reading = false;
+			this.sock.pause();
+			this.sock.unref();
+		}
+		setBlocking(fd);
+		this.nonblocking = false;
+		this.requests = [];
+		const json = JSON.stringify({ error: { type: 'OSError',
+			message: 'the host call was lost: the session was restored from a snapshot' } });
+		for (const cb of cbs)
+			cb(json, Buffer.alloc(0));
+	}
+
+	// Skip everything up to token: what a killed guest left unread.
+	resync(token) {
+		for (;;) {
+			const at = this.buf.subarray(this.start, this.end).indexOf(token);
+			if (at >= 0) {
+				this.start += at + token.length;
+				return;
+			}
+			// Keep a tail in case the token straddles two reads.
+			this.start = Math.max(this.start, this.end - token.length + 1);
+			this.fill();
+		}
+	}
+
 	// A session's answer to request id: a JSON object and an optional blob.
 	answer(id, obj, blob) {
 		const text = Buffer.from(plainJson(obj));
@@ -616,7 +653,8 @@ function makeBridge(ch) {
 		},
 		atob: (s) => atob(s),
 		btoa: (s) => btoa(s),
-		randomUUID: () => require('crypto').randomUUID(),
+		// No entropy cache: a session's copies would share what it holds.
+		randomUUID: () => require('crypto').randomUUID({ disableEntropyCache: true }),
 		getRandomValues: (a) => require('crypto').getRandomValues(a),
 		webcrypto: () => require('crypto').webcrypto,
 	};
@@ -784,6 +822,35 @@ const ES_GLOBALS = ['Object', 'Function', 'Array', 'Number', 'parseFloat', 'pars
 
 // Returns {ctx, holder, names}: the context, the object its globals live on,
 // and the names to bind lexically (null when lookups are fast anyway).
+// Math.random for a context: V8 seeds it once per process, so every run
+// forked from one zygote, and every copy a session's restore revives, would
+// draw the same numbers.  This one draws on the system's generator
+// (crypto.randomFillSync, which OpenSSL reseeds in a new process):  53 random bits from a buffer of 32-bit words
+// that fill() refills.  Returns the function that empties the buffer.
+const RANDOM = `(function (fill) {
+	const words = new Uint32Array(2048);
+	let at = words.length;
+	const random = { random() {
+		if (at >= words.length) {
+			fill(words);
+			at = 0;
+		}
+		const hi = words[at++] >>> 5;
+		const lo = words[at++] >>> 6;
+		return (hi * 67108864 + lo) / 9007199254740992;
+	} }.random;
+	Object.defineProperty(Math, 'random',
+		{ value: random, writable: true, enumerable: false, configurable: true });
+	return () => { at = words.length; };
+})`;
+
+// Install it in ctx; returns the function that drops what it buffered.
+function installRandom(ctx) {
+	let randomFill = null;
+	return vm.runInContext(RANDOM, ctx)((words) =>
+		(randomFill || (randomFill = require('crypto').randomFillSync))(words));
+}
+
 function makeContext() {
 	const plain = vm.constants && vm.constants.DONT_CONTEXTIFY;
 	if (plain) {
@@ -846,8 +913,8 @@ function installLazyGlobals({ ctx, holder }, ch) {
 
 // What session.js builds a session from.
 function sessionKit(ch) {
-	return { ch, writeAll, makeContext, installLazyGlobals, compileBody, compileUser, describe,
-		flagLimit, toJson };
+	return { ch, writeAll, makeContext, installRandom, installLazyGlobals, compileBody,
+		compileUser, describe, flagLimit, toJson };
 }
 
 function main() {
@@ -866,6 +933,7 @@ function main() {
 	process.on('unhandledRejection', (err) => fatal(ch, err, filename));
 
 	const context = makeContext();
+	installRandom(context.ctx);
 	installLazyGlobals(context, ch);
 	let compiled;
 	try {

@@ -29,8 +29,13 @@
 // scope and shares only globalThis with the cells and other handlers.  It may
 // use top-level await or `export function handler`.  A call with gc runs a
 // full collection afterwards: gc() comes from a context made, on first use,
-// while --expose-gc is set, so that user code never sees it.  Snapshots are
-// not supported: V8 cannot be copied by fork.
+// while --expose-gc is set, so that user code never sees it.
+//
+// Snapshots fork this process (snapshot.js).  Every copy a restore revives
+// must draw its own random numbers, and V8 offers no way to reseed
+// Math.random: the context's Math.random is therefore replaced with one
+// that draws on the system's generator (crypto.randomFillSync, which
+// OpenSSL reseeds in a forked child), through a buffer a revived copy drops.
 //
 // A break (SIGINT) stops a running cell's script (vm's breakOnSigint) or its
 // await, and the cell fails with ERR_SCRIPT_EXECUTION_INTERRUPTED; the
@@ -63,6 +68,8 @@ class Session {
 		this.collect = undefined; // the gc function, made on first use
 		this.pending = null; // rejects the promise a call is waiting for
 		this.inspect = null;
+		this.snapshots = 0;
+		this.reseed = kit.installRandom(this.ctx);
 	}
 
 	// ---------------------------------------------------------- helpers
@@ -302,9 +309,7 @@ class Session {
 		case 'call':
 			return this.call(req, blob);
 		case 'snapshot':
-		case 'restore':
-			return [{ error: { type: 'NotSupported',
-				message: 'JavaScript sessions have no snapshots: node cannot fork' } }];
+			return snapshots().take(this, req);
 		default:
 			return [{ error: { type: 'ValueError', message: 'unknown op ' + JSON.stringify(req.op) } }];
 		}
@@ -467,6 +472,13 @@ function parseRequest(frame) {
 	return { id, req: isObject(req) ? req : {}, blob: body.subarray(8 + jlen) };
 }
 
+// snapshot.js, loaded by the first snapshot.
+let snapshotModule = null;
+
+function snapshots() {
+	return snapshotModule || (snapshotModule = require('./snapshot.js'));
+}
+
 // One turn of the event loop.
 function turn() {
 	return new Promise((resolve) => setImmediate(resolve));
@@ -487,6 +499,7 @@ async function loop(kit, first) {
 			ch.maxFrame = req.max_frame;
 		let answer;
 		let out;
+		let answerId = id;
 		try {
 			[answer, out] = await session.handle(req, blob);
 		} catch (err) {
@@ -494,8 +507,13 @@ async function loop(kit, first) {
 			session.report(err, '');
 			answer = { error: { type: 'InternalError', message: String(err && err.message) } };
 		}
+		if (snapshotModule !== null && answer === snapshotModule.RESTORED) {
+			// A copy that a restore revived answers the restore.
+			({ id: answerId, answer } = snapshotModule.revive(session, out, parseRequest));
+			out = undefined;
+		}
 		await turn();
-		ch.answer(id, answer, out);
+		ch.answer(answerId, answer, out);
 		frame = ch.nextRequest();
 	}
 }

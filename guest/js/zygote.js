@@ -42,8 +42,17 @@ function preload(host) {
 	}
 }
 
-function becomeGuest(pid) {
+function becomeGuest(pid, addon) {
 	const Module = require('module');
+	// Leave once every 'exit' listener ran: the platform's threads, which
+	// node's own teardown would stop and join, were the zygote's.
+	const emit = process.emit;
+	process.emit = function (event, ...args) {
+		const result = emit.call(this, event, ...args);
+		if (event === 'exit')
+			addon.exit(process.exitCode !== undefined ? process.exitCode : args[0] || 0);
+		return result;
+	};
 	Object.defineProperty(process, 'pid', { value: pid, writable: false, enumerable: true,
 		configurable: true });
 	process.argv.splice(1, process.argv.length - 1, JAIL + '/agent.js');
@@ -58,7 +67,7 @@ function main() {
 	const addon = { exports: {} };
 	process.dlopen(addon, addonPath);
 	const pid = addon.exports.serve(3, pool); // returns only in a guest
-	becomeGuest(pid);
+	becomeGuest(pid, addon.exports);
 	// From the event loop, as if loaded first: no frame of this file on the stack.
 	setImmediate(agent.main);
 }

@@ -9,6 +9,7 @@
 const char cli_usage[] =
     "usage: brig [OPTIONS] [FILE]\n"
     "       brig doctor\n"
+    "       brig daemon start [--idle DURATION] | stop | status\n"
     "\n"
     "Run Python, JavaScript or shell code in a sandbox.  The code comes from -c,\n"
     "from FILE, or from standard input.\n"
@@ -35,11 +36,16 @@ const char cli_usage[] =
     "                           JSON result on stdout (repeatable)\n"
     "      --kv FILE            durable key-value store in the SQLite FILE\n"
     "      --json               print the whole result as one JSON object\n"
+    "      --no-daemon          start cold even when a brig daemon runs\n"
     "  -h, --help               show this help\n"
     "  -V, --version            show the version\n"
     "\n"
     "Exit status: the guest's own; 124 after a timeout; 137 when a limit killed\n"
-    "the guest; 128+N when signal N did; 2 for bad usage; 125 when brig failed.\n";
+    "the guest; 128+N when signal N did; 2 for bad usage; 125 when brig failed.\n"
+    "\n"
+    "brig daemon start keeps warm interpreters for this user's runs, which then\n"
+    "start faster; it exits after --idle (default 15m) without a client.\n"
+    "brig daemon status exits 0 when it runs, 3 when it does not.\n";
 
 enum {
 	OPT_TIMEOUT = 256,
@@ -57,6 +63,7 @@ enum {
 	OPT_KV,
 	OPT_JSON,
 	OPT_MOUNT_LIMIT,
+	OPT_NO_DAEMON,
 };
 
 static const struct option longopts[] = {
@@ -77,6 +84,7 @@ static const struct option longopts[] = {
     {"host-fn", required_argument, NULL, OPT_HOSTFN},
     {"kv", required_argument, NULL, OPT_KV},
     {"json", no_argument, NULL, OPT_JSON},
+    {"no-daemon", no_argument, NULL, OPT_NO_DAEMON},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -231,6 +239,9 @@ static int parse_one(struct cli_opts *o, int c, char *arg, char *err, size_t err
 	case OPT_JSON:
 		o->json = true;
 		return 0;
+	case OPT_NO_DAEMON:
+		o->no_daemon = true;
+		return 0;
 	case OPT_ALLOW:
 		return push(o->hosts, &o->nhosts, arg, err, errlen);
 	case OPT_MOUNT:
@@ -255,6 +266,30 @@ static int parse_one(struct cli_opts *o, int c, char *arg, char *err, size_t err
 	return parse_limit(c, arg, &o->limits, err, errlen);
 }
 
+/* `daemon start [--idle DURATION]`, `daemon stop`, `daemon status`. */
+static int parse_daemon(int argc, char **argv, struct cli_opts *o, char *err, size_t errlen)
+{
+	static const char *const actions[] = {"start", "stop", "status"};
+	const char *usage = "usage: brig daemon start [--idle DURATION] | stop | status";
+	int a = 0, i = 3;
+
+	o->command = CLI_DAEMON;
+	while (argc > 2 && a < 3 && strcmp(argv[2], actions[a]) != 0)
+		a++;
+	if (argc < 3 || a == 3)
+		return snprintf(err, errlen, "%s", usage), -1;
+	o->daemon = (enum cli_daemon_action)a;
+	if (o->daemon == CLI_DAEMON_START && i < argc && strcmp(argv[i], "--idle") == 0) {
+		if (i + 1 >= argc || parse_duration_ms(argv[i + 1], &o->idle_ms))
+			return bad(err, errlen, "--idle", i + 1 < argc ? argv[i + 1] : "",
+				   "a duration such as 90s, 15m or 1h");
+		i += 2;
+	}
+	if (i < argc)
+		return snprintf(err, errlen, "%s", usage), -1;
+	return 0;
+}
+
 int cli_parse(int argc, char **argv, struct cli_opts *o, char *err, size_t errlen)
 {
 	int c;
@@ -265,6 +300,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, char *err, size_t errle
 		o->command = CLI_DOCTOR;
 		return argc == 2 ? 0 : (snprintf(err, errlen, "doctor takes no arguments"), -1);
 	}
+	if (argc > 1 && strcmp(argv[1], "daemon") == 0)
+		return parse_daemon(argc, argv, o, err, errlen);
 	optind = 1;
 	if (argc > 1 && strcmp(argv[1], "repl") == 0) {
 		o->command = CLI_REPL;

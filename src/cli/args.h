@@ -4,10 +4,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "brig.h"
 
-enum cli_command { CLI_RUN, CLI_REPL, CLI_DOCTOR, CLI_HELP, CLI_VERSION };
+enum cli_command { CLI_RUN, CLI_REPL, CLI_DOCTOR, CLI_DAEMON, CLI_HELP, CLI_VERSION };
+
+/* `brig daemon start|stop|status` */
+enum cli_daemon_action { CLI_DAEMON_START, CLI_DAEMON_STOP, CLI_DAEMON_STATUS };
 
 struct cli_mount {
 	const char *vpath;
@@ -37,6 +41,9 @@ struct cli_opts {
 	struct cli_hostfn fns[CLI_MAX_LIST];
 	size_t nfns;
 	const char *kv_path;
+	bool no_daemon;		       /* --no-daemon: always start cold */
+	enum cli_daemon_action daemon; /* with CLI_DAEMON */
+	uint64_t idle_ms;	       /* daemon start --idle; 0: the default */
 };
 
 /*

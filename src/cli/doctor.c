@@ -103,6 +103,7 @@ static bool smoke_test(char *detail, size_t len)
 	cfg.zygote_dir = getenv("BRIG_ZYGOTE_DIR");
 	/* One run per process: a zygote would cost more than it saves. */
 	cfg.warm_start = -1;
+	cfg.native_dir = getenv("BRIG_NATIVE_DIR");
 	if (brig_executor_new(&cfg, &ex, &why)) {
 		snprintf(detail, len, "%s", why ? why : "executor unavailable");
 	} else if (brig_run(ex, BRIG_LANG_SH, "exit 0", 6, NULL, &res) != BRIG_OK ||

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "brig.h"
 #include "brig_build.h"
 #include "cli/cli.h"
+#include "cli/daemon_dir.h"
 #include "cli/hostfn_cmd.h"
 #include "util/buf.h"
 
@@ -77,8 +79,26 @@ static void stream_output(void *ud, brig_stream stream, const char *data, size_t
 	}
 }
 
+/*
+ * A relative host path is taken from the current directory, now: the
+ * jail's init resolves it, and a daemon's (warm) init has another one.
+ */
+static const char *absolute(const char *path, char *buf, size_t len)
+{
+	size_t n;
+
+	if (path[0] == '/' || !getcwd(buf, len))
+		return path;
+	n = strlen(buf);
+	if (snprintf(buf + n, len - n, "%s%s", n > 1 ? "/" : "", path) >= (int)(len - n))
+		return path;
+	return buf;
+}
+
 static int build_caps(const struct cli_opts *o, brig_caps *caps, brig_kv **kv)
 {
+	char abs[PATH_MAX];
+
 	for (size_t i = 0; i < o->nhosts; i++) {
 		if (brig_caps_allow_host(caps, o->hosts[i])) {
 			fprintf(stderr, "brig: invalid --allow-host '%s'\n", o->hosts[i]);
@@ -87,7 +107,8 @@ static int build_caps(const struct cli_opts *o, brig_caps *caps, brig_kv **kv)
 	}
 	for (size_t i = 0; i < o->nmounts; i++) {
 		const struct cli_mount *m = &o->mounts[i];
-		if (brig_caps_mount(caps, m->vpath, m->host_path, m->mode)) {
+		if (brig_caps_mount(caps, m->vpath, absolute(m->host_path, abs, sizeof(abs)),
+				    m->mode)) {
 			fprintf(stderr,
 				"brig: invalid --mount '%s': the guest path must be "
 				"absolute and outside /proc, /dev, /usr, /etc, ...\n",
@@ -137,14 +158,23 @@ static int run(const struct cli_opts *o)
 	brig_result *res = NULL;
 	brig_run_opts ro;
 	brig_config cfg;
-	char *why = NULL;
+	char *why = NULL, sock[DAEMON_SUN_PATH];
 	int rc = EXIT_BRIG;
 
 	brig_config_init(&cfg);
 	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
 	cfg.zygote_dir = getenv("BRIG_ZYGOTE_DIR");
-	/* One run per process: a zygote would cost more than it saves. */
+	cfg.native_dir = getenv("BRIG_NATIVE_DIR");
+	/*
+	 * One run per process: a zygote of our own would cost more than it
+	 * saves, but a running daemon's are warm already.  Sessions (the
+	 * REPL) are never served warm.
+	 */
 	cfg.warm_start = -1;
+	if (o->command == CLI_RUN && !o->no_daemon && daemon_for_run(sock, sizeof(sock)) == 0) {
+		cfg.daemon_socket = sock;
+		cfg.warm_start = 1;
+	}
 	brig_run_opts_init(&ro);
 	ro.limits = o->limits;
 	if ((o->command == CLI_RUN && load_code(o, &code, &ro.filename) < 0) ||
@@ -220,6 +250,8 @@ int main(int argc, char **argv)
 		return 0;
 	case CLI_DOCTOR:
 		return cli_doctor();
+	case CLI_DAEMON:
+		return cli_daemon(&o);
 	case CLI_RUN:
 	case CLI_REPL:
 		break;

@@ -27,7 +27,7 @@ struct repl {
 	brig_lang lang;
 	const brig_run_opts *ro;
 	brig_session *s;
-	brig_snapshot *start; /* the fresh state, for a reset (Python) */
+	brig_snapshot *start; /* the fresh state, for a reset; NULL without snapshots */
 	bool tty;
 	char history[1024];
 	atomic_bool running;
@@ -88,9 +88,8 @@ static int open_session(struct repl *r)
 		free(why);
 		return -1;
 	}
-	/* A reset point; JavaScript cannot have one (no snapshots). */
-	if (r->lang == BRIG_LANG_PYTHON)
-		brig_session_snapshot(r->s, &r->start);
+	/* A reset point (JavaScript has none where brig lacks its node addon). */
+	brig_session_snapshot(r->s, &r->start);
 	return 0;
 }
 

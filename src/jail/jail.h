@@ -33,6 +33,7 @@
 #define JAIL_GID 1000
 #define JAIL_HOME "/home/user"
 #define JAIL_GUEST_DIR "/opt/brig"
+#define JAIL_NATIVE_DIR JAIL_GUEST_DIR "/native"
 
 /* Snapshot holders init keeps for a session (and spares on a kill). */
 #define JAIL_MAX_SPARED 32
@@ -147,6 +148,8 @@ struct jail_proc {
 	/* Handed over with READY (struct jail_rwc_fds); the receiver owns them. */
 	int rwc_fds[2 * JAIL_MAX_RWC];
 	int nrwc_fds;
+	/* A zygote's: init and the guest are both clones of a warm interpreter. */
+	bool warm;
 };
 
 /*
@@ -191,6 +194,7 @@ enum jail_ctl_kind {
 	JAIL_CMD_SNAP_END = 9,	 /* value 1: keep it as a holder; ACK: its pid and id */
 	JAIL_CMD_DROP = 10,	 /* kill and forget holder pid/arg */
 	JAIL_CMD_THAW = 12,	 /* a call starts: wake what the freeze stopped */
+	JAIL_CMD_RESTORE = 13,	 /* KILL, then CONT holder pid/arg: one round trip */
 };
 
 struct jail_ctl_msg {
@@ -265,6 +269,8 @@ int jail_snap_end(struct jail_proc *p, bool keep, int32_t *pid, int32_t *id);
 /* Wake (restore) or kill and forget a holder.  jail_cont: 1 when init knows
  * no such holder (it died, or was found running and killed). */
 int jail_cont(struct jail_proc *p, int32_t pid, int32_t id);
+/* jail_kill_guests and jail_cont in one command (a restore). */
+int jail_restore(struct jail_proc *p, int32_t pid, int32_t id);
 int jail_drop(struct jail_proc *p, int32_t pid, int32_t id);
 /*
  * Bracket every call: between calls init stops every guest process (1 ms

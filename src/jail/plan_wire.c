@@ -181,7 +181,8 @@ static const char *get_str(struct rbuf *r)
 	uint32_t n = get32(r);
 	const char *s;
 
-	if (r->bad || n >= r->len - r->off || r->p[r->off + n] != '\0') {
+	if (r->bad || n >= r->len - r->off || r->p[r->off + n] != '\0' ||
+	    memchr(r->p + r->off, '\0', n)) {
 		r->bad = true;
 		return "";
 	}
@@ -226,14 +227,15 @@ static void get_binds(struct rbuf *r, struct jail_plan *plan)
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		struct jail_bind *b = &plan->binds[i];
-		uint32_t kind;
+		uint32_t kind, is_dir;
 
 		b->dst = get_str(r);
 		b->src = get_str(r);
 		kind = get32(r);
-		b->is_dir = get32(r) != 0;
-		if (kind > JAIL_BIND_OVERLAY)
+		is_dir = get32(r);
+		if (kind > JAIL_BIND_OVERLAY || is_dir > 1)
 			r->bad = true;
+		b->is_dir = is_dir;
 		b->kind = (enum jail_bind_kind)kind;
 	}
 	plan->nbinds = n;
@@ -288,10 +290,13 @@ static int place_fds(uint32_t mask, const int *fds, int nfds, struct jail_plan *
 		return -1;
 	for (int i = 0; i < PLAN_NFDS; i++) {
 		*slot[i] = -1;
-		if (mask & (1u << i))
-			*slot[i] = k < nfds ? fds[k++] : -1;
+		if (!(mask & (1u << i)))
+			continue;
+		if (k >= nfds)
+			return -1; /* the bytes promise an fd that did not come */
+		*slot[i] = fds[k++];
 	}
-	return k == nfds && *slot[PLAN_FD_CTL] >= 0 ? 0 : -1;
+	return k == nfds ? 0 : -1;
 }
 
 int plan_wire_decode(uint8_t *buf, size_t len, const int *fds, int nfds, struct jail_plan *plan,
@@ -318,7 +323,7 @@ int plan_wire_decode(uint8_t *buf, size_t len, const int *fds, int nfds, struct 
 	flags = get32(&r);
 	plan->host_uid = (uid_t)get32(&r);
 	plan->host_gid = (gid_t)get32(&r);
-	if (r.bad || r.off != len || !plan->argv[0])
+	if (r.bad || r.off != len || !plan->argv[0] || (flags & ~(F_MEMGUARD | F_PRIVILEGED)))
 		return -1;
 	plan->bpf = &jail_seccomp_filter;
 	plan->bpf_memguard = flags & F_MEMGUARD ? &jail_seccomp_memguard : NULL;

@@ -603,6 +603,7 @@ int jail_spawn(const struct jail_plan *plan, struct jail_proc *out, char *err, s
 
 	out->proc_fd = out->diag_fd = -1;
 	out->nrwc_fds = 0;
+	out->warm = false;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0) {
 		snprintf(err, errlen, "socketpair: %s", strerror(errno));
 		return -1;

@@ -6,6 +6,9 @@
  * take a new holder, wake one (a restore) or drop one.  The sweeps that
  * stop and kill are in sweep.c.
  *
+ * init learns of its children's stops and exits at once: SIGCHLD is blocked
+ * and read from a signalfd that it polls with the host's channel.
+ *
  * Which processes are holders is init's knowledge alone.  A snapshot fork
  * stops itself and, as an orphan, becomes init's child; init takes it as a
  * holder only while the host has a snapshot open, and only if it is the one
@@ -30,6 +33,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -43,10 +48,13 @@
 #define HOLDER_WAIT_MS 500
 /* Children that stopped during one snapshot; more fail it anyway. */
 #define MAX_CANDIDATES 8
+/* Reaping needs no polling (SIGCHLD wakes init); this only bounds a wait
+ * for a stop that an orphan made before init adopted it, which sends init
+ * no SIGCHLD. */
 #define IDLE_POLL_MS 20
 
 struct sup {
-	int ctl, timer;
+	int ctl, timer, chld;
 	struct jail_shared *shared;
 	int32_t next_id;
 	/* A snapshot is open: the children that stopped since it began. */
@@ -156,15 +164,26 @@ static void snap_begin(struct sup *s)
 	s->ncand = 0;
 }
 
+/* Wait up to ms for a child to change state (SIGCHLD), then reap. */
+static void await_child(struct sup *s, int ms)
+{
+	struct pollfd p = {s->chld, POLLIN, 0};
+	struct signalfd_siginfo si;
+
+	if (poll(&p, 1, ms) > 0)
+		while (read(s->chld, &si, sizeof(si)) == (ssize_t)sizeof(si))
+			;
+	reap(s);
+}
+
 /* Close the snapshot; the holder's pid and id, or 0 when there is none. */
 static struct sweep_holder snap_end(struct sup *s, bool keep)
 {
 	struct sweep_holder h = {0, 0};
+	uint64_t deadline = sweep_now_ns() + HOLDER_WAIT_MS * 1000000ULL;
 
-	for (int i = 0; keep && s->ncand == 0 && i < HOLDER_WAIT_MS; i++) {
-		poll(NULL, 0, 1);
-		reap(s);
-	}
+	while (keep && s->ncand == 0 && sweep_now_ns() < deadline)
+		await_child(s, 1);
 	s->watching = false;
 	if (keep && s->ncand == 1 && s->cand[0] > 1 && s->w.nholders < JAIL_MAX_SPARED &&
 	    sweep_stopped_child(&s->w, s->cand[0]))
@@ -207,6 +226,10 @@ static void obey(struct sup *s, const struct jail_ctl_msg *m)
 		if (m->pid > 1 && !sweep_holder(&s->w, m->pid))
 			kill(m->pid, m->value);
 		break;
+	case JAIL_CMD_RESTORE:
+		kill_guests(s);
+		/* then wake the holder */
+		__attribute__((fallthrough));
 	case JAIL_CMD_CONT:
 		s->freeze_due = false;
 		if ((h = find_exact(s, m->pid, m->arg)))
@@ -282,11 +305,21 @@ void jail_supervise(int ctl, int timer, struct jail_shared *shared)
 {
 	struct sup *s = mmap(NULL, sizeof(struct sup), PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	struct pollfd p[2] = {{ctl, POLLIN, 0}, {timer, POLLIN, 0}};
+	struct pollfd p[3] = {{ctl, POLLIN, 0}, {timer, POLLIN, 0}, {-1, POLLIN, 0}};
 	struct jail_ctl_msg m;
+	sigset_t chld;
 
 	if (s == MAP_FAILED)
 		_exit(125);
+	/* The guest was forked already: it does not inherit the blocked SIGCHLD. */
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &chld, NULL) < 0 ||
+	    (s->chld = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
+		_exit(125);
+	p[2].fd = s->chld;
+	/* The sweeps' short pauses are meant as written. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 	s->ctl = s->w.ctl = ctl;
 	s->timer = timer;
 	s->shared = shared;
@@ -295,10 +328,13 @@ void jail_supervise(int ctl, int timer, struct jail_shared *shared)
 	if ((s->w.proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		_exit(125);
 	for (;;) {
-		/* SIGCHLD is ignored by default: poll with a short timeout and reap.
-		 * A freeze that waited for a snapshot to close is weighed at once. */
-		int r = poll(p, 2, s->freeze_due && !s->watching ? 0 : IDLE_POLL_MS);
+		/* A freeze that waited for a snapshot to close is weighed at once. */
+		int r = poll(p, 3, s->freeze_due && !s->watching ? 0 : IDLE_POLL_MS);
+		struct signalfd_siginfo si;
 
+		if (r > 0 && (p[2].revents & POLLIN))
+			while (read(s->chld, &si, sizeof(si)) == (ssize_t)sizeof(si))
+				;
 		reap(s);
 		if (r > 0 && (p[0].revents & (POLLHUP | POLLERR)))
 			_exit(0);
@@ -388,6 +424,15 @@ int jail_snap_end(struct jail_proc *p, bool keep, int32_t *pid, int32_t *id)
 int jail_cont(struct jail_proc *p, int32_t pid, int32_t id)
 {
 	struct jail_ctl_msg m = msg(JAIL_CMD_CONT, pid, 0, id), r;
+
+	if (command(p, &m, &r) < 0)
+		return -1;
+	return r.arg < 0 ? 1 : 0;
+}
+
+int jail_restore(struct jail_proc *p, int32_t pid, int32_t id)
+{
+	struct jail_ctl_msg m = msg(JAIL_CMD_RESTORE, pid, 0, id), r;
 
 	if (command(p, &m, &r) < 0)
 		return -1;

@@ -14,6 +14,9 @@
 
 /* How long a sweep may take before init gives up (a freeze then kills). */
 #define SWEEP_BUDGET_NS 2000000000ULL
+/* The kernel's PF_EXITING, in the flags of /proc/PID/stat: the task left
+ * its last system call for good and is on its way out. */
+#define TASK_EXITING 0x4UL
 
 enum sweep_mode {
 	SWEEP_FREEZE, /* SIGSTOP everything but init */
@@ -203,6 +206,70 @@ static void inspect(struct sweep *w, int32_t pid, bool accept_blocked, bool rec,
 	close(fd);
 }
 
+/* The flags field (the 9th) of /proc/PID/task/TID/stat, or -1 when gone;
+ * *state receives the state letter. */
+static long task_flags(int task_dir, const char *tid, char *state)
+{
+	char path[40], buf[512], *end = path, *p;
+	int fd, field = 3;
+	ssize_t n;
+
+	for (const char *c = tid; *c && end < path + 24; c++)
+		*end++ = *c;
+	memcpy(end, "/stat", 6);
+	if ((fd = openat(task_dir, path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* The name may hold anything: fields start after its last ')'. */
+	for (p = buf + n; p > buf && p[-1] != ')'; p--)
+		;
+	if (p == buf || *p != ' ')
+		return -1;
+	*state = p[1];
+	for (p++; *p && field < 9; p++) {
+		if (*p == ' ')
+			field++;
+	}
+	return field == 9 ? parse_num(p) : -1;
+}
+
+/*
+ * Tasks of process pid that may still run code of their own: neither dead
+ * nor exiting.  A task that SIGKILL reached leaves the system call it was
+ * in (every write it made is done) and sets PF_EXITING before anything
+ * else; what follows, freeing its memory, needs no waiting for.
+ */
+static int running_tasks(struct sweep *w, int32_t pid)
+{
+	char path[32], buf[4096];
+	int fd, n_running = 0;
+	long n;
+
+	memcpy(put_num(path, pid), "/task", 6);
+	if ((fd = openat(w->proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return 0;
+	while ((n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < n;) {
+			struct dirent64_hdr *d = (void *)(buf + off);
+			char state = 0;
+			long flags;
+
+			off += d->reclen;
+			if (d->name[0] < '0' || d->name[0] > '9' ||
+			    (flags = task_flags(fd, d->name, &state)) < 0)
+				continue;
+			if (state != 'Z' && state != 'X' && !(flags & TASK_EXITING))
+				n_running++;
+		}
+	}
+	close(fd);
+	return n_running;
+}
+
 /* ------------------------------------------------------------------ sweeps */
 
 /* A pid may be listed twice (stopped again after a waker ran): harmless. */
@@ -221,10 +288,10 @@ static bool settle(struct sweep *w, int32_t pid, enum sweep_mode mode)
 	struct proc_state ps;
 
 	if (mode == SWEEP_KILL && !holder) {
-		inspect(w, pid, false, false, &ps);
-		if (ps.live)
-			kill(pid, SIGKILL);
-		return ps.live == 0;
+		if (running_tasks(w, pid) == 0)
+			return true;
+		kill(pid, SIGKILL);
+		return false;
 	}
 	inspect(w, pid, mode == SWEEP_FREEZE, true, &ps);
 	/* A holder must also still be init's child (one that died is reaped). */
@@ -302,8 +369,10 @@ static int run(struct sweep *w, enum sweep_mode mode)
 			return -1;
 		if (mode == SWEEP_FREEZE && message_waiting(w->ctl))
 			return 1;
+		/* Let the signalled act on it: a stop takes a moment, a kill only
+		 * the end of a system call. */
 		if (!clean)
-			pause_us(50); /* let the signalled act on it */
+			pause_us(mode == SWEEP_KILL ? 10 : 50);
 	}
 }
 

@@ -302,8 +302,8 @@ static void take_proc(struct jail_usage *u, struct sample *s, long pid, bool wan
 		return; /* gone meanwhile: the next sample accounts for it */
 	memset(pm, 0, sizeof(*pm));
 	pm->pid = s->procs[s->n].pid;
-	pm->counted =
-	    parse_code(buf, code) == 0 && (code[0] != init_code[0] || code[1] != init_code[1]);
+	pm->counted = parse_code(buf, code) == 0 &&
+		      (u->count_init_clones || code[0] != init_code[0] || code[1] != init_code[1]);
 	if (want_mem && pm->counted)
 		read_mem(u, pm);
 	s->n++;
@@ -382,7 +382,7 @@ static int64_t dump_sockets(struct jail_usage *u, const void *req, size_t len,
 	for (;;) {
 		ssize_t got = recv(u->diag_fd, buf, sizeof(buf), 0);
 		struct nlmsghdr *h = (struct nlmsghdr *)buf;
-		int n = (int)got;
+		unsigned int n = (unsigned int)got;
 
 		if (got < 0 && errno == EINTR)
 			continue;

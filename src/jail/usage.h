@@ -35,7 +35,13 @@ struct jail_usage {
 	uint64_t mem;	  /* bytes pinned at the last memory sample */
 	uint64_t sockets; /* of which socket buffers */
 	uint32_t seq;	  /* of the last sock_diag request */
-	char err[120];	  /* why the last sample failed */
+	/*
+	 * Count init's clones that have not exec'ed.  A cold jail's are init
+	 * on its way to exec the guest (the embedder's pages); a warm jail's
+	 * guest is one, and never execs.
+	 */
+	bool count_init_clones;
+	char err[120]; /* why the last sample failed */
 };
 
 enum { USAGE_CPU = 1, USAGE_MEMORY = 2 };

@@ -173,7 +173,12 @@ static int become_guest(struct zygote *z)
 	restore_signals(&z->sig);
 	explicit_bzero(z, sizeof(*z));
 	free(z);
-	/* As after a cold guest's execve: its own /proc entries are its own. */
+	/*
+	 * A cold guest is dumpable after its exec; init made this one, its
+	 * fork, undumpable, and its memory image belongs to the host's user
+	 * namespace: the host could not read its memory figures (smaps_rollup),
+	 * and without a memory cgroup would overcount pages shared with others.
+	 */
 	prctl(PR_SET_DUMPABLE, 1);
 	return 0;
 }

@@ -125,6 +125,20 @@ static int open_guest_dir(brig_executor *ex, char **why)
 	return BRIG_E_UNAVAILABLE;
 }
 
+/*
+ * The native files are optional (the node addon is built only where node's
+ * headers are), and are bound only onto the guest directory's native/ mount
+ * point: without either, nothing is bound and JS snapshots are unsupported.
+ */
+static void open_native_dir(brig_executor *ex)
+{
+	ex->native_dir_fd = open(ex->native_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (ex->native_dir_fd >= 0 && faccessat(ex->guest_dir_fd, "native", R_OK, 0) < 0) {
+		close(ex->native_dir_fd);
+		ex->native_dir_fd = -1;
+	}
+}
+
 static int setup(brig_executor *ex, const brig_config *cfg, char **why)
 {
 	int rc;
@@ -132,7 +146,8 @@ static int setup(brig_executor *ex, const brig_config *cfg, char **why)
 	if ((rc = set_str(&ex->python, cfg->python, "/usr/bin/python3")) ||
 	    (rc = set_str(&ex->node, cfg->node, "/usr/bin/node")) ||
 	    (rc = set_str(&ex->shell, cfg->shell, "/bin/sh")) ||
-	    (rc = set_str(&ex->guest_dir, cfg->guest_dir, BRIG_GUEST_DIR)))
+	    (rc = set_str(&ex->guest_dir, cfg->guest_dir, BRIG_GUEST_DIR)) ||
+	    (rc = set_str(&ex->native_dir, cfg->native_dir, BRIG_NATIVE_DIR)))
 		return rc;
 	resolve_defaults(&ex->limits, &cfg->limits);
 	ex->privileged = jail_privileged();
@@ -140,6 +155,7 @@ static int setup(brig_executor *ex, const brig_config *cfg, char **why)
 	ex->host_gid = ex->privileged ? cfg->host_gid : getegid();
 	if ((rc = check_available(ex->privileged, why)) || (rc = open_guest_dir(ex, why)))
 		return rc;
+	open_native_dir(ex);
 	for (size_t i = 0; i < sizeof(system_paths) / sizeof(system_paths[0]); i++) {
 		if ((rc = add_sys_bind(ex, system_paths[i])))
 			return rc;
@@ -181,7 +197,7 @@ int brig_executor_new(const brig_config *cfg, brig_executor **out, char **why)
 	}
 	if (!(ex = calloc(1, sizeof(*ex))))
 		return BRIG_E_NOMEM;
-	ex->guest_dir_fd = -1;
+	ex->guest_dir_fd = ex->native_dir_fd = -1;
 	pthread_mutex_init(&ex->lock, NULL);
 	if ((rc = setup(ex, cfg, why))) {
 		brig_executor_free(ex);
@@ -202,6 +218,9 @@ void brig_executor_free(brig_executor *ex)
 	free(ex->guest_dir);
 	if (ex->guest_dir_fd >= 0)
 		close(ex->guest_dir_fd);
+	free(ex->native_dir);
+	if (ex->native_dir_fd >= 0)
+		close(ex->native_dir_fd);
 	for (size_t i = 0; i < ex->nsys; i++) {
 		free(ex->sys[i].dst);
 		free(ex->sys[i].target);

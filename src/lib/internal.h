@@ -52,8 +52,9 @@ struct sys_bind {
 };
 
 struct brig_executor {
-	char *python, *node, *shell, *guest_dir;
+	char *python, *node, *shell, *guest_dir, *native_dir;
 	int guest_dir_fd;
+	int native_dir_fd;  /* -1: no native files, and no bind for them */
 	brig_limits limits; /* with every default resolved */
 	uid_t host_uid;
 	gid_t host_gid;

@@ -456,6 +456,7 @@ void monitor_open(struct monitor *m)
 	m->cg_mem = cgroup_limits_memory(m->cg);
 	usage_init(&m->usage, m->proc->proc_fd, m->proc->diag_fd, m->proc->pid);
 	m->src_open = m->opts && m->opts->stdin_stream && m->opts->stdin_fd >= 0;
+	m->usage.count_init_clones = m->proc->warm;
 }
 
 void monitor_run(struct monitor *m)

@@ -51,7 +51,10 @@ static void interp_argv(brig_executor *ex, brig_lang lang, uint64_t memory_bytes
 	case BRIG_LANG_JS:
 		snprintf(maxheap, heaplen, "--max-old-space-size=%" PRIu64,
 			 memory_bytes / (1 << 20) > 16 ? memory_bytes / (1 << 20) - 8 : 8);
-		*a++ = ex->node, *a++ = maxheap, *a++ = JAIL_GUEST_DIR "/js/agent.js";
+		/* Single-threaded V8 posts no work to platform threads, which a
+		 * fork of node (zygotes, session snapshots) would not have. */
+		*a++ = ex->node, *a++ = "--single-threaded", *a++ = maxheap;
+		*a++ = JAIL_GUEST_DIR "/js/agent.js";
 		break;
 	case BRIG_LANG_SH:
 		*a++ = ex->shell, *a++ = "-c", *a++ = code;
@@ -286,6 +289,8 @@ static int plan_jail(struct sandbox *r, const char *code, char *err, size_t errl
 	for (size_t i = 0; i < ex->nsys; i++)
 		add_bind(p, ex->sys[i].dst, ex->sys[i].target, ex->sys[i].kind, ex->sys[i].is_dir);
 	add_bind(p, JAIL_GUEST_DIR, ex->guest_dir, JAIL_BIND_RO, true);
+	if (ex->native_dir_fd >= 0)
+		add_bind(p, JAIL_NATIVE_DIR, ex->native_dir, JAIL_BIND_RO, true);
 	interp_argv(ex, r->lang, r->lim.memory_bytes, code, r->maxheap, sizeof(r->maxheap),
 		    p->argv);
 	interp_env(ex, p->envp);
@@ -421,6 +426,11 @@ void sandbox_cleanup(struct sandbox *r)
 bool sandbox_guest_has(const brig_executor *ex, const char *rel)
 {
 	return faccessat(ex->guest_dir_fd, rel, R_OK, 0) == 0;
+}
+
+bool sandbox_native_has(const brig_executor *ex, const char *rel)
+{
+	return ex->native_dir_fd >= 0 && faccessat(ex->native_dir_fd, rel, R_OK, 0) == 0;
 }
 
 int sandbox_validate(brig_executor *ex, brig_lang lang, const char *code, size_t len,

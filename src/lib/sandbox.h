@@ -53,5 +53,7 @@ bool sandbox_v8_oom(const struct sandbox *r, const brig_result *res, int sig);
 int sandbox_prewarm(brig_executor *ex, brig_lang lang, int timeout_ms);
 /* Whether the guest directory has this file (e.g. "js/agent.js"). */
 bool sandbox_guest_has(const brig_executor *ex, const char *rel);
+/* Whether the native files bound into every jail include this one. */
+bool sandbox_native_has(const brig_executor *ex, const char *rel);
 
 #endif

@@ -682,6 +682,13 @@ int brig_session_call_handler(brig_session *s, const char *name, const char *eve
 
 /* -------------------------------------------------------------- snapshots */
 
+static int snapshot_error(json_t *err)
+{
+	const char *type = json_string_value(json_object_get(err, "type"));
+
+	return type && strcmp(type, "NotSupported") == 0 ? BRIG_E_UNSUPPORTED : BRIG_E_INTERNAL;
+}
+
 /*
  * The guest forks a stopped copy of itself; init, watching while the request
  * runs, takes the one child of its own that stopped as the holder and names
@@ -689,7 +696,8 @@ int brig_session_call_handler(brig_session *s, const char *name, const char *eve
  */
 static int take_snapshot(brig_session *s, brig_snapshot *snap, brig_result *res)
 {
-	json_t *req;
+	json_t *req, *err;
+	char msg[512];
 	uint8_t raw[16];
 	int rc;
 
@@ -705,6 +713,9 @@ static int take_snapshot(brig_session *s, brig_snapshot *snap, brig_result *res)
 			s->loaded);
 	rc = request(s, req, NULL, 0, NULL, res);
 	json_decref(req);
+	/* The guest could not fork (JS without the node addon) or copy its files. */
+	if (rc == BRIG_OK && (err = answer_error(s)))
+		rc = result_fail(res, snapshot_error(err), "%s", error_text(err, msg, sizeof(msg)));
 	if (jail_snap_end(&s->sb.proc, rc == BRIG_OK, &snap->holder, &snap->holder_id) < 0 &&
 	    rc == BRIG_OK)
 		return result_fail(res, BRIG_E_INTERNAL, "the sandbox's init did not answer");
@@ -726,7 +737,8 @@ int brig_session_snapshot(brig_session *s, brig_snapshot **out)
 	if (!s || !out)
 		return BRIG_E_INVAL;
 	*out = NULL;
-	if (s->sb.lang != BRIG_LANG_PYTHON)
+	/* node forks with brig's addon, built only where node's headers are. */
+	if (s->sb.lang == BRIG_LANG_JS && !sandbox_native_has(s->sb.ex, "brig_node.node"))
 		return BRIG_E_UNSUPPORTED;
 	if (!(res = result_new()) || !(snap = calloc(1, sizeof(*snap)))) {
 		brig_result_free(res);
@@ -752,12 +764,14 @@ static int revive(brig_session *s, const brig_snapshot *snap, brig_result *res)
 
 	/* A call from here on: no freeze may stop the holder on its way. */
 	jail_call_begin(&s->sb.proc);
-	kill_live(&s->m, s);
+	/* init kills the live guest and all it started, then wakes the holder. */
+	rc = jail_restore(&s->sb.proc, snap->holder, snap->holder_id);
+	if (rc < 0)
+		jail_kill(&s->sb.proc); /* init does not answer: end the whole jail */
 	reset_channel(s);
 	s->m.live_pid = -1;
 	s->m.live_status = -1;
 	s->poisoned = s->ended = false;
-	rc = jail_cont(&s->sb.proc, snap->holder, snap->holder_id);
 	if (rc < 0)
 		return result_fail(res, BRIG_E_INTERNAL, "the sandbox's init did not answer");
 	/* The guest killed its copy, or woke it (init then killed it). */

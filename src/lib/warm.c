@@ -115,7 +115,7 @@ static int zygote_argv(const struct warm *w, int lang, const struct strv *prefix
 		snprintf(lib, sizeof(lib), "%s/libbrig_zygote.so", w->zygote_dir);
 	} else {
 		snprintf(script, sizeof(script), "%s/js/zygote.js", w->guest_dir);
-		snprintf(lib, sizeof(lib), "%s/brig_zygote.node", w->zygote_dir);
+		snprintf(lib, sizeof(lib), "%s/brig_zygote_js.node", w->zygote_dir);
 	}
 	snprintf(pool, sizeof(pool), "%u", w->pool);
 	for (size_t i = 0; i < prefix->n; i++)
@@ -323,6 +323,7 @@ static int request(struct warm_zygote *z, int lang, const struct jail_plan *plan
 		out->ctl_fd = ctl[0];
 		out->proc_fd = out->diag_fd = -1;
 		out->nrwc_fds = 0;
+		out->warm = true;
 		ctl[0] = -1;
 	}
 	if (ctl[0] >= 0)

@@ -12,7 +12,8 @@
 
 #include "brig.h"
 
-/* An executor for the tests (BRIG_GUEST_DIR may point at a copy of guest/). */
+/* An executor for the tests (BRIG_GUEST_DIR may point at a copy of guest/,
+ * BRIG_NATIVE_DIR at a copy of the native files). */
 static inline brig_executor *test_executor(void)
 {
 	brig_executor *ex = NULL;
@@ -22,6 +23,7 @@ static inline brig_executor *test_executor(void)
 	brig_config_init(&cfg);
 	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
 	cfg.zygote_dir = getenv("BRIG_ZYGOTE_DIR");
+	cfg.native_dir = getenv("BRIG_NATIVE_DIR");
 	if (brig_executor_new(&cfg, &ex, &why) != BRIG_OK)
 		fprintf(stderr, "executor: %s\n", why ? why : "?");
 	free(why);

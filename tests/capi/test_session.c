@@ -206,28 +206,56 @@ static void memory_limit(void)
 	brig_session_free(s);
 }
 
+/* ------------------------------------------------------------- snapshots */
+
+/* JS cells reach node's own fs through process, as the tests below do. */
+static const char js_prelude[] =
+    "globalThis.P = performance.constructor.constructor('return process')();\n"
+    "globalThis.nfs = P.mainModule.require('fs');\n";
+
+static brig_session *snap_session(const brig_run_opts *o)
+{
+	brig_session *s = open_session(o);
+
+	if (s && !PY)
+		CHECK(run(s, js_prelude, NULL, NULL, 0) == BRIG_OK);
+	return s;
+}
+
+/* What one cell printed, into out. */
+static bool output(brig_session *s, const char *code, char *out, size_t len)
+{
+	int rc = run(s, code, NULL, out, len);
+
+	if (rc != BRIG_OK)
+		fprintf(stderr, "%s: rc %d (%s) for %s\n", brig_lang_name(lang), rc,
+			brig_err_name(rc), code);
+	return rc == BRIG_OK;
+}
+
+/* Globals and the files of /tmp and the home directory come back, a hundred
+ * times, also after a timeout poisoned the session. */
 static void snapshots(void)
 {
-	brig_session *s = open_session(NULL);
+	brig_session *s = snap_session(NULL);
 	brig_snapshot *snap = NULL;
 	brig_call_opts o;
 	int ok = 0;
 
-	if (!PY) {
-		CHECK(brig_session_snapshot(s, &snap) == BRIG_E_UNSUPPORTED && snap == NULL);
-		brig_session_free(s);
-		return;
-	}
-	CHECK(run(s, "import random\nv = [1]\nopen('/home/user/f', 'w').write('snap')", NULL, NULL,
-		  0) == BRIG_OK);
+	CHECK(run(s,
+		  L("import random\nv = [1]\nopen('/home/user/f', 'w').write('snap')",
+		    "globalThis.v = [1]; nfs.writeFileSync('/home/user/f', 'snap');"),
+		  NULL, NULL, 0) == BRIG_OK);
 	CHECK(brig_session_snapshot(s, &snap) == BRIG_OK && snap != NULL);
 	CHECK(run(s,
-		  "v.append(2)\nopen('/home/user/f', 'w').write('later')\n"
-		  "open('/tmp/new', 'w').write('x')",
+		  L("v.append(2)\nopen('/home/user/f', 'w').write('later')\n"
+		    "open('/tmp/new', 'w').write('x')",
+		    "v.push(2); nfs.writeFileSync('/home/user/f', 'later');\n"
+		    "nfs.writeFileSync('/tmp/new', 'x');"),
 		  NULL, NULL, 0) == BRIG_OK);
 	brig_call_opts_init(&o);
 	o.wall_timeout_ms = 200;
-	CHECK(run(s, "while True: pass", &o, NULL, 0) == BRIG_E_CANCELLED);
+	CHECK(run(s, L("while True: pass", "for (;;) {}"), &o, NULL, 0) == BRIG_E_CANCELLED);
 	CHECK(brig_session_poisoned(s));
 	for (int i = 0; i < 100; i++) {
 		int rc = brig_session_restore(s, snap);
@@ -236,12 +264,241 @@ static void snapshots(void)
 			fprintf(stderr, "restore %d: %s\n", i, brig_err_name(rc));
 		ok += rc == BRIG_OK && !brig_session_poisoned(s) &&
 		      prints(s,
-			     "import os\nprint(v, open('/home/user/f').read(), "
-			     "os.path.exists('/tmp/new'))\nv.append(3)\n"
-			     "open('/tmp/new', 'w').write('y')",
-			     "[1] snap False\n");
+			     L("import os\nprint(v, open('/home/user/f').read(), "
+			       "os.path.exists('/tmp/new'))\nv.append(3)\n"
+			       "open('/tmp/new', 'w').write('y')",
+			       "console.log(JSON.stringify(v), nfs.readFileSync('/home/user/f', "
+			       "'utf8'), nfs.existsSync('/tmp/new'));\nv.push(3);\n"
+			       "nfs.writeFileSync('/tmp/new', 'y');"),
+			     L("[1] snap False\n", "[1] snap false\n"));
 	}
 	CHECK(ok == 100);
+	brig_snapshot_free(snap);
+	brig_session_free(s);
+}
+
+/* A handler with module state (calls) and a closure (inc): 101, 202, 303... */
+static const char py_count[] = "def make():\n"
+			       "    n = [0]\n"
+			       "    def inc():\n"
+			       "        n[0] += 1\n"
+			       "        return n[0]\n"
+			       "    return inc\n"
+			       "inc = make()\n"
+			       "calls = 0\n"
+			       "def handler(e):\n"
+			       "    global calls\n"
+			       "    calls += 1\n"
+			       "    return calls * 100 + inc()\n";
+static const char js_count[] = "const inc = (() => { let n = 0; return () => ++n; })();\n"
+			       "let calls = 0;\n"
+			       "function handler(e) { calls++; return calls * 100 + inc(); }\n";
+
+static bool counts(brig_session *s, const char *want)
+{
+	char *res = NULL;
+	int rc = brig_session_call_handler(s, "count", "{}", NULL, &res, NULL);
+	bool ok = rc == BRIG_OK && res && strcmp(res, want) == 0;
+
+	if (!ok)
+		fprintf(stderr, "%s: count: rc %s, %s, expected %s\n", brig_lang_name(lang),
+			brig_err_name(rc), res ? res : "-", want);
+	free(res);
+	return ok;
+}
+
+static bool restores(brig_session *s, const brig_snapshot *snap)
+{
+	int rc = brig_session_restore(s, snap);
+
+	if (rc != BRIG_OK)
+		fprintf(stderr, "%s: restore: %s\n", brig_lang_name(lang), brig_err_name(rc));
+	return rc == BRIG_OK;
+}
+
+/* Several snapshots of one session, each restored to exactly its own state,
+ * and a snapshot of a restored copy (a fork of a fork). */
+static void several_snapshots(void)
+{
+	brig_session *s = open_session(NULL);
+	brig_snapshot *a = NULL, *b = NULL, *c = NULL;
+
+	CHECK(brig_session_add_handler(s, "count", L(py_count, js_count)) == BRIG_OK);
+	CHECK(brig_session_load(s, NULL) == BRIG_OK);
+	CHECK(counts(s, "101"));
+	CHECK(brig_session_snapshot(s, &a) == BRIG_OK);
+	CHECK(counts(s, "202"));
+	CHECK(brig_session_snapshot(s, &b) == BRIG_OK);
+	CHECK(counts(s, "303"));
+	CHECK(restores(s, a) && counts(s, "202"));
+	CHECK(restores(s, b) && counts(s, "303") && counts(s, "404"));
+	CHECK(restores(s, a) && counts(s, "202"));
+	/* Taken in a copy that a restore revived. */
+	CHECK(brig_session_snapshot(s, &c) == BRIG_OK);
+	CHECK(counts(s, "303"));
+	CHECK(restores(s, c) && counts(s, "303"));
+	CHECK(restores(s, a) && counts(s, "202"));
+	CHECK(restores(s, c) && counts(s, "303"));
+	/* Forgetting one leaves the others. */
+	brig_snapshot_free(b);
+	CHECK(restores(s, c) && counts(s, "303"));
+	CHECK(restores(s, a) && counts(s, "202"));
+	brig_snapshot_free(a);
+	brig_snapshot_free(c);
+	brig_session_free(s);
+}
+
+/* A minimal wasm module: (func (export "add") (param i32 i32) (result i32)). */
+#define WASM_ADD                                                                                   \
+	"new Uint8Array([0,97,115,109,1,0,0,0,1,7,1,96,2,127,127,1,127,3,2,1,0,7,7,1,3,97,100,"    \
+	"100,0,0,10,9,1,7,0,32,0,32,1,106,11])"
+
+/* A restored copy is a whole runtime: it collects garbage, compiles new code
+ * and (JS) runs wasm. */
+static void runtime_after_restore(void)
+{
+	brig_session *s = open_session(NULL);
+	brig_snapshot *snap = NULL;
+
+	CHECK(brig_session_add_handler(s, "count", L(py_count, js_count)) == BRIG_OK);
+	CHECK(brig_session_load(s, NULL) == BRIG_OK);
+	CHECK(run(s,
+		  L("import gc, json\nkeep = [{'i': i} for i in range(50000)]",
+		    "globalThis.keep = Array.from({length: 50000}, (_, i) => ({i}));"),
+		  NULL, NULL, 0) == BRIG_OK);
+	CHECK(brig_session_snapshot(s, &snap) == BRIG_OK);
+	for (int i = 0; i < 3; i++) {
+		CHECK(restores(s, snap));
+		CHECK(prints(
+		    s,
+		    L("s = sum(json.loads(json.dumps({'a': i}))['a'] for i in range(10000))\n"
+		      "junk = [[i] for i in range(300000)]\n"
+		      "f = compile('lambda a: a * 2', '<new>', 'eval')\n"
+		      "print(s, eval(f)(21), eval('6 * 7'), gc.collect() >= 0, len(keep), "
+		      "len(junk))",
+		      "let s = 0;\n"
+		      "for (let i = 0; i < 10000; i++) s += JSON.parse(JSON.stringify({a: i})).a;\n"
+		      "const junk = []; for (let i = 0; i < 300000; i++) junk.push({i});\n"
+		      "const f = new Function('a', 'return a * 2');\n"
+		      "const w = new WebAssembly.Instance(new WebAssembly.Module(" WASM_ADD
+		      ")).exports.add(2, 3);\n"
+		      "console.log(s, f(21), eval('6 * 7'), w, keep.length, junk.length);"),
+		    L("49995000 42 42 True 50000 300000\n", "49995000 42 42 5 50000 300000\n")));
+		/* A call followed by a full collection (gc is on by default). */
+		CHECK(counts(s, "101"));
+	}
+	brig_snapshot_free(snap);
+	brig_session_free(s);
+}
+
+/* Two copies of one snapshot draw different random numbers. */
+static void fresh_randomness(void)
+{
+	brig_session *s = open_session(NULL);
+	brig_snapshot *snap = NULL;
+	char seen[3][256];
+	const char *draw = L("import uuid, os\nprint(random.random(), uuid.uuid4(), "
+			     "os.urandom(8).hex())",
+			     "console.log(Math.random(), crypto.randomUUID(),\n"
+			     "  crypto.getRandomValues(new Uint32Array(2)).join('-'));");
+
+	/* Used before the snapshot: whatever they buffer is in it. */
+	CHECK(run(s, L("import random\nrandom.random()", "Math.random(); crypto.randomUUID();"),
+		  NULL, NULL, 0) == BRIG_OK);
+	CHECK(brig_session_snapshot(s, &snap) == BRIG_OK);
+	CHECK(output(s, draw, seen[0], sizeof(seen[0])));
+	for (int i = 1; i < 3; i++)
+		CHECK(restores(s, snap) && output(s, draw, seen[i], sizeof(seen[i])));
+	CHECK(strcmp(seen[0], seen[1]) != 0 && strcmp(seen[1], seen[2]) != 0 &&
+	      strcmp(seen[0], seen[2]) != 0);
+	/* Every part differs, not only one of them. */
+	for (int i = 1; i < 3; i++) {
+		char a[256], b[256], *sa, *sb;
+		char *ta = strtok_r(strcpy(a, seen[0]), " ", &sa);
+		char *tb = strtok_r(strcpy(b, seen[i]), " ", &sb);
+
+		for (; ta && tb; ta = strtok_r(NULL, " ", &sa), tb = strtok_r(NULL, " ", &sb))
+			CHECK(strcmp(ta, tb) != 0);
+	}
+	if (!PY)
+		/* Math.random, now drawn from the system's generator, still looks right. */
+		CHECK(prints(
+		    s,
+		    "let ok = true, sum = 0;\n"
+		    "for (let i = 0; i < 100000; i++) {\n"
+		    "  const r = Math.random(); if (!(r >= 0 && r < 1)) ok = false; sum += r;\n"
+		    "}\n"
+		    "console.log(ok, Math.abs(sum / 100000 - 0.5) < 0.01, Math.random.name, "
+		    "Math.random.length, Object.keys(Math).includes('random'));",
+		    "true true random 0 false\n"));
+	brig_snapshot_free(snap);
+	brig_session_free(s);
+}
+
+/* A restored copy knows its own pid, and init is its parent. */
+static void pid_after_restore(void)
+{
+	brig_session *s = snap_session(NULL);
+	brig_snapshot *snap = NULL;
+
+	CHECK(run(s, L("import os\nfirst = os.getpid()", "globalThis.first = P.pid;"), NULL, NULL,
+		  0) == BRIG_OK);
+	CHECK(brig_session_snapshot(s, &snap) == BRIG_OK);
+	for (int i = 0; i < 3; i++) {
+		CHECK(restores(s, snap));
+		CHECK(
+		    prints(s,
+			   L("print(os.getpid() == int(open('/proc/self/stat').read().split()[0]), "
+			     "os.getpid() != first, os.getppid())",
+			     "console.log(P.pid === +nfs.readFileSync('/proc/self/stat', 'utf8')"
+			     ".split(' ')[0], P.pid !== first, P.ppid);"),
+			   L("True True 1\n", "true true 1\n")));
+	}
+	brig_snapshot_free(snap);
+	brig_session_free(s);
+}
+
+/* The open fds of a guest, kinds only (a pipe's inode number is left out). */
+static const char py_fdlist[] = "import os\n"
+				"def fdlist():\n"
+				"    out = []\n"
+				"    for f in sorted(os.listdir('/proc/self/fd')):\n"
+				"        try:\n"
+				"            t = os.readlink('/proc/self/fd/' + f)\n"
+				"        except OSError:\n"
+				"            t = ''\n"
+				"        out.append(f + '=' + t.split('[')[0])\n"
+				"    return ' '.join(out)\n"
+				"before = fdlist()\n";
+static const char js_fdlist[] =
+    "globalThis.fdlist = () => nfs.readdirSync('/proc/self/fd').sort().map((f) => {\n"
+    "  let t = ''; try { t = nfs.readlinkSync('/proc/self/fd/' + f); } catch {}\n"
+    "  return f + '=' + t.split('[')[0];\n"
+    "}).join(' ');\n"
+    "globalThis.before = fdlist();\n";
+
+/* A restored copy has the fds the snapshot had: none the guest opened after
+ * it, none of init's or the holder's, and no more with every restore. */
+static void no_fd_leaks(void)
+{
+	brig_session *s = snap_session(NULL);
+	brig_snapshot *snap = NULL;
+
+	CHECK(run(s, L(py_fdlist, js_fdlist), NULL, NULL, 0) == BRIG_OK);
+	CHECK(brig_session_snapshot(s, &snap) == BRIG_OK);
+	CHECK(prints(s,
+		     L("leak = open('/tmp/leak', 'w')\nprint(fdlist() != before)",
+		       "globalThis.leak = nfs.openSync('/tmp/leak', 'w');\n"
+		       "console.log(fdlist() !== before);"),
+		     L("True\n", "true\n")));
+	for (int i = 0; i < 10; i++) {
+		CHECK(restores(s, snap));
+		if (!prints(s, L("print(fdlist() == before)", "console.log(fdlist() === before);"),
+			    L("True\n", "true\n")))
+			prints(s,
+			       L("print(before)\nprint(fdlist())", "console.log(before, fdlist())"),
+			       "");
+	}
 	brig_snapshot_free(snap);
 	brig_session_free(s);
 }
@@ -265,8 +522,6 @@ static void late_reply_is_dropped(void)
 	brig_snapshot *snap = NULL;
 	brig_call_opts o;
 
-	if (!PY)
-		return;
 	brig_caps_new(&caps);
 	brig_caps_add_function(caps, "slow", sleepy_fn, (void *)(intptr_t)500);
 	brig_caps_add_function(caps, "medium", sleepy_fn, (void *)(intptr_t)900);
@@ -278,7 +533,7 @@ static void late_reply_is_dropped(void)
 	o.wall_timeout_ms = 200;
 	CHECK(run(s, "call('slow')", &o, NULL, 0) == BRIG_E_CANCELLED);
 	CHECK(brig_session_restore(s, snap) == BRIG_OK);
-	CHECK(prints(s, "print(call('medium'))", "medium\n"));
+	CHECK(prints(s, L("print(call('medium'))", "console.log(call('medium'))"), "medium\n"));
 	brig_snapshot_free(snap);
 	brig_session_free(s);
 	brig_caps_free(caps);
@@ -527,7 +782,7 @@ static void make_tag(char *tag, size_t len, const char *what)
 /* Guest code: CPU burners named TAG that outlive the call, one of them a
  * chain that forks its successor and exits every few milliseconds; in
  * Python also a background thread that counts, in JS a process that stops
- * itself (JS cannot snapshot: nothing it stops is ever spared). */
+ * itself (outside a snapshot: nothing it stops is ever spared). */
 static const char py_burners[] = "import os, threading, time\n"
 				 "TAG = b'%s'\n"
 				 "def _named(fn):\n"
@@ -822,16 +1077,18 @@ static void spoiled_snapshot(void)
 	brig_session *s;
 	brig_snapshot *snap = NULL;
 
-	if (!PY)
-		return;
-	s = open_session(NULL);
+	s = snap_session(NULL);
 	CHECK(brig_session_snapshot(s, &snap) == BRIG_OK);
 	CHECK(prints(s,
-		     "import os, signal\n"
-		     "for p in os.listdir('/proc'):\n"
-		     "    if p.isdigit() and int(p) not in (1, os.getpid()):\n"
-		     "        os.kill(int(p), signal.SIGKILL)\n"
-		     "        print('killed')\n",
+		     L("import os, signal\n"
+		       "for p in os.listdir('/proc'):\n"
+		       "    if p.isdigit() and int(p) not in (1, os.getpid()):\n"
+		       "        os.kill(int(p), signal.SIGKILL)\n"
+		       "        print('killed')\n",
+		       "for (const p of nfs.readdirSync('/proc'))\n"
+		       "  if (/^\\d+$/.test(p) && +p !== 1 && +p !== P.pid) {\n"
+		       "    P.kill(+p, 'SIGKILL'); console.log('killed');\n"
+		       "  }\n"),
 		     "killed\n"));
 	CHECK(brig_session_restore(s, snap) == BRIG_E_NOTFOUND);
 	CHECK(brig_session_poisoned(s));
@@ -883,6 +1140,11 @@ static void suite(void)
 	interrupt_from_another_thread();
 	memory_limit();
 	snapshots();
+	several_snapshots();
+	runtime_after_restore();
+	fresh_randomness();
+	pid_after_restore();
+	no_fd_leaks();
 	late_reply_is_dropped();
 	handlers();
 	rwc_commits_after_each_call();
@@ -893,11 +1155,39 @@ static void suite(void)
 	no_leaks();
 }
 
+/* Where brig's node addon is missing, JS sessions cannot snapshot, and say so. */
+static void js_without_addon(void)
+{
+	char empty[] = "/tmp/brig-native-XXXXXX";
+	brig_executor *saved = ex;
+	brig_snapshot *snap = NULL;
+	brig_session *s;
+	brig_config cfg;
+	char *why = NULL;
+
+	CHECK(mkdtemp(empty) != NULL);
+	brig_config_init(&cfg);
+	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
+	cfg.native_dir = empty;
+	CHECK(brig_executor_new(&cfg, &ex, &why) == BRIG_OK);
+	free(why);
+	lang = BRIG_LANG_JS;
+	s = open_session(NULL);
+	CHECK(s && brig_session_snapshot(s, &snap) == BRIG_E_UNSUPPORTED && snap == NULL);
+	/* The session itself carries on. */
+	CHECK(s && prints(s, "console.log(1 + 1)", "2\n"));
+	brig_session_free(s);
+	brig_executor_free(ex);
+	ex = saved;
+	rmdir(empty);
+}
+
 int main(int argc, char **argv)
 {
 	if (!(ex = test_executor()))
 		return 1;
 	error_names();
+	js_without_addon();
 	for (int i = 1; i < argc || i == 1; i++) {
 		const char *name = argc > 1 ? argv[i] : "python";
 

@@ -1,10 +1,14 @@
 """The brig command line: code sources, languages, flags, exit status, --json."""
+import os
 import re
+import signal
 import subprocess
 
 import pytest
 
-from helpers import BRIG_BIN, GUEST_DIR, JSON_KEYS, brig, describe, parse_result, run, run_ok
+import helpers
+from helpers import (BRIG_BIN, GUEST_DIR, JSON_KEYS, brig, describe, host_pids_with, parse_result,
+                     run, run_ok, token, wait_for)
 
 # ------------------------------------------------------------------ code sources
 
@@ -219,6 +223,7 @@ def test_json_shape_on_success():
     assert res["stdout_truncated"] is False and res["stderr_truncated"] is False
     assert isinstance(res["wall_ms"], (int, float)) and res["wall_ms"] > 0
     assert isinstance(res["cpu_ms"], (int, float)) and res["cpu_ms"] >= 0
+    assert isinstance(res["warm"], bool)
 
 
 def test_json_shape_on_failure():
@@ -396,3 +401,53 @@ def test_too_many_repeated_flags_is_a_usage_error():
         proc = subprocess.run([BRIG_BIN, *args, "-c", "pass"], capture_output=True, text=True)
         assert proc.returncode == 2, (flag, proc.stderr)
         assert "too many repetitions (at most 64)" in proc.stderr
+
+
+def test_no_daemon_starts_cold():
+    res, rc = run("print('cold')", "python", "--no-daemon")
+    assert rc == 0 and res["stdout"] == "cold\n", describe(res)
+    assert res["warm"] is False
+
+
+def test_relative_mount_path_is_taken_from_the_current_directory(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "f.txt").write_text("relative\n")
+    proc = brig("--mount", "/data:data", "-c", "print(open('/data/f.txt').read(), end='')",
+                cwd=str(tmp_path))
+    assert (proc.returncode, proc.stdout) == (0, "relative\n"), proc.stderr
+    proc = brig("--mount", "/data:./data/../data:rwc", "-c",
+                "open('/data/new.txt', 'w').write('made')", cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "data" / "new.txt").read_text() == "made"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_ctrl_c_ends_brig_and_the_whole_jail(sig):
+    # A terminal sends Ctrl-C to its foreground process group: brig dies of
+    # it, as any command does, and takes every process of the jail along
+    # (also a warm jail, whose init is a brig daemon's child).
+    mark = token()
+    code = ("import subprocess, time\n"
+            "subprocess.Popen(['sh', '-c', 'sleep 1000; : %s'])\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(1000)\n" % mark)
+    before = helpers.daemon_requests() if helpers.THROUGH_DAEMON else None
+    proc = subprocess.Popen([BRIG_BIN, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert proc.stdout.readline() == b"ready\n", proc.stderr.read()
+        if helpers.THROUGH_DAEMON:
+            assert helpers.daemon_requests() == before + 1
+        assert wait_for(lambda: host_pids_with(mark), timeout=10), "the guest's child never started"
+        os.killpg(proc.pid, sig)
+        assert proc.wait(timeout=10) == -sig
+        assert wait_for(lambda: not host_pids_with(mark), timeout=5), host_pids_with(mark)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for pid in host_pids_with(mark):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass

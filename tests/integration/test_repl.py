@@ -150,11 +150,12 @@ def test_js_repl_ctrl_c(home):
     assert "ERR_SCRIPT_EXECUTION_INTERRUPTED" in t.read_until("> ")
     t.send("console.log(typeof kept)\n")
     assert "number" in t.read_until("> ")
-    # After an await, node cannot interrupt it: the REPL says so and restarts.
+    # After an await, node cannot interrupt it: the REPL says so and goes
+    # back to the session's start (a snapshot taken when it began).
     t.send("await null; for (;;) {}\n")
     time.sleep(0.5)
     t.send("\x03")
-    assert "restarted" in t.read_until("> ", timeout=30)
+    assert "restored to its start" in t.read_until("> ", timeout=30)
     t.send("console.log(typeof kept)\n")
     assert "undefined" in t.read_until("> ")
     assert t.close() == 0

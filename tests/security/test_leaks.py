@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+import helpers
 from helpers import (BRIG_BIN, GUEST_DIR, GUEST_SHELL, describe, guest_json, host_pids_with,
                      run, run_ok, token, wait_for)
 
@@ -333,15 +334,26 @@ print(json.dumps([os.cpu_count(), multiprocessing.cpu_count(), ps.returncode, ps
 
 
 def _guest_of(cli_pid):
-    """The host pid of the guest under a brig CLI process (its init's child)."""
+    """The host pid of the guest under a brig CLI process (its init's child).
+    Through a daemon, the jail's init is the daemon's child: the newest one
+    that is not a zygote (this test's run is the only one running)."""
     def children(pid):
         kids = []
         for task in os.listdir("/proc/%d/task" % pid):
             with open("/proc/%d/task/%s/children" % (pid, task)) as f:
                 kids += [int(x) for x in f.read().split()]
         return kids
+
+    def started(pid):
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+
     try:
         inits = children(cli_pid)
+        if not inits and helpers.THROUGH_DAEMON:
+            inits = [i for i in children(helpers.daemon_pid())
+                     if started(i) >= started(cli_pid) and children(i)]
+            inits = sorted(inits, key=started)[-1:]
         return next((g for i in inits for g in children(i)), None)
     except OSError:
         return None

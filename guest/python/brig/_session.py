@@ -129,6 +129,10 @@ class Session:
         _copy_state(folder)
         _flush()
         clone = _cloner()  # loaded here, so that every holder has it
+        # The copies' collections skip what the snapshot holds: a collection
+        # that walked it would copy every page of the heap.
+        frozen = gc.get_freeze_count()
+        gc.freeze()
         r, w = os.pipe()
         child = os.fork()
         if child == 0:
@@ -141,6 +145,8 @@ class Session:
             os.write(w, str(holder).encode())
             os._exit(0)
         os.close(w)
+        if not frozen:
+            gc.unfreeze()
         holder = int(os.read(r, 32) or b"0")
         os.close(r)
         os.waitpid(child, 0)
@@ -154,24 +160,43 @@ async def _await(aw):
     return await aw
 
 
+_TREES = ((_HOME, "home"), ("/tmp", "tmp"))
+
+
 def _copy_state(folder):
     import shutil
 
-    for src, name in ((_HOME, "home"), ("/tmp", "tmp")):
-        shutil.copytree(src, "%s/%s" % (folder, name), symlinks=True)
+    for src, name in _TREES:
+        dst = "%s/%s" % (folder, name)
+        if os.listdir(src):
+            shutil.copytree(src, dst, symlinks=True)
+        else:
+            os.makedirs(dst)
+        os.chmod(dst, os.stat(src).st_mode & 0o7777)
 
 
 def _restore_state(folder):
-    import shutil
-
-    for dst, name in ((_HOME, "home"), ("/tmp", "tmp")):
+    """Put the snapshot's files back.  Nothing is copied when the saved tree
+    and the live one are both empty, the usual case: two directory reads
+    and two stats per tree."""
+    for dst, name in _TREES:
+        src = "%s/%s" % (folder, name)
+        saved = os.listdir(src)
         for entry in os.listdir(dst):
             path = os.path.join(dst, entry)
             if os.path.isdir(path) and not os.path.islink(path):
+                import shutil
+
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 os.unlink(path)
-        shutil.copytree("%s/%s" % (folder, name), dst, symlinks=True, dirs_exist_ok=True)
+        if saved:
+            import shutil
+
+            shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
+        mode = os.stat(src).st_mode & 0o7777
+        if os.stat(dst).st_mode & 0o7777 != mode:
+            os.chmod(dst, mode)
 
 
 def _cloner():
