@@ -4,7 +4,8 @@
 Each pair is timed alternately (A B A B ...) so that drift of a noisy machine
 hits both sides alike; medians and p90 are reported.  Every row ends with its
 target and PASS or MISS (or nothing, for figures recorded for comparison).
-Run with `make bench`; BENCH_RUNS sets the runs per start-up figure.
+Run with `make bench`; BENCH_RUNS sets the runs per start-up figure, and
+BENCH_MARKDOWN=1 prints the rows as a Markdown table (for BENCHMARKS.md).
 """
 import contextlib
 import http.server
@@ -36,6 +37,8 @@ for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "BRIG_GUEST_DIR"):
 
 counts = {"PASS": 0, "MISS": 0}
 ROW = "%-56s %-60s %-24s %s"
+if os.environ.get("BENCH_MARKDOWN"):
+    ROW = "| %s | %s | %s | %s |"
 
 
 def times(x):
@@ -322,8 +325,13 @@ def memory_rows(figs):
         if pre + "_idle_pss_kb" in figs:
             row("  the same, cold (for comparison)", mem_figure(figs, pre))
     if "lib_warm_js_executor_pss_kb" in figs:
-        row("warm executor's own processes (zygotes), PSS",
+        row("warm executor's zygotes (its processes on the host), PSS",
             "%.1f MB" % (int(figs["lib_warm_js_executor_pss_kb"]) / 1024))
+        jails = int(figs.get("lib_warm_js_pool_jails", 0))
+        kb = int(figs.get("lib_warm_js_pool_pss_kb", 0))
+        row("warm executor's jails prepared ahead, PSS",
+            "%d jails, %.1f MB in all%s" % (jails, kb / 1024,
+                                            ", %.1f MB each" % (kb / 1024 / jails) if jails else ""))
 
 
 def session_rows(figs):
@@ -363,6 +371,8 @@ def main():
     print("CLI: %s; %s" % ("--no-daemon" if HAS_NO_DAEMON else "no --no-daemon (always cold)",
                            "brig daemon" if HAS_DAEMON else "no daemon"))
     print(ROW % ("what", "figure", "target", ""))
+    if os.environ.get("BENCH_MARKDOWN"):
+        print(ROW % ("---", "---", "---", "---"))
     # An empty daemon directory of our own: a user's daemon never serves the cold rows.
     ENV["BRIG_DAEMON_DIR"] = tempfile.mkdtemp(prefix="brig-bench-nodaemon-")
     try:

@@ -10,6 +10,7 @@
  * native interpreters.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,62 +195,92 @@ static int mem_of(int pid, struct mem *m)
 	return 0;
 }
 
-static bool same_pid_ns(int pid)
+/* The inode of pid's pid namespace, or 0. */
+static unsigned long pid_ns(int pid)
 {
-	char a[64], b[64], path[64];
-	ssize_t n, m;
+	char path[64], link[64];
+	unsigned long ino = 0;
+	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/ns/pid", pid);
-	n = readlink(path, a, sizeof(a));
-	m = readlink("/proc/self/ns/pid", b, sizeof(b));
-	return n > 0 && n == m && memcmp(a, b, (size_t)n) == 0;
+	if ((n = readlink(path, link, sizeof(link) - 1)) > 0) {
+		link[n] = '\0';
+		sscanf(link, "pid:[%lu]", &ino);
+	}
+	return ino;
 }
 
 /*
- * The PSS of our descendants, those in a pid namespace of their own (the
- * jails: each one's init and guest) or in ours (zygotes and helpers).
+ * The memory of our descendants while a run waits in a host call: those in
+ * the run's pid namespace (its jail: init and the guest), those in other
+ * namespaces of their own (jails prepared ahead, if the executor keeps
+ * any), and those in ours (zygotes, helpers).
  */
+#define MAX_POOL 64
 struct pss {
+	unsigned long run_ns;
 	struct mem jail;
-	long host_kb;
-	int jail_procs, host_procs, unreadable;
+	long pool_kb, host_kb;
+	int jail_procs, unreadable, pool_jails;
+	unsigned long pool_ns[MAX_POOL];
 };
+
+static void count_pool(struct pss *m, unsigned long ns, long kb)
+{
+	int i = 0;
+
+	while (i < m->pool_jails && m->pool_ns[i] != ns)
+		i++;
+	if (i == m->pool_jails && i < MAX_POOL)
+		m->pool_ns[m->pool_jails++] = ns;
+	m->pool_kb += kb;
+}
 
 static void measure(struct pss *m)
 {
+	unsigned long ours = pid_ns(getpid());
 	DIR *d = opendir("/proc");
 	struct dirent *e;
 
-	memset(m, 0, sizeof(*m));
 	while (d && (e = readdir(d))) {
 		int pid = atoi(e->d_name);
+		unsigned long ns;
 		struct mem pm;
 
 		if (pid <= 0 || pid == getpid() || !descends_from_us(pid))
 			continue;
 		if (mem_of(pid, &pm) < 0) {
-			m->unreadable++;
+			m->unreadable += errno != ENOENT && errno != ESRCH; /* else: gone */
 			continue;
 		}
-		if (same_pid_ns(pid)) {
+		if ((ns = pid_ns(pid)) == ours) {
 			m->host_kb += pm.pss;
-			m->host_procs++;
-		} else {
+		} else if (ns == m->run_ns) {
 			m->jail.pss += pm.pss;
 			m->jail.uss += pm.uss;
 			m->jail.rss += pm.rss;
 			m->jail_procs++;
+		} else {
+			count_pool(m, ns, pm.pss);
 		}
 	}
 	if (d)
 		closedir(d);
 }
 
-/* Called by the idle guest: the sandbox waits in this host call. */
+/* Called by the idle guest with its pid namespace: it waits in this call. */
 static int pss_fn(void *ud, const char *name, const char *args, char **result, char **err)
 {
-	(void)name, (void)args, (void)err;
-	measure(ud);
+	struct pss *m = ud;
+	const char *ns = strstr(args, "pid:[");
+
+	(void)name, (void)err;
+	memset(m, 0, sizeof(*m));
+	if (!ns || sscanf(ns, "pid:[%lu]", &m->run_ns) != 1) {
+		*err = strdup("no pid namespace given");
+		return 1;
+	}
+	measure(m);
 	*result = strdup("null");
 	return *result ? 0 : 1;
 }
@@ -270,16 +301,23 @@ static void print_median(const char *prefix, brig_lang lang, const char *name, l
 /*
  * Idle memory of a sandbox: every process of a jail whose guest has started
  * and waits (in a host call), for the median of a few runs; and what the
- * executor keeps besides (its zygotes), measured while that run waits.
+ * executor keeps besides, measured while that run waits: jails prepared
+ * ahead, and its zygotes.
  */
 static void idle_memory(brig_executor *ex, const char *prefix, brig_lang lang)
 {
-	const char *code = lang == BRIG_LANG_PYTHON ? "call('pss')" : "call('pss', {})";
+	/* JS reaches node's fs through URL, one of node's own classes (already loaded). */
+	const char *code =
+	    lang == BRIG_LANG_PYTHON
+		? "import os\ncall('pss', ns=os.readlink('/proc/self/ns/pid'))"
+		: "const fs = URL.constructor('return process')().mainModule.require('fs');\n"
+		  "call('pss', {ns: fs.readlinkSync('/proc/self/ns/pid')});";
 	long pss[IDLE_SAMPLES], uss[IDLE_SAMPLES], rss[IDLE_SAMPLES], host[IDLE_SAMPLES];
+	long pool[IDLE_SAMPLES];
 	struct pss m;
 	brig_caps *caps;
 	brig_run_opts o;
-	int procs = 0, warm = 0;
+	int procs = 0, warm = 0, jails = 0;
 
 	brig_caps_new(&caps);
 	brig_caps_add_function(caps, "pss", pss_fn, &m);
@@ -299,15 +337,19 @@ static void idle_memory(brig_executor *ex, const char *prefix, brig_lang lang)
 		uss[i] = m.jail.uss;
 		rss[i] = m.jail.rss;
 		host[i] = m.host_kb;
+		pool[i] = m.pool_kb;
 		procs = m.jail_procs;
+		jails = m.pool_jails;
 	}
 	brig_caps_free(caps);
 	print_median(prefix, lang, "idle_pss_kb", pss);
 	print_median(prefix, lang, "idle_uss_kb", uss);
 	print_median(prefix, lang, "idle_rss_kb", rss);
 	print_median(prefix, lang, "executor_pss_kb", host);
-	printf("%s_%s_idle_procs %d\n%s_%s_idle_warm_runs %d/%d\n", prefix, brig_lang_name(lang),
-	       procs, prefix, brig_lang_name(lang), warm, IDLE_SAMPLES);
+	print_median(prefix, lang, "pool_pss_kb", pool);
+	printf("%s_%s_idle_procs %d\n%s_%s_idle_warm_runs %d/%d\n%s_%s_pool_jails %d\n", prefix,
+	       brig_lang_name(lang), procs, prefix, brig_lang_name(lang), warm, IDLE_SAMPLES,
+	       prefix, brig_lang_name(lang), jails);
 }
 
 /* ------------------------------------------------ existing (cold) figures */

@@ -54,6 +54,7 @@ struct barrier {
 	pthread_cond_t cv;
 	int n;
 	int arrived[3]; /* per step (1, 2) */
+	int ended[3];	/* runs that ended before they arrived at the step */
 };
 
 struct run {
@@ -64,6 +65,7 @@ struct run {
 	brig_result *r;
 	brig_cancel *cancel;
 	char tail[8]; /* the last stdout bytes seen, to spot "\nDONE\n" across chunks */
+	int reached;  /* the last barrier step it arrived at */
 	struct phase *ph;
 };
 
@@ -128,13 +130,14 @@ static void failf(const struct run *rn, const char *fmt, ...)
 /* ---------------------------------------------------------- host side */
 
 /*
- * The barrier the runs of a round call between their steps.  It gives up
- * when its run ends (a run of the round that died never arrives) or after
- * BARRIER_WAIT_S.
+ * The barrier the runs of a round call between their steps.  It fails when
+ * a run of the round ended without arriving, when its own run ends, or
+ * after BARRIER_WAIT_S.
  */
 static int barrier_fn(void *ud, const char *name, const char *args, char **result, char **err)
 {
-	struct barrier *b = ud;
+	struct run *rn = ud;
+	struct barrier *b = &rn->ph->barrier;
 	const char *p = strstr(args, "\"step\"");
 	int step = p ? atoi(strchr(p, ':') + 1) : 0;
 	brig_hostcall *call = brig_hostcall_current();
@@ -147,8 +150,9 @@ static int barrier_fn(void *ud, const char *name, const char *args, char **resul
 	}
 	pthread_mutex_lock(&b->mu);
 	b->arrived[step]++;
+	rn->reached = step;
 	pthread_cond_broadcast(&b->cv);
-	for (int i = 0; i < BARRIER_WAIT_S * 10 && b->arrived[step] < b->n; i++) {
+	for (int i = 0; i < BARRIER_WAIT_S * 10 && b->arrived[step] + b->ended[step] < b->n; i++) {
 		struct timespec until;
 
 		if (brig_hostcall_cancelled(call))
@@ -159,14 +163,26 @@ static int barrier_fn(void *ud, const char *name, const char *args, char **resul
 		until.tv_nsec %= 1000000000;
 		pthread_cond_timedwait(&b->cv, &b->mu, &until);
 	}
-	all = b->arrived[step] >= b->n;
+	all = b->arrived[step] == b->n;
 	pthread_mutex_unlock(&b->mu);
 	if (!all) {
-		*err = strdup("barrier: not every run of the round arrived");
+		*err = strdup("barrier: a run of the round ended or never arrived");
 		return 1;
 	}
 	*result = strdup("null");
 	return 0;
+}
+
+/* A run of a round ended: the steps it never reached wait no more for it. */
+static void barrier_leave(struct run *rn)
+{
+	struct barrier *b = &rn->ph->barrier;
+
+	pthread_mutex_lock(&b->mu);
+	for (int step = rn->reached + 1; step <= 2; step++)
+		b->ended[step]++;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
 }
 
 /* Ends a "cancel" run once its probe is done: the embedder kills it. */
@@ -203,7 +219,7 @@ static void do_run(struct run *rn)
 	o.stdin_data = in;
 	o.stdin_len = strlen(in);
 	if (rn->round >= 0 && brig_caps_new(&caps) == BRIG_OK) {
-		brig_caps_add_function(caps, "barrier", barrier_fn, &rn->ph->barrier);
+		brig_caps_add_function(caps, "barrier", barrier_fn, rn);
 		o.caps = caps;
 	}
 	if (strcmp(rn->mode, "timeout") == 0)
@@ -237,6 +253,7 @@ static struct run *add_run(struct phase *ph, brig_lang lang, const char *mode, i
 static void *round_thread(void *arg)
 {
 	do_run(arg);
+	barrier_leave(arg);
 	return NULL;
 }
 
@@ -246,7 +263,8 @@ static void run_round(struct phase *ph, int round)
 	struct run *rs[ROUND_SIZE];
 
 	ph->barrier.n = ROUND_SIZE;
-	ph->barrier.arrived[1] = ph->barrier.arrived[2] = 0;
+	memset(ph->barrier.arrived, 0, sizeof(ph->barrier.arrived));
+	memset(ph->barrier.ended, 0, sizeof(ph->barrier.ended));
 	for (int i = 0; i < ROUND_SIZE; i++) {
 		bool py = i % 2 == 0;
 		int k = i / 2 + round;
@@ -382,7 +400,23 @@ static const struct outcome *outcome_of(const char *mode)
 	abort();
 }
 
-static void check_exit(const struct run *rn, const char *out)
+/* The last non-empty line of out (a static buffer). */
+static const char *last_line(const char *out)
+{
+	static char buf[256];
+	size_t n = strlen(out);
+	const char *p;
+
+	while (n && out[n - 1] == '\n')
+		n--;
+	for (p = out + n; p > out && p[-1] != '\n'; p--)
+		;
+	snprintf(buf, sizeof(buf), "%.*s", (int)(out + n - p), p);
+	return buf;
+}
+
+/* The run ended as its mode says; after a finished probe, its exit traces show. */
+static void check_exit(const struct run *rn, const char *out, bool done)
 {
 	const struct outcome *oc = outcome_of(rn->mode);
 	int err = brig_result_error(rn->r), code = brig_result_exit_code(rn->r);
@@ -397,7 +431,7 @@ static void check_exit(const struct run *rn, const char *out)
 		       "not ended by the wall limit");
 	if (strcmp(rn->mode, "cancel") == 0)
 		EXPECT(rn, brig_result_limit(rn->r) == BRIG_LIMIT_NONE, "cancel reported a limit");
-	if (!oc->exit_handlers)
+	if (!oc->exit_handlers || !done)
 		return;
 	/* The traces left in exit handlers and buffers appear, and in this run only. */
 	if (rn->lang == BRIG_LANG_PYTHON) {
@@ -421,21 +455,26 @@ static void check_run(const struct run *rn)
 {
 	const char *out, *err, *kinds;
 	int seen, na;
+	bool done;
 
 	CHECK(rn->r != NULL);
 	if (!rn->r)
 		return;
 	out = brig_result_stdout(rn->r, NULL);
 	err = brig_result_stderr(rn->r, NULL);
-	EXPECT(rn, has_line(out, "DONE"), "the probe did not finish; stderr:\n%s\nstdout:\n%s", err,
-	       out);
-	check_exit(rn, out);
+	done = has_line(out, "DONE");
+	EXPECT(rn, done, "the probe did not finish (%s: %s); its last line: %s; stderr: %s",
+	       brig_err_name(brig_result_error(rn->r)), brig_result_message(rn->r), last_line(out),
+	       err);
+	check_exit(rn, out, done);
 	scan_verdicts(rn, out, &seen, &na);
-	kinds = line_after(out, "KINDS ");
-	EXPECT(rn, kinds && atoi(kinds) == seen + na,
-	       "%d kinds of %d found their own trace (%d refused)", seen + na,
-	       kinds ? atoi(kinds) : -1, na);
-	EXPECT(rn, seen >= 20, "only %d kinds of trace were left", seen);
+	if (done) {
+		kinds = line_after(out, "KINDS ");
+		EXPECT(rn, kinds && atoi(kinds) == seen + na,
+		       "%d kinds of %d found their own trace (%d refused)", seen + na,
+		       kinds ? atoi(kinds) : -1, na);
+		EXPECT(rn, seen >= 20, "only %d kinds of trace were left", seen);
+	}
 	scan_tokens(rn, "stdout", out);
 	scan_tokens(rn, "stderr", err);
 }
