@@ -132,6 +132,6 @@ for t in test_capi test_session test_hostcall test_fault test_zygote test_warm t
 	[ -x "$exe" ] || continue
 	echo "run-unprivileged: $t" >&2
 	as_nobody env HOME="$work/home" BRIG_GUEST_DIR="$run_guest" BRIG_ZYGOTE_DIR="$run_zygote" \
-		"$exe" || status=1
+		"$native_env" "$exe" || status=1
 done
 exit $status
