@@ -80,10 +80,8 @@ function main() {
 	const pid = addon.exports.serve(3, pool); // returns only in a guest
 	becomeGuest(pid, addon.exports);
 	// From the event loop, as if loaded first: no frame of this file on the stack.
-	setImmediate(() => {
-		agent.main();
-		leaveWhenIdle();
-	});
+	setImmediate(agent.main);
+	setImmediate(leaveWhenIdle);
 }
 
 // At the end of its event loop node waits for the tasks it gave its platform's
