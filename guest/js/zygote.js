@@ -90,9 +90,12 @@ function main() {
 // nothing but this watch keeps it alive, 'beforeExit' is emitted as node
 // would, and if that added nothing, the process exits.
 function leaveWhenIdle() {
+	// The standard streams are listed while they exist, but writes to them
+	// are synchronous: they keep no loop alive.
 	const idle = () => {
-		const live = process.getActiveResourcesInfo();
-		return live.length === 1 && live[0] === 'Timeout';
+		const live = process.getActiveResourcesInfo().length;
+		const stdio = process._getActiveHandles().filter((h) => h._isStdio).length;
+		return live - stdio === 1;
 	};
 	const watch = setInterval(() => {
 		if (!idle())
