@@ -120,7 +120,7 @@ def gathered_requests():
 def library_figures():
     out = subprocess.run([os.path.join(BUILD, "bench_lib")], capture_output=True, text=True)
     for line in out.stdout.splitlines():
-        key, value = line.split()
+        key, value = line.split(None, 1)  # the value, and its target if it has one
         print("%-28s %s" % (key, value))
     if out.returncode:
         print(out.stderr)

@@ -443,7 +443,10 @@ typedef struct brig_session brig_session;
 typedef struct brig_call_opts {
 	uint64_t wall_timeout_ms; /* OR'ed with cpu_timeout_ms: whichever fires first */
 	uint64_t cpu_timeout_ms;
-	bool gc;	      /* collect garbage after a handler call (default true) */
+	/* Collect garbage after a handler call (default true).  JavaScript runs
+	 * a full collection only once the heap grew by 4 MiB since the last
+	 * (V8 collects short-lived garbage itself; a full one costs ms). */
+	bool gc;
 	bool interactive;     /* REPL style: print the value of an expression */
 	const char *filename; /* shown in tracebacks; default "<session>" */
 } brig_call_opts;

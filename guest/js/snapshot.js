@@ -87,6 +87,8 @@ function take(session, req) {
 				'this build lacks (it is built only where node_api.h is found): ' + addonError } }];
 	}
 	session.snapshots++;
+	// Made once here rather than in every copy: a context costs milliseconds.
+	session.makeGc();
 	const folder = SNAP_ROOT + '/' + process.pid + '-' + session.snapshots;
 	saveState(folder);
 	const r = a.snapshot();

@@ -368,7 +368,7 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 	struct jail_rwc_fds rwc = {.n = 0};
 	char go;
 	pid_t guest;
-	int rc;
+	int rc, spares = -1;
 
 	reset_signals();
 	/* Leave the embedder's session: no terminal signal may reach the jail. */
@@ -395,6 +395,9 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 	/* The page init shares with the host is none of the guest's business. */
 	if (plan->session)
 		madvise(plan->shared, sizeof(*plan->shared), MADV_DONTFORK);
+	/* Where snapshot holders name their spares: taken before any guest runs. */
+	if (plan->session && (spares = jail_spare_socket()) < 0)
+		child_fail(ctl, "spare socket", errno);
 	guest = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
 	if (guest < 0)
 		child_fail(ctl, "fork guest", errno);
@@ -404,7 +407,7 @@ static __attribute__((noreturn)) void jail_init(const struct jail_plan *plan, in
 	close_rwc(&rwc);
 	close_guest_ends(plan);
 	if (plan->session)
-		jail_supervise(ctl, plan->timer_fd, plan->shared);
+		jail_supervise(ctl, plan->timer_fd, plan->shared, spares);
 	rc = init_wait(guest);
 	ctl_send(ctl, JAIL_CTL_STATUS, rc, NULL);
 	_exit(0);

@@ -70,12 +70,26 @@ struct sweep_holder *sweep_holder(struct sweep *w, int32_t pid)
 	return NULL;
 }
 
+struct sweep_holder *sweep_spared(struct sweep *w, int32_t pid)
+{
+	for (int i = 0; pid > 0 && i < w->nholders; i++) {
+		if (w->holders[i].pid == pid || w->holders[i].spare == pid)
+			return &w->holders[i];
+	}
+	return NULL;
+}
+
 void sweep_forget(struct sweep *w, int32_t pid)
 {
-	struct sweep_holder *h = sweep_holder(w, pid);
+	struct sweep_holder *h = sweep_spared(w, pid);
 
-	if (h)
+	if (h && h->spare == pid) {
+		h->spare = 0;
+	} else if (h) {
+		if (h->spare > 1)
+			kill(h->spare, SIGKILL);
 		*h = w->holders[--w->nholders];
+	}
 }
 
 /* ---------------------------------------------------------- reading /proc */
@@ -284,7 +298,7 @@ static void remember_stopped(struct sweep *w, int32_t pid)
 /* One process in one pass; false when it was not yet as the mode wants. */
 static bool settle(struct sweep *w, int32_t pid, enum sweep_mode mode)
 {
-	bool holder = sweep_holder(w, pid) != NULL;
+	bool holder = sweep_spared(w, pid) != NULL;
 	struct proc_state ps;
 
 	if (mode == SWEEP_KILL && !holder) {
@@ -298,7 +312,8 @@ static bool settle(struct sweep *w, int32_t pid, enum sweep_mode mode)
 	if (ps.live == ps.stopped && (mode == SWEEP_FREEZE || ps.ppid == 1 || !ps.live))
 		return true;
 	if (mode == SWEEP_KILL) {
-		/* A holder that runs is no holder: whoever woke it made it the guest's. */
+		/* A holder (or spare) that runs is none: whoever woke it made it
+		 * the guest's. */
 		kill(pid, SIGKILL);
 		sweep_forget(w, pid);
 	} else {
@@ -390,7 +405,7 @@ void sweep_thaw(struct sweep *w)
 				long pid = parse_num(d->name);
 
 				off += d->reclen;
-				if (pid > 1 && !sweep_holder(w, (int32_t)pid))
+				if (pid > 1 && !sweep_spared(w, (int32_t)pid))
 					kill((pid_t)pid, SIGCONT);
 			}
 		}

@@ -4,8 +4,8 @@
  * the table at the end.
  *
  *   snapshot()          fork a stopped holder of this process (its pid, as
- *                       {restored: false, holder}); in a copy a restore
- *                       revives, it returns {restored: true, holder}
+ *                       {restored: false, holder}); in a copy that a
+ *                       restore woke, it returns {restored: true, holder}
  *   waitStopped(pid)    true once pid is stopped (or gone), within a second
  *   setBlocking(fd, b)  clear or set O_NONBLOCK on fd
  *   exit(code)          _exit(code): a copy must not run node's teardown,
@@ -119,12 +119,14 @@ static napi_value snapshot(napi_env env, napi_callback_info info)
 		return fail(env, "fork", -holder);
 	if (holder > 0)
 		return outcome(env, false, holder);
-	/* The holder: returns only in a copy that a restore made. */
+	/* The holder: returns only in a copy, a spare.  It gets ready, then
+	 * waits stopped until a restore wakes it. */
 	holder = node_fork_hold();
 	if ((rc = revive(env)) < 0) {
 		/* A copy without its own loop would share the holder's epoll. */
 		_exit(70);
 	}
+	node_fork_stop();
 	return outcome(env, true, holder);
 }
 

@@ -2,15 +2,19 @@
  * Forking a live node process: see fork.h.
  */
 #include "node/fork.h"
+#include "jail/jail.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +22,8 @@
 #define MAPS_BUF 65536
 /* How long an orphan waits to be adopted before it carries on anyway. */
 #define ADOPT_LIMIT_MS 1000
+/* How long a holder waits for its copy to stop (init allows it two seconds). */
+#define SPARE_WAIT_MS 1500
 
 /* ------------------------------------------------------------- mappings */
 
@@ -169,17 +175,41 @@ pid_t node_fork_orphan(void)
 	return err ? -err : child;
 }
 
+static char state_of(pid_t pid);
+
+/* Name the spare to init; the kernel adds who is speaking. */
+static void tell_init(int sock, pid_t spare)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	struct jail_spare_msg m = {JAIL_SPARE_MAGIC, (int32_t)spare};
+
+	memcpy(a.sun_path + 1, JAIL_SPARE_SOCKET, sizeof(JAIL_SPARE_SOCKET) - 1);
+	(void)!sendto(sock, &m, sizeof(m), 0, (struct sockaddr *)&a,
+		      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+				  sizeof(JAIL_SPARE_SOCKET) - 1));
+}
+
 pid_t node_fork_hold(void)
 {
-	pid_t me = getpid();
+	int sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	pid_t me = getpid(), copy;
 
 	for (;;) {
 		kill(me, SIGSTOP);
-		/* A failed fork (the process limit) fails that restore by its
-		 * timeout; the holder stops again and stays usable. */
-		if (node_fork_orphan() == 0)
+		/* A failed fork (the process limit) makes no spare; init notices. */
+		if ((copy = node_fork_orphan()) == 0) {
+			close(sock);
 			return me;
+		}
+		if (copy > 0 && node_fork_wait_stopped(copy, SPARE_WAIT_MS) &&
+		    state_of(copy) == 'T')
+			tell_init(sock, copy);
 	}
+}
+
+void node_fork_stop(void)
+{
+	kill(getpid(), SIGSTOP);
 }
 
 /* The state letter of /proc/pid/stat, or 0 when pid is gone. */

@@ -966,12 +966,11 @@ static const char py_spoof[] =
     "        os.register_at_fork(before=lambda: spawn(True, 'clone'))\n"
     "    return fakes[0]\n";
 
-/* The processes a call sees besides init and itself, and a counter the
- * snapshot keeps. */
-static const char py_ps[] = "import os\n"
+/* The processes a call sees besides init and itself, once none runs (a
+ * holder may be making its spare), and a counter the snapshot keeps. */
+static const char py_ps[] = "import os, time\n"
 			    "n = [0]\n"
-			    "def handler(event):\n"
-			    "    n[0] += 1\n"
+			    "def look():\n"
 			    "    me, seen = os.getpid(), []\n"
 			    "    for p in os.listdir('/proc'):\n"
 			    "        if not p.isdigit() or int(p) in (1, me):\n"
@@ -983,7 +982,15 @@ static const char py_ps[] = "import os\n"
 			    "            continue\n"
 			    "        seen.append((s[s.index('(') + 1:s.rindex(')')],\n"
 			    "                     s[s.rindex(')') + 2]))\n"
-			    "    return '%d %s' % (n[0], sorted(seen))\n";
+			    "    return sorted(seen)\n"
+			    "def handler(event):\n"
+			    "    n[0] += 1\n"
+			    "    for _ in range(200):\n"
+			    "        seen = look()\n"
+			    "        if all(state == 'T' for _, state in seen):\n"
+			    "            break\n"
+			    "        time.sleep(0.01)\n"
+			    "    return '%d %s' % (n[0], seen)\n";
 
 static brig_session *spoofing_session(const char *tag)
 {
@@ -1038,10 +1045,11 @@ static void spoofed_holders_die(void)
 	CHECK(spin(s) == BRIG_E_CANCELLED && brig_session_poisoned(s));
 	CHECK(none_alive(tag).alive == 0);
 	CHECK(snap && brig_session_restore(s, snap) == BRIG_OK);
-	/* Only the holder is left beside init and the restored guest. */
+	/* Only the holder and its spare are left beside init and the restored
+	 * guest. */
 	CHECK(call(s, "ps", "{}", &res) == BRIG_OK && res &&
-	      strcmp(res, "\"2 [('python3', 'T')]\"") == 0);
-	if (res && strcmp(res, "\"2 [('python3', 'T')]\"") != 0)
+	      strcmp(res, "\"2 [('python3', 'T'), ('python3', 'T')]\"") == 0);
+	if (res && strcmp(res, "\"2 [('python3', 'T'), ('python3', 'T')]\"") != 0)
 		fprintf(stderr, "after the restore: %s\n", res);
 	free(res);
 	brig_snapshot_free(snap);
@@ -1071,7 +1079,8 @@ static void holder_must_be_alone(void)
 	brig_session_free(s);
 }
 
-/* A guest that kills its own snapshot's copy: restoring says it is gone. */
+/* A guest that kills its own snapshot's copies (the holder and its spare):
+ * restoring says it is gone. */
 static void spoiled_snapshot(void)
 {
 	brig_session *s;
@@ -1081,14 +1090,18 @@ static void spoiled_snapshot(void)
 	CHECK(brig_session_snapshot(s, &snap) == BRIG_OK);
 	CHECK(prints(s,
 		     L("import os, signal\n"
+		       "n = 0\n"
 		       "for p in os.listdir('/proc'):\n"
 		       "    if p.isdigit() and int(p) not in (1, os.getpid()):\n"
 		       "        os.kill(int(p), signal.SIGKILL)\n"
-		       "        print('killed')\n",
+		       "        n += 1\n"
+		       "print('killed' if n else 'none')\n",
+		       "let n = 0;\n"
 		       "for (const p of nfs.readdirSync('/proc'))\n"
 		       "  if (/^\\d+$/.test(p) && +p !== 1 && +p !== P.pid) {\n"
-		       "    P.kill(+p, 'SIGKILL'); console.log('killed');\n"
-		       "  }\n"),
+		       "    P.kill(+p, 'SIGKILL'); n++;\n"
+		       "  }\n"
+		       "console.log(n ? 'killed' : 'none');\n"),
 		     "killed\n"));
 	CHECK(brig_session_restore(s, snap) == BRIG_E_NOTFOUND);
 	CHECK(brig_session_poisoned(s));

@@ -4,9 +4,11 @@ snapshot, restore) with state that persists between them.
 Snapshots fork: a stopped copy of this process (the holder) keeps the heap
 exactly as it was, and the files of /tmp and the home directory are copied
 to /run/brig.  The holder is an orphan, so the jail's init adopts it; init,
-not this agent, decides that it is the holder.  On restore init wakes the
-holder, which clones a new live guest as init's own child (CLONE_PARENT,
-one fork) that takes over the channel.
+not this agent, decides that it is the holder.  The holder keeps a spare: a
+copy it clones as init's own child (CLONE_PARENT, one fork), which stops
+itself ready to serve; the holder names it to init (a datagram whose sender
+the kernel vouches for) and stops again.  A restore has init wake the spare,
+which takes over the channel, and the holder, which makes the next spare.
 """
 import builtins
 import gc
@@ -23,6 +25,9 @@ _HOME = "/home/user"
 _RESTORED = object()  # what _snapshot returns in the revived copy
 _CLONE_PARENT = 0x00008000
 _SYS_CLONE = {"x86_64": 56, "aarch64": 220}
+# Where a holder names its spare (src/jail/jail.h): init's abstract socket.
+_SPARE_SOCKET = b"\0brig-init"
+_SPARE_MAGIC = 0x65726170
 
 
 def _flush():
@@ -128,7 +133,7 @@ class Session:
         folder = "%s/%d-%d" % (_SNAP_ROOT, os.getpid(), self.snapshots)
         _copy_state(folder)
         _flush()
-        clone = _cloner()  # loaded here, so that every holder has it
+        clone, teller = _cloner(), _teller()  # loaded here, so every holder has them
         # The copies' collections skip what the snapshot holds: a collection
         # that walked it would copy every page of the heap.
         frozen = gc.get_freeze_count()
@@ -140,7 +145,7 @@ class Session:
             holder = os.fork()
             if holder == 0:
                 os.close(w)
-                holder = _hold(clone)  # returns only in a revived copy
+                holder = _hold(clone, teller)  # returns only in a revived copy
                 return _RESTORED, (token, folder, bool(req.get("loaded")), holder)
             os.write(w, str(holder).encode())
             os._exit(0)
@@ -231,16 +236,39 @@ def _cloner():
     return clone
 
 
-def _hold(clone):
-    """Stay stopped; each wake-up (a restore) clones a new live guest that returns."""
+def _teller():
+    """A holder's word to init: the pid of the spare it made."""
+    import socket
+    import struct
+
+    def tell(sock, pid):
+        try:
+            sock.sendto(struct.pack("<Ii", _SPARE_MAGIC, pid), _SPARE_SOCKET)
+        except OSError:
+            pass  # init makes do without a spare
+
+    return lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM), tell
+
+
+def _hold(clone, teller):
+    """Stay stopped; each wake-up makes a spare: a copy, init's child, that
+    stops itself ready to serve.  Returns only in a spare a restore woke."""
     me = os.getpid()
+    make_socket, tell = teller
+    sock = make_socket()
     while True:
         os.kill(me, signal.SIGSTOP)
         try:
-            if clone() == 0:
-                return me  # the new live guest, init's child
+            copy = clone()
         except OSError:
-            pass  # at the process limit: this restore fails by its timeout
+            continue  # at the process limit: no spare this time, init notices
+        if copy == 0:
+            sock.close()
+            os.kill(os.getpid(), signal.SIGSTOP)
+            return me  # woken: the new live guest, init's child
+        _wait_stopped(copy)
+        if _state(copy) == b"T":
+            tell(sock, copy)
 
 
 def _state(pid):
@@ -266,8 +294,6 @@ def _wait_stopped(pid, limit=5.0):
 
 def _revived(token, folder, loaded, holder):
     """First steps of a revived guest: find the host's token, serve the restore."""
-    # A kill right after this restore must find the holder stopped again.
-    _wait_stopped(holder)
     _proto.channel.resync(token.encode())
     ftype, body = _proto.channel.read_frame()
     cid, req, _blob = _proto.parse_msg(body)
