@@ -20,10 +20,10 @@
  * wakes the holder to make one (after a snapshot, and after each restore
  * used the last), and the holder names the copy in a datagram to init's
  * socket; the kernel vouches for the sender's pid, so only the holder that
- * init woke can name a spare, and only a stopped child of init is taken.
- * A kill or a snapshot first waits for a spare being made; a holder that
- * takes longer than MAKING_LIMIT_MS is killed.  Spares are spared as the
- * holders are.
+ * init woke can name a spare.  The spare is ready once init saw it stop as
+ * its own child.  A kill or a snapshot first waits for a spare being made;
+ * a holder or copy that takes longer than MAKING_LIMIT_MS is killed.  Spares
+ * are spared as the holders are.
  *
  * Between calls init stops every guest process (a freeze).  The host never
  * waits for it: it marks calls in a page it shares with init and sets a
@@ -70,8 +70,9 @@
 struct sup {
 	int ctl, timer, chld;
 	int sock; /* holders name their spares here */
-	/* The holder woken to make a spare (one at a time), and until when. */
-	int32_t making;
+	/* The holder woken to make a spare (one at a time), the spare it named
+	 * until init sees it stopped, and until when they may take. */
+	int32_t making, pending;
 	uint64_t making_deadline;
 	struct jail_shared *shared;
 	int32_t next_id;
@@ -116,7 +117,7 @@ static void note_stop(struct sup *s, int32_t pid)
 /*
  * Read what holders said: the spare each made.  Taken only from the holder
  * init woke to make one (the kernel gives the sender's real pid), and only
- * if it names a stopped child of init that is no holder or spare yet.
+ * if it names no holder or spare yet; ready once it is init's stopped child.
  */
 static void hear_holders(struct sup *s)
 {
@@ -145,9 +146,12 @@ static void hear_holders(struct sup *s)
 		}
 		if (msg.magic != JAIL_SPARE_MAGIC || cred.pid <= 1 || cred.pid != s->making ||
 		    !(h = sweep_holder(&s->w, cred.pid)) || h->spare || msg.spare <= 1 ||
-		    sweep_spared(&s->w, msg.spare) || !sweep_stopped_child(&s->w, msg.spare))
+		    sweep_spared(&s->w, msg.spare))
 			continue;
 		h->spare = msg.spare;
+		/* Its stop may be reaped already; if not, reap() sees it. */
+		if (!sweep_stopped_child(&s->w, msg.spare))
+			s->pending = msg.spare;
 	}
 }
 
@@ -167,6 +171,8 @@ static void reap(struct sup *s)
 	while ((p = waitpid(-1, &st, WNOHANG | WUNTRACED | __WALL)) > 0) {
 		if (p == s->making)
 			making_ended(s);
+		if (p == s->pending)
+			s->pending = 0; /* the spare is ready, or it died and is none */
 		if (WIFSTOPPED(st)) {
 			note_stop(s, p);
 			continue;
@@ -197,27 +203,37 @@ static void await_child(struct sup *s, int ms)
 		hear_holders(s);
 }
 
+static bool busy(const struct sup *s)
+{
+	return s->making || s->pending;
+}
+
 /* Wake holder h to fork its next spare, unless one is made already. */
 static void start_making(struct sup *s, struct sweep_holder *h)
 {
-	if (s->making || h->spare)
+	if (busy(s) || h->spare)
 		return;
 	s->making = h->pid;
 	s->making_deadline = sweep_now_ns() + MAKING_LIMIT_MS * 1000000ULL;
 	kill(h->pid, SIGCONT);
 }
 
-/* Wait until the spare being made is made; a holder that overruns is none. */
+/* Wait until the spare being made is ready; what overruns is killed. */
 static void finish_making(struct sup *s)
 {
 	uint64_t now;
 
-	while (s->making && (now = sweep_now_ns()) < s->making_deadline)
+	while (busy(s) && (now = sweep_now_ns()) < s->making_deadline)
 		await_child(s, (int)((s->making_deadline - now) / 1000000ULL) + 1);
 	if (s->making) {
 		kill(s->making, SIGKILL);
-		sweep_forget(&s->w, s->making);
+		sweep_forget(&s->w, s->making); /* and its spare */
 		s->making = 0;
+	}
+	if (s->pending) {
+		kill(s->pending, SIGKILL);
+		sweep_forget(&s->w, s->pending);
+		s->pending = 0;
 	}
 }
 
@@ -448,7 +464,7 @@ void jail_supervise(int ctl, int timer, struct jail_shared *shared, int sock)
 		_exit(125);
 	for (;;) {
 		/* A freeze that waited for a snapshot or a spare is weighed at once. */
-		bool weigh_now = s->freeze_due && !s->watching && !s->making;
+		bool weigh_now = s->freeze_due && !s->watching && !busy(s);
 		int r = poll(p, 4, weigh_now ? 0 : IDLE_POLL_MS);
 		struct signalfd_siginfo si;
 
@@ -458,8 +474,8 @@ void jail_supervise(int ctl, int timer, struct jail_shared *shared, int sock)
 		reap(s);
 		if (r > 0 && (p[3].revents & POLLIN))
 			hear_holders(s);
-		if (s->making && sweep_now_ns() >= s->making_deadline)
-			finish_making(s); /* kills the holder */
+		if (busy(s) && sweep_now_ns() >= s->making_deadline)
+			finish_making(s); /* kills what overran */
 		if (r > 0 && (p[0].revents & (POLLHUP | POLLERR)))
 			_exit(0);
 		if (r > 0 && (p[1].revents & POLLIN))
@@ -467,7 +483,7 @@ void jail_supervise(int ctl, int timer, struct jail_shared *shared, int sock)
 		if (r > 0 && (p[0].revents & POLLIN) &&
 		    recv(ctl, &m, sizeof(m), MSG_DONTWAIT) == (ssize_t)sizeof(m))
 			obey(s, &m);
-		if (s->freeze_due && !s->watching && !s->making)
+		if (s->freeze_due && !s->watching && !busy(s))
 			weigh(s);
 	}
 }

@@ -22,8 +22,6 @@
 #define MAPS_BUF 65536
 /* How long an orphan waits to be adopted before it carries on anyway. */
 #define ADOPT_LIMIT_MS 1000
-/* How long a holder waits for its copy to stop (init allows it two seconds). */
-#define SPARE_WAIT_MS 1500
 
 /* ------------------------------------------------------------- mappings */
 
@@ -175,8 +173,6 @@ pid_t node_fork_orphan(void)
 	return err ? -err : child;
 }
 
-static char state_of(pid_t pid);
-
 /* Name the spare to init; the kernel adds who is speaking. */
 static void tell_init(int sock, pid_t spare)
 {
@@ -201,8 +197,8 @@ pid_t node_fork_hold(void)
 			close(sock);
 			return me;
 		}
-		if (copy > 0 && node_fork_wait_stopped(copy, SPARE_WAIT_MS) &&
-		    state_of(copy) == 'T')
+		/* init takes it once it sees it stop. */
+		if (copy > 0)
 			tell_init(sock, copy);
 	}
 }

@@ -37,9 +37,9 @@ pid_t node_fork_orphan(void);
 /*
  * Become a snapshot holder: stop, and on each wake-up make a spare, a copy
  * forked as node_fork_orphan forks, which returns to get ready and then
- * calls node_fork_stop.  Once the copy stopped, the holder names it to the
- * jail's init (the datagram of jail.h) and stops again.  Returns only in a
- * copy, with the holder's pid; the holder itself never returns.
+ * calls node_fork_stop.  The holder names it to the jail's init (the
+ * datagram of jail.h), which takes it once it stopped, and stops again.
+ * Returns only in a copy, with the holder's pid; never in the holder.
  */
 pid_t node_fork_hold(void);
 

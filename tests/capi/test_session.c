@@ -243,15 +243,15 @@ static void snapshots(void)
 	int ok = 0;
 
 	CHECK(run(s,
-		  L("import random\nv = [1]\nopen('/home/user/f', 'w').write('snap')",
+		  L("import os, random\nv = [1]\nopen('/home/user/f', 'w').write('snap')",
 		    "globalThis.v = [1]; nfs.writeFileSync('/home/user/f', 'snap');"),
 		  NULL, NULL, 0) == BRIG_OK);
 	CHECK(brig_session_snapshot(s, &snap) == BRIG_OK && snap != NULL);
 	CHECK(run(s,
 		  L("v.append(2)\nopen('/home/user/f', 'w').write('later')\n"
-		    "open('/tmp/new', 'w').write('x')",
+		    "open('/tmp/new', 'w').write('x')\nos.chmod('/tmp', 0o700)",
 		    "v.push(2); nfs.writeFileSync('/home/user/f', 'later');\n"
-		    "nfs.writeFileSync('/tmp/new', 'x');"),
+		    "nfs.writeFileSync('/tmp/new', 'x'); nfs.chmodSync('/tmp', 0o700);"),
 		  NULL, NULL, 0) == BRIG_OK);
 	brig_call_opts_init(&o);
 	o.wall_timeout_ms = 200;
@@ -264,13 +264,14 @@ static void snapshots(void)
 			fprintf(stderr, "restore %d: %s\n", i, brig_err_name(rc));
 		ok += rc == BRIG_OK && !brig_session_poisoned(s) &&
 		      prints(s,
-			     L("import os\nprint(v, open('/home/user/f').read(), "
-			       "os.path.exists('/tmp/new'))\nv.append(3)\n"
-			       "open('/tmp/new', 'w').write('y')",
+			     L("print(v, open('/home/user/f').read(), os.path.exists('/tmp/new'), "
+			       "oct(os.stat('/tmp').st_mode & 0o7777))\nv.append(3)\n"
+			       "open('/tmp/new', 'w').write('y')\nos.chmod('/tmp', 0o700)",
 			       "console.log(JSON.stringify(v), nfs.readFileSync('/home/user/f', "
-			       "'utf8'), nfs.existsSync('/tmp/new'));\nv.push(3);\n"
-			       "nfs.writeFileSync('/tmp/new', 'y');"),
-			     L("[1] snap False\n", "[1] snap false\n"));
+			       "'utf8'), nfs.existsSync('/tmp/new'),\n"
+			       "  (nfs.statSync('/tmp').mode & 0o7777).toString(8));\nv.push(3);\n"
+			       "nfs.writeFileSync('/tmp/new', 'y'); nfs.chmodSync('/tmp', 0o700);"),
+			     L("[1] snap False 0o1777\n", "[1] snap false 1777\n"));
 	}
 	CHECK(ok == 100);
 	brig_snapshot_free(snap);

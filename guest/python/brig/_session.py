@@ -131,7 +131,10 @@ class Session:
         token = req["token"]
         self.snapshots += 1
         folder = "%s/%d-%d" % (_SNAP_ROOT, os.getpid(), self.snapshots)
-        _copy_state(folder)
+        try:
+            trees = _copy_state(folder)
+        except Exception as exc:  # a FIFO, an unreadable file: no snapshot
+            return _error(exc)
         _flush()
         clone, teller = _cloner(), _teller()  # loaded here, so every holder has them
         # The copies' collections skip what the snapshot holds: a collection
@@ -146,7 +149,7 @@ class Session:
             if holder == 0:
                 os.close(w)
                 holder = _hold(clone, teller)  # returns only in a revived copy
-                return _RESTORED, (token, folder, bool(req.get("loaded")), holder)
+                return _RESTORED, (token, trees, bool(req.get("loaded")), holder)
             os.write(w, str(holder).encode())
             os._exit(0)
         os.close(w)
@@ -169,39 +172,48 @@ _TREES = ((_HOME, "home"), ("/tmp", "tmp"))
 
 
 def _copy_state(folder):
+    """Copy /tmp and the home directory into folder; returns what
+    _restore_state needs: (live tree, its copy, whether empty, mode)."""
     import shutil
 
+    trees = []
     for src, name in _TREES:
         dst = "%s/%s" % (folder, name)
-        if os.listdir(src):
-            shutil.copytree(src, dst, symlinks=True)
-        else:
+        empty = not os.listdir(src)
+        if empty:
             os.makedirs(dst)
-        os.chmod(dst, os.stat(src).st_mode & 0o7777)
+        else:
+            shutil.copytree(src, dst, symlinks=True)
+        trees.append((src, dst, empty, os.stat(src).st_mode & 0o7777))
+    return trees
 
 
-def _restore_state(folder):
-    """Put the snapshot's files back.  Nothing is copied when the saved tree
-    and the live one are both empty, the usual case: two directory reads
-    and two stats per tree."""
-    for dst, name in _TREES:
-        src = "%s/%s" % (folder, name)
-        saved = os.listdir(src)
-        for entry in os.listdir(dst):
-            path = os.path.join(dst, entry)
-            if os.path.isdir(path) and not os.path.islink(path):
-                import shutil
+def _in_use(path):
+    """Inodes in use on the tmpfs at path: 1 when it holds nothing but its root."""
+    st = os.statvfs(path)
+    return st.f_files - st.f_ffree
 
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                os.unlink(path)
-        if saved:
-            import shutil
 
-            shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
-        mode = os.stat(src).st_mode & 0o7777
-        if os.stat(dst).st_mode & 0o7777 != mode:
-            os.chmod(dst, mode)
+def _restore_state(trees):
+    """Put the snapshot's files back.  Each tree is its own tmpfs, so when
+    the snapshot's was empty and the live one uses one inode (its root), it
+    is empty too and nothing is copied: the usual case, two syscalls."""
+    for dst, src, empty, mode in trees:
+        if not (empty and _in_use(dst) == 1):
+            _replace_tree(dst, src)
+        os.chmod(dst, mode)
+
+
+def _replace_tree(dst, src):
+    import shutil
+
+    for entry in os.listdir(dst):
+        path = os.path.join(dst, entry)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+    shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
 
 
 def _cloner():
@@ -266,9 +278,7 @@ def _hold(clone, teller):
             sock.close()
             os.kill(os.getpid(), signal.SIGSTOP)
             return me  # woken: the new live guest, init's child
-        _wait_stopped(copy)
-        if _state(copy) == b"T":
-            tell(sock, copy)
+        tell(sock, copy)  # init takes it once it sees it stop
 
 
 def _state(pid):
@@ -292,14 +302,14 @@ def _wait_stopped(pid, limit=5.0):
             time.sleep(0.0001)
 
 
-def _revived(token, folder, loaded, holder):
+def _revived(token, trees, loaded, holder):
     """First steps of a revived guest: find the host's token, serve the restore."""
     _proto.channel.resync(token.encode())
     ftype, body = _proto.channel.read_frame()
     cid, req, _blob = _proto.parse_msg(body)
     if ftype != _proto.REQ or req.get("op") != "restore":
         raise SystemExit("brig agent: expected a restore request")
-    _restore_state(folder)
+    _restore_state(trees)
     return cid, {"ok": True, "pid": os.getpid(), "loaded": loaded}
 
 
