@@ -166,6 +166,11 @@ class Session {
 		this.gcBase = heapUsed();
 	}
 
+	// A snapshot's spare (snapshot.js), before it stops: its own random numbers.
+	ready() {
+		this.reseed();
+	}
+
 	makeGc() {
 		if (this.collect === undefined) {
 			this.gcBase = heapUsed();

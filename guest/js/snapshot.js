@@ -103,9 +103,13 @@ function take(session, req) {
 		return [{ error: { type: 'OSError', message: String(err && err.message) } }];
 	}
 	const r = a.snapshot();
-	if (r.restored)
+	if (r.restored) {
+		// A spare the holder made: get ready, then wait for a restore.
+		session.ready();
+		a.stop();
 		return [RESTORED, { token: String(req.token), trees, loaded: req.loaded === true,
 			holder: r.holder }];
+	}
 	// The host asks init about the holder once this answer arrives: it must
 	// be stopped by then.
 	a.waitStopped(r.holder);
@@ -113,14 +117,14 @@ function take(session, req) {
 }
 
 /*
- * A revived copy's first steps: become a process of its own, find the
- * host's token, and serve the restore.  Returns the restore's id and answer.
+ * A woken spare's first steps: take over the channel from the dead guest,
+ * find the host's token, and serve the restore.  Returns the restore's id
+ * and answer.
  */
 function revive(session, info, parseRequest) {
 	const a = native();
 	// node's own exit joins platform threads that only the original has.
 	process.reallyExit = (code) => a.exit(code | 0);
-	session.reseed();
 	session.ch.revived((fd) => a.setBlocking(fd, true), FD);
 	session.ch.resync(Buffer.from(info.token));
 	const frame = session.ch.readFrame();

@@ -583,6 +583,8 @@ int jail_restore(struct jail_proc *p, int32_t pid, int32_t id)
 {
 	struct jail_ctl_msg m = msg(JAIL_CMD_RESTORE, pid, 0, id), r;
 
+	/* A call from here on (no freeze), but nothing to wake: all is killed. */
+	atomic_store(&p->shared->busy, 1);
 	if (command(p, &m, &r) < 0)
 		return -1;
 	return r.arg < 0 ? 1 : 0;

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -255,9 +256,11 @@ static long task_flags(int task_dir, const char *tid, char *state)
  * Tasks of process pid that may still run code of their own: neither dead
  * nor exiting.  A task that SIGKILL reached leaves the system call it was
  * in (every write it made is done) and sets PF_EXITING before anything
- * else; what follows, freeing its memory, needs no waiting for.
+ * else; what follows, freeing its memory, needs no waiting for.  With
+ * doomed, each running task also gets the lowest priority, so that its
+ * teardown yields to the live guest that follows it.
  */
-static int running_tasks(struct sweep *w, int32_t pid)
+static int running_tasks(struct sweep *w, int32_t pid, bool doomed)
 {
 	char path[32], buf[4096];
 	int fd, n_running = 0;
@@ -276,8 +279,11 @@ static int running_tasks(struct sweep *w, int32_t pid)
 			if (d->name[0] < '0' || d->name[0] > '9' ||
 			    (flags = task_flags(fd, d->name, &state)) < 0)
 				continue;
-			if (state != 'Z' && state != 'X' && !(flags & TASK_EXITING))
-				n_running++;
+			if (state == 'Z' || state == 'X' || (flags & TASK_EXITING))
+				continue;
+			n_running++;
+			if (doomed)
+				setpriority(PRIO_PROCESS, (id_t)parse_num(d->name), 19);
 		}
 	}
 	close(fd);
@@ -302,7 +308,7 @@ static bool settle(struct sweep *w, int32_t pid, enum sweep_mode mode)
 	struct proc_state ps;
 
 	if (mode == SWEEP_KILL && !holder) {
-		if (running_tasks(w, pid) == 0)
+		if (running_tasks(w, pid, true) == 0)
 			return true;
 		kill(pid, SIGKILL);
 		return false;
