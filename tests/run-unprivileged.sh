@@ -6,7 +6,8 @@
 #
 # When uid 65534 cannot reach the checkout (CI may clone into a private
 # directory), the binary, the guest agents and the tests are copied into a
-# fresh world-readable directory and BRIG_BIN / BRIG_GUEST_DIR point there.
+# fresh world-readable directory and BRIG_BIN / BRIG_GUEST_DIR /
+# BRIG_NATIVE_DIR point there.
 set -eu
 
 UNPRIV_UID=65534
@@ -17,6 +18,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 bin=${BRIG_BIN:-$root/build/brig}
 guest=${BRIG_GUEST_DIR:-$root/guest}
+# The node addon (JavaScript snapshots), when it was built.
+native=${BRIG_NATIVE_DIR:-$(dirname "$bin")/src/node}
 tests=$root/tests
 
 die() {
@@ -29,11 +32,12 @@ die() {
 # Absolute paths: the tests run from another directory.
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 guest=$(cd "$guest" && pwd)
+[ -d "$native" ] && native=$(cd "$native" && pwd)
 
 if [ "$(id -u)" -ne 0 ]; then
 	# Already unprivileged: nothing to switch to.
 	echo "run-unprivileged: running as uid $(id -u) already" >&2
-	BRIG_BIN=$bin BRIG_GUEST_DIR=$guest exec "$PY" -m pytest -p no:cacheprovider -q \
+	BRIG_BIN=$bin BRIG_GUEST_DIR=$guest BRIG_NATIVE_DIR=$native exec "$PY" -m pytest -p no:cacheprovider -q \
 		"$tests/integration" "$tests/security" "$tests/property" "$@"
 fi
 command -v setpriv >/dev/null 2>&1 || die "setpriv (util-linux) is required"
@@ -48,7 +52,9 @@ reachable() {
 	as_nobody sh -c '
 		test -x "$1" && test -r "$2/python/agent.py" && test -r "$3/conftest.py" &&
 		test -r "$3/helpers.py" && test -r "$3/security/test_protocol.py" &&
-		test -r "$3/integration/test_cli.py"' _ "$bin" "$guest" "$tests" 2>/dev/null
+		test -r "$3/integration/test_cli.py" &&
+		{ test ! -e "$4/brig_node.node" || test -r "$4/brig_node.node"; }' \
+		_ "$bin" "$guest" "$tests" "$native" 2>/dev/null
 }
 
 # /tmp, not $TMPDIR: root's TMPDIR may be private, /tmp never is.
@@ -61,6 +67,7 @@ if reachable; then
 	run_tests=$tests
 	run_bin=$bin
 	run_guest=$guest
+	run_native=$native
 else
 	echo "run-unprivileged: uid $UNPRIV_UID cannot reach $root; using copies in $work" >&2
 	mkdir -p "$work/build/tests" "$work/guest" "$work/tests"
@@ -69,12 +76,15 @@ else
 		[ -x "$(dirname "$bin")/tests/$t" ] && cp "$(dirname "$bin")/tests/$t" "$work/build/tests/"
 	done
 	cp -R "$guest/." "$work/guest/"
+	mkdir -p "$work/native"
+	[ -r "$native/brig_node.node" ] && cp "$native/brig_node.node" "$work/native/"
 	cp -R "$tests/." "$work/tests/"
 	find "$work/tests" -name __pycache__ -prune -exec rm -rf {} +
-	chmod -R a+rX,go-w "$work/build" "$work/guest" "$work/tests"
+	chmod -R a+rX,go-w "$work/build" "$work/guest" "$work/native" "$work/tests"
 	run_tests=$work/tests
 	run_bin=$work/build/brig
 	run_guest=$work/guest
+	run_native=$work/native
 	# shellcheck disable=SC2016 # expanded by the inner shell
 	as_nobody sh -c 'test -x "$1" && test -r "$2/python/agent.py"' _ "$run_bin" "$run_guest" ||
 		die "uid $UNPRIV_UID cannot use the copies in $work either (is $work below a private directory?)"
@@ -91,6 +101,7 @@ as_nobody env \
 	TMPDIR="$work/pytest" \
 	BRIG_BIN="$run_bin" \
 	BRIG_GUEST_DIR="$run_guest" \
+	BRIG_NATIVE_DIR="$run_native" \
 	BRIG_SOURCE_ROOT="$root" \
 	PYTHONDONTWRITEBYTECODE=1 \
 	"$PY" -m pytest -p no:cacheprovider -q --basetemp="$work/pytest/base" \
@@ -102,6 +113,7 @@ for t in test_capi test_session test_hostcall test_fault test_mount_commit; do
 	exe=$(dirname "$run_bin")/tests/$t
 	[ -x "$exe" ] || continue
 	echo "run-unprivileged: $t" >&2
-	as_nobody env HOME="$work/home" BRIG_GUEST_DIR="$run_guest" "$exe" || status=1
+	as_nobody env HOME="$work/home" BRIG_GUEST_DIR="$run_guest" \
+		BRIG_NATIVE_DIR="$run_native" "$exe" || status=1
 done
 exit $status

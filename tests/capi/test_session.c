@@ -1057,6 +1057,87 @@ static void spoofed_holders_die(void)
 	brig_session_free(s);
 }
 
+/* Handler code that names a stopped burner, init's child, as a holder's
+ * spare: in init's socket's datagrams, sent as itself and (which the kernel
+ * refuses) with the credentials of the real holders. */
+static const char py_forge[] =
+    "import ctypes, os, signal, socket, struct, time\n"
+    "TAG = b'%s'\n"
+    "NR_CLONE = {'x86_64': 56, 'aarch64': 220}[os.uname().machine]\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "def handler(event):\n"
+    "    z = ctypes.c_long(0)\n"
+    "    pid = libc.syscall(ctypes.c_long(NR_CLONE), ctypes.c_long(0x8000 | 17), z, z, z, z)\n"
+    "    if pid == 0:\n"
+    "        with open('/proc/self/comm', 'wb') as f:\n"
+    "            f.write(TAG)\n"
+    "        os.kill(os.getpid(), signal.SIGSTOP)\n"
+    "        while True:\n"
+    "            pass\n"
+    "    while open('/proc/%%d/stat' %% pid).read().rpartition(')')[2][1] != 'T':\n"
+    "        time.sleep(0.001)\n"
+    "    me = os.getpid()\n"
+    "    others = [int(p) for p in os.listdir('/proc')\n"
+    "              if p.isdigit() and int(p) not in (1, me, pid)]\n"
+    "    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+    "    msg = struct.pack('<Ii', 0x65726170, pid)\n"
+    "    refused = 0\n"
+    "    for _ in range(100):\n"
+    "        sock.sendto(msg, b'\\0brig-init')\n"
+    "        for h in others:\n"
+    "            cred = struct.pack('3i', h, os.getuid(), os.getgid())\n"
+    "            try:\n"
+    "                sock.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS, cred)],\n"
+    "                             0, b'\\0brig-init')\n"
+    "            except OSError:\n"
+    "                refused += 1\n"
+    "        time.sleep(0.001)\n"
+    "    return [refused, len(others)]\n";
+
+/*
+ * While a holder makes its spare, the guest names a burner of its own as
+ * the spare, from itself and posing as the holders.  init takes spares only
+ * from the holder it woke, whose pid the kernel vouches for: the burner
+ * dies with the next kill, and the real spare serves the restore.
+ */
+static void forged_spare_dies(void)
+{
+	static char code[4096];
+	brig_session *s;
+	brig_snapshot *snap = NULL;
+	char tag[16], *res = NULL;
+
+	if (!PY)
+		return;
+	make_tag(tag, sizeof(tag), "g");
+	s = spoofing_session(tag);
+	snprintf(code, sizeof(code), py_forge, tag);
+	CHECK(brig_session_unload(s) == BRIG_OK);
+	CHECK(brig_session_add_handler(s, "forge", code) == BRIG_OK);
+	CHECK(brig_session_load(s, NULL) == BRIG_OK);
+	CHECK(brig_session_snapshot(s, &snap) == BRIG_OK);
+	/* At once: init is having the holder make its first spare. */
+	CHECK(call(s, "forge", "{}", &res) == BRIG_OK && res);
+	{
+		int refused = -1, others = -1;
+
+		CHECK(res && sscanf(res, "[%d,%d]", &refused, &others) == 2);
+		CHECK(others >= 1 && refused == 100 * others);
+	}
+	free(res);
+	CHECK(count_alive(tag, 1).alive == 1);
+	CHECK(spin(s) == BRIG_E_CANCELLED);
+	CHECK(none_alive(tag).alive == 0);
+	CHECK(snap && brig_session_restore(s, snap) == BRIG_OK);
+	CHECK(call(s, "ps", "{}", &res) == BRIG_OK && res &&
+	      strcmp(res, "\"1 [('python3', 'T'), ('python3', 'T')]\"") == 0);
+	if (res && strcmp(res, "\"1 [('python3', 'T'), ('python3', 'T')]\"") != 0)
+		fprintf(stderr, "after the restore: %s\n", res);
+	free(res);
+	brig_snapshot_free(snap);
+	brig_session_free(s);
+}
+
 /*
  * A child that stops itself while a snapshot is taken makes two stopped
  * children where init expects one: the snapshot fails and neither is kept.
@@ -1164,6 +1245,7 @@ static void suite(void)
 	rwc_commits_after_each_call();
 	idle_sessions_are_frozen();
 	spoofed_holders_die();
+	forged_spare_dies();
 	holder_must_be_alone();
 	spoiled_snapshot();
 	no_leaks();
