@@ -308,8 +308,15 @@ static bool settle(struct sweep *w, int32_t pid, enum sweep_mode mode)
 	struct proc_state ps;
 
 	if (mode == SWEEP_KILL && !holder) {
-		if (running_tasks(w, pid, true) == 0)
+		for (int i = 0; i < w->ngone; i++) {
+			if (w->gone[i] == pid)
+				return true;
+		}
+		if (running_tasks(w, pid, true) == 0) {
+			if (w->ngone < SWEEP_MAX_GONE)
+				w->gone[w->ngone++] = pid;
 			return true;
+		}
 		kill(pid, SIGKILL);
 		return false;
 	}
@@ -377,6 +384,7 @@ static int run(struct sweep *w, enum sweep_mode mode)
 	uint64_t deadline = sweep_now_ns() + SWEEP_BUDGET_NS;
 	bool have_prev = false;
 
+	w->ngone = 0;
 	for (;;) {
 		bool clean = pass(w, mode);
 

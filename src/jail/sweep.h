@@ -22,6 +22,8 @@
 
 /* Tasks a sweep can account for; more fail it. */
 #define SWEEP_MAX_TASKS 65536
+/* Killed processes a kill sweep remembers as past running code. */
+#define SWEEP_MAX_GONE 256
 
 struct sweep_task {
 	int32_t tid;
@@ -52,6 +54,10 @@ struct sweep {
 	/* The last two scans. */
 	int nprev, ncur;
 	bool overflow;
+	/* This kill sweep's processes found past running code (all their tasks
+	 * dead or exiting): they never run again, so later passes skip them. */
+	int ngone;
+	int32_t gone[SWEEP_MAX_GONE];
 	struct sweep_task prev[SWEEP_MAX_TASKS], cur[SWEEP_MAX_TASKS];
 };
 

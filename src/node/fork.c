@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
@@ -148,14 +149,19 @@ pid_t node_fork_orphan(void)
 	volatile pid_t child = 0;
 	volatile int err = 0;
 	pid_t adopter = getppid(), helper;
+	sigset_t all, old;
 
 	/* The helper shares our memory until it exits: it only forks and
-	 * leaves the result where we find it. */
+	 * leaves the result where we find it.  No signal handler may run in it
+	 * (it would run node's code on node's memory), as posix_spawn does. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	helper = vfork();
 	if (helper == 0) {
 		pid_t c = fork();
 
 		if (c == 0) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
 			/* The helper exits at once; be adopted before anything else, so
 			 * that the adopter sees a stop of ours. */
 			wait_until(adopted, adopter, ADOPT_LIMIT_MS);
@@ -167,7 +173,10 @@ pid_t node_fork_orphan(void)
 		_exit(0);
 	}
 	if (helper < 0)
-		return -errno;
+		err = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (helper < 0)
+		return -err;
 	while (waitpid(helper, NULL, 0) < 0 && errno == EINTR)
 		;
 	return err ? -err : child;
