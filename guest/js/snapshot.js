@@ -87,6 +87,14 @@ function restoreState(trees) {
 	}
 }
 
+// What restoreState does first, without its effects (a spare's rehearsal).
+function rehearse() {
+	for (const [live] of TREES) {
+		inUse(live);
+		fs.statSync(live);
+	}
+}
+
 // -------------------------------------------------------------- snapshots
 
 function take(session, req) {
@@ -140,4 +148,4 @@ function revive(session, info, parseRequest) {
 	return { id, answer: { ok: true, pid: process.pid, loaded: info.loaded } };
 }
 
-module.exports = { take, revive, RESTORED };
+module.exports = { take, revive, rehearse, RESTORED };
