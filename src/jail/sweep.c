@@ -258,14 +258,16 @@ static long task_flags(int task_dir, const char *tid, char *state)
  * in (every write it made is done) and sets PF_EXITING before anything
  * else; what follows, freeing its memory, needs no waiting for.  With
  * doomed, each running task also gets the lowest priority, so that its
- * teardown yields to the live guest that follows it.
+ * teardown yields to the live guest that follows it.  *stopped says
+ * whether all those tasks are stopped (a frozen session's).
  */
-static int running_tasks(struct sweep *w, int32_t pid, bool doomed)
+static int running_tasks(struct sweep *w, int32_t pid, bool doomed, bool *stopped)
 {
 	char path[32], buf[4096];
 	int fd, n_running = 0;
 	long n;
 
+	*stopped = true;
 	memcpy(put_num(path, pid), "/task", 6);
 	if ((fd = openat(w->proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return 0;
@@ -282,6 +284,7 @@ static int running_tasks(struct sweep *w, int32_t pid, bool doomed)
 			if (state == 'Z' || state == 'X' || (flags & TASK_EXITING))
 				continue;
 			n_running++;
+			*stopped = *stopped && (state == 'T' || state == 't');
 			if (doomed)
 				setpriority(PRIO_PROCESS, (id_t)parse_num(d->name), 19);
 		}
@@ -308,16 +311,27 @@ static bool settle(struct sweep *w, int32_t pid, enum sweep_mode mode)
 	struct proc_state ps;
 
 	if (mode == SWEEP_KILL && !holder) {
+		bool stopped;
+
 		for (int i = 0; i < w->ngone; i++) {
 			if (w->gone[i] == pid)
 				return true;
 		}
-		if (running_tasks(w, pid, true) == 0) {
+		if (running_tasks(w, pid, true, &stopped) == 0) {
 			if (w->ngone < SWEEP_MAX_GONE)
 				w->gone[w->ngone++] = pid;
 			return true;
 		}
 		kill(pid, SIGKILL);
+		/*
+		 * A stopped process is in no system call: killed, it dies without
+		 * running again, unless something running woke it first, which a
+		 * pass that finds nothing running rules out (pass()).
+		 */
+		if (stopped && w->nstopkill < SWEEP_MAX_GONE) {
+			w->stopkill[w->nstopkill++] = pid;
+			return true;
+		}
 		return false;
 	}
 	inspect(w, pid, mode == SWEEP_FREEZE, true, &ps);
@@ -346,6 +360,7 @@ static bool pass(struct sweep *w, enum sweep_mode mode)
 
 	w->ncur = 0;
 	w->overflow = false;
+	w->nstopkill = 0;
 	lseek(w->proc_fd, 0, SEEK_SET);
 	while ((n = syscall(SYS_getdents64, w->proc_fd, buf, sizeof(buf))) > 0) {
 		for (long off = 0; off < n;) {
@@ -358,6 +373,10 @@ static bool pass(struct sweep *w, enum sweep_mode mode)
 				clean = false;
 		}
 	}
+	/* Nothing ran: what was killed while stopped never runs again.  (Else
+	 * the next pass looks at it again.) */
+	for (int i = 0; clean && i < w->nstopkill && w->ngone < SWEEP_MAX_GONE; i++)
+		w->gone[w->ngone++] = w->stopkill[i];
 	return clean;
 }
 

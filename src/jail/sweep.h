@@ -58,6 +58,9 @@ struct sweep {
 	 * dead or exiting): they never run again, so later passes skip them. */
 	int ngone;
 	int32_t gone[SWEEP_MAX_GONE];
+	/* This pass's processes killed while stopped. */
+	int nstopkill;
+	int32_t stopkill[SWEEP_MAX_GONE];
 	struct sweep_task prev[SWEEP_MAX_TASKS], cur[SWEEP_MAX_TASKS];
 };
 
