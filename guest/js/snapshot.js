@@ -87,11 +87,12 @@ function restoreState(trees) {
 	}
 }
 
-// What restoreState does first, without its effects (a spare's rehearsal).
-function rehearse() {
-	for (const [live] of TREES) {
+// What restoreState does, without its effects (a spare's rehearsal): the
+// mode is set on the snapshot's copy, which has it already.
+function rehearse(trees) {
+	for (const { live, copy } of trees) {
 		inUse(live);
-		fs.statSync(live);
+		fs.chmodSync(copy, fs.statSync(copy).mode & 0o7777);
 	}
 }
 
@@ -118,7 +119,7 @@ function take(session, req) {
 	const r = a.snapshot();
 	if (r.restored) {
 		// A spare the holder made: get ready, then wait for a restore.
-		session.ready();
+		session.ready(() => rehearse(trees));
 		a.stop();
 		return [RESTORED, { token: String(req.token), trees, loaded: req.loaded === true,
 			holder: r.holder }];
@@ -148,4 +149,4 @@ function revive(session, info, parseRequest) {
 	return { id, answer: { ok: true, pid: process.pid, loaded: info.loaded } };
 }
 
-module.exports = { take, revive, rehearse, RESTORED };
+module.exports = { take, revive, RESTORED };
