@@ -518,7 +518,10 @@ typedef struct brig_session brig_session;
 typedef struct brig_call_opts {
 	uint64_t wall_timeout_ms; /* OR'ed with cpu_timeout_ms: whichever fires first */
 	uint64_t cpu_timeout_ms;
-	bool gc;	      /* collect garbage after a handler call (default true) */
+	/* Collect garbage after a handler call (default true).  JavaScript runs
+	 * a full collection only once the heap grew by 4 MiB since the last
+	 * (V8 collects short-lived garbage itself; a full one costs ms). */
+	bool gc;
 	bool interactive;     /* REPL style: print the value of an expression */
 	const char *filename; /* shown in tracebacks; default "<session>" */
 } brig_call_opts;
@@ -594,11 +597,16 @@ int brig_session_call_handler(brig_session *s, const char *name, const char *eve
  * Snapshots: the session's exact state (heap, globals, loaded handlers and
  * the files of /tmp and /home/user), restorable any number of times.
  * Restoring also clears poisoning.  A session keeps at most 16 snapshots.
- * Python sessions support them; for JavaScript they return
- * BRIG_E_UNSUPPORTED (V8 cannot be copied by fork).  A snapshot is a
- * stopped copy of the guest, and guest code can spoil its own: taking one
- * fails (BRIG_E_INTERNAL) when the guest did not leave exactly one stopped
- * copy, and restoring fails with BRIG_E_NOTFOUND (leaving the session
+ * Python and JavaScript sessions support them; JavaScript needs brig's node
+ * addon (brig_config.native_dir), built only where node's headers were
+ * found: without it brig_session_snapshot returns BRIG_E_UNSUPPORTED.  A
+ * copy restored draws fresh random numbers (Python's random and uuid4; in
+ * JavaScript Math.random, which in sessions draws on the system's generator
+ * because V8 cannot reseed its own, and crypto).  A snapshot is a stopped
+ * copy of the guest (with a second one made ahead for the next restore),
+ * and guest code can spoil its own: taking one fails (BRIG_E_INTERNAL) when
+ * the guest did not leave exactly one stopped copy or could not copy its
+ * files, and restoring fails with BRIG_E_NOTFOUND (leaving the session
  * poisoned) once the guest killed or woke that copy.
  */
 typedef struct brig_snapshot brig_snapshot;

@@ -7,7 +7,8 @@
 #
 # When uid 65534 cannot reach the checkout (CI may clone into a private
 # directory), the binary, the guest agents and the tests are copied into a
-# fresh world-readable directory and BRIG_BIN / BRIG_GUEST_DIR point there.
+# fresh world-readable directory and BRIG_BIN / BRIG_GUEST_DIR /
+# BRIG_NATIVE_DIR point there.
 set -eu
 
 UNPRIV_UID=65534
@@ -19,6 +20,8 @@ root=$(cd "$here/.." && pwd)
 bin=${BRIG_BIN:-$root/build/brig}
 guest=${BRIG_GUEST_DIR:-$root/guest}
 zygote=${BRIG_ZYGOTE_DIR:-$(dirname "$bin")/src/zygote}
+# The node addon (JavaScript snapshots), when it was built.
+native=${BRIG_NATIVE_DIR:-$(dirname "$bin")/src/node}
 tests=$root/tests
 
 die() {
@@ -31,14 +34,15 @@ die() {
 # Absolute paths: the tests run from another directory.
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 guest=$(cd "$guest" && pwd)
+[ -d "$native" ] && native=$(cd "$native" && pwd)
 
 if [ "$(id -u)" -ne 0 ]; then
 	# Already unprivileged: nothing to switch to.
 	echo "run-unprivileged: running as uid $(id -u) already" >&2
 	status=0
-	BRIG_BIN=$bin BRIG_GUEST_DIR=$guest "$PY" -m pytest -p no:cacheprovider -q \
+	BRIG_BIN=$bin BRIG_GUEST_DIR=$guest BRIG_NATIVE_DIR=$native "$PY" -m pytest -p no:cacheprovider -q \
 		"$tests/integration" "$tests/security" "$tests/property" "$@" || status=$?
-	BRIG_BIN=$bin BRIG_GUEST_DIR=$guest "$PY" -m pytest -p no:cacheprovider -q --brig-daemon \
+	BRIG_BIN=$bin BRIG_GUEST_DIR=$guest BRIG_NATIVE_DIR=$native "$PY" -m pytest -p no:cacheprovider -q --brig-daemon \
 		"$tests/integration" "$tests/security" "$@" || status=1
 	exit $status
 fi
@@ -54,7 +58,9 @@ reachable() {
 	as_nobody sh -c '
 		test -x "$1" && test -r "$2/python/agent.py" && test -r "$3/conftest.py" &&
 		test -r "$3/helpers.py" && test -r "$3/security/test_protocol.py" &&
-		test -r "$3/integration/test_cli.py"' _ "$bin" "$guest" "$tests" 2>/dev/null
+		test -r "$3/integration/test_cli.py" &&
+		{ test ! -e "$4/brig_node.node" || test -r "$4/brig_node.node"; }' \
+		_ "$bin" "$guest" "$tests" "$native" 2>/dev/null
 }
 
 # /tmp, not $TMPDIR: root's TMPDIR may be private, /tmp never is.
@@ -63,12 +69,12 @@ trap 'rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 chmod 755 "$work"
 
-native_env="BRIG_NATIVE_DIR="
 if reachable; then
 	run_tests=$tests
 	run_bin=$bin
 	run_guest=$guest
 	run_zygote=$zygote
+	run_native=$native
 else
 	echo "run-unprivileged: uid $UNPRIV_UID cannot reach $root; using copies in $work" >&2
 	mkdir -p "$work/build/tests" "$work/guest" "$work/tests"
@@ -76,19 +82,19 @@ else
 	for t in test_capi test_session test_hostcall test_fault test_zygote test_warm session_values test_mount_commit; do
 		[ -x "$(dirname "$bin")/tests/$t" ] && cp "$(dirname "$bin")/tests/$t" "$work/build/tests/"
 	done
-	mkdir -p "$work/build/src/zygote" "$work/build/src/node"
+	mkdir -p "$work/build/src/zygote"
 	cp "$zygote"/*.so "$zygote"/*.node "$work/build/src/zygote/" 2>/dev/null || true
-	# The node addon JavaScript snapshots fork with, bound into every jail.
-	cp "$(dirname "$bin")"/src/node/*.node "$work/build/src/node/" 2>/dev/null || true
-	native_env="BRIG_NATIVE_DIR=$work/build/src/node"
 	cp -R "$guest/." "$work/guest/"
+	mkdir -p "$work/native"
+	[ -r "$native/brig_node.node" ] && cp "$native/brig_node.node" "$work/native/"
 	cp -R "$tests/." "$work/tests/"
 	find "$work/tests" -name __pycache__ -prune -exec rm -rf {} +
-	chmod -R a+rX,go-w "$work/build" "$work/guest" "$work/tests"
+	chmod -R a+rX,go-w "$work/build" "$work/guest" "$work/native" "$work/tests"
 	run_tests=$work/tests
 	run_bin=$work/build/brig
 	run_guest=$work/guest
 	run_zygote=$work/build/src/zygote
+	run_native=$work/native
 	# shellcheck disable=SC2016 # expanded by the inner shell
 	as_nobody sh -c 'test -x "$1" && test -r "$2/python/agent.py"' _ "$run_bin" "$run_guest" ||
 		die "uid $UNPRIV_UID cannot use the copies in $work either (is $work below a private directory?)"
@@ -106,8 +112,8 @@ as_nobody env \
 	BRIG_BIN="$run_bin" \
 	BRIG_GUEST_DIR="$run_guest" \
 	BRIG_ZYGOTE_DIR="$run_zygote" \
+	BRIG_NATIVE_DIR="$run_native" \
 	BRIG_SOURCE_ROOT="$root" \
-	"$native_env" \
 	PYTHONDONTWRITEBYTECODE=1 \
 	"$PY" -m pytest -p no:cacheprovider -q --basetemp="$work/pytest/base" \
 	"$run_tests/integration" "$run_tests/security" "$run_tests/property" "$@" || status=$?
@@ -119,8 +125,9 @@ as_nobody env \
 	TMPDIR="$work/pytest" \
 	BRIG_BIN="$run_bin" \
 	BRIG_GUEST_DIR="$run_guest" \
+	BRIG_ZYGOTE_DIR="$run_zygote" \
+	BRIG_NATIVE_DIR="$run_native" \
 	BRIG_SOURCE_ROOT="$root" \
-	"$native_env" \
 	PYTHONDONTWRITEBYTECODE=1 \
 	"$PY" -m pytest -p no:cacheprovider -q --brig-daemon --basetemp="$work/pytest/based" \
 	"$run_tests/integration" "$run_tests/security" "$@" || status=1
@@ -132,6 +139,6 @@ for t in test_capi test_session test_hostcall test_fault test_zygote test_warm t
 	[ -x "$exe" ] || continue
 	echo "run-unprivileged: $t" >&2
 	as_nobody env HOME="$work/home" BRIG_GUEST_DIR="$run_guest" BRIG_ZYGOTE_DIR="$run_zygote" \
-		"$native_env" "$exe" || status=1
+		BRIG_NATIVE_DIR="$run_native" "$exe" || status=1
 done
 exit $status

@@ -352,9 +352,7 @@ class Channel {
 		}
 	}
 
-	send(type, parts) {
-		if (this.dead)
-			this.fail();
+	frame(type, parts) {
 		let size = 1;
 		for (const p of parts)
 			size += p.length;
@@ -364,6 +362,13 @@ class Channel {
 		let off = 5;
 		for (const p of parts)
 			off += p.copy(frame, off);
+		return frame;
+	}
+
+	send(type, parts) {
+		if (this.dead)
+			this.fail();
+		const frame = this.frame(type, parts);
 		this.blocking();
 		try {
 			writeAll(FD, frame);
@@ -560,11 +565,15 @@ class Channel {
 
 	// A session's answer to request id: a JSON object and an optional blob.
 	answer(id, obj, blob) {
+		this.send(DONE, this.answerParts(id, obj, blob));
+	}
+
+	answerParts(id, obj, blob) {
 		const text = Buffer.from(plainJson(obj));
 		const parts = [u32(id), u32(text.length), text];
 		if (blob && blob.length)
 			parts.push(blob);
-		this.send(DONE, parts);
+		return parts;
 	}
 }
 

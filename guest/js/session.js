@@ -28,8 +28,9 @@
 // function of its own: like a module, a handler's code has its own top-level
 // scope and shares only globalThis with the cells and other handlers.  It may
 // use top-level await or `export function handler`.  A call with gc runs a
-// full collection afterwards: gc() comes from a context made, on first use,
-// while --expose-gc is set, so that user code never sees it.
+// full collection afterwards if the heap grew by 4 MiB since the last one:
+// gc() comes from a context made, on first use, while --expose-gc is set, so
+// that user code never sees it.
 //
 // Snapshots fork this process (snapshot.js).  Every copy a restore revives
 // must draw its own random numbers, and V8 offers no way to reseed
@@ -50,6 +51,15 @@
 const vm = require('vm');
 
 const REQ = 5;
+const DONE = 6;
+// How much a call may grow the heap before the collection after it is a full one.
+const GC_GROWTH = 4 << 20;
+
+let v8Module = null;
+
+function heapUsed() {
+	return (v8Module || (v8Module = require('v8'))).getHeapStatistics().used_heap_size;
+}
 
 class Session {
 	constructor(kit) {
@@ -120,8 +130,53 @@ class Session {
 			this.pending(own(new Error('the code awaits a promise that nothing is left to settle')));
 	}
 
-	gc() {
+	/*
+	 * After a call: a full collection, when the heap grew by GC_GROWTH since
+	 * the last one (or always, with force).  One costs milliseconds, and in a
+	 * snapshot's copy it would copy every page it marks; V8 collects
+	 * short-lived garbage on its own.
+	 */
+	gc(force) {
+		this.makeGc();
+		if (typeof this.collect !== 'function')
+			return;
+		if (!force && heapUsed() < this.gcBase + GC_GROWTH)
+			return;
+		this.collect();
+		this.gcBase = heapUsed();
+	}
+
+	// A snapshot's spare (snapshot.js), before it stops: its own random
+	// numbers, and a dry run of what it does once woken.
+	ready(files) {
+		this.reseed();
+		this.rehearse(files);
+	}
+
+	/*
+	 * Read a restore request, check the files, answer, serve a call: without
+	 * their effects.  In a fork every first write to a page copies it, and
+	 * code run for the first time compiles: both happen now rather than
+	 * while the restore waits.
+	 */
+	rehearse(files) {
+		const text = Buffer.from(JSON.stringify({ op: 'restore', max_frame: 1 << 20 }));
+		const head = Buffer.alloc(8);
+		head.writeUInt32LE(1, 0);
+		head.writeUInt32LE(text.length, 4);
+		parseRequest({ type: REQ, body: Buffer.concat([head, text]) });
+		this.ch.buf.subarray(this.ch.start, this.ch.end).indexOf(Buffer.alloc(32, 0x30));
+		files();
+		this.ch.frame(DONE, this.ch.answerParts(1, { ok: true, pid: process.pid, loaded: true }));
+		const event = Reflect.apply(this.parse, this.json, ['{"a": [1, "b"]}']);
+		const out = this.kit.toJson(event);
+		this.ch.frame(DONE, this.ch.answerParts(2, { ok: true }, Buffer.from(out, 'utf8')));
+		heapUsed();
+	}
+
+	makeGc() {
 		if (this.collect === undefined) {
+			this.gcBase = heapUsed();
 			// Only a context made while the flag is set has gc(); the session's
 			// own context is made without it, so user code does not see it.
 			const v8 = require('v8');
@@ -134,8 +189,6 @@ class Session {
 				v8.setFlagsFromString('--no-expose-gc');
 			}
 		}
-		if (typeof this.collect === 'function')
-			this.collect();
 	}
 
 	// ------------------------------------------------------ exec, complete
@@ -265,7 +318,7 @@ class Session {
 
 	unload() {
 		this.handlers = new Map();
-		this.gc();
+		this.gc(true);
 		return [{ ok: true }];
 	}
 

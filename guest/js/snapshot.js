@@ -47,33 +47,52 @@ function listing(dir) {
 	}
 }
 
+// Copy /tmp and the home directory into folder; returns what restoreState
+// needs: each live tree, its copy, whether it was empty, and its mode.
+// What restoreState calls runs once here too: a copy inherits the compiled
+// code instead of compiling it for every restore.
 function saveState(folder) {
-	for (const [src, name] of TREES) {
-		const dst = folder + '/' + name;
-		fs.mkdirSync(dst, { recursive: true });
-		if (listing(src).length)
-			fs.cpSync(src, dst, CP);
-		fs.chmodSync(dst, fs.statSync(src).mode & 0o7777);
-	}
+	return TREES.map(([live, name]) => {
+		const copy = folder + '/' + name;
+		const empty = listing(live).length === 0;
+		const mode = fs.statSync(live).mode & 0o7777;
+		fs.mkdirSync(copy, { recursive: true });
+		if (!empty)
+			fs.cpSync(live, copy, CP);
+		inUse(live);
+		fs.chmodSync(live, mode);
+		return { live, copy, empty, mode };
+	});
+}
+
+// Inodes in use on the tmpfs at path: 1 when it holds nothing but its root.
+function inUse(path) {
+	const st = fs.statfsSync(path);
+	return st.files - st.ffree;
 }
 
 /*
- * Put the snapshot's files back.  Copying is skipped when both the saved
- * tree and the live one are empty, the usual case, which then costs two
- * directory reads and two stats per tree.
+ * Put the snapshot's files back.  Each tree is its own tmpfs, so when the
+ * snapshot's was empty and the live one uses one inode (its root), it is
+ * empty too and nothing is copied: the usual case, two syscalls.
  */
-function restoreState(folder) {
-	for (const [dst, name] of TREES) {
-		const src = folder + '/' + name;
-		const live = listing(dst);
-		const saved = listing(src);
-		for (const entry of live)
-			fs.rmSync(dst + '/' + entry, { recursive: true, force: true });
-		if (saved.length)
-			fs.cpSync(src, dst, CP);
-		const mode = fs.statSync(src).mode & 0o7777;
-		if ((fs.statSync(dst).mode & 0o7777) !== mode)
-			fs.chmodSync(dst, mode);
+function restoreState(trees) {
+	for (const { live, copy, empty, mode } of trees) {
+		if (!empty || inUse(live) !== 1) {
+			for (const entry of listing(live))
+				fs.rmSync(live + '/' + entry, { recursive: true, force: true });
+			fs.cpSync(copy, live, CP);
+		}
+		fs.chmodSync(live, mode);
+	}
+}
+
+// What restoreState does, without its effects (a spare's rehearsal): the
+// mode is set on the snapshot's copy, which has it already.
+function rehearse(trees) {
+	for (const { live, copy } of trees) {
+		inUse(live);
+		fs.chmodSync(copy, fs.statSync(copy).mode & 0o7777);
 	}
 }
 
@@ -87,12 +106,24 @@ function take(session, req) {
 				'this build lacks (it is built only where node_api.h is found): ' + addonError } }];
 	}
 	session.snapshots++;
+	// Made once here rather than in every copy: a context costs milliseconds.
+	session.makeGc();
 	const folder = SNAP_ROOT + '/' + process.pid + '-' + session.snapshots;
-	saveState(folder);
+	let trees;
+	try {
+		trees = saveState(folder);
+	} catch (err) {
+		// A FIFO, an unreadable file: no snapshot.
+		return [{ error: { type: 'OSError', message: String(err && err.message) } }];
+	}
 	const r = a.snapshot();
-	if (r.restored)
-		return [RESTORED, { token: String(req.token), folder, loaded: req.loaded === true,
+	if (r.restored) {
+		// A spare the holder made: get ready, then wait for a restore.
+		session.ready(() => rehearse(trees));
+		a.stop();
+		return [RESTORED, { token: String(req.token), trees, loaded: req.loaded === true,
 			holder: r.holder }];
+	}
 	// The host asks init about the holder once this answer arrives: it must
 	// be stopped by then.
 	a.waitStopped(r.holder);
@@ -100,23 +131,21 @@ function take(session, req) {
 }
 
 /*
- * A revived copy's first steps: become a process of its own, find the
- * host's token, and serve the restore.  Returns the restore's id and answer.
+ * A woken spare's first steps: take over the channel from the dead guest,
+ * find the host's token, and serve the restore.  Returns the restore's id
+ * and answer.
  */
 function revive(session, info, parseRequest) {
 	const a = native();
 	// node's own exit joins platform threads that only the original has.
 	process.reallyExit = (code) => a.exit(code | 0);
-	session.reseed();
 	session.ch.revived((fd) => a.setBlocking(fd, true), FD);
 	session.ch.resync(Buffer.from(info.token));
 	const frame = session.ch.readFrame();
 	const { id, req } = frame.type === REQ ? parseRequest(frame) : { req: {} };
 	if (req.op !== 'restore')
 		throw new Error('brig agent: expected a restore request');
-	restoreState(info.folder);
-	// A kill right after this restore must find the holder stopped again.
-	a.waitStopped(info.holder);
+	restoreState(info.trees);
 	return { id, answer: { ok: true, pid: process.pid, loaded: info.loaded } };
 }
 

@@ -188,13 +188,13 @@ enum jail_ctl_kind {
 	JAIL_CTL_STATUS = 3,
 	JAIL_CMD_KILL = 4,   /* SIGKILL every process but init and the stopped holders */
 	JAIL_CMD_SIGNAL = 5, /* send value to pid (never init or a holder) */
-	JAIL_CMD_CONT = 6,   /* wake holder pid/arg; the ACK's arg is 0, or -1 if none */
+	/* 6 was CONT, now part of RESTORE */
 	JAIL_CTL_ACK = 7,
 	JAIL_CMD_SNAP_BEGIN = 8, /* a snapshot starts: watch for one new stopped child */
 	JAIL_CMD_SNAP_END = 9,	 /* value 1: keep it as a holder; ACK: its pid and id */
 	JAIL_CMD_DROP = 10,	 /* kill and forget holder pid/arg */
 	JAIL_CMD_THAW = 12,	 /* a call starts: wake what the freeze stopped */
-	JAIL_CMD_RESTORE = 13,	 /* KILL, then CONT holder pid/arg: one round trip */
+	JAIL_CMD_RESTORE = 13,	 /* KILL, wake holder pid/arg's spare; ACK arg -1: none */
 };
 
 struct jail_ctl_msg {
@@ -266,11 +266,11 @@ int jail_signal(struct jail_proc *p, int32_t pid, int sig);
  * *pid and *id receive the holder init found, or 0. */
 int jail_snap_begin(struct jail_proc *p);
 int jail_snap_end(struct jail_proc *p, bool keep, int32_t *pid, int32_t *id);
-/* Wake (restore) or kill and forget a holder.  jail_cont: 1 when init knows
- * no such holder (it died, or was found running and killed). */
-int jail_cont(struct jail_proc *p, int32_t pid, int32_t id);
-/* jail_kill_guests and jail_cont in one command (a restore). */
+/* A restore: kill every guest process as jail_kill_guests does, then wake
+ * the spare of holder pid/id as the new live guest (supervise.c).  1 when
+ * init knows no such holder (it died, or was found running and killed). */
 int jail_restore(struct jail_proc *p, int32_t pid, int32_t id);
+/* Kill and forget a holder and its spare. */
 int jail_drop(struct jail_proc *p, int32_t pid, int32_t id);
 /*
  * Bracket every call: between calls init stops every guest process (1 ms
@@ -286,7 +286,22 @@ int jail_ctl_poll(struct jail_proc *p, struct jail_ctl_msg *m);
 
 /* init's loop in session mode: reap and report, obey commands, freeze
  * between calls.  Never returns. */
-__attribute__((noreturn)) void jail_supervise(int ctl, int timer, struct jail_shared *shared);
+__attribute__((noreturn)) void jail_supervise(int ctl, int timer, struct jail_shared *shared,
+					      int sock);
+
+/*
+ * A holder names the spare it made in one datagram to init's socket, the
+ * abstract unix address JAIL_SPARE_SOCKET of the jail's own network
+ * namespace (supervise.c, and the guest agents).
+ */
+#define JAIL_SPARE_SOCKET "brig-init"
+#define JAIL_SPARE_MAGIC 0x65726170u /* "pare", little-endian */
+struct jail_spare_msg {
+	uint32_t magic;
+	int32_t spare; /* the copy's pid, in the jail */
+};
+/* init's end: bound before the guest exists, so no guest can take the name. */
+int jail_spare_socket(void);
 
 /*
  * Open every bind source as an O_PATH fd into fds[] (one per bind, -1 for

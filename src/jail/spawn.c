@@ -582,11 +582,15 @@ static int init_run(const struct jail_plan *plan, int ctl, bool warm, struct jai
 	struct jail_plan moved;
 	struct fd_keep keep;
 	pid_t guest;
+	int spares = -1;
 
 	prctl(PR_SET_DUMPABLE, 0);
 	/* The page init shares with the host is none of the guest's business. */
 	if (plan->session)
 		madvise(plan->shared, sizeof(*plan->shared), MADV_DONTFORK);
+	/* Where snapshot holders name their spares: taken before any guest runs. */
+	if (plan->session && (spares = jail_spare_socket()) < 0)
+		child_fail(ctl, "spare socket", errno);
 	if (warm)
 		guest = fork_warm(&plan, &ctl, &moved, rwc, &keep);
 	else
@@ -604,7 +608,7 @@ static int init_run(const struct jail_plan *plan, int ctl, bool warm, struct jai
 	close_rwc(rwc);
 	close_guest_ends(plan);
 	if (plan->session)
-		jail_supervise(ctl, plan->timer_fd, plan->shared);
+		jail_supervise(ctl, plan->timer_fd, plan->shared, spares);
 	send_status(ctl, init_wait(guest, ctl));
 	_exit(0);
 }

@@ -15,6 +15,16 @@
  * child that stopped in that time.  Nothing the guest says names a holder,
  * and a kill spares a holder only while it is still init's stopped child.
  *
+ * Each holder keeps a spare: a copy it forked (also init's child), which
+ * stopped itself ready to serve, so that a restore only wakes it.  init
+ * wakes the holder to make one (after a snapshot, and after each restore
+ * used the last), and the holder names the copy in a datagram to init's
+ * socket; the kernel vouches for the sender's pid, so only the holder that
+ * init woke can name a spare.  The spare is ready once init saw it stop as
+ * its own child.  A kill or a snapshot first waits for a spare being made;
+ * a holder or copy that takes longer than MAKING_LIMIT_MS is killed.  Spares
+ * are spared as the holders are.
+ *
  * Between calls init stops every guest process (a freeze).  The host never
  * waits for it: it marks calls in a page it shares with init and sets a
  * timer when a call ends; init freezes when the timer runs out and no call
@@ -28,6 +38,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -37,6 +48,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +60,8 @@
 #define HOLDER_WAIT_MS 500
 /* Children that stopped during one snapshot; more fail it anyway. */
 #define MAX_CANDIDATES 8
+/* How long a holder may run to make a spare. */
+#define MAKING_LIMIT_MS 2000
 /* Reaping needs no polling (SIGCHLD wakes init); this only bounds a wait
  * for a stop that an orphan made before init adopted it, which sends init
  * no SIGCHLD. */
@@ -55,6 +69,11 @@
 
 struct sup {
 	int ctl, timer, chld;
+	int sock; /* holders name their spares here */
+	/* The holder woken to make a spare (one at a time), the spare it named
+	 * until init sees it stopped, and until when they may take. */
+	int32_t making, pending;
+	uint64_t making_deadline;
 	struct jail_shared *shared;
 	int32_t next_id;
 	/* A snapshot is open: the children that stopped since it began. */
@@ -84,7 +103,7 @@ static void send_msg(int ctl, int kind, int32_t pid, int32_t value, int32_t arg)
 /* A child stopped: while a snapshot is open, it may be the new holder. */
 static void note_stop(struct sup *s, int32_t pid)
 {
-	if (!s->watching || sweep_holder(&s->w, pid))
+	if (!s->watching || sweep_spared(&s->w, pid))
 		return;
 	for (int i = 0; i < s->ncand && i < MAX_CANDIDATES; i++) {
 		if (s->cand[i] == pid)
@@ -95,6 +114,54 @@ static void note_stop(struct sup *s, int32_t pid)
 	s->ncand++;
 }
 
+/*
+ * Read what holders said: the spare each made.  Taken only from the holder
+ * init woke to make one (the kernel gives the sender's real pid), and only
+ * if it names no holder or spare yet; ready once it is init's stopped child.
+ */
+static void hear_holders(struct sup *s)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(struct ucred))];
+	} ctrl;
+	struct jail_spare_msg msg;
+	struct iovec iov = {&msg, sizeof(msg)};
+	struct msghdr mh = {NULL, 0, &iov, 1, ctrl.buf, sizeof(ctrl.buf), 0};
+	struct cmsghdr *c;
+	struct sweep_holder *h;
+
+	for (;;) {
+		struct ucred cred = {0, 0, 0};
+		ssize_t n;
+
+		mh.msg_controllen = sizeof(ctrl.buf);
+		if ((n = recvmsg(s->sock, &mh, MSG_DONTWAIT)) < 0)
+			return;
+		if (n != (ssize_t)sizeof(msg))
+			continue;
+		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS)
+				memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+		}
+		if (msg.magic != JAIL_SPARE_MAGIC || cred.pid <= 1 || cred.pid != s->making ||
+		    !(h = sweep_holder(&s->w, cred.pid)) || h->spare || msg.spare <= 1 ||
+		    sweep_spared(&s->w, msg.spare))
+			continue;
+		h->spare = msg.spare;
+		/* Its stop may be reaped already; if not, reap() sees it. */
+		if (!sweep_stopped_child(&s->w, msg.spare))
+			s->pending = msg.spare;
+	}
+}
+
+/* The holder that made a spare stopped (after naming it) or died. */
+static void making_ended(struct sup *s)
+{
+	hear_holders(s);
+	s->making = 0;
+}
+
 /* Reap and report every exit; note every stop of our own children. */
 static void reap(struct sup *s)
 {
@@ -102,6 +169,10 @@ static void reap(struct sup *s)
 	pid_t p;
 
 	while ((p = waitpid(-1, &st, WNOHANG | WUNTRACED | __WALL)) > 0) {
+		if (p == s->making)
+			making_ended(s);
+		if (p == s->pending)
+			s->pending = 0; /* the spare is ready, or it died and is none */
 		if (WIFSTOPPED(st)) {
 			note_stop(s, p);
 			continue;
@@ -113,6 +184,56 @@ static void reap(struct sup *s)
 				s->cand[i] = 0;
 		}
 		send_msg(s->ctl, JAIL_CTL_STATUS, p, st, 0);
+	}
+}
+
+/* --------------------------------------------------------------- spares */
+
+/* Wait up to ms for a child to change state or a holder to speak. */
+static void await_child(struct sup *s, int ms)
+{
+	struct pollfd p[2] = {{s->chld, POLLIN, 0}, {s->sock, POLLIN, 0}};
+	struct signalfd_siginfo si;
+
+	if (poll(p, 2, ms) > 0 && (p[0].revents & POLLIN))
+		while (read(s->chld, &si, sizeof(si)) == (ssize_t)sizeof(si))
+			;
+	reap(s);
+	if (p[1].revents & POLLIN)
+		hear_holders(s);
+}
+
+static bool busy(const struct sup *s)
+{
+	return s->making || s->pending;
+}
+
+/* Wake holder h to fork its next spare, unless one is made already. */
+static void start_making(struct sup *s, struct sweep_holder *h)
+{
+	if (busy(s) || h->spare)
+		return;
+	s->making = h->pid;
+	s->making_deadline = sweep_now_ns() + MAKING_LIMIT_MS * 1000000ULL;
+	kill(h->pid, SIGCONT);
+}
+
+/* Wait until the spare being made is ready; what overruns is killed. */
+static void finish_making(struct sup *s)
+{
+	uint64_t now;
+
+	while (busy(s) && (now = sweep_now_ns()) < s->making_deadline)
+		await_child(s, (int)((s->making_deadline - now) / 1000000ULL) + 1);
+	if (s->making) {
+		kill(s->making, SIGKILL);
+		sweep_forget(&s->w, s->making); /* and its spare */
+		s->making = 0;
+	}
+	if (s->pending) {
+		kill(s->pending, SIGKILL);
+		sweep_forget(&s->w, s->pending);
+		s->pending = 0;
 	}
 }
 
@@ -132,6 +253,8 @@ static void thaw(struct sup *s)
 static void kill_guests(struct sup *s)
 {
 	s->freeze_due = false;
+	/* A holder at work is no guest process, nor is the copy it makes. */
+	finish_making(s);
 	sweep_kill(&s->w);
 	atomic_store(&s->shared->frozen, 0);
 }
@@ -159,27 +282,16 @@ static void freeze(struct sup *s)
 
 static void snap_begin(struct sup *s)
 {
-	reap(s); /* stops from before the snapshot are not candidates */
+	finish_making(s); /* a spare's stop is no candidate */
+	reap(s);	  /* stops from before the snapshot are not candidates */
 	s->watching = true;
 	s->ncand = 0;
-}
-
-/* Wait up to ms for a child to change state (SIGCHLD), then reap. */
-static void await_child(struct sup *s, int ms)
-{
-	struct pollfd p = {s->chld, POLLIN, 0};
-	struct signalfd_siginfo si;
-
-	if (poll(&p, 1, ms) > 0)
-		while (read(s->chld, &si, sizeof(si)) == (ssize_t)sizeof(si))
-			;
-	reap(s);
 }
 
 /* Close the snapshot; the holder's pid and id, or 0 when there is none. */
 static struct sweep_holder snap_end(struct sup *s, bool keep)
 {
-	struct sweep_holder h = {0, 0};
+	struct sweep_holder h = {0, 0, 0};
 	uint64_t deadline = sweep_now_ns() + HOLDER_WAIT_MS * 1000000ULL;
 
 	while (keep && s->ncand == 0 && sweep_now_ns() < deadline)
@@ -187,9 +299,11 @@ static struct sweep_holder snap_end(struct sup *s, bool keep)
 	s->watching = false;
 	if (keep && s->ncand == 1 && s->cand[0] > 1 && s->w.nholders < JAIL_MAX_SPARED &&
 	    sweep_stopped_child(&s->w, s->cand[0]))
-		h = (struct sweep_holder){s->cand[0], ++s->next_id};
+		h = (struct sweep_holder){s->cand[0], ++s->next_id, 0};
 	if (h.pid) {
 		s->w.holders[s->w.nholders++] = h;
+		/* The first restore finds a spare ready. */
+		start_making(s, &s->w.holders[s->w.nholders - 1]);
 		return h;
 	}
 	/* No holder, or not exactly one: none of them is kept. */
@@ -207,11 +321,36 @@ static struct sweep_holder *find_exact(struct sup *s, int32_t pid, int32_t id)
 	return h && h->id == id ? h : NULL;
 }
 
+/*
+ * A restore: kill the guest, then wake holder pid/id's spare as the live
+ * guest, and have the holder make the next one.  Without a spare ready (the
+ * guest killed it), one is made first.  0, or -1 when the holder is gone.
+ */
+static int32_t restore(struct sup *s, int32_t pid, int32_t id)
+{
+	struct sweep_holder *h;
+	int32_t spare;
+
+	kill_guests(s);
+	if ((h = find_exact(s, pid, id)) && !h->spare) {
+		start_making(s, h);
+		finish_making(s);
+		h = find_exact(s, pid, id);
+	}
+	if (!h || !h->spare)
+		return -1;
+	spare = h->spare;
+	h->spare = 0;
+	kill(spare, SIGCONT);
+	start_making(s, h);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- commands */
 
 static void obey(struct sup *s, const struct jail_ctl_msg *m)
 {
-	struct sweep_holder *h, got = {0, 0};
+	struct sweep_holder *h, got = {0, 0, 0};
 	int32_t arg = 0;
 
 	switch (m->kind) {
@@ -223,23 +362,17 @@ static void obey(struct sup *s, const struct jail_ctl_msg *m)
 		kill_guests(s);
 		break;
 	case JAIL_CMD_SIGNAL:
-		if (m->pid > 1 && !sweep_holder(&s->w, m->pid))
+		if (m->pid > 1 && !sweep_spared(&s->w, m->pid))
 			kill(m->pid, m->value);
 		break;
 	case JAIL_CMD_RESTORE:
-		kill_guests(s);
-		/* then wake the holder */
-		__attribute__((fallthrough));
-	case JAIL_CMD_CONT:
-		s->freeze_due = false;
-		if ((h = find_exact(s, m->pid, m->arg)))
-			kill(h->pid, SIGCONT);
-		arg = h ? 0 : -1;
+		arg = restore(s, m->pid, m->arg);
 		break;
 	case JAIL_CMD_DROP:
+		finish_making(s);
 		if ((h = find_exact(s, m->pid, m->arg))) {
 			kill(h->pid, SIGKILL);
-			sweep_forget(&s->w, m->pid);
+			sweep_forget(&s->w, m->pid); /* and its spare */
 		}
 		break;
 	case JAIL_CMD_SNAP_BEGIN:
@@ -301,11 +434,12 @@ static void on_timer(struct sup *s)
 		s->freeze_due = true;
 }
 
-void jail_supervise(int ctl, int timer, struct jail_shared *shared)
+void jail_supervise(int ctl, int timer, struct jail_shared *shared, int sock)
 {
 	struct sup *s = mmap(NULL, sizeof(struct sup), PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	struct pollfd p[3] = {{ctl, POLLIN, 0}, {timer, POLLIN, 0}, {-1, POLLIN, 0}};
+	struct pollfd p[4] = {
+	    {ctl, POLLIN, 0}, {timer, POLLIN, 0}, {-1, POLLIN, 0}, {sock, POLLIN, 0}};
 	struct jail_ctl_msg m;
 	sigset_t chld;
 
@@ -321,6 +455,7 @@ void jail_supervise(int ctl, int timer, struct jail_shared *shared)
 	/* The sweeps' short pauses are meant as written. */
 	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 	s->ctl = s->w.ctl = ctl;
+	s->sock = sock;
 	s->timer = timer;
 	s->shared = shared;
 	s->w.reap = reap_cb;
@@ -328,14 +463,19 @@ void jail_supervise(int ctl, int timer, struct jail_shared *shared)
 	if ((s->w.proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		_exit(125);
 	for (;;) {
-		/* A freeze that waited for a snapshot to close is weighed at once. */
-		int r = poll(p, 3, s->freeze_due && !s->watching ? 0 : IDLE_POLL_MS);
+		/* A freeze that waited for a snapshot or a spare is weighed at once. */
+		bool weigh_now = s->freeze_due && !s->watching && !busy(s);
+		int r = poll(p, 4, weigh_now ? 0 : IDLE_POLL_MS);
 		struct signalfd_siginfo si;
 
 		if (r > 0 && (p[2].revents & POLLIN))
 			while (read(s->chld, &si, sizeof(si)) == (ssize_t)sizeof(si))
 				;
 		reap(s);
+		if (r > 0 && (p[3].revents & POLLIN))
+			hear_holders(s);
+		if (busy(s) && sweep_now_ns() >= s->making_deadline)
+			finish_making(s); /* kills what overran */
 		if (r > 0 && (p[0].revents & (POLLHUP | POLLERR)))
 			_exit(0);
 		if (r > 0 && (p[1].revents & POLLIN))
@@ -343,9 +483,27 @@ void jail_supervise(int ctl, int timer, struct jail_shared *shared)
 		if (r > 0 && (p[0].revents & POLLIN) &&
 		    recv(ctl, &m, sizeof(m), MSG_DONTWAIT) == (ssize_t)sizeof(m))
 			obey(s, &m);
-		if (s->freeze_due && !s->watching)
+		if (s->freeze_due && !s->watching && !busy(s))
 			weigh(s);
 	}
+}
+
+int jail_spare_socket(void)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	int one = 1, fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	/* Abstract: sun_path starts with a NUL, the name follows. */
+	memcpy(a.sun_path + 1, JAIL_SPARE_SOCKET, sizeof(JAIL_SPARE_SOCKET) - 1);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&a,
+		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+			     sizeof(JAIL_SPARE_SOCKET) - 1)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /* ----------------------------------------------------------- host side */
@@ -421,19 +579,12 @@ int jail_snap_end(struct jail_proc *p, bool keep, int32_t *pid, int32_t *id)
 	return 0;
 }
 
-int jail_cont(struct jail_proc *p, int32_t pid, int32_t id)
-{
-	struct jail_ctl_msg m = msg(JAIL_CMD_CONT, pid, 0, id), r;
-
-	if (command(p, &m, &r) < 0)
-		return -1;
-	return r.arg < 0 ? 1 : 0;
-}
-
 int jail_restore(struct jail_proc *p, int32_t pid, int32_t id)
 {
 	struct jail_ctl_msg m = msg(JAIL_CMD_RESTORE, pid, 0, id), r;
 
+	/* A call from here on (no freeze), but nothing to wake: all is killed. */
+	atomic_store(&p->shared->busy, 1);
 	if (command(p, &m, &r) < 0)
 		return -1;
 	return r.arg < 0 ? 1 : 0;

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,12 +71,26 @@ struct sweep_holder *sweep_holder(struct sweep *w, int32_t pid)
 	return NULL;
 }
 
+struct sweep_holder *sweep_spared(struct sweep *w, int32_t pid)
+{
+	for (int i = 0; pid > 0 && i < w->nholders; i++) {
+		if (w->holders[i].pid == pid || w->holders[i].spare == pid)
+			return &w->holders[i];
+	}
+	return NULL;
+}
+
 void sweep_forget(struct sweep *w, int32_t pid)
 {
-	struct sweep_holder *h = sweep_holder(w, pid);
+	struct sweep_holder *h = sweep_spared(w, pid);
 
-	if (h)
+	if (h && h->spare == pid) {
+		h->spare = 0;
+	} else if (h) {
+		if (h->spare > 1)
+			kill(h->spare, SIGKILL);
 		*h = w->holders[--w->nholders];
+	}
 }
 
 /* ---------------------------------------------------------- reading /proc */
@@ -241,14 +256,18 @@ static long task_flags(int task_dir, const char *tid, char *state)
  * Tasks of process pid that may still run code of their own: neither dead
  * nor exiting.  A task that SIGKILL reached leaves the system call it was
  * in (every write it made is done) and sets PF_EXITING before anything
- * else; what follows, freeing its memory, needs no waiting for.
+ * else; what follows, freeing its memory, needs no waiting for.  With
+ * doomed, each running task also gets the lowest priority, so that its
+ * teardown yields to the live guest that follows it.  *stopped says
+ * whether all those tasks are stopped (a frozen session's).
  */
-static int running_tasks(struct sweep *w, int32_t pid)
+static int running_tasks(struct sweep *w, int32_t pid, bool doomed, bool *stopped)
 {
 	char path[32], buf[4096];
 	int fd, n_running = 0;
 	long n;
 
+	*stopped = true;
 	memcpy(put_num(path, pid), "/task", 6);
 	if ((fd = openat(w->proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return 0;
@@ -262,8 +281,12 @@ static int running_tasks(struct sweep *w, int32_t pid)
 			if (d->name[0] < '0' || d->name[0] > '9' ||
 			    (flags = task_flags(fd, d->name, &state)) < 0)
 				continue;
-			if (state != 'Z' && state != 'X' && !(flags & TASK_EXITING))
-				n_running++;
+			if (state == 'Z' || state == 'X' || (flags & TASK_EXITING))
+				continue;
+			n_running++;
+			*stopped = *stopped && (state == 'T' || state == 't');
+			if (doomed)
+				setpriority(PRIO_PROCESS, (id_t)parse_num(d->name), 19);
 		}
 	}
 	close(fd);
@@ -284,13 +307,31 @@ static void remember_stopped(struct sweep *w, int32_t pid)
 /* One process in one pass; false when it was not yet as the mode wants. */
 static bool settle(struct sweep *w, int32_t pid, enum sweep_mode mode)
 {
-	bool holder = sweep_holder(w, pid) != NULL;
+	bool holder = sweep_spared(w, pid) != NULL;
 	struct proc_state ps;
 
 	if (mode == SWEEP_KILL && !holder) {
-		if (running_tasks(w, pid) == 0)
+		bool stopped;
+
+		for (int i = 0; i < w->ngone; i++) {
+			if (w->gone[i] == pid)
+				return true;
+		}
+		if (running_tasks(w, pid, true, &stopped) == 0) {
+			if (w->ngone < SWEEP_MAX_GONE)
+				w->gone[w->ngone++] = pid;
 			return true;
+		}
 		kill(pid, SIGKILL);
+		/*
+		 * A stopped process is in no system call: killed, it dies without
+		 * running again, unless something running woke it first, which a
+		 * pass that finds nothing running rules out (pass()).
+		 */
+		if (stopped && w->nstopkill < SWEEP_MAX_GONE) {
+			w->stopkill[w->nstopkill++] = pid;
+			return true;
+		}
 		return false;
 	}
 	inspect(w, pid, mode == SWEEP_FREEZE, true, &ps);
@@ -298,7 +339,8 @@ static bool settle(struct sweep *w, int32_t pid, enum sweep_mode mode)
 	if (ps.live == ps.stopped && (mode == SWEEP_FREEZE || ps.ppid == 1 || !ps.live))
 		return true;
 	if (mode == SWEEP_KILL) {
-		/* A holder that runs is no holder: whoever woke it made it the guest's. */
+		/* A holder (or spare) that runs is none: whoever woke it made it
+		 * the guest's. */
 		kill(pid, SIGKILL);
 		sweep_forget(w, pid);
 	} else {
@@ -318,6 +360,7 @@ static bool pass(struct sweep *w, enum sweep_mode mode)
 
 	w->ncur = 0;
 	w->overflow = false;
+	w->nstopkill = 0;
 	lseek(w->proc_fd, 0, SEEK_SET);
 	while ((n = syscall(SYS_getdents64, w->proc_fd, buf, sizeof(buf))) > 0) {
 		for (long off = 0; off < n;) {
@@ -330,6 +373,10 @@ static bool pass(struct sweep *w, enum sweep_mode mode)
 				clean = false;
 		}
 	}
+	/* Nothing ran: what was killed while stopped never runs again.  (Else
+	 * the next pass looks at it again.) */
+	for (int i = 0; clean && i < w->nstopkill && w->ngone < SWEEP_MAX_GONE; i++)
+		w->gone[w->ngone++] = w->stopkill[i];
 	return clean;
 }
 
@@ -356,6 +403,7 @@ static int run(struct sweep *w, enum sweep_mode mode)
 	uint64_t deadline = sweep_now_ns() + SWEEP_BUDGET_NS;
 	bool have_prev = false;
 
+	w->ngone = 0;
 	for (;;) {
 		bool clean = pass(w, mode);
 
@@ -390,7 +438,7 @@ void sweep_thaw(struct sweep *w)
 				long pid = parse_num(d->name);
 
 				off += d->reclen;
-				if (pid > 1 && !sweep_holder(w, (int32_t)pid))
+				if (pid > 1 && !sweep_spared(w, (int32_t)pid))
 					kill((pid_t)pid, SIGCONT);
 			}
 		}

@@ -22,6 +22,8 @@
 
 /* Tasks a sweep can account for; more fail it. */
 #define SWEEP_MAX_TASKS 65536
+/* Killed processes a kill sweep remembers as past running code. */
+#define SWEEP_MAX_GONE 256
 
 struct sweep_task {
 	int32_t tid;
@@ -29,8 +31,11 @@ struct sweep_task {
 	uint64_t switches; /* voluntary + involuntary context switches */
 };
 
+/* A snapshot holder, and its spare: a stopped copy it made, ready to be
+ * the live guest of the next restore (0 when it has none). */
 struct sweep_holder {
 	int32_t pid, id;
+	int32_t spare;
 };
 
 struct sweep {
@@ -38,8 +43,8 @@ struct sweep {
 	int ctl;		/* a message here makes a freeze give way */
 	void (*reap)(void *ud); /* called between passes */
 	void *reap_ud;
-	/* The snapshot holders: a kill spares them while they are stopped
-	 * children of init, a thaw never wakes them. */
+	/* The snapshot holders and their spares: a kill spares them while they
+	 * are stopped children of init, a thaw never wakes them. */
 	struct sweep_holder holders[JAIL_MAX_SPARED];
 	int nholders;
 	/* What the last freeze stopped (every non-holder once it overflowed). */
@@ -49,19 +54,30 @@ struct sweep {
 	/* The last two scans. */
 	int nprev, ncur;
 	bool overflow;
+	/* This kill sweep's processes found past running code (all their tasks
+	 * dead or exiting): they never run again, so later passes skip them. */
+	int ngone;
+	int32_t gone[SWEEP_MAX_GONE];
+	/* This pass's processes killed while stopped. */
+	int nstopkill;
+	int32_t stopkill[SWEEP_MAX_GONE];
 	struct sweep_task prev[SWEEP_MAX_TASKS], cur[SWEEP_MAX_TASKS];
 };
 
 /* Stop every process but init.  0 when proven, 1 when it gave way to a
  * message on ctl (what it stopped is woken again), -1 when out of time. */
 int sweep_freeze(struct sweep *w);
-/* Kill every process but init and the holders that are still its stopped
- * children; the others are killed and forgotten.  0, or -1 out of time. */
+/* Kill every process but init and the holders and spares that are still
+ * its stopped children; the others are killed and forgotten.  0, or -1 out
+ * of time. */
 int sweep_kill(struct sweep *w);
 /* Wake what the last freeze stopped. */
 void sweep_thaw(struct sweep *w);
 
 struct sweep_holder *sweep_holder(struct sweep *w, int32_t pid);
+/* The holder that pid is, or whose spare it is; NULL for any other. */
+struct sweep_holder *sweep_spared(struct sweep *w, int32_t pid);
+/* pid is no holder or spare any more: a holder's spare is killed with it. */
 void sweep_forget(struct sweep *w, int32_t pid);
 /* Whether pid lives with every task stopped, as init's child. */
 bool sweep_stopped_child(struct sweep *w, int32_t pid);

@@ -762,9 +762,8 @@ static int revive(brig_session *s, const brig_snapshot *snap, brig_result *res)
 	ssize_t left;
 	int rc;
 
-	/* A call from here on: no freeze may stop the holder on its way. */
-	jail_call_begin(&s->sb.proc);
-	/* init kills the live guest and all it started, then wakes the holder. */
+	/* init kills the live guest and all it started (frozen or not: no thaw
+	 * first), then wakes the snapshot's spare. */
 	rc = jail_restore(&s->sb.proc, snap->holder, snap->holder_id);
 	if (rc < 0)
 		jail_kill(&s->sb.proc); /* init does not answer: end the whole jail */

@@ -4,8 +4,9 @@
  * the table at the end.
  *
  *   snapshot()          fork a stopped holder of this process (its pid, as
- *                       {restored: false, holder}); in a copy a restore
- *                       revives, it returns {restored: true, holder}
+ *                       {restored: false, holder}); it also returns in each
+ *                       spare the holder makes: {restored: true, holder}
+ *   stop()              a spare, ready: stop until a restore wakes it
  *   waitStopped(pid)    true once pid is stopped (or gone), within a second
  *   setBlocking(fd, b)  clear or set O_NONBLOCK on fd
  *   exit(code)          _exit(code): a copy must not run node's teardown,
@@ -119,7 +120,8 @@ static napi_value snapshot(napi_env env, napi_callback_info info)
 		return fail(env, "fork", -holder);
 	if (holder > 0)
 		return outcome(env, false, holder);
-	/* The holder: returns only in a copy that a restore made. */
+	/* The holder: returns only in a copy, a spare, which gets ready and
+	 * calls stop(). */
 	holder = node_fork_hold();
 	if ((rc = revive(env)) < 0) {
 		/* A copy without its own loop would share the holder's epoll. */
@@ -150,6 +152,13 @@ static napi_value set_blocking(napi_env env, napi_callback_info info)
 	return make_bool(env, true);
 }
 
+static napi_value stop(napi_env env, napi_callback_info info)
+{
+	(void)info;
+	node_fork_stop();
+	return make_bool(env, true);
+}
+
 static napi_value quick_exit(napi_env env, napi_callback_info info)
 {
 	int32_t code;
@@ -169,6 +178,7 @@ exports_table[] = {
     {"waitStopped", wait_stopped},
     {"setBlocking", set_blocking},
     {"exit", quick_exit},
+    {"stop", stop},
 };
 
 NAPI_MODULE_INIT()

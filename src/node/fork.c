@@ -2,15 +2,20 @@
  * Forking a live node process: see fork.h.
  */
 #include "node/fork.h"
+#include "jail/jail.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -144,14 +149,19 @@ pid_t node_fork_orphan(void)
 	volatile pid_t child = 0;
 	volatile int err = 0;
 	pid_t adopter = getppid(), helper;
+	sigset_t all, old;
 
 	/* The helper shares our memory until it exits: it only forks and
-	 * leaves the result where we find it. */
+	 * leaves the result where we find it.  No signal handler may run in it
+	 * (it would run node's code on node's memory), as posix_spawn does. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	helper = vfork();
 	if (helper == 0) {
 		pid_t c = fork();
 
 		if (c == 0) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
 			/* The helper exits at once; be adopted before anything else, so
 			 * that the adopter sees a stop of ours. */
 			wait_until(adopted, adopter, ADOPT_LIMIT_MS);
@@ -163,23 +173,48 @@ pid_t node_fork_orphan(void)
 		_exit(0);
 	}
 	if (helper < 0)
-		return -errno;
+		err = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (helper < 0)
+		return -err;
 	while (waitpid(helper, NULL, 0) < 0 && errno == EINTR)
 		;
 	return err ? -err : child;
 }
 
+/* Name the spare to init; the kernel adds who is speaking. */
+static void tell_init(int sock, pid_t spare)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	struct jail_spare_msg m = {JAIL_SPARE_MAGIC, (int32_t)spare};
+
+	memcpy(a.sun_path + 1, JAIL_SPARE_SOCKET, sizeof(JAIL_SPARE_SOCKET) - 1);
+	(void)!sendto(sock, &m, sizeof(m), 0, (struct sockaddr *)&a,
+		      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+				  sizeof(JAIL_SPARE_SOCKET) - 1));
+}
+
 pid_t node_fork_hold(void)
 {
-	pid_t me = getpid();
+	int sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	pid_t me = getpid(), copy;
 
 	for (;;) {
 		kill(me, SIGSTOP);
-		/* A failed fork (the process limit) fails that restore by its
-		 * timeout; the holder stops again and stays usable. */
-		if (node_fork_orphan() == 0)
+		/* A failed fork (the process limit) makes no spare; init notices. */
+		if ((copy = node_fork_orphan()) == 0) {
+			close(sock);
 			return me;
+		}
+		/* init takes it once it sees it stop. */
+		if (copy > 0)
+			tell_init(sock, copy);
 	}
+}
+
+void node_fork_stop(void)
+{
+	kill(getpid(), SIGSTOP);
 }
 
 /* The state letter of /proc/pid/stat, or 0 when pid is gone. */

@@ -35,11 +35,16 @@ int node_fork_prepare(void);
 pid_t node_fork_orphan(void);
 
 /*
- * Become a snapshot holder: stop, and on each wake-up fork (as
- * node_fork_orphan) a child that returns.  Returns only in such a child,
- * with the holder's pid; the holder itself never returns.
+ * Become a snapshot holder: stop, and on each wake-up make a spare, a copy
+ * forked as node_fork_orphan forks, which returns to get ready and then
+ * calls node_fork_stop.  The holder names it to the jail's init (the
+ * datagram of jail.h), which takes it once it stopped, and stops again.
+ * Returns only in a copy, with the holder's pid; never in the holder.
  */
 pid_t node_fork_hold(void);
+
+/* A spare, ready: stop until a restore wakes it. */
+void node_fork_stop(void);
 
 /* Wait, within limit_ms, until pid is stopped (or gone); true when it is. */
 bool node_fork_wait_stopped(pid_t pid, int limit_ms);

@@ -469,6 +469,15 @@ static const char py_half_frame[] =
     "    os._exit(0)\n"
     "time.sleep(30)\n";
 
+/* JavaScript (a session reaches node's own fs and child_process): the same. */
+static const char js_half_frame[] =
+    "const P = performance.constructor.constructor('return process')();\n"
+    "const b = new Uint8Array(15).fill(0x78); b.set([0xe8, 0x03, 0, 0, 2]);\n"
+    "console.log('wrote', P.mainModule.require('fs').writeSync(3, b));\n"
+    "P.mainModule.require('child_process').spawn('/bin/sh', ['-c', 'kill -KILL ' + P.pid],\n"
+    "  {stdio: 'ignore'});\n"
+    "Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30000);\n";
+
 /* The shell: 0x3e8 = 1000 announced, 15 bytes sent, then killed by its child. */
 static const char sh_half_frame[] =
     "printf '\\350\\003\\000\\000\\002xxxxxxxxxx' >&3 && echo wrote\n"
@@ -509,9 +518,11 @@ static void sigkill_mid_frame(void)
  * and a snapshot is restored, the next guest's frames must not be read as
  * the rest of the dead one's.
  */
-static void sigkill_mid_frame_session(void)
+static void sigkill_mid_frame_session(brig_lang lang)
 {
 	struct hostproc before = hostproc_now();
+	bool py = lang == BRIG_LANG_PYTHON;
+	const char *half = py ? py_half_frame : js_half_frame;
 	brig_call_opts co;
 	brig_session *s = NULL;
 	brig_snapshot *snap = NULL;
@@ -521,22 +532,24 @@ static void sigkill_mid_frame_session(void)
 	int rc;
 
 	brig_run_opts_init(&o);
-	CHECK(brig_session_new(ex, BRIG_LANG_PYTHON, &o, &s, NULL) == BRIG_OK);
+	CHECK(brig_session_new(ex, lang, &o, &s, NULL) == BRIG_OK);
 	if (!s)
 		return;
-	brig_session_run(s, "x = 41", 6, NULL, &r);
+	code = py ? "x = 41" : "globalThis.x = 41";
+	brig_session_run(s, code, strlen(code), NULL, &r);
 	brig_result_free(r);
 	CHECK(brig_session_snapshot(s, &snap) == BRIG_OK);
 	brig_call_opts_init(&co);
 	co.wall_timeout_ms = 10000;
-	rc = brig_session_run(s, py_half_frame, strlen(py_half_frame), &co, &r);
+	rc = brig_session_run(s, half, strlen(half), &co, &r);
 	CHECK(rc != BRIG_OK && rc != BRIG_E_CANCELLED);
 	if (rc == BRIG_OK || rc == BRIG_E_CANCELLED)
 		show("session half frame", r);
 	brig_result_free(r);
 	CHECK(brig_session_restore(s, snap) == BRIG_OK);
 	/* A host call proves the channel is framed right again. */
-	code = "kv.set('k', x + 1)\nprint(kv.get('k'))";
+	code = py ? "kv.set('k', x + 1)\nprint(kv.get('k'))"
+		  : "kv.set('k', x + 1); console.log(kv.get('k'))";
 	rc = brig_session_run(s, code, strlen(code), &co, &r);
 	CHECK(rc == BRIG_OK && has(r, "42\n"));
 	if (rc != BRIG_OK || !has(r, "42\n"))
@@ -555,21 +568,23 @@ static void sigkill_mid_frame_session(void)
  * lost (it was, about once in 80 restores, and the restore then hung until
  * its deadline).
  */
-static void restore_back_to_back(void)
+static void restore_back_to_back(brig_lang lang)
 {
 	struct hostproc before = hostproc_now();
+	bool py = lang == BRIG_LANG_PYTHON;
 	brig_session *s = NULL;
 	brig_snapshot *snap = NULL;
 	brig_result *r = NULL;
 	brig_run_opts o;
+	const char *code = py ? "x = 1" : "globalThis.x = 1";
 	int lost = 0, rc;
 
 	brig_run_opts_init(&o);
 	o.limits.wall_timeout_ms = 3000; /* a lost wake-up fails in 3 s, not 30 */
-	CHECK(brig_session_new(ex, BRIG_LANG_PYTHON, &o, &s, NULL) == BRIG_OK);
+	CHECK(brig_session_new(ex, lang, &o, &s, NULL) == BRIG_OK);
 	if (!s)
 		return;
-	brig_session_run(s, "x = 1", 5, NULL, &r);
+	brig_session_run(s, code, strlen(code), NULL, &r);
 	brig_result_free(r);
 	CHECK(brig_session_snapshot(s, &snap) == BRIG_OK);
 	for (int i = 0; snap && i < 300 && lost < 3; i++) {
@@ -580,7 +595,8 @@ static void restore_back_to_back(void)
 	}
 	CHECK(lost == 0);
 	CHECK(brig_session_restore(s, snap) == BRIG_OK);
-	rc = brig_session_run(s, "print(x)", 8, NULL, &r);
+	code = py ? "print(x)" : "console.log(x)";
+	rc = brig_session_run(s, code, strlen(code), NULL, &r);
 	CHECK(rc == BRIG_OK && has(r, "1\n"));
 	brig_result_free(r);
 	brig_snapshot_free(snap);
@@ -759,8 +775,10 @@ int main(void)
 	cancel_during_host_call();
 	cancel_ignored_by_sessions();
 	sigkill_mid_frame();
-	sigkill_mid_frame_session();
-	restore_back_to_back();
+	sigkill_mid_frame_session(BRIG_LANG_PYTHON);
+	sigkill_mid_frame_session(BRIG_LANG_JS);
+	restore_back_to_back(BRIG_LANG_PYTHON);
+	restore_back_to_back(BRIG_LANG_JS);
 	end = hostproc_now();
 	hostproc_print(stdout, "start", &start);
 	hostproc_print(stdout, "end", &end);

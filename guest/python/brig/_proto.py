@@ -290,10 +290,15 @@ class Channel:
             self.loop.remove_reader(self.fd)
 
     def send_msg(self, ftype, cid, value, blob=b""):
+        self._write(self.msg_frame(ftype, cid, value, blob))
+
+    def msg_frame(self, ftype, cid, value, blob=b""):
         import json
 
         text = json.dumps(_plain(value), ensure_ascii=False, separators=(",", ":")).encode()
-        self.send_frame(ftype, _u32(cid), _u32(len(text)), text, blob or b"")
+        parts = (_u32(cid), _u32(len(text)), text, blob or b"")
+        size = 1 + sum(len(p) for p in parts)
+        return b"".join((_u32(size), bytes((ftype,))) + parts)
 
     def encode_result(self, value):
         """A session handler's result: encoded, and small enough for its answer."""

@@ -4,9 +4,11 @@ snapshot, restore) with state that persists between them.
 Snapshots fork: a stopped copy of this process (the holder) keeps the heap
 exactly as it was, and the files of /tmp and the home directory are copied
 to /run/brig.  The holder is an orphan, so the jail's init adopts it; init,
-not this agent, decides that it is the holder.  On restore init wakes the
-holder, which clones a new live guest as init's own child (CLONE_PARENT,
-one fork) that takes over the channel.
+not this agent, decides that it is the holder.  The holder keeps a spare: a
+copy it clones as init's own child (CLONE_PARENT, one fork), which stops
+itself ready to serve; the holder names it to init (a datagram whose sender
+the kernel vouches for) and stops again.  A restore has init wake the spare,
+which takes over the channel, and the holder, which makes the next spare.
 """
 import builtins
 import gc
@@ -23,6 +25,9 @@ _HOME = "/home/user"
 _RESTORED = object()  # what _snapshot returns in the revived copy
 _CLONE_PARENT = 0x00008000
 _SYS_CLONE = {"x86_64": 56, "aarch64": 220}
+# Where a holder names its spare (src/jail/jail.h): init's abstract socket.
+_SPARE_SOCKET = b"\0brig-init"
+_SPARE_MAGIC = 0x65726170
 
 
 def _flush():
@@ -126,9 +131,12 @@ class Session:
         token = req["token"]
         self.snapshots += 1
         folder = "%s/%d-%d" % (_SNAP_ROOT, os.getpid(), self.snapshots)
-        _copy_state(folder)
+        try:
+            trees = _copy_state(folder)
+        except Exception as exc:  # a FIFO, an unreadable file: no snapshot
+            return _error(exc)
         _flush()
-        clone = _cloner()  # loaded here, so that every holder has it
+        clone, teller = _cloner(), _teller()  # loaded here, so every holder has them
         # The copies' collections skip what the snapshot holds: a collection
         # that walked it would copy every page of the heap.
         frozen = gc.get_freeze_count()
@@ -140,8 +148,8 @@ class Session:
             holder = os.fork()
             if holder == 0:
                 os.close(w)
-                holder = _hold(clone)  # returns only in a revived copy
-                return _RESTORED, (token, folder, bool(req.get("loaded")), holder)
+                holder = _hold(clone, teller)  # returns only in a revived copy
+                return _RESTORED, (token, trees, bool(req.get("loaded")), holder)
             os.write(w, str(holder).encode())
             os._exit(0)
         os.close(w)
@@ -164,39 +172,48 @@ _TREES = ((_HOME, "home"), ("/tmp", "tmp"))
 
 
 def _copy_state(folder):
+    """Copy /tmp and the home directory into folder; returns what
+    _restore_state needs: (live tree, its copy, whether empty, mode)."""
     import shutil
 
+    trees = []
     for src, name in _TREES:
         dst = "%s/%s" % (folder, name)
-        if os.listdir(src):
-            shutil.copytree(src, dst, symlinks=True)
-        else:
+        empty = not os.listdir(src)
+        if empty:
             os.makedirs(dst)
-        os.chmod(dst, os.stat(src).st_mode & 0o7777)
+        else:
+            shutil.copytree(src, dst, symlinks=True)
+        trees.append((src, dst, empty, os.stat(src).st_mode & 0o7777))
+    return trees
 
 
-def _restore_state(folder):
-    """Put the snapshot's files back.  Nothing is copied when the saved tree
-    and the live one are both empty, the usual case: two directory reads
-    and two stats per tree."""
-    for dst, name in _TREES:
-        src = "%s/%s" % (folder, name)
-        saved = os.listdir(src)
-        for entry in os.listdir(dst):
-            path = os.path.join(dst, entry)
-            if os.path.isdir(path) and not os.path.islink(path):
-                import shutil
+def _in_use(path):
+    """Inodes in use on the tmpfs at path: 1 when it holds nothing but its root."""
+    st = os.statvfs(path)
+    return st.f_files - st.f_ffree
 
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                os.unlink(path)
-        if saved:
-            import shutil
 
-            shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
-        mode = os.stat(src).st_mode & 0o7777
-        if os.stat(dst).st_mode & 0o7777 != mode:
-            os.chmod(dst, mode)
+def _restore_state(trees):
+    """Put the snapshot's files back.  Each tree is its own tmpfs, so when
+    the snapshot's was empty and the live one uses one inode (its root), it
+    is empty too and nothing is copied: the usual case, two syscalls."""
+    for dst, src, empty, mode in trees:
+        if not (empty and _in_use(dst) == 1):
+            _replace_tree(dst, src)
+        os.chmod(dst, mode)
+
+
+def _replace_tree(dst, src):
+    import shutil
+
+    for entry in os.listdir(dst):
+        path = os.path.join(dst, entry)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+    shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
 
 
 def _cloner():
@@ -231,16 +248,58 @@ def _cloner():
     return clone
 
 
-def _hold(clone):
-    """Stay stopped; each wake-up (a restore) clones a new live guest that returns."""
+def _teller():
+    """A holder's word to init: the pid of the spare it made."""
+    import socket
+    import struct
+
+    def tell(sock, pid):
+        try:
+            sock.sendto(struct.pack("<Ii", _SPARE_MAGIC, pid), _SPARE_SOCKET)
+        except OSError:
+            pass  # init makes do without a spare
+
+    return lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM), tell
+
+
+def _rehearse():
+    """A spare's dry run of what it does once a restore wakes it (read the
+    request, check the files, answer, serve a call), without its effects.
+    In a fork every first write to a page copies it, several microseconds
+    each: these copies are made now rather than while the restore waits."""
+    import json
+
+    text = json.dumps({"op": "restore", "max_frame": 1 << 20}).encode()
+    _proto.parse_msg(_proto._u32(1) + _proto._u32(len(text)) + text)
+    _proto.channel.buf.find(b"0" * 32)
+    for dst, _name in _TREES:
+        _in_use(dst)
+        os.stat(dst)
+    _flush()
+    _proto.channel.msg_frame(_proto.DONE, 1, {"ok": True, "pid": os.getpid(), "loaded": True})
+    json.loads(b'{"a": [1, "b"]}')
+    _proto.channel.msg_frame(_proto.DONE, 2, {"ok": True}, _proto.channel.encode_result({"a": 1}))
+    gc.collect()
+
+
+def _hold(clone, teller):
+    """Stay stopped; each wake-up makes a spare: a copy, init's child, that
+    stops itself ready to serve.  Returns only in a spare a restore woke."""
     me = os.getpid()
+    make_socket, tell = teller
+    sock = make_socket()
     while True:
         os.kill(me, signal.SIGSTOP)
         try:
-            if clone() == 0:
-                return me  # the new live guest, init's child
+            copy = clone()
         except OSError:
-            pass  # at the process limit: this restore fails by its timeout
+            continue  # at the process limit: no spare this time, init notices
+        if copy == 0:
+            sock.close()
+            _rehearse()
+            os.kill(os.getpid(), signal.SIGSTOP)
+            return me  # woken: the new live guest, init's child
+        tell(sock, copy)  # init takes it once it sees it stop
 
 
 def _state(pid):
@@ -264,16 +323,14 @@ def _wait_stopped(pid, limit=5.0):
             time.sleep(0.0001)
 
 
-def _revived(token, folder, loaded, holder):
+def _revived(token, trees, loaded, holder):
     """First steps of a revived guest: find the host's token, serve the restore."""
-    # A kill right after this restore must find the holder stopped again.
-    _wait_stopped(holder)
     _proto.channel.resync(token.encode())
     ftype, body = _proto.channel.read_frame()
     cid, req, _blob = _proto.parse_msg(body)
     if ftype != _proto.REQ or req.get("op") != "restore":
         raise SystemExit("brig agent: expected a restore request")
-    _restore_state(folder)
+    _restore_state(trees)
     return cid, {"ok": True, "pid": os.getpid(), "loaded": loaded}
 
 
