@@ -332,8 +332,16 @@ def test_limits_are_applied_by_cgroup_or_rlimit(cgroups):
             "time.sleep(1)\n")
     proc = subprocess.Popen([BRIG_BIN, "--json", "--memory", "48m", "--pids", "20", "-c", code],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    during = wait_for(lambda: _brig_cgroups(proc.pid), timeout=3) if cgroups else []
-    values = _limit_values(during or [])
+    # brig makes the cgroup, then writes its limits: wait for both.
+    def limited():
+        values = _limit_values(_brig_cgroups(proc.pid))
+        memory = values.get("memory.limit_in_bytes", values.get("memory.max"))
+        if "memory" in cgroups and memory != str(48 << 20):
+            return None
+        if "pids" in cgroups and values.get("pids.max") != "20":
+            return None
+        return values
+    values = (wait_for(limited, timeout=3) or {}) if cgroups else {}
     out, _ = proc.communicate()
     res = json.loads(out)
     assert res["ok"] and res["exit_code"] == 0, describe(res)
