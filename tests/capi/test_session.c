@@ -1228,6 +1228,39 @@ static void spoiled_snapshot(void)
 	brig_session_free(s);
 }
 
+/*
+ * A guest that wakes its snapshot's copies (SIGCONT): they run code init did
+ * not ask for, even if they stop again at once, so they are copies no more.
+ * The next kill ends them and restoring says the snapshot is gone.
+ */
+static void woken_holder_is_dropped(void)
+{
+	brig_session *s = snap_session(NULL);
+	brig_snapshot *snap = NULL;
+
+	CHECK(brig_session_snapshot(s, &snap) == BRIG_OK);
+	CHECK(prints(s,
+		     L("import os, signal, time\n"
+		       "time.sleep(0.1)\n"
+		       "for p in os.listdir('/proc'):\n"
+		       "    if p.isdigit() and int(p) not in (1, os.getpid()):\n"
+		       "        try:\n"
+		       "            os.kill(int(p), signal.SIGCONT)\n"
+		       "        except ProcessLookupError:\n"
+		       "            pass\n"
+		       "print('woke')\n",
+		       "Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);\n"
+		       "for (const p of nfs.readdirSync('/proc'))\n"
+		       "  if (/^\\d+$/.test(p) && +p !== 1 && +p !== P.pid)\n"
+		       "    try { P.kill(+p, 'SIGCONT'); } catch {}\n"
+		       "console.log('woke');\n"),
+		     "woke\n"));
+	CHECK(brig_session_restore(s, snap) == BRIG_E_NOTFOUND);
+	CHECK(brig_session_poisoned(s));
+	brig_snapshot_free(snap);
+	brig_session_free(s);
+}
+
 /* A thousand sessions later, no fd, thread or child process is left. */
 static void no_leaks(void)
 {
@@ -1286,6 +1319,7 @@ static void suite(void)
 	forged_spare_dies();
 	holder_must_be_alone();
 	spoiled_snapshot();
+	woken_holder_is_dropped();
 	no_leaks();
 }
 
