@@ -603,9 +603,9 @@ int brig_session_call_handler(brig_session *s, const char *name, const char *eve
  * copy restored draws fresh random numbers (Python's random and uuid4; in
  * JavaScript Math.random, which in sessions draws on the system's generator
  * because V8 cannot reseed its own, and crypto).  A snapshot is a stopped
- * copy of the guest (with a second one made ahead for the next restore),
- * and guest code can spoil its own: taking one fails (BRIG_E_INTERNAL) when
- * the guest did not leave exactly one stopped copy or could not copy its
+ * copy of the guest with a second one made ahead for the next restore (two
+ * processes against limits.max_pids), and guest code can spoil its own: taking one fails
+ * (BRIG_E_INTERNAL) when the guest did not leave exactly one stopped copy or could not copy its
  * files, and restoring fails with BRIG_E_NOTFOUND (leaving the session
  * poisoned) once the guest killed or woke that copy.
  */

@@ -561,11 +561,13 @@ async function loop(kit, first) {
 			answer = { error: { type: 'InternalError', message: String(err && err.message) } };
 		}
 		if (snapshotModule !== null && answer === snapshotModule.RESTORED) {
-			// A copy that a restore revived answers the restore.
+			// A copy that a restore revived answers the restore, at once: no
+			// code of the user's ran in it yet.
 			({ id: answerId, answer } = snapshotModule.revive(session, out, parseRequest));
 			out = undefined;
+		} else {
+			await turn();
 		}
-		await turn();
 		ch.answer(answerId, answer, out);
 		frame = ch.nextRequest();
 	}

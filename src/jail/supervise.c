@@ -168,15 +168,31 @@ static void reap(struct sup *s)
 	int st;
 	pid_t p;
 
-	while ((p = waitpid(-1, &st, WNOHANG | WUNTRACED | __WALL)) > 0) {
-		if (p == s->making)
+	while ((p = waitpid(-1, &st, WNOHANG | WUNTRACED | WCONTINUED | __WALL)) > 0) {
+		if (WIFCONTINUED(st)) {
+			/* Only init wakes a holder (to make a spare); any other wake
+			 * makes it run code init did not ask for. */
+			if (p != s->making)
+				sweep_ran(&s->w, p);
+			continue;
+		}
+		if (p == s->making && WIFSTOPPED(st)) {
 			making_ended(s);
-		if (p == s->pending)
+			continue;
+		}
+		if (p == s->pending) {
 			s->pending = 0; /* the spare is ready, or it died and is none */
+			if (WIFSTOPPED(st))
+				continue;
+		}
 		if (WIFSTOPPED(st)) {
+			/* A holder or spare stops again only after it ran. */
+			sweep_ran(&s->w, p);
 			note_stop(s, p);
 			continue;
 		}
+		if (p == s->making)
+			making_ended(s);
 		/* A holder or candidate that died is none, even if its pid returns. */
 		sweep_forget(&s->w, p);
 		for (int i = 0; i < s->ncand && i < MAX_CANDIDATES; i++) {
@@ -291,7 +307,7 @@ static void snap_begin(struct sup *s)
 /* Close the snapshot; the holder's pid and id, or 0 when there is none. */
 static struct sweep_holder snap_end(struct sup *s, bool keep)
 {
-	struct sweep_holder h = {0, 0, 0};
+	struct sweep_holder h = {0, 0, 0, 0};
 	uint64_t deadline = sweep_now_ns() + HOLDER_WAIT_MS * 1000000ULL;
 
 	while (keep && s->ncand == 0 && sweep_now_ns() < deadline)
@@ -299,7 +315,7 @@ static struct sweep_holder snap_end(struct sup *s, bool keep)
 	s->watching = false;
 	if (keep && s->ncand == 1 && s->cand[0] > 1 && s->w.nholders < JAIL_MAX_SPARED &&
 	    sweep_stopped_child(&s->w, s->cand[0]))
-		h = (struct sweep_holder){s->cand[0], ++s->next_id, 0};
+		h = (struct sweep_holder){s->cand[0], ++s->next_id, 0, 0};
 	if (h.pid) {
 		s->w.holders[s->w.nholders++] = h;
 		/* The first restore finds a spare ready. */
@@ -350,7 +366,7 @@ static int32_t restore(struct sup *s, int32_t pid, int32_t id)
 
 static void obey(struct sup *s, const struct jail_ctl_msg *m)
 {
-	struct sweep_holder *h, got = {0, 0, 0};
+	struct sweep_holder *h, got = {0, 0, 0, 0};
 	int32_t arg = 0;
 
 	switch (m->kind) {

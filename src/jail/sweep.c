@@ -80,12 +80,21 @@ struct sweep_holder *sweep_spared(struct sweep *w, int32_t pid)
 	return NULL;
 }
 
+void sweep_ran(struct sweep *w, int32_t pid)
+{
+	struct sweep_holder *h = sweep_spared(w, pid);
+
+	if (h)
+		h->ran |= h->pid == pid ? RAN_HOLDER : RAN_SPARE;
+}
+
 void sweep_forget(struct sweep *w, int32_t pid)
 {
 	struct sweep_holder *h = sweep_spared(w, pid);
 
 	if (h && h->spare == pid) {
 		h->spare = 0;
+		h->ran &= ~RAN_SPARE;
 	} else if (h) {
 		if (h->spare > 1)
 			kill(h->spare, SIGKILL);
@@ -334,10 +343,18 @@ static bool settle(struct sweep *w, int32_t pid, enum sweep_mode mode)
 		}
 		return false;
 	}
-	inspect(w, pid, mode == SWEEP_FREEZE, true, &ps);
-	/* A holder must also still be init's child (one that died is reaped). */
-	if (ps.live == ps.stopped && (mode == SWEEP_FREEZE || ps.ppid == 1 || !ps.live))
-		return true;
+	if (mode == SWEEP_KILL) {
+		/* A holder or spare is init's child, stopped when init took it:
+		 * anything it did since reached init's wait (sweep_ran). */
+		struct sweep_holder *h = sweep_spared(w, pid);
+
+		if (!(h->ran & (h->pid == pid ? RAN_HOLDER : RAN_SPARE)))
+			return true;
+	} else {
+		inspect(w, pid, true, true, &ps);
+		if (ps.live == ps.stopped)
+			return true;
+	}
 	if (mode == SWEEP_KILL) {
 		/* A holder (or spare) that runs is none: whoever woke it made it
 		 * the guest's. */
@@ -380,6 +397,15 @@ static bool pass(struct sweep *w, enum sweep_mode mode)
 	return clean;
 }
 
+static bool holders_ran(const struct sweep *w)
+{
+	for (int i = 0; i < w->nholders; i++) {
+		if (w->holders[i].ran)
+			return true;
+	}
+	return false;
+}
+
 static bool same_picture(const struct sweep *w)
 {
 	return w->nprev == w->ncur &&
@@ -408,6 +434,8 @@ static int run(struct sweep *w, enum sweep_mode mode)
 		bool clean = pass(w, mode);
 
 		w->reap(w->reap_ud);
+		if (mode == SWEEP_KILL && holders_ran(w))
+			clean = false; /* the next pass kills them */
 		if (clean && !w->overflow && have_prev && same_picture(w))
 			return 0;
 		have_prev = clean && !w->overflow;

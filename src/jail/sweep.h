@@ -1,7 +1,8 @@
 /*
  * Sweeps, for the jail's init in a session: stop every process of the jail
  * but init (a freeze), or kill every one but init and the snapshot holders,
- * and prove it from /proc alone.
+ * and prove it from /proc (and, for the holders, from what init's wait
+ * calls report).
  *
  * A stopped process can be woken by any running one, so "every process is
  * stopped" is only proven by two scans of /proc in a row that find the same
@@ -32,11 +33,16 @@ struct sweep_task {
 };
 
 /* A snapshot holder, and its spare: a stopped copy it made, ready to be
- * the live guest of the next restore (0 when it has none). */
+ * the live guest of the next restore (0 when it has none).  ran: which of
+ * them init saw continue or stop again since it took them (RAN_*). */
 struct sweep_holder {
 	int32_t pid, id;
 	int32_t spare;
+	int32_t ran;
 };
+
+#define RAN_HOLDER 1
+#define RAN_SPARE 2
 
 struct sweep {
 	int proc_fd;		/* /proc, open */
@@ -67,9 +73,10 @@ struct sweep {
 /* Stop every process but init.  0 when proven, 1 when it gave way to a
  * message on ctl (what it stopped is woken again), -1 when out of time. */
 int sweep_freeze(struct sweep *w);
-/* Kill every process but init and the holders and spares that are still
- * its stopped children; the others are killed and forgotten.  0, or -1 out
- * of time. */
+/* Kill every process but init and the holders and spares that stayed
+ * stopped since init took them (they are its children: a continue or a new
+ * stop of theirs reaches init's wait, which reports it with sweep_ran); the
+ * others are killed and forgotten.  0, or -1 out of time. */
 int sweep_kill(struct sweep *w);
 /* Wake what the last freeze stopped. */
 void sweep_thaw(struct sweep *w);
@@ -77,6 +84,8 @@ void sweep_thaw(struct sweep *w);
 struct sweep_holder *sweep_holder(struct sweep *w, int32_t pid);
 /* The holder that pid is, or whose spare it is; NULL for any other. */
 struct sweep_holder *sweep_spared(struct sweep *w, int32_t pid);
+/* pid, a holder or spare, was continued or stopped again: it ran. */
+void sweep_ran(struct sweep *w, int32_t pid);
 /* pid is no holder or spare any more: a holder's spare is killed with it. */
 void sweep_forget(struct sweep *w, int32_t pid);
 /* Whether pid lives with every task stopped, as init's child. */

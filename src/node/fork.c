@@ -201,8 +201,12 @@ pid_t node_fork_hold(void)
 
 	for (;;) {
 		kill(me, SIGSTOP);
-		/* A failed fork (the process limit) makes no spare; init notices. */
-		if ((copy = node_fork_orphan()) == 0) {
+		/* At the process limit, the guest a restore just killed frees its
+		 * pid only once it is reaped: try again for a while.  No spare
+		 * after all is no spare this time; init notices. */
+		for (int i = 0; (copy = node_fork_orphan()) == -EAGAIN && i < 100; i++)
+			pause_us(2000);
+		if (copy == 0) {
 			close(sock);
 			return me;
 		}

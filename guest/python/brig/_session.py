@@ -282,6 +282,21 @@ def _rehearse():
     gc.collect()
 
 
+def _clone_retrying(clone):
+    """clone(), again while at the process limit: the guest a restore just
+    killed frees its pid only once it is reaped.  None if it never works."""
+    import errno
+
+    for _ in range(100):
+        try:
+            return clone()
+        except OSError as exc:
+            if exc.errno != errno.EAGAIN:
+                return None
+            time.sleep(0.002)
+    return None
+
+
 def _hold(clone, teller):
     """Stay stopped; each wake-up makes a spare: a copy, init's child, that
     stops itself ready to serve.  Returns only in a spare a restore woke."""
@@ -290,10 +305,9 @@ def _hold(clone, teller):
     sock = make_socket()
     while True:
         os.kill(me, signal.SIGSTOP)
-        try:
-            copy = clone()
-        except OSError:
-            continue  # at the process limit: no spare this time, init notices
+        copy = _clone_retrying(clone)
+        if copy is None:
+            continue  # no spare this time: init notices
         if copy == 0:
             sock.close()
             _rehearse()
