@@ -6,6 +6,7 @@
  * the interpreter read them once, at its start.
  */
 #include "lib/warm.h"
+#include "jail/fdpass.h"
 #include "jail/zygote.h"
 #include "lib/internal.h"
 
@@ -234,50 +235,23 @@ static bool check_ready(struct warm_zygote *z, int timeout_ms)
 	return false;
 }
 
-static int send_request(int sock, const uint8_t *buf, size_t len, const int *fds, int nfds)
-{
-	char cbuf[CMSG_SPACE(sizeof(int) * PLAN_NFDS)];
-	struct iovec iov = {(void *)buf, len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	struct cmsghdr *c;
-	ssize_t n;
-
-	memset(cbuf, 0, sizeof(cbuf));
-	mh.msg_control = cbuf;
-	mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-	c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-	memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
-	do
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n == (ssize_t)len ? 0 : -1;
-}
-
 /* The reply and init's pidfd; -1 when the zygote failed us. */
 static int recv_reply(int sock, struct zygote_reply *r, int *pidfd)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = {r, sizeof(*r)};
-	struct msghdr mh = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
 	struct pollfd p = {sock, POLLIN, 0};
+	int fds[1], nfds, cut;
 	ssize_t n;
 
 	*pidfd = -1;
 	if (poll(&p, 1, WARM_REPLY_MS) <= 0)
 		return -1;
-	do
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-			memcpy(pidfd, CMSG_DATA(c), sizeof(int));
-	if (n != (ssize_t)sizeof(*r)) {
+	n = fdpass_recv(sock, r, sizeof(*r), fds, 1, &nfds, &cut);
+	if (nfds == 1)
+		*pidfd = fds[0];
+	if (n != (ssize_t)sizeof(*r) || cut) {
 		if (*pidfd >= 0)
 			close(*pidfd);
+		*pidfd = -1;
 		return -1;
 	}
 	return 0;
@@ -288,7 +262,7 @@ static int exchange(struct warm_zygote *z, const uint8_t *buf, size_t len, const
 		    struct zygote_reply *r, int *pidfd)
 {
 	*pidfd = -1;
-	if (send_request(z->sock, buf, len, fds, nfds) < 0 || recv_reply(z->sock, r, pidfd) < 0)
+	if (fdpass_send(z->sock, buf, len, fds, nfds) < 0 || recv_reply(z->sock, r, pidfd) < 0)
 		return -1;
 	if (r->err == 0 && *pidfd < 0)
 		return -1;
@@ -430,48 +404,19 @@ int warm_greet(int conn)
 
 static void send_reply_to(int conn, const struct zygote_reply *r, int pidfd)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = {(void *)r, sizeof(*r)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-
-	if (pidfd >= 0) {
-		struct cmsghdr *c;
-
-		memset(cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
-	}
-	(void)!sendmsg(conn, &mh, MSG_NOSIGNAL);
+	(void)fdpass_send(conn, r, sizeof(*r), &pidfd, pidfd >= 0 ? 1 : 0);
 }
 
 /* A request as a zygote receives it; 1 when the client hung up. */
 static int recv_client(int conn, uint8_t *buf, size_t *len, int *fds, int *nfds)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * PLAN_NFDS)];
-	struct iovec iov = {buf, PLAN_WIRE_MAX};
-	struct msghdr mh = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-	ssize_t n;
+	int cut;
+	ssize_t n = fdpass_recv(conn, buf, PLAN_WIRE_MAX, fds, PLAN_NFDS, nfds, &cut);
 
-	*nfds = 0;
-	do
-		n = recvmsg(conn, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || *nfds)
-			continue;
-		*nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		memcpy(fds, CMSG_DATA(c), (size_t)*nfds * sizeof(int));
-	}
 	*len = n > 0 ? (size_t)n : 0;
 	if (n <= 0)
 		return 1;
-	return mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC) ? -1 : 0;
+	return cut ? -1 : 0;
 }
 
 /* Hand a decoded request to lang's zygote, starting it when there is none. */
