@@ -90,12 +90,19 @@ function main() {
 // nothing but this watch keeps it alive, 'beforeExit' is emitted as node
 // would, and if that added nothing, the process exits.
 function leaveWhenIdle() {
-	// The standard streams are listed while they exist, but writes to them
-	// are synchronous: they keep no loop alive.
+	// As libuv counts: referenced handles and requests, timers and
+	// immediates; the standard streams (synchronous writes) keep nothing alive.
+	const refd = (h) => {
+		const w = h._handle || h;
+		return typeof w.hasRef === 'function' ? w.hasRef() : true;
+	};
 	const idle = () => {
-		const live = process.getActiveResourcesInfo().length;
-		const stdio = process._getActiveHandles().filter((h) => h._isStdio).length;
-		return live - stdio === 1;
+		const info = process.getActiveResourcesInfo();
+		const timers = info.filter((r) => r === 'Timeout').length;
+		const immediates = info.filter((r) => r === 'Immediate').length;
+		const handles = process._getActiveHandles().filter((h) => !h._isStdio && refd(h));
+		return timers === 1 && immediates === 0 && handles.length === 0 &&
+			process._getActiveRequests().length === 0;
 	};
 	const watch = setInterval(() => {
 		if (!idle())
