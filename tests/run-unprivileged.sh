@@ -104,32 +104,22 @@ fi
 mkdir -p "$work/pytest" "$work/home"
 chown $UNPRIV_UID:$UNPRIV_GID "$work/pytest" "$work/home"
 
+# pytest as that user, on the copies or the checkout.
+as_tester() {
+	as_nobody env HOME="$work/home" TMPDIR="$work/pytest" BRIG_BIN="$run_bin" \
+		BRIG_GUEST_DIR="$run_guest" BRIG_ZYGOTE_DIR="$run_zygote" \
+		BRIG_NATIVE_DIR="$run_native" BRIG_SOURCE_ROOT="$root" \
+		PYTHONDONTWRITEBYTECODE=1 "$PY" -m pytest "$@"
+}
+
 cd "$work"
 status=0
-as_nobody env \
-	HOME="$work/home" \
-	TMPDIR="$work/pytest" \
-	BRIG_BIN="$run_bin" \
-	BRIG_GUEST_DIR="$run_guest" \
-	BRIG_ZYGOTE_DIR="$run_zygote" \
-	BRIG_NATIVE_DIR="$run_native" \
-	BRIG_SOURCE_ROOT="$root" \
-	PYTHONDONTWRITEBYTECODE=1 \
-	"$PY" -m pytest -p no:cacheprovider -q --basetemp="$work/pytest/base" \
+as_tester -p no:cacheprovider -q --basetemp="$work/pytest/base" \
 	"$run_tests/integration" "$run_tests/security" "$run_tests/property" "$@" || status=$?
 
 # The suites that drive the CLI, through a daemon of uid 65534's.
 echo "run-unprivileged: through a brig daemon" >&2
-as_nobody env \
-	HOME="$work/home" \
-	TMPDIR="$work/pytest" \
-	BRIG_BIN="$run_bin" \
-	BRIG_GUEST_DIR="$run_guest" \
-	BRIG_ZYGOTE_DIR="$run_zygote" \
-	BRIG_NATIVE_DIR="$run_native" \
-	BRIG_SOURCE_ROOT="$root" \
-	PYTHONDONTWRITEBYTECODE=1 \
-	"$PY" -m pytest -p no:cacheprovider -q --brig-daemon --basetemp="$work/pytest/based" \
+as_tester -p no:cacheprovider -q --brig-daemon --basetemp="$work/pytest/based" \
 	"$run_tests/integration" "$run_tests/security" "$@" || status=1
 
 # The C API suites (and the rwc commit's unit test, which has unprivileged

@@ -13,8 +13,9 @@
 #include "brig.h"
 
 /* An executor for the tests (BRIG_GUEST_DIR may point at a copy of guest/,
- * BRIG_NATIVE_DIR at a copy of the native files). */
-static inline brig_executor *test_executor(void)
+ * BRIG_ZYGOTE_DIR and BRIG_NATIVE_DIR at copies of the native files), with
+ * this warm_start (0: the default). */
+static inline brig_executor *test_executor_warm(int warm_start)
 {
 	brig_executor *ex = NULL;
 	brig_config cfg;
@@ -24,10 +25,16 @@ static inline brig_executor *test_executor(void)
 	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
 	cfg.zygote_dir = getenv("BRIG_ZYGOTE_DIR");
 	cfg.native_dir = getenv("BRIG_NATIVE_DIR");
+	cfg.warm_start = warm_start;
 	if (brig_executor_new(&cfg, &ex, &why) != BRIG_OK)
 		fprintf(stderr, "executor: %s\n", why ? why : "?");
 	free(why);
 	return ex;
+}
+
+static inline brig_executor *test_executor(void)
+{
+	return test_executor_warm(0);
 }
 
 /* Entries of a /proc directory: fds, threads. */

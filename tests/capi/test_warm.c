@@ -681,18 +681,7 @@ static void run_phase(struct phase *ph, int sequential, int rounds)
 
 static brig_executor *executor(bool warm)
 {
-	brig_executor *ex = NULL;
-	brig_config cfg;
-	char *why = NULL;
-
-	brig_config_init(&cfg);
-	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
-	cfg.zygote_dir = getenv("BRIG_ZYGOTE_DIR");
-	cfg.warm_start = warm ? 1 : -1;
-	if (brig_executor_new(&cfg, &ex, &why) != BRIG_OK)
-		fprintf(stderr, "executor: %s\n", why ? why : "?");
-	free(why);
-	return ex;
+	return test_executor_warm(warm ? 1 : -1);
 }
 
 /*

@@ -90,7 +90,6 @@ static void warm_runs_are_warm(void)
 /* What a program observes of its run is the same warm and cold. */
 static void same_as_cold(void)
 {
-	brig_config cfg;
 	brig_executor *cold = NULL;
 	static const char *const codes[] = {
 	    "import sys; print(sys.argv, sys.orig_argv[1:], sys.flags.isolated, sys.flags.no_site)",
@@ -106,11 +105,7 @@ static void same_as_cold(void)
 	    "1/0",
 	};
 
-	brig_config_init(&cfg);
-	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
-	cfg.zygote_dir = getenv("BRIG_ZYGOTE_DIR");
-	cfg.warm_start = -1;
-	CHECK(brig_executor_new(&cfg, &cold, NULL) == BRIG_OK);
+	CHECK((cold = test_executor_warm(-1)) != NULL);
 	for (size_t i = 0; cold && i < sizeof(codes) / sizeof(codes[0]); i++) {
 		brig_result *w = run(ex, codes[i], "one\ntwo\n"),
 			    *c = run(cold, codes[i], "one\ntwo\n");
