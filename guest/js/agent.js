@@ -431,7 +431,23 @@ class Channel {
 			this.syncId = 0;
 			this.syncReply = null;
 			this.settle();
+			this.drainLater();
 		}
+	}
+
+	/*
+	 * A blocking read may have taken pipelined replies along with the frame
+	 * it waited for.  They sit in the buffer, and the socket will not say
+	 * so again: dispatch them from the event loop, as onData would.
+	 */
+	drainLater() {
+		if (!this.reading || this.end === this.start)
+			return;
+		setImmediate(() => {
+			let f;
+			while (this.reading && (f = this.take()) !== null)
+				this.dispatch(f);
+		});
 	}
 
 	// A pipelined call: cb(replyJson, blob) runs when the reply arrives.
@@ -523,6 +539,7 @@ class Channel {
 		} finally {
 			this.inSync = false;
 			this.settle();
+			this.drainLater();
 		}
 	}
 
@@ -967,4 +984,4 @@ function main() {
 if (require.main === module)
 	main();
 else
-	module.exports = { main, installRandom };
+	module.exports = { main, installRandom, Channel };

@@ -204,8 +204,10 @@ class Channel:
         if not any(ev & (select.POLLIN | select.POLLHUP)
                    for ev in self._poll(select.POLLIN | select.POLLOUT)):
             return
-        if not self._read_some():
-            return
+        if self._read_some():
+            self._take_replies()
+
+    def _take_replies(self):
         # Replies are taken now; anything else waits in the buffer for its reader.
         while len(self.buf) >= 5 and self.buf[4] == REPLY:
             frame = self._take_frame()
@@ -258,6 +260,10 @@ class Channel:
         while cid not in self.done:
             self._pump()
         msg, rblob = self.done.pop(cid)
+        # The read that brought this reply may have brought replies to
+        # pipelined calls too; the fd will not signal them again.
+        if self.futures and self.buf and self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon(self._take_replies)
         return _result(msg, rblob)
 
     async def acall(self, fn, args, blob=None):
@@ -273,13 +279,8 @@ class Channel:
         return await fut
 
     def _on_readable(self):
-        if not self._read_some():
-            return
-        while True:
-            frame = self._take_frame()
-            if not frame:
-                return
-            self._accept(frame[1])
+        if self._read_some():
+            self._take_replies()
 
     def _update_reader(self):
         if self.loop is None or self.loop.is_closed():
