@@ -294,6 +294,39 @@ int brig_caps_add_function(brig_caps *caps, const char *name, brig_host_fn fn, v
 void brig_caps_set_http_limits(brig_caps *caps, const brig_http_limits *limits);
 void brig_caps_set_fs_limits(brig_caps *caps, const brig_fs_limits *limits);
 
+/*
+ * The egress proxy.  A run with any allowed host (brig_caps_allow_host) has
+ * an HTTP proxy on 127.0.0.1:BRIG_PROXY_PORT inside its own network
+ * namespace, served by the host, and the guest's environment names it
+ * (HTTP_PROXY, HTTPS_PROXY, NO_PROXY, their lower-case forms, ALL_PROXY and
+ * npm's npm_config_proxy / npm_config_https_proxy), so ordinary clients
+ * (urllib, requests, pip, curl, wget, npm) reach the allowed hosts and
+ * nothing else: the namespace has no other way out.  It takes CONNECT
+ * tunnels (TLS stays end to end) and plain HTTP requests with an absolute
+ * http:// target (one request per connection).  Each connection is checked
+ * as an http.request is: host and port against the allowlist, then every
+ * address the name resolves to must be public (an IP literal that was
+ * allowed is trusted as written), and the proxy connects to an address it
+ * checked.  A refusal is an error response whose status line and body say
+ * why ("403 Forbidden (brig proxy: host not allowed: ...)"); the result
+ * counts refusals (brig_result_proxy_refused).  The run's end closes every
+ * connection.
+ */
+#define BRIG_PROXY_PORT 3128
+
+typedef struct brig_proxy_limits {
+	uint32_t max_connections;    /* per run; later ones are refused; default 256 */
+	uint32_t max_active;	     /* open at once; more wait to be accepted; default 32 */
+	uint64_t max_bytes_up;	     /* guest to servers, per run; default 1 GiB */
+	uint64_t max_bytes_down;     /* servers to guest, per run; default 1 GiB */
+	uint64_t connect_timeout_ms; /* request head, lookup and connect; default 30 s */
+	uint64_t idle_timeout_ms;    /* no byte either way; default 60 s */
+	uint64_t max_connection_ms;  /* one connection's whole life; default: the run's */
+} brig_proxy_limits;
+
+/* Zero fields keep the defaults. */
+void brig_caps_set_proxy_limits(brig_caps *caps, const brig_proxy_limits *limits);
+
 /* ------------------------------------------------------------- executor */
 
 typedef struct brig_executor brig_executor;
@@ -480,11 +513,18 @@ uint64_t brig_result_cpu_us(const brig_result *r);
 /* 1 when the run's sandbox came from a warm zygote, 0 when it started cold. */
 int brig_result_warm(const brig_result *r);
 /*
+ * Connections the egress proxy received (brig_proxy_limits), and those it
+ * refused: not allowed, malformed, over a limit or unreachable.  In a
+ * session, counted since the session began.
+ */
+uint64_t brig_result_proxy_connections(const brig_result *r);
+uint64_t brig_result_proxy_refused(const brig_result *r);
+/*
  * The whole result as one malloc'd JSON object: ok, error (the name, or
  * null), error_code, message, exit_code, signal, limit ("none", "wall",
  * "cpu", "memory", "pids", "output", "disk"), stdout, stderr,
- * stdout_truncated, stderr_truncated, wall_ms, cpu_ms and warm
- * (brig_result_warm).
+ * stdout_truncated, stderr_truncated, wall_ms, cpu_ms, warm
+ * (brig_result_warm), proxy_connections and proxy_refused.
  */
 char *brig_result_to_json(const brig_result *r);
 void brig_result_free(brig_result *r);

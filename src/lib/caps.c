@@ -101,6 +101,12 @@ void brig_caps_set_fs_limits(brig_caps *caps, const brig_fs_limits *limits)
 		caps->fs = *limits;
 }
 
+void brig_caps_set_proxy_limits(brig_caps *caps, const brig_proxy_limits *limits)
+{
+	if (caps && limits)
+		caps->proxy = *limits;
+}
+
 /*
  * Deep-copy src (may be NULL) and merge the executor's functions in, so the
  * run's capabilities cannot change under it nor leak into another run.
@@ -117,6 +123,7 @@ int caps_freeze(const brig_caps *src, const struct fn_table *exec_fns, brig_caps
 		c->kv = src->kv;
 		c->http = src->http;
 		c->fs = src->fs;
+		c->proxy = src->proxy;
 		if (strv_copy(&c->hosts, &src->hosts))
 			goto fail;
 		for (size_t i = 0; i < src->nmounts; i++) {

@@ -41,6 +41,7 @@ struct brig_caps {
 	struct fn_table fns;
 	brig_http_limits http;
 	brig_fs_limits fs;
+	brig_proxy_limits proxy;
 };
 
 /* A system path bound into every jail, computed once per executor. */
@@ -81,6 +82,7 @@ struct brig_result {
 	bool out_trunc, err_trunc;
 	uint64_t wall_us, cpu_us;
 	bool warm;
+	uint64_t proxy_connections, proxy_refused;
 };
 
 /* options.c */

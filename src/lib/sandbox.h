@@ -25,8 +25,10 @@ struct sandbox {
 	int rwc_host_fds[JAIL_MAX_RWC];
 	const char *rwc_vpaths[JAIL_MAX_RWC];
 	int nrwc;
-	char *rwc_refused; /* the last refusal reported, not repeated */
-	bool warm;	   /* the jail came from a zygote */
+	char *rwc_refused;    /* the last refusal reported, not repeated */
+	bool warm;	      /* the jail came from a zygote */
+	struct proxy *proxy;  /* the egress proxy, when hosts are allowed */
+	char no_proxy[2][64]; /* NO_PROXY=, no_proxy= (the plan points here) */
 };
 
 /* Check code and limits for lang; fills res on failure. */
@@ -45,6 +47,11 @@ int sandbox_start(struct sandbox *r, brig_result *res);
  * identical to the last one reported is not reported again.
  */
 int sandbox_commit(struct sandbox *r, brig_result *res);
+/*
+ * The egress proxy's counts into res (unless NULL); with stop, close its
+ * connections and end it first.  A no-op without a proxy.
+ */
+void sandbox_proxy_report(struct sandbox *r, brig_result *res, bool stop);
 /* Kill whatever is left and release everything (a session commits first). */
 void sandbox_cleanup(struct sandbox *r);
 /* V8 aborts (SIGABRT or SIGTRAP) when its heap, sized to the memory limit, is full. */
