@@ -8,6 +8,7 @@
 #include "jail/jail.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -33,6 +34,19 @@ static int loopback_up(void)
 		rc = -errno;
 	close(fd);
 	return rc;
+}
+
+bool jail_env_is_proxy(const char *entry)
+{
+	static const char *const names[] = {
+	    "HTTP_PROXY=", "HTTPS_PROXY=",	"NO_PROXY=",
+	    "http_proxy=", "https_proxy=",	"no_proxy=",
+	    "PIP_PROXY=",  "npm_config_proxy=", "npm_config_https_proxy="};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strncmp(entry, names[i], strlen(names[i])) == 0)
+			return true;
+	return false;
 }
 
 int jail_net_listen(uint16_t port)

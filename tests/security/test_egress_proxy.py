@@ -178,18 +178,23 @@ https.get(process.argv[2], {agent: new TunnelAgent(), ca}, (res) => {
 '''
 
 
+# node reserves more address space than a 256 MiB RLIMIT_AS (the bound of a
+# shell run without a memory cgroup) allows.
+NODE_FLAGS = ("--memory", "1g")
+
+
 def test_node_https_get_with_proxy_agent(tls, pki, tmp_path):
     (tmp_path / "agent.js").write_text(NODE_AGENT)
     os.chmod(tmp_path, 0o755)
     os.chmod(tmp_path / "agent.js", 0o644)
     port = tls.server_address[1]
     res = guest("node /js/agent.js https://127.0.0.1:%d/n" % port, *allow(tls), "--mount",
-                "/pki:%s:ro" % pki, "--mount", "/js:%s:ro" % tmp_path, lang="sh")
+                "/pki:%s:ro" % pki, "--mount", "/js:%s:ro" % tmp_path, *NODE_FLAGS, lang="sh")
     assert res["ok"] and res["stdout"] == "200 %s\n" % BODY.decode().strip(), describe(res)
     # A forbidden port is refused with the proxy's reason.
     res = guest("node /js/agent.js https://127.0.0.1:%d/n" % (port + 1 if port < 65535 else 1),
                 *allow(tls), "--mount", "/pki:%s:ro" % pki, "--mount", "/js:%s:ro" % tmp_path,
-                lang="sh")
+                *NODE_FLAGS, lang="sh")
     assert res["exit_code"] == 3 and "proxy: 403" in res["stdout"], describe(res)
     assert "host not allowed" in res["stdout"] and res["proxy_refused"] == 1
 
