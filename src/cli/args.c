@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util/parse.h"
 
@@ -96,11 +97,11 @@ int cli_lang_from_ext(const char *path)
 
 	if (!dot)
 		return -1;
-	if (strcmp(dot, ".py") == 0)
+	if (strcasecmp(dot, ".py") == 0)
 		return BRIG_LANG_PYTHON;
-	if (strcmp(dot, ".js") == 0 || strcmp(dot, ".mjs") == 0)
+	if (strcasecmp(dot, ".js") == 0 || strcasecmp(dot, ".mjs") == 0)
 		return BRIG_LANG_JS;
-	if (strcmp(dot, ".sh") == 0)
+	if (strcasecmp(dot, ".sh") == 0)
 		return BRIG_LANG_SH;
 	return -1;
 }
