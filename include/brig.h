@@ -327,6 +327,48 @@ typedef struct brig_proxy_limits {
 /* Zero fields keep the defaults. */
 void brig_caps_set_proxy_limits(brig_caps *caps, const brig_proxy_limits *limits);
 
+/*
+ * Python packages.  install_pkg(name, spec=None) in a Python guest installs
+ * a package the capabilities allow, and it is importable at once.  pip
+ * never runs on the host: it runs in a sandbox of its own (a shell run of
+ * the same executor) whose only egress, through its proxy, is the package
+ * index, with --only-binary :all: (wheels only: no build script runs) and
+ * --target into a directory that sandbox commits (a BRIG_MOUNT_RWC mount,
+ * so Linux 6.6 or later).  What it installed, dependencies included, goes
+ * to a cache keyed by ABI (the interpreter), project name and version, and
+ * the specifier's answer is remembered; the requesting sandbox sees hard
+ * links of it, read-only, at BRIG_PACKAGES_DIR, which is on its sys.path.
+ * Installs of one project wait for each other (a lock in the cache), so
+ * concurrent requests install it once.  Errors: PermissionError when the
+ * package is not allowed, ValueError for a bad name or specifier,
+ * RuntimeError naming pip's last words when the install fails.
+ */
+#define BRIG_PACKAGES_DIR "/opt/packages"
+
+typedef struct brig_package_limits {
+	uint64_t max_bytes;  /* what one install may write; default 256 MiB */
+	uint64_t timeout_ms; /* one install, pip's sandbox included; default 300 s */
+} brig_package_limits;
+
+/* Allow install_pkg of this project (any spelling PEP 503 normalises alike). */
+int brig_caps_allow_package(brig_caps *caps, const char *name);
+/* Allow install_pkg of any project. */
+int brig_caps_allow_any_package(brig_caps *caps);
+/* The PEP 503 simple index, http:// or https://; default https://pypi.org/simple. */
+int brig_caps_set_package_index(brig_caps *caps, const char *url);
+/*
+ * The cache directory (created when missing); default
+ * $XDG_CACHE_HOME/brig/python, else $HOME/.cache/brig/python.
+ */
+int brig_caps_set_package_cache(brig_caps *caps, const char *dir);
+/* Zero fields keep the defaults. */
+void brig_caps_set_package_limits(brig_caps *caps, const brig_package_limits *limits);
+/*
+ * Put the host directory dir (pip --target layout, e.g. what `brig deps
+ * install` made) read-only on a Python guest's sys.path.  Repeatable.
+ */
+int brig_caps_add_packages(brig_caps *caps, const char *dir);
+
 /* ------------------------------------------------------------- executor */
 
 typedef struct brig_executor brig_executor;

@@ -36,6 +36,13 @@ const char cli_usage[] =
     "      --host-fn NAME=COMMAND  host function run as COMMAND: JSON args on stdin,\n"
     "                           JSON result on stdout (repeatable)\n"
     "      --kv FILE            durable key-value store in the SQLite FILE\n"
+    "      --allow-package NAME  let Python's install_pkg() install NAME (repeatable)\n"
+    "      --allow-packages     let install_pkg() install any package\n"
+    "      --package-index URL  PEP 503 index for install_pkg and deps install\n"
+    "                           (default https://pypi.org/simple)\n"
+    "      --package-cache DIR  installed packages (default ~/.cache/brig/python)\n"
+    "      --packages DIR       put DIR (e.g. .brig/python/packages) read-only on\n"
+    "                           Python's sys.path (repeatable)\n"
     "      --json               print the whole result as one JSON object\n"
     "      --no-daemon          start cold even when a brig daemon runs\n"
     "  -h, --help               show this help\n"
@@ -65,6 +72,11 @@ enum {
 	OPT_JSON,
 	OPT_MOUNT_LIMIT,
 	OPT_NO_DAEMON,
+	OPT_ALLOW_PKG,
+	OPT_ALLOW_PKGS,
+	OPT_PKG_INDEX,
+	OPT_PKG_CACHE,
+	OPT_PACKAGES,
 };
 
 static const struct option longopts[] = {
@@ -86,6 +98,11 @@ static const struct option longopts[] = {
     {"kv", required_argument, NULL, OPT_KV},
     {"json", no_argument, NULL, OPT_JSON},
     {"no-daemon", no_argument, NULL, OPT_NO_DAEMON},
+    {"allow-package", required_argument, NULL, OPT_ALLOW_PKG},
+    {"allow-packages", no_argument, NULL, OPT_ALLOW_PKGS},
+    {"package-index", required_argument, NULL, OPT_PKG_INDEX},
+    {"package-cache", required_argument, NULL, OPT_PKG_CACHE},
+    {"packages", required_argument, NULL, OPT_PACKAGES},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -245,6 +262,19 @@ static int parse_one(struct cli_opts *o, int c, char *arg, char *err, size_t err
 		return 0;
 	case OPT_ALLOW:
 		return push(o->hosts, &o->nhosts, arg, err, errlen);
+	case OPT_ALLOW_PKG:
+		return push(o->packages, &o->npackages, arg, err, errlen);
+	case OPT_ALLOW_PKGS:
+		o->any_package = true;
+		return 0;
+	case OPT_PKG_INDEX:
+		o->package_index = arg;
+		return 0;
+	case OPT_PKG_CACHE:
+		o->package_cache = arg;
+		return 0;
+	case OPT_PACKAGES:
+		return push(o->package_dirs, &o->npackage_dirs, arg, err, errlen);
 	case OPT_MOUNT:
 		if (o->nmounts >= CLI_MAX_LIST)
 			return too_many(err, errlen);

@@ -255,12 +255,13 @@ int jail_write_id_maps(const struct jail_plan *plan, pid_t pid, char *err, size_
  */
 int jail_net_listen(uint16_t port);
 /*
- * Whether an environment entry ("NAME=value") is one that names the egress
- * proxy (HTTP_PROXY, NO_PROXY, npm_config_proxy...): read by the guest's
- * clients, never by an interpreter's start-up, so a zygote started without
- * it serves plans that have it.
+ * Whether an environment entry ("NAME=value") is one only the guest's code
+ * reads, never an interpreter's start-up: those that name the egress proxy
+ * (HTTP_PROXY, NO_PROXY, npm_config_proxy...) and BRIG_PYTHONPATH (the
+ * agent's package directories).  A zygote started without them serves
+ * plans that have them.
  */
-bool jail_env_is_proxy(const char *entry);
+bool jail_env_guest_only(const char *entry);
 
 /* Let the child build the root and start the guest. */
 int jail_go(struct jail_proc *p);

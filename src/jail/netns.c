@@ -36,12 +36,13 @@ static int loopback_up(void)
 	return rc;
 }
 
-bool jail_env_is_proxy(const char *entry)
+bool jail_env_guest_only(const char *entry)
 {
 	static const char *const names[] = {
-	    "HTTP_PROXY=", "HTTPS_PROXY=",	"NO_PROXY=",
-	    "http_proxy=", "https_proxy=",	"no_proxy=",
-	    "PIP_PROXY=",  "npm_config_proxy=", "npm_config_https_proxy="};
+	    "HTTP_PROXY=",     "HTTPS_PROXY=",	    "NO_PROXY=",
+	    "http_proxy=",     "https_proxy=",	    "no_proxy=",
+	    "PIP_PROXY=",      "npm_config_proxy=", "npm_config_https_proxy=",
+	    "BRIG_PYTHONPATH="};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strncmp(entry, names[i], strlen(names[i])) == 0)

@@ -31,6 +31,7 @@ void brig_caps_free(brig_caps *caps)
 	strv_free(&caps->hosts);
 	mounts_free(caps->mounts, caps->nmounts);
 	fn_table_free(&caps->fns);
+	pkg_caps_free(caps->pkg);
 	free(caps);
 }
 
@@ -124,6 +125,9 @@ int caps_freeze(const brig_caps *src, const struct fn_table *exec_fns, brig_caps
 		c->http = src->http;
 		c->fs = src->fs;
 		c->proxy = src->proxy;
+		if ((rc = pkg_caps_copy(&c->pkg, src->pkg)))
+			goto fail;
+		rc = BRIG_E_NOMEM;
 		if (strv_copy(&c->hosts, &src->hosts))
 			goto fail;
 		for (size_t i = 0; i < src->nmounts; i++) {

@@ -347,10 +347,55 @@ static void plan_proxy(struct sandbox *r)
 	r->plan.proxy_port = BRIG_PROXY_PORT;
 }
 
+/*
+ * Python package directories, read-only, on the guest's sys.path (the agent
+ * reads BRIG_PYTHONPATH): install_pkg's view, and brig_caps_add_packages'.
+ */
+static int plan_packages(struct sandbox *r, char *err, size_t errlen)
+{
+	const struct strv *dirs = pkg_caps_dirs(r->caps->pkg);
+	struct buf path = BUF_INIT;
+	const char **e = r->plan.envp;
+	size_t n = 0, ndirs = dirs ? dirs->n : 0;
+	int rc = BRIG_OK;
+
+	if (!r->pkg.view && !ndirs)
+		return BRIG_OK;
+	if (ndirs > SANDBOX_MAX_SITES || r->plan.nbinds + ndirs + 1 > JAIL_MAX_BINDS) {
+		snprintf(err, errlen, "too many package directories (at most %d)",
+			 SANDBOX_MAX_SITES);
+		return BRIG_E_INVAL;
+	}
+	rc |= buf_append(&path, "BRIG_PYTHONPATH=", 16);
+	if (r->pkg.view) {
+		add_bind(&r->plan, BRIG_PACKAGES_DIR, r->pkg.view, JAIL_BIND_RO, true);
+		rc |= buf_append(&path, BRIG_PACKAGES_DIR, strlen(BRIG_PACKAGES_DIR));
+	}
+	for (size_t i = 0; i < ndirs; i++) {
+		char *vpath = r->site_vpaths[i];
+
+		snprintf(vpath, sizeof(r->site_vpaths[i]), "%s/%zu", SANDBOX_SITE_DIR, i);
+		add_bind(&r->plan, vpath, dirs->v[i], JAIL_BIND_RO, true);
+		rc |= buf_append(&path, ":", path.len > 16 ? 1 : 0);
+		rc |= buf_append(&path, vpath, strlen(vpath));
+	}
+	if (rc) {
+		buf_free(&path);
+		return BRIG_E_NOMEM;
+	}
+	r->pythonpath = buf_steal(&path);
+	while (e[n])
+		n++;
+	if (n < JAIL_MAX_ENV - 1)
+		e[n++] = r->pythonpath, e[n] = NULL;
+	return BRIG_OK;
+}
+
 static int plan_jail(struct sandbox *r, const char *code, char *err, size_t errlen)
 {
 	struct jail_plan *p = &r->plan;
 	brig_executor *ex = r->ex;
+	int rc;
 
 	for (size_t i = 0; i < ex->nsys; i++)
 		add_bind(p, ex->sys[i].dst, ex->sys[i].target, ex->sys[i].kind, ex->sys[i].is_dir);
@@ -370,7 +415,9 @@ static int plan_jail(struct sandbox *r, const char *code, char *err, size_t errl
 	p->host_uid = ex->host_uid;
 	p->host_gid = ex->host_gid;
 	p->privileged = ex->privileged;
-	return plan_mounts(r, err, errlen);
+	if ((rc = plan_mounts(r, err, errlen)))
+		return rc;
+	return plan_packages(r, err, errlen);
 }
 
 static int make_channels(struct sandbox *r, bool with_stdin)
@@ -527,6 +574,9 @@ void sandbox_cleanup(struct sandbox *r)
 	r->nrwc = 0;
 	free(r->rwc_refused);
 	r->rwc_refused = NULL;
+	pkg_run_cleanup(&r->pkg);
+	free(r->pythonpath);
+	r->pythonpath = NULL;
 	brig_caps_free(r->caps);
 }
 
@@ -587,6 +637,9 @@ int sandbox_prepare(struct sandbox *r, const char *code, size_t len, const brig_
 	if ((rc = dispatch_init(&r->disp, r->caps, r->lim.max_frame_bytes - 64, err, sizeof(err))))
 		return result_fail(res, rc, "%s", err);
 	r->disp_ready = true;
+	if ((rc = pkg_run_init(&r->pkg, r->ex, r->caps, err, sizeof(err))))
+		return result_fail(res, rc, "%s", err);
+	r->disp.pkg = &r->pkg;
 	if ((rc = plan_jail(r, code, err, sizeof(err))))
 		return result_fail(res, rc, "%s", err);
 	if (make_channels(r, o->stdin_data != NULL || (o->stdin_stream && o->stdin_fd >= 0)) < 0)

@@ -112,7 +112,7 @@ static bool same_env(const struct strv *a, const char *const *envp)
 	size_t n = 0;
 
 	for (size_t i = 0; envp[i]; i++) {
-		if (jail_env_is_proxy(envp[i]))
+		if (jail_env_guest_only(envp[i]))
 			continue;
 		if (n >= a->n || strcmp(a->v[n], envp[i]) != 0)
 			return false;
@@ -191,7 +191,7 @@ static int start_zygote(struct warm *w, struct warm_zygote *z, int lang, const c
 		if (strv_push(&z->argv, argv[i]) < 0)
 			goto out;
 	for (size_t i = 0; envp[i]; i++)
-		if (!jail_env_is_proxy(envp[i]) && strv_push(&z->envp, envp[i]) < 0)
+		if (!jail_env_guest_only(envp[i]) && strv_push(&z->envp, envp[i]) < 0)
 			goto out;
 	if (zygote_argv(w, lang, &z->argv, &cmd) < 0)
 		goto out;
