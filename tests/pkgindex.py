@@ -40,6 +40,7 @@ class Index:
     def __init__(self, directory):
         self.directory = directory
         self.requests = []
+        self.elsewhere = {}  # project -> an absolute URL its page links to
         index = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -68,7 +69,11 @@ class Index:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def wheels(self):
-        return [f for f in sorted(os.listdir(self.directory)) if f.endswith(".whl")]
+        return [f for f in sorted(os.listdir(self.directory))
+                if f.endswith(".whl") or f.endswith(".tar.gz")]
+
+    def downloads(self, fname):
+        return self.requests.count("/files/" + fname)
 
     def page(self, path):
         if path.startswith("/files/"):
@@ -78,6 +83,9 @@ class Index:
         if not m:
             return None
         links = []
+        if normalize(m.group(1)) in self.elsewhere:
+            url = self.elsewhere[normalize(m.group(1))]
+            links.append('<a href="%s">%s</a>' % (url, url.rsplit("/", 1)[-1]))
         for w in self.wheels():
             if normalize(w.split("-")[0]) == normalize(m.group(1)):
                 digest = hashlib.sha256(open(os.path.join(self.directory, w), "rb").read())
