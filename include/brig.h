@@ -571,6 +571,21 @@ uint64_t brig_result_proxy_refused(const brig_result *r);
 char *brig_result_to_json(const brig_result *r);
 void brig_result_free(brig_result *r);
 
+/*
+ * `brig deps install`: install requirements ("name", or a name and a
+ * specifier: "attrs>=23", "pydantic~=2.0") and their dependencies into the
+ * host directory dir (created when missing), as pip --target lays them out,
+ * with pip in a sandbox of ex whose only egress is the package index (that
+ * of caps, which may be NULL: PyPI), wheels only.  An installed project's
+ * files and metadata replace what dir held of it.  Returns BRIG_OK, or
+ * BRIG_E_INVAL (a bad requirement) or BRIG_E_IO (pip failed, or dir is not
+ * writable) with *message (malloc'd, unless message is NULL) saying why.
+ */
+int brig_packages_install(brig_executor *ex, const brig_caps *caps, const char *dir,
+			  const char *const *reqs, size_t n, char **message);
+/* What dir holds: "name version\n" per project, sorted; malloc'd, NULL when unreadable. */
+char *brig_packages_list(const char *dir);
+
 /* -------------------------------------------------------------- sessions */
 
 /*

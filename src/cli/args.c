@@ -11,6 +11,7 @@ const char cli_usage[] =
     "usage: brig [OPTIONS] [FILE]\n"
     "       brig doctor\n"
     "       brig daemon start [--idle DURATION] | stop | status\n"
+    "       brig deps install [--dir DIR] [--package-index URL] PKG[SPEC]... | list\n"
     "\n"
     "Run Python, JavaScript or shell code in a sandbox.  The code comes from -c,\n"
     "from FILE, or from standard input.\n"

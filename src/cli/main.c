@@ -274,6 +274,8 @@ int main(int argc, char **argv)
 
 	/* A host function's command may exit before reading its input. */
 	signal(SIGPIPE, SIG_IGN);
+	if (argc > 1 && strcmp(argv[1], "deps") == 0)
+		return cli_deps(argc, argv);
 	if (cli_parse(argc, argv, &o, err, sizeof(err)) < 0) {
 		fprintf(stderr, "brig: %s\n", err);
 		return EXIT_USAGE;

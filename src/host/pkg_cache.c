@@ -295,3 +295,100 @@ int pkg_installed_version(const char *site, const char *name, char *version, siz
 		closedir(d);
 	return rc;
 }
+
+/* The project a "NAME-VERSION.dist-info" entry is of, normalised; or -1. */
+static int dist_info_name(const char *entry, char name[PKG_NAME_MAX + 1], const char **version)
+{
+	const char *dash = strchr(entry, '-');
+	size_t len = strlen(entry), blen = dash ? (size_t)(dash - entry) : 0;
+	char base[PKG_NAME_MAX + 1];
+
+	if (!dash || blen > PKG_NAME_MAX || len < 11 || strcmp(entry + len - 10, ".dist-info"))
+		return -1;
+	memcpy(base, entry, blen);
+	base[blen] = '\0';
+	*version = dash + 1;
+	return pkg_name_normalize(base, name, NULL, 0);
+}
+
+/* Remove dir's dist-info directories of the project name. */
+static void drop_dist_info(const char *dir, const char *name)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char other[PKG_NAME_MAX + 1], path[4096];
+	const char *v;
+
+	while (d && (e = readdir(d)))
+		if (dist_info_name(e->d_name, other, &v) == 0 && strcmp(other, name) == 0) {
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			(void)pkg_remove_tree(path);
+		}
+	if (d)
+		closedir(d);
+}
+
+int pkg_merge_site(const char *site, const char *dir)
+{
+	DIR *d = opendir(site);
+	struct dirent *e;
+	char from[4096], to[4096], name[PKG_NAME_MAX + 1];
+	const char *v;
+	int rc = d ? 0 : -errno;
+
+	while (d && rc == 0 && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (dist_info_name(e->d_name, name, &v) == 0)
+			drop_dist_info(dir, name);
+		snprintf(from, sizeof(from), "%s/%s", site, e->d_name);
+		snprintf(to, sizeof(to), "%s/%s", dir, e->d_name);
+		if ((rc = pkg_remove_tree(to)) == 0 && rename(from, to) < 0)
+			rc = -errno;
+	}
+	if (d)
+		closedir(d);
+	return rc;
+}
+
+static int by_text(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char *pkg_list_site(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char **lines = NULL, *out = NULL, name[PKG_NAME_MAX + 1];
+	size_t n = 0, total = 1;
+	const char *v;
+
+	while (d && (e = readdir(d))) {
+		char **more;
+		size_t vlen;
+
+		if (dist_info_name(e->d_name, name, &v) != 0)
+			continue;
+		vlen = strlen(v) - 10;
+		if (!(more = realloc(lines, (n + 1) * sizeof(*lines))))
+			break;
+		lines = more;
+		if (!(lines[n] = malloc(strlen(name) + vlen + 3)))
+			break;
+		sprintf(lines[n], "%s %.*s\n", name, (int)vlen, v);
+		total += strlen(lines[n++]);
+	}
+	if (d)
+		closedir(d);
+	if (d && n < SIZE_MAX && (out = malloc(total))) {
+		qsort(lines, n, sizeof(*lines), by_text);
+		out[0] = '\0';
+		for (size_t i = 0; i < n; i++)
+			strcat(out, lines[i]);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
+	free(lines);
+	return out;
+}

@@ -57,4 +57,12 @@ void pkg_memo_put(const char *dir, const char *spec, const char *version);
  */
 int pkg_installed_version(const char *site, const char *name, char *version, size_t len);
 
+/*
+ * Move what pip installed into site over dir: each top-level entry replaces
+ * dir's, and a project's older NAME-VERSION.dist-info goes.  0 or -errno.
+ */
+int pkg_merge_site(const char *site, const char *dir);
+/* "name version\n" per dist-info directory of dir, sorted; malloc'd, or NULL. */
+char *pkg_list_site(const char *dir);
+
 #endif

@@ -224,9 +224,9 @@ void pkg_run_cleanup(struct pkg_run *p)
 
 /* ------------------------------------------------------------ pip's run */
 
-static const char *index_url(const struct pkg_run *p)
+static const char *index_url(const struct pkg_caps *c)
 {
-	return p->caps->pkg->index ? p->caps->pkg->index : DEFAULT_INDEX;
+	return c && c->index ? c->index : DEFAULT_INDEX;
 }
 
 /* The hosts pip may reach: the index's; PyPI keeps its files on another. */
@@ -272,37 +272,45 @@ static void last_words(const brig_result *res, char *why, size_t whylen)
 	snprintf(why, whylen, "%.*s", (int)(end - start > 300 ? 300 : end - start), start);
 }
 
+/* One pip install: requirements (quoted, shell-safe) into stage/site. */
+struct pip_job {
+	brig_executor *ex;
+	const char *index;
+	const char *reqs;
+	const char *stage;
+	brig_package_limits lim;
+	struct hc_cancel *cancel; /* may be NULL */
+};
+
 /* pip install --target /out/site in a sandbox whose only egress is the index. */
-static int run_pip(struct pkg_run *p, const char *name, const char *spec, const char *stage,
-		   const brig_package_limits *lim, struct hc_cancel *cancel, char *why,
-		   size_t whylen)
+static int run_pip(const struct pip_job *j, char *why, size_t whylen)
 {
-	const char *url = index_url(p);
-	char auth[512], script[4096];
+	bool http = strncmp(j->index, "http://", 7) == 0;
+	char auth[512], script[8192];
 	brig_caps *caps = NULL;
 	brig_cancel *stop = NULL;
 	brig_result *res = NULL;
 	brig_run_opts o;
 	int rc = -1;
 
-	if (brig_caps_new(&caps) != BRIG_OK || allow_index(caps, url, auth, sizeof(auth)) < 0 ||
-	    brig_caps_mount(caps, "/out", stage, BRIG_MOUNT_RWC) != BRIG_OK ||
-	    cancel_wrap_fd(hc_cancel_fd(cancel), &stop) != BRIG_OK) {
+	if (brig_caps_new(&caps) != BRIG_OK ||
+	    allow_index(caps, j->index, auth, sizeof(auth)) < 0 ||
+	    brig_caps_mount(caps, "/out", j->stage, BRIG_MOUNT_RWC) != BRIG_OK ||
+	    (j->cancel && cancel_wrap_fd(hc_cancel_fd(j->cancel), &stop) != BRIG_OK)) {
 		snprintf(why, whylen, "cannot prepare pip's sandbox");
 		goto out;
 	}
-	/* name and spec hold no shell syntax (pkg_cache.c checked them), nor url. */
+	/* The index holds no shell syntax (index_valid), nor do requirements. */
 	snprintf(script, sizeof(script),
 		 "exec python3 -m pip install --disable-pip-version-check --no-cache-dir "
 		 "--no-input --only-binary :all: --no-compile --target /out/site "
-		 "--index-url '%s' %s%s '%s%s'",
-		 url, strncmp(url, "http://", 7) == 0 ? "--trusted-host " : "",
-		 strncmp(url, "http://", 7) == 0 ? auth : "", name, spec);
+		 "--index-url '%s' %s%s %s",
+		 j->index, http ? "--trusted-host " : "", http ? auth : "", j->reqs);
 	brig_run_opts_init(&o);
 	o.caps = caps;
 	o.cancel = stop;
-	pip_limits(&o.limits, lim);
-	brig_run(p->ex, BRIG_LANG_SH, script, strlen(script), &o, &res);
+	pip_limits(&o.limits, &j->lim);
+	brig_run(j->ex, BRIG_LANG_SH, script, strlen(script), &o, &res);
 	if (res && brig_result_error(res) == BRIG_OK && brig_result_exit_code(res) == 0)
 		rc = 0;
 	else if (res)
@@ -314,6 +322,36 @@ out:
 	brig_cancel_free(stop);
 	brig_caps_free(caps);
 	return rc;
+}
+
+/* A staging directory in parent that pip, as the guest, may write. */
+static int make_stage(const brig_executor *ex, const char *parent, char *out, size_t len)
+{
+	snprintf(out, len, "%s/.stage-XXXXXX", parent);
+	/* The guest's host ids differ from ours when we are root. */
+	if (!mkdtemp(out) || (ex->privileged && chown(out, ex->host_uid, ex->host_gid) < 0))
+		return -1;
+	return 0;
+}
+
+/* "name" or "name" + specifier, checked, as one shell word. */
+static int quote_requirement(const char *req, struct buf *out, char *why, size_t whylen)
+{
+	char raw[PKG_NAME_MAX + 2], name[PKG_NAME_MAX + 1], spec[PKG_SPEC_MAX + 1];
+	size_t n = strcspn(req, "<>=!~");
+
+	snprintf(raw, sizeof(raw), "%.*s", (int)(n > PKG_NAME_MAX ? PKG_NAME_MAX + 1 : n), req);
+	if (strchr(req, ' ') || strchr(req, '\'')) {
+		snprintf(why, whylen, "invalid requirement: %.200s", req);
+		return -1;
+	}
+	if (pkg_name_normalize(raw, name, why, whylen) != 0 ||
+	    pkg_spec_normalize(req + n, spec, why, whylen) != 0)
+		return -1;
+	if (buf_append(out, " '", 2) || buf_append(out, name, strlen(name)) ||
+	    buf_append(out, spec, strlen(spec)) || buf_append(out, "'", 1))
+		return -1;
+	return 0;
 }
 
 /* ----------------------------------------------------------- install */
@@ -355,7 +393,9 @@ static int parse_request(const struct pkg_run *p, json_t *args, struct request *
 
 static void fill_limits(brig_package_limits *l, const struct pkg_caps *c)
 {
-	*l = c->lim;
+	memset(l, 0, sizeof(*l));
+	if (c)
+		*l = c->lim;
 	if (!l->max_bytes)
 		l->max_bytes = DEFAULT_MAX_BYTES;
 	if (!l->timeout_ms)
@@ -367,21 +407,20 @@ static int resolve(struct pkg_run *p, struct request *q, struct hc_cancel *cance
 		   struct hc_reply *rep)
 {
 	char stage[PATH_MAX + 16], site[PATH_MAX + 24], dest[PATH_MAX + 96], why[400];
-	brig_package_limits lim;
+	char reqs[PKG_NAME_MAX + PKG_SPEC_MAX + 4];
+	struct pip_job job = {p->ex, index_url(p->caps->pkg), reqs, stage, {0, 0}, cancel};
 	int rc = -1;
 
 	if (pkg_memo_get(q->dir, q->spec, q->version, sizeof(q->version)) == 0) {
 		q->cached = true;
 		return 0;
 	}
-	fill_limits(&lim, p->caps->pkg);
-	snprintf(stage, sizeof(stage), "%s/.stage-XXXXXX", q->dir);
-	/* pip writes there as the guest, whose host ids differ when we are root. */
-	if (!mkdtemp(stage) ||
-	    (p->ex->privileged && chown(stage, p->ex->host_uid, p->ex->host_gid) < 0))
+	fill_limits(&job.lim, p->caps->pkg);
+	if (make_stage(p->ex, q->dir, stage, sizeof(stage)) < 0)
 		return hc_fail(rep, "OSError", "package cache %s: %s", q->dir, strerror(errno));
 	snprintf(site, sizeof(site), "%s/site", stage);
-	if (run_pip(p, q->name, q->spec, stage, &lim, cancel, why, sizeof(why)) < 0)
+	snprintf(reqs, sizeof(reqs), "'%s%s'", q->name, q->spec);
+	if (run_pip(&job, why, sizeof(why)) < 0)
 		hc_fail(rep, "RuntimeError", "pip could not install %s%s: %s", q->name, q->spec,
 			why);
 	else if (pkg_installed_version(site, q->name, q->version, sizeof(q->version)) < 0)
@@ -423,4 +462,57 @@ void pkg_install(struct pkg_run *p, json_t *args, struct hc_cancel *cancel, stru
 	}
 	hc_ok(rep, json_pack("{s:s, s:s, s:b, s:s}", "name", q.name, "version", q.version, "cached",
 			     q.cached, "path", BRIG_PACKAGES_DIR));
+}
+
+/* ------------------------------------------------------- brig deps */
+
+static int deps_fail(char **message, int rc, const char *fmt, const char *what)
+{
+	char text[600];
+
+	snprintf(text, sizeof(text), fmt, what);
+	if (message)
+		*message = strdup(text);
+	return rc;
+}
+
+int brig_packages_install(brig_executor *ex, const brig_caps *caps, const char *dir,
+			  const char *const *reqs, size_t n, char **message)
+{
+	const struct pkg_caps *c = caps ? caps->pkg : NULL;
+	char stage[PATH_MAX + 16], site[PATH_MAX + 24], why[400];
+	struct pip_job job = {ex, index_url(c), NULL, stage, {0, 0}, NULL};
+	struct buf words = BUF_INIT;
+	int rc;
+
+	if (message)
+		*message = NULL;
+	if (!ex || !dir || !*dir || (n && !reqs) || !n)
+		return deps_fail(message, BRIG_E_INVAL, "%s", "a directory and requirements");
+	for (size_t i = 0; i < n; i++)
+		if (!reqs[i] || quote_requirement(reqs[i], &words, why, sizeof(why)) < 0) {
+			buf_free(&words);
+			return deps_fail(message, BRIG_E_INVAL, "%s", why);
+		}
+	if ((rc = pkg_mkdirs(dir, 0755)) < 0 || make_stage(ex, dir, stage, sizeof(stage)) < 0) {
+		buf_free(&words);
+		return deps_fail(message, BRIG_E_IO, "cannot write to %s", dir);
+	}
+	fill_limits(&job.lim, c);
+	job.reqs = words.data;
+	snprintf(site, sizeof(site), "%s/site", stage);
+	if (run_pip(&job, why, sizeof(why)) < 0)
+		rc = deps_fail(message, BRIG_E_IO, "pip failed: %s", why);
+	else if ((rc = pkg_merge_site(site, dir)) < 0)
+		rc = deps_fail(message, BRIG_E_IO, "cannot move the packages into %s", dir);
+	else
+		rc = BRIG_OK;
+	(void)pkg_remove_tree(stage);
+	buf_free(&words);
+	return rc;
+}
+
+char *brig_packages_list(const char *dir)
+{
+	return dir ? pkg_list_site(dir) : NULL;
 }

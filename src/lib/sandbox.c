@@ -284,6 +284,7 @@ static void plan_limits(struct sandbox *r)
 }
 
 #define PROXY_URL "http://127.0.0.1:" BRIG_STR(BRIG_PROXY_PORT)
+#define CA_DIR "/etc/ssl/certs"
 #define BRIG_STR(x) BRIG_STR_(x)
 #define BRIG_STR_(x) #x
 
@@ -337,6 +338,9 @@ static void plan_proxy(struct sandbox *r)
 	if (r->caps->hosts.n == 0)
 		return;
 	plan_no_proxy(r);
+	/* Clients check servers' certificates against the host's authorities. */
+	if (access(CA_DIR, R_OK | X_OK) == 0 && r->plan.nbinds < JAIL_MAX_BINDS)
+		add_bind(&r->plan, CA_DIR, CA_DIR, JAIL_BIND_RO, true);
 	while (e[n])
 		n++;
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]) && n < JAIL_MAX_ENV - 3; i++)
