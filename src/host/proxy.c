@@ -287,6 +287,7 @@ struct flow {
 	bool eof;
 	atomic_uint_fast64_t *count;
 	uint64_t max;
+	bool spent; /* the allowance ran out: end once buf is sent */
 };
 
 /* Move what can move without blocking.  -1: the connection is over. */
@@ -301,8 +302,13 @@ static int flow_step(struct flow *f, short rev_from, short rev_to, bool *moved)
 		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
 			return -1;
 		} else if (n > 0) {
-			if (atomic_fetch_add(f->count, (uint64_t)n) + (uint64_t)n > f->max)
+			uint64_t before = atomic_fetch_add(f->count, (uint64_t)n);
+
+			/* The run's allowance ends the connection, after what fits. */
+			if (before >= f->max)
 				return -1;
+			if (before + (uint64_t)n > f->max)
+				n = (ssize_t)(f->max - before), f->spent = true;
 			f->off = 0, f->len = (size_t)n;
 			*moved = true;
 		}
@@ -317,7 +323,7 @@ static int flow_step(struct flow *f, short rev_from, short rev_to, bool *moved)
 			*moved = true;
 		}
 	}
-	return 0;
+	return f->spent && !f->len ? -1 : 0;
 }
 
 static short flow_events(const struct flow *f, int fd)
@@ -336,8 +342,9 @@ static void relay(struct conn *c, int server, char *bufs)
 {
 	const brig_proxy_limits *lim = &c->px->lim;
 	struct flow f[2] = {
-	    {c->client, server, bufs, 0, 0, false, &c->px->up, lim->max_bytes_up},
-	    {server, c->client, bufs + RELAY_BUF, 0, 0, false, &c->px->down, lim->max_bytes_down}};
+	    {c->client, server, bufs, 0, 0, false, &c->px->up, lim->max_bytes_up, false},
+	    {server, c->client, bufs + RELAY_BUF, 0, 0, false, &c->px->down, lim->max_bytes_down,
+	     false}};
 	uint64_t end = lim->max_connection_ms ? now_ms() + lim->max_connection_ms : UINT64_MAX;
 	uint64_t idle = now_ms() + lim->idle_timeout_ms;
 
