@@ -99,6 +99,19 @@ static int parse_absolute(const char *t, size_t len, struct proxy_req *out, char
 	return parse_authority(auth, (size_t)(p - auth), false, out, why, whylen);
 }
 
+/* Controls other than tab, and a CR not before LF, could split a header. */
+static bool head_clean(const char *head, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)head[i];
+
+		if (c == '\r' ? i + 1 >= len || head[i + 1] != '\n'
+			      : (c < ' ' && c != '\t' && c != '\n') || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
 int proxy_req_parse(const char *head, size_t head_len, struct proxy_req *out, char *why,
 		    size_t whylen)
 {
@@ -106,6 +119,10 @@ int proxy_req_parse(const char *head, size_t head_len, struct proxy_req *out, ch
 	size_t lens[3];
 
 	memset(out, 0, sizeof(*out));
+	if (!head_clean(head, head_len)) {
+		set_why(why, whylen, "control characters in the request head");
+		return 400;
+	}
 	out->head_len = head_len;
 	if (split_line(head, head_len, parts, lens, &rest) != 0 || lens[2] != 8 ||
 	    (memcmp(parts[2], "HTTP/1.1", 8) != 0 && memcmp(parts[2], "HTTP/1.0", 8) != 0)) {
@@ -125,13 +142,14 @@ int proxy_req_parse(const char *head, size_t head_len, struct proxy_req *out, ch
 /* Headers the proxy sets itself, or that concern only the hop to it. */
 static bool dropped(const char *line, size_t len)
 {
-	static const char *const names[] = {"host",	  "connection", "proxy-connection",
-					    "keep-alive", "te",		"proxy-authorization",
-					    "upgrade",	  "trailer"};
+	static const char *const names[] = {"host", "connection", "keep-alive",
+					    "te",   "upgrade",	  "trailer"};
 	const char *colon = memchr(line, ':', len);
 
 	if (!colon)
 		return true; /* not a header: nothing a server should see */
+	if (len >= 6 && strncasecmp(line, "proxy-", 6) == 0)
+		return true; /* meant for a proxy, never for the server */
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if ((size_t)(colon - line) == strlen(names[i]) &&
 		    strncasecmp(line, names[i], strlen(names[i])) == 0)
