@@ -28,7 +28,8 @@
 #define DEFAULT_IDLE_TIMEOUT_MS 60000u
 /* A ceiling on threads, whatever max_active says. */
 #define MAX_ACTIVE_CEILING 1024u
-#define RELAY_BUF (256u << 10)
+/* Each direction's pipe: what is in flight between the two sockets. */
+#define RELAY_PIPE (1u << 20)
 #define MAX_ADDRS 16
 
 struct conn {
@@ -280,75 +281,114 @@ static int connect_checked(struct conn *c, const struct proxy_req *r, const stru
 
 /* ----------------------------------------------------------------- relay */
 
+/*
+ * One direction of a connection.  Bytes move by splice(2) through a pipe,
+ * never through our memory: the proxy costs the kernel's work only.
+ */
 struct flow {
 	int from, to;
-	char *buf;
-	size_t off, len;
+	int pipe[2];
+	size_t cap; /* the pipe's size */
+	size_t len; /* bytes in the pipe */
 	bool eof;
 	atomic_uint_fast64_t *count;
 	uint64_t max;
-	bool spent; /* the allowance ran out: end once buf is sent */
 };
+
+#define SPLICE_FLAGS (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+
+static int flow_open(struct flow *f, int from, int to, atomic_uint_fast64_t *count, uint64_t max)
+{
+	*f = (struct flow){.from = from, .to = to, .count = count, .max = max};
+	int cap;
+
+	if (pipe2(f->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+		return -1;
+	(void)fcntl(f->pipe[1], F_SETPIPE_SZ, RELAY_PIPE);
+	cap = fcntl(f->pipe[1], F_GETPIPE_SZ);
+	f->cap = cap > 0 ? (size_t)cap : 4096;
+	return 0;
+}
+
+static void flow_close(struct flow *f)
+{
+	close(f->pipe[0]);
+	close(f->pipe[1]);
+}
 
 /* Move what can move without blocking.  -1: the connection is over. */
 static int flow_step(struct flow *f, short rev_from, short rev_to, bool *moved)
 {
-	if (!f->eof && !f->len && (rev_from & (POLLIN | POLLHUP | POLLERR))) {
-		ssize_t n = recv(f->from, f->buf, RELAY_BUF, 0);
+	if (!f->eof && f->len < f->cap && (rev_from & (POLLIN | POLLHUP | POLLERR))) {
+		uint64_t used = atomic_load(f->count);
+		size_t want = f->cap - f->len;
+		ssize_t n;
 
+		/* The run's allowance: what fits still goes, then the connection ends. */
+		if (used >= f->max)
+			return f->len ? 0 : -1;
+		if (f->max - used < want)
+			want = (size_t)(f->max - used);
+		n = splice(f->from, NULL, f->pipe[1], NULL, want, SPLICE_FLAGS);
 		if (n == 0) {
 			f->eof = true;
-			shutdown(f->to, SHUT_WR);
+			if (!f->len)
+				shutdown(f->to, SHUT_WR);
 		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
 			return -1;
 		} else if (n > 0) {
-			uint64_t before = atomic_fetch_add(f->count, (uint64_t)n);
-
-			/* The run's allowance ends the connection, after what fits. */
-			if (before >= f->max)
-				return -1;
-			if (before + (uint64_t)n > f->max)
-				n = (ssize_t)(f->max - before), f->spent = true;
-			f->off = 0, f->len = (size_t)n;
+			atomic_fetch_add(f->count, (uint64_t)n);
+			f->len += (size_t)n;
 			*moved = true;
 		}
 	}
 	if (f->len && (rev_to & (POLLOUT | POLLERR | POLLHUP))) {
-		ssize_t n = send(f->to, f->buf + f->off, f->len, MSG_NOSIGNAL);
+		ssize_t n = splice(f->pipe[0], NULL, f->to, NULL, f->len, SPLICE_FLAGS);
 
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
 			return -1;
 		if (n > 0) {
-			f->off += (size_t)n, f->len -= (size_t)n;
+			f->len -= (size_t)n;
 			*moved = true;
+			if (f->eof && !f->len)
+				shutdown(f->to, SHUT_WR);
 		}
 	}
-	return f->spent && !f->len ? -1 : 0;
+	/* The run's allowance for this direction is spent, and what fit went. */
+	return atomic_load(f->count) >= f->max && !f->len ? -1 : 0;
 }
 
 static short flow_events(const struct flow *f, int fd)
 {
 	short ev = 0;
 
-	if (f->from == fd && !f->eof && !f->len)
+	if (f->from == fd && !f->eof && f->len < f->cap && atomic_load(f->count) < f->max)
 		ev |= POLLIN;
 	if (f->to == fd && f->len)
 		ev |= POLLOUT;
 	return ev;
 }
 
+static bool flow_done(const struct flow *f)
+{
+	return (f->eof || atomic_load(f->count) >= f->max) && !f->len;
+}
+
 /* Both ways until both ends closed, a limit or the run's end. */
-static void relay(struct conn *c, int server, char *bufs)
+static void relay(struct conn *c, int server)
 {
 	const brig_proxy_limits *lim = &c->px->lim;
-	struct flow f[2] = {
-	    {c->client, server, bufs, 0, 0, false, &c->px->up, lim->max_bytes_up, false},
-	    {server, c->client, bufs + RELAY_BUF, 0, 0, false, &c->px->down, lim->max_bytes_down,
-	     false}};
+	struct flow f[2];
 	uint64_t end = lim->max_connection_ms ? now_ms() + lim->max_connection_ms : UINT64_MAX;
 	uint64_t idle = now_ms() + lim->idle_timeout_ms;
 
-	while (!(f[0].eof && !f[0].len && f[1].eof && !f[1].len)) {
+	if (flow_open(&f[0], c->client, server, &c->px->up, lim->max_bytes_up) < 0)
+		return;
+	if (flow_open(&f[1], server, c->client, &c->px->down, lim->max_bytes_down) < 0) {
+		flow_close(&f[0]);
+		return;
+	}
+	while (!(flow_done(&f[0]) && flow_done(&f[1]))) {
 		struct pollfd p[3] = {
 		    {c->client, 0, 0}, {server, 0, 0}, {hc_cancel_fd(c->px->cancel), POLLIN, 0}};
 		bool moved = false;
@@ -358,15 +398,17 @@ static void relay(struct conn *c, int server, char *bufs)
 			p[i].events = flow_events(&f[0], p[i].fd) | flow_events(&f[1], p[i].fd);
 		n = poll(p, 3, until(idle < end ? idle : end));
 		if (n < 0 && errno != EINTR)
-			return;
+			break;
 		if (p[2].revents || (n == 0 && now_ms() >= (idle < end ? idle : end)))
-			return;
+			break;
 		if (flow_step(&f[0], p[0].revents, p[1].revents, &moved) < 0 ||
 		    flow_step(&f[1], p[1].revents, p[0].revents, &moved) < 0)
-			return;
+			break;
 		if (moved)
 			idle = now_ms() + lim->idle_timeout_ms;
 	}
+	flow_close(&f[0]);
+	flow_close(&f[1]);
 }
 
 /* ----------------------------------------------------------- connection */
@@ -411,7 +453,7 @@ static void serve(struct conn *c, char *bufs)
 		if (r.connect)
 			send_all(c->client, established, sizeof(established) - 1, c->px->cancel);
 		send_all(server, pre.data, pre.len, c->px->cancel);
-		relay(c, server, bufs);
+		relay(c, server);
 	}
 	buf_free(&pre);
 	close(server);
@@ -420,7 +462,7 @@ static void serve(struct conn *c, char *bufs)
 static void *conn_main(void *arg)
 {
 	struct conn *c = arg;
-	char *bufs = malloc(2 * RELAY_BUF > PROXY_HEAD_MAX ? 2 * RELAY_BUF : PROXY_HEAD_MAX);
+	char *bufs = malloc(PROXY_HEAD_MAX);
 	uint64_t one = 1;
 
 	if (bufs)
