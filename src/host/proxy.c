@@ -30,7 +30,6 @@
 #define MAX_ACTIVE_CEILING 1024u
 /* Each direction's pipe: what is in flight between the two sockets. */
 #define RELAY_PIPE (1u << 20)
-#define MAX_ADDRS 16
 
 struct conn {
 	struct proxy *px;
@@ -141,34 +140,12 @@ static int read_head(struct conn *c, char *buf, size_t *got, size_t *head_len, c
 
 /* ---------------------------------------------------------------- check */
 
-struct lookup {
-	struct net_ip ips[MAX_ADDRS];
-	size_t n;
-	struct net_ip blocked;
-};
-
-static int check_address(void *userdata, const struct net_ip *ip)
-{
-	struct lookup *l = userdata;
-
-	if (net_ip_blocked(ip)) {
-		l->blocked = *ip;
-		return 1;
-	}
-	for (size_t i = 0; i < l->n; i++)
-		if (net_ip_equal(&l->ips[i], ip))
-			return 0;
-	if (l->n < MAX_ADDRS)
-		l->ips[l->n++] = *ip;
-	return 0;
-}
-
 /*
  * The addresses the request may reach, as http.request decides: the
  * allowlist first, then a name's every address must be public.  Returns 0,
  * or the status to answer with why set.
  */
-static int admit(struct conn *c, const struct proxy_req *r, struct lookup *l, char *why,
+static int admit(struct conn *c, const struct proxy_req *r, struct resolve_public *l, char *why,
 		 size_t whylen)
 {
 	const struct proxy *px = c->px;
@@ -183,9 +160,9 @@ static int admit(struct conn *c, const struct proxy_req *r, struct lookup *l, ch
 		l->ips[l->n++] = r->host.ip;
 		return 0;
 	}
-	rc = resolve_name(px->resolver, r->host.name, now_ms() + px->lim.connect_timeout_ms,
-			  px->cancel, check_address, l, err, sizeof(err));
-	if (rc == 1) {
+	rc = resolve_public(px->resolver, r->host.name, now_ms() + px->lim.connect_timeout_ms,
+			    px->cancel, l, err, sizeof(err));
+	if (rc == RESOLVE_BLOCKED) {
 		net_ip_format(&l->blocked, false, text, sizeof(text));
 		snprintf(why, whylen, "host not allowed: %s (resolves to private address %s)",
 			 r->host.name, text);
@@ -265,8 +242,8 @@ static int connect_one(const struct net_ip *ip, unsigned port, uint64_t deadline
 	return fd;
 }
 
-static int connect_checked(struct conn *c, const struct proxy_req *r, const struct lookup *l,
-			   char *why, size_t whylen)
+static int connect_checked(struct conn *c, const struct proxy_req *r,
+			   const struct resolve_public *l, char *why, size_t whylen)
 {
 	uint64_t deadline = now_ms() + c->px->lim.connect_timeout_ms;
 	int fd = -ECONNREFUSED;
@@ -425,7 +402,7 @@ static int first_bytes(const struct proxy_req *r, const char *buf, size_t got, s
 static void serve(struct conn *c, char *bufs)
 {
 	static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-	struct lookup l = {.n = 0};
+	struct resolve_public l = {.n = 0};
 	struct proxy_req r;
 	struct buf pre = BUF_INIT;
 	char why[400];

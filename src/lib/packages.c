@@ -116,30 +116,29 @@ static bool index_valid(const char *url)
 	return true;
 }
 
+static int replace_str(char **slot, const char *v)
+{
+	char *copy = strdup(v);
+
+	if (!copy)
+		return BRIG_E_NOMEM;
+	free(*slot);
+	*slot = copy;
+	return BRIG_OK;
+}
+
 int brig_caps_set_package_index(brig_caps *caps, const char *url)
 {
-	char *copy;
-
 	if (!caps || !url || !index_valid(url))
 		return BRIG_E_INVAL;
-	if (!pkg_of(caps) || !(copy = strdup(url)))
-		return BRIG_E_NOMEM;
-	free(caps->pkg->index);
-	caps->pkg->index = copy;
-	return BRIG_OK;
+	return pkg_of(caps) ? replace_str(&caps->pkg->index, url) : BRIG_E_NOMEM;
 }
 
 int brig_caps_set_package_cache(brig_caps *caps, const char *dir)
 {
-	char *copy;
-
 	if (!caps || !dir || dir[0] != '/' || strlen(dir) > 1024)
 		return BRIG_E_INVAL;
-	if (!pkg_of(caps) || !(copy = strdup(dir)))
-		return BRIG_E_NOMEM;
-	free(caps->pkg->cache);
-	caps->pkg->cache = copy;
-	return BRIG_OK;
+	return pkg_of(caps) ? replace_str(&caps->pkg->cache, dir) : BRIG_E_NOMEM;
 }
 
 void brig_caps_set_package_limits(brig_caps *caps, const brig_package_limits *limits)
