@@ -298,7 +298,7 @@ void brig_caps_set_fs_limits(brig_caps *caps, const brig_fs_limits *limits);
  * The egress proxy.  A run with any allowed host (brig_caps_allow_host) has
  * an HTTP proxy on 127.0.0.1:BRIG_PROXY_PORT inside its own network
  * namespace, served by the host, and the guest's environment names it
- * (HTTP_PROXY, HTTPS_PROXY, NO_PROXY, their lower-case forms, ALL_PROXY and
+ * (HTTP_PROXY, HTTPS_PROXY, NO_PROXY, their lower-case forms, PIP_PROXY and
  * npm's npm_config_proxy / npm_config_https_proxy), so ordinary clients
  * (urllib, requests, pip, curl, wget, npm) reach the allowed hosts and
  * nothing else: the namespace has no other way out.  It takes CONNECT

@@ -201,6 +201,7 @@ static void package_arguments(void)
 			    "    print(e)\n";
 	brig_caps *caps = NULL;
 	char *msg = NULL, *list, dir[] = "/tmp/brig-capi-pkgs.XXXXXX";
+	char cache[] = "/tmp/brig-capi-cache.XXXXXX";
 	const char *bad[] = {"ok", "x y"};
 	brig_result *r = NULL;
 	brig_run_opts o;
@@ -225,6 +226,8 @@ static void package_arguments(void)
 	CHECK(strstr(brig_result_stdout(r, NULL), "--allow-package x") != NULL);
 	brig_result_free(r);
 	/* With it, for another project: refused by name. */
+	CHECK(mkdtemp(cache) != NULL);
+	CHECK(brig_caps_set_package_cache(caps, cache) == BRIG_OK);
 	brig_run_opts_init(&o);
 	o.caps = caps;
 	brig_run(ex, BRIG_LANG_PYTHON, other, strlen(other), &o, &r);
@@ -245,6 +248,7 @@ static void package_arguments(void)
 	CHECK_STR(list, "alpha 2.1\nzeta-pkg 1.0\n");
 	free(list);
 	rwc_dir_remove(dir);
+	rwc_dir_remove(cache);
 }
 
 int main(void)
