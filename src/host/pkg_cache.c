@@ -49,9 +49,15 @@ int pkg_name_normalize(const char *name, char out[PKG_NAME_MAX + 1], char *why, 
 
 int pkg_spec_normalize(const char *spec, char out[PKG_SPEC_MAX + 1], char *why, size_t whylen)
 {
+	const char *c = spec ? spec : "";
 	size_t n = 0;
 
-	for (const char *c = spec ? spec : ""; *c; c++) {
+	while (*c == ' ')
+		c++;
+	/* A bare version means that version, as pip's own "name==1.0" would. */
+	if (is_alnum(*c))
+		out[n++] = '=', out[n++] = '=';
+	for (; *c; c++) {
 		if (*c == ' ')
 			continue;
 		if (!is_alnum(*c) && !strchr("<>=!~.,*+", *c)) {
@@ -65,15 +71,6 @@ int pkg_spec_normalize(const char *spec, char out[PKG_SPEC_MAX + 1], char *why, 
 		out[n++] = *c;
 	}
 	out[n] = '\0';
-	/* A bare version means that version, as pip's own "name==1.0" would. */
-	if (n && is_alnum(out[0])) {
-		if (n + 2 > PKG_SPEC_MAX) {
-			set_why(why, whylen, "version specifier too long", spec);
-			return -1;
-		}
-		memmove(out + 2, out, n + 1);
-		memcpy(out, "==", 2);
-	}
 	return 0;
 }
 
