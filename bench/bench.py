@@ -20,6 +20,8 @@ import tempfile
 import threading
 import time
 
+import egress
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("BRIG_BUILD", os.path.join(ROOT, "build"))
 BRIG = os.path.join(BUILD, "brig")
@@ -396,6 +398,7 @@ def main():
         whole_process_rows()
         compute_rows()
         gathered_requests()
+        egress.rows(row, BRIG, ENV)
         figs = library_figures()
         fresh_sandbox_rows(figs)
         memory_rows(figs)

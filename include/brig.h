@@ -294,6 +294,81 @@ int brig_caps_add_function(brig_caps *caps, const char *name, brig_host_fn fn, v
 void brig_caps_set_http_limits(brig_caps *caps, const brig_http_limits *limits);
 void brig_caps_set_fs_limits(brig_caps *caps, const brig_fs_limits *limits);
 
+/*
+ * The egress proxy.  A run with any allowed host (brig_caps_allow_host) has
+ * an HTTP proxy on 127.0.0.1:BRIG_PROXY_PORT inside its own network
+ * namespace, served by the host, and the guest's environment names it
+ * (HTTP_PROXY, HTTPS_PROXY, NO_PROXY, their lower-case forms, PIP_PROXY and
+ * npm's npm_config_proxy / npm_config_https_proxy), so ordinary clients
+ * (urllib, requests, pip, curl, wget, npm) reach the allowed hosts and
+ * nothing else: the namespace has no other way out.  It takes CONNECT
+ * tunnels (TLS stays end to end) and plain HTTP requests with an absolute
+ * http:// target (one request per connection).  Each connection is checked
+ * as an http.request is: host and port against the allowlist, then every
+ * address the name resolves to must be public (an IP literal that was
+ * allowed is trusted as written), and the proxy connects to an address it
+ * checked.  A refusal is an error response whose status line and body say
+ * why ("403 Forbidden (brig proxy: host not allowed: ...)"); the result
+ * counts refusals (brig_result_proxy_refused).  The run's end closes every
+ * connection.
+ */
+#define BRIG_PROXY_PORT 3128
+
+typedef struct brig_proxy_limits {
+	uint32_t max_connections;    /* per run; later ones are refused; default 256 */
+	uint32_t max_active;	     /* open at once; more wait to be accepted; default 32 */
+	uint64_t max_bytes_up;	     /* guest to servers, per run; default 1 GiB */
+	uint64_t max_bytes_down;     /* servers to guest, per run; default 1 GiB */
+	uint64_t connect_timeout_ms; /* request head, lookup and connect; default 30 s */
+	uint64_t idle_timeout_ms;    /* no byte either way; default 60 s */
+	uint64_t max_connection_ms;  /* one connection's whole life; default: the run's */
+} brig_proxy_limits;
+
+/* Zero fields keep the defaults. */
+void brig_caps_set_proxy_limits(brig_caps *caps, const brig_proxy_limits *limits);
+
+/*
+ * Python packages.  install_pkg(name, spec=None) in a Python guest installs
+ * a package the capabilities allow, and it is importable at once.  pip
+ * never runs on the host: it runs in a sandbox of its own (a shell run of
+ * the same executor) whose only egress, through its proxy, is the package
+ * index, with --only-binary :all: (wheels only: no build script runs) and
+ * --target into a directory that sandbox commits (a BRIG_MOUNT_RWC mount,
+ * so Linux 6.6 or later).  What it installed, dependencies included, goes
+ * to a cache keyed by ABI (the interpreter), project name and version, and
+ * the specifier's answer is remembered; the requesting sandbox sees hard
+ * links of it, read-only, at BRIG_PACKAGES_DIR, which is on its sys.path.
+ * Installs of one project wait for each other (a lock in the cache), so
+ * concurrent requests install it once.  Errors: PermissionError when the
+ * package is not allowed, ValueError for a bad name or specifier,
+ * RuntimeError naming pip's last words when the install fails.
+ */
+#define BRIG_PACKAGES_DIR "/opt/packages"
+
+typedef struct brig_package_limits {
+	uint64_t max_bytes;  /* what one install may write; default 256 MiB */
+	uint64_t timeout_ms; /* one install, pip's sandbox included; default 300 s */
+} brig_package_limits;
+
+/* Allow install_pkg of this project (any spelling PEP 503 normalises alike). */
+int brig_caps_allow_package(brig_caps *caps, const char *name);
+/* Allow install_pkg of any project. */
+int brig_caps_allow_any_package(brig_caps *caps);
+/* The PEP 503 simple index, http:// or https://; default https://pypi.org/simple. */
+int brig_caps_set_package_index(brig_caps *caps, const char *url);
+/*
+ * The cache directory (created when missing); default
+ * $XDG_CACHE_HOME/brig/python, else $HOME/.cache/brig/python.
+ */
+int brig_caps_set_package_cache(brig_caps *caps, const char *dir);
+/* Zero fields keep the defaults. */
+void brig_caps_set_package_limits(brig_caps *caps, const brig_package_limits *limits);
+/*
+ * Put the host directory dir (pip --target layout, e.g. what `brig deps
+ * install` made) read-only on a Python guest's sys.path.  Repeatable.
+ */
+int brig_caps_add_packages(brig_caps *caps, const char *dir);
+
 /* ------------------------------------------------------------- executor */
 
 typedef struct brig_executor brig_executor;
@@ -480,14 +555,36 @@ uint64_t brig_result_cpu_us(const brig_result *r);
 /* 1 when the run's sandbox came from a warm zygote, 0 when it started cold. */
 int brig_result_warm(const brig_result *r);
 /*
+ * Connections the egress proxy received (brig_proxy_limits), and those it
+ * refused: not allowed, malformed, over a limit or unreachable.  In a
+ * session, counted since the session began.
+ */
+uint64_t brig_result_proxy_connections(const brig_result *r);
+uint64_t brig_result_proxy_refused(const brig_result *r);
+/*
  * The whole result as one malloc'd JSON object: ok, error (the name, or
  * null), error_code, message, exit_code, signal, limit ("none", "wall",
  * "cpu", "memory", "pids", "output", "disk"), stdout, stderr,
- * stdout_truncated, stderr_truncated, wall_ms, cpu_ms and warm
- * (brig_result_warm).
+ * stdout_truncated, stderr_truncated, wall_ms, cpu_ms, warm
+ * (brig_result_warm), proxy_connections and proxy_refused.
  */
 char *brig_result_to_json(const brig_result *r);
 void brig_result_free(brig_result *r);
+
+/*
+ * `brig deps install`: install requirements ("name", or a name and a
+ * specifier: "attrs>=23", "pydantic~=2.0") and their dependencies into the
+ * host directory dir (created when missing), as pip --target lays them out,
+ * with pip in a sandbox of ex whose only egress is the package index (that
+ * of caps, which may be NULL: PyPI), wheels only.  An installed project's
+ * files and metadata replace what dir held of it.  Returns BRIG_OK, or
+ * BRIG_E_INVAL (a bad requirement) or BRIG_E_IO (pip failed, or dir is not
+ * writable) with *message (malloc'd, unless message is NULL) saying why.
+ */
+int brig_packages_install(brig_executor *ex, const brig_caps *caps, const char *dir,
+			  const char *const *reqs, size_t n, char **message);
+/* What dir holds: "name version\n" per project, sorted; malloc'd, NULL when unreadable. */
+char *brig_packages_list(const char *dir);
 
 /* -------------------------------------------------------------- sessions */
 

@@ -79,7 +79,7 @@ else
 	echo "run-unprivileged: uid $UNPRIV_UID cannot reach $root; using copies in $work" >&2
 	mkdir -p "$work/build/tests" "$work/guest" "$work/tests"
 	cp "$bin" "$work/build/brig"
-	for t in test_capi test_session test_hostcall test_fault test_zygote test_warm session_values test_mount_commit; do
+	for t in test_capi test_session test_hostcall test_fault test_zygote test_warm session_values test_mount_commit test_egress; do
 		[ -x "$(dirname "$bin")/tests/$t" ] && cp "$(dirname "$bin")/tests/$t" "$work/build/tests/"
 	done
 	mkdir -p "$work/build/src/zygote"
@@ -124,7 +124,7 @@ as_tester -p no:cacheprovider -q --brig-daemon --basetemp="$work/pytest/based" \
 
 # The C API suites (and the rwc commit's unit test, which has unprivileged
 # cases) too, when they were built beside the binary.
-for t in test_capi test_session test_hostcall test_fault test_zygote test_warm test_mount_commit; do
+for t in test_capi test_session test_hostcall test_fault test_zygote test_warm test_mount_commit test_egress; do
 	exe=$(dirname "$run_bin")/tests/$t
 	[ -x "$exe" ] || continue
 	echo "run-unprivileged: $t" >&2

@@ -122,5 +122,20 @@ async def async_call(name: str, /, **kwargs: JSON) -> JSON: ...
 def run_async(*aws: Awaitable[_T]) -> Any:
     """Run one awaitable to completion (or several, gathered, returning a list)."""
 
+class PackageInfo(TypedDict):
+    name: str  # normalised as PEP 503 does
+    version: str
+    cached: bool  # True when the cache had it
+    path: str  # the directory on sys.path that holds it
+
+def install_pkg(name: str, spec: Optional[str] = None) -> PackageInfo:
+    """Install a package the run was allowed (--allow-package NAME, or
+    --allow-packages), and its dependencies, from wheels only; spec is a
+    version specifier (">=2.0", "==1.4", "~=1.2", "!=1.5", "<=3").  pip runs
+    in a sandbox of its own whose only egress is the package index; the
+    package is importable as soon as this returns.  Raises PermissionError
+    when the package is not allowed, ValueError for a bad name or specifier,
+    RuntimeError when pip fails."""
+
 def time_now() -> float:
     """Seconds since the epoch; the sandbox shares the host's clock."""

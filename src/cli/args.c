@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util/parse.h"
 
@@ -10,6 +11,7 @@ const char cli_usage[] =
     "usage: brig [OPTIONS] [FILE]\n"
     "       brig doctor\n"
     "       brig daemon start [--idle DURATION] | stop | status\n"
+    "       brig deps install [--dir DIR] [--package-index URL] PKG[SPEC]... | list\n"
     "\n"
     "Run Python, JavaScript or shell code in a sandbox.  The code comes from -c,\n"
     "from FILE, or from standard input.\n"
@@ -35,6 +37,13 @@ const char cli_usage[] =
     "      --host-fn NAME=COMMAND  host function run as COMMAND: JSON args on stdin,\n"
     "                           JSON result on stdout (repeatable)\n"
     "      --kv FILE            durable key-value store in the SQLite FILE\n"
+    "      --allow-package NAME  let Python's install_pkg() install NAME (repeatable)\n"
+    "      --allow-packages     let install_pkg() install any package\n"
+    "      --package-index URL  PEP 503 index for install_pkg and deps install\n"
+    "                           (default https://pypi.org/simple)\n"
+    "      --package-cache DIR  installed packages (default ~/.cache/brig/python)\n"
+    "      --packages DIR       put DIR (e.g. .brig/python/packages) read-only on\n"
+    "                           Python's sys.path (repeatable)\n"
     "      --json               print the whole result as one JSON object\n"
     "      --no-daemon          start cold even when a brig daemon runs\n"
     "  -h, --help               show this help\n"
@@ -64,6 +73,11 @@ enum {
 	OPT_JSON,
 	OPT_MOUNT_LIMIT,
 	OPT_NO_DAEMON,
+	OPT_ALLOW_PKG,
+	OPT_ALLOW_PKGS,
+	OPT_PKG_INDEX,
+	OPT_PKG_CACHE,
+	OPT_PACKAGES,
 };
 
 static const struct option longopts[] = {
@@ -85,6 +99,11 @@ static const struct option longopts[] = {
     {"kv", required_argument, NULL, OPT_KV},
     {"json", no_argument, NULL, OPT_JSON},
     {"no-daemon", no_argument, NULL, OPT_NO_DAEMON},
+    {"allow-package", required_argument, NULL, OPT_ALLOW_PKG},
+    {"allow-packages", no_argument, NULL, OPT_ALLOW_PKGS},
+    {"package-index", required_argument, NULL, OPT_PKG_INDEX},
+    {"package-cache", required_argument, NULL, OPT_PKG_CACHE},
+    {"packages", required_argument, NULL, OPT_PACKAGES},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -96,11 +115,11 @@ int cli_lang_from_ext(const char *path)
 
 	if (!dot)
 		return -1;
-	if (strcmp(dot, ".py") == 0)
+	if (strcasecmp(dot, ".py") == 0)
 		return BRIG_LANG_PYTHON;
-	if (strcmp(dot, ".js") == 0 || strcmp(dot, ".mjs") == 0)
+	if (strcasecmp(dot, ".js") == 0 || strcasecmp(dot, ".mjs") == 0)
 		return BRIG_LANG_JS;
-	if (strcmp(dot, ".sh") == 0)
+	if (strcasecmp(dot, ".sh") == 0)
 		return BRIG_LANG_SH;
 	return -1;
 }
@@ -244,6 +263,19 @@ static int parse_one(struct cli_opts *o, int c, char *arg, char *err, size_t err
 		return 0;
 	case OPT_ALLOW:
 		return push(o->hosts, &o->nhosts, arg, err, errlen);
+	case OPT_ALLOW_PKG:
+		return push(o->packages, &o->npackages, arg, err, errlen);
+	case OPT_ALLOW_PKGS:
+		o->any_package = true;
+		return 0;
+	case OPT_PKG_INDEX:
+		o->package_index = arg;
+		return 0;
+	case OPT_PKG_CACHE:
+		o->package_cache = arg;
+		return 0;
+	case OPT_PACKAGES:
+		return push(o->package_dirs, &o->npackage_dirs, arg, err, errlen);
 	case OPT_MOUNT:
 		if (o->nmounts >= CLI_MAX_LIST)
 			return too_many(err, errlen);

@@ -41,6 +41,13 @@ struct cli_opts {
 	struct cli_hostfn fns[CLI_MAX_LIST];
 	size_t nfns;
 	const char *kv_path;
+	const char *packages[CLI_MAX_LIST]; /* --allow-package */
+	size_t npackages;
+	bool any_package; /* --allow-packages */
+	const char *package_index;
+	const char *package_cache;
+	const char *package_dirs[CLI_MAX_LIST]; /* --packages */
+	size_t npackage_dirs;
 	bool no_daemon;		       /* --no-daemon: always start cold */
 	enum cli_daemon_action daemon; /* with CLI_DAEMON */
 	uint64_t idle_ms;	       /* daemon start --idle; 0: the default */

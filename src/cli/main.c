@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "brig.h"
@@ -98,6 +99,35 @@ static const char *absolute(const char *path, char *buf, size_t len, bool *cold)
 	return buf;
 }
 
+static int package_fail(const char *opt, const char *v)
+{
+	fprintf(stderr, "brig: invalid %s '%s'\n", opt, v);
+	return -1;
+}
+
+/* install_pkg's grants, and --packages directories (made absolute). */
+static int build_package_caps(const struct cli_opts *o, brig_caps *caps)
+{
+	char abs[PATH_MAX];
+
+	for (size_t i = 0; i < o->npackages; i++)
+		if (brig_caps_allow_package(caps, o->packages[i]))
+			return package_fail("--allow-package", o->packages[i]);
+	if (o->any_package)
+		brig_caps_allow_any_package(caps);
+	if (o->package_index && brig_caps_set_package_index(caps, o->package_index))
+		return package_fail("--package-index", o->package_index);
+	if (o->package_cache)
+		(void)mkdir(o->package_cache, 0755);
+	if (o->package_cache &&
+	    (!realpath(o->package_cache, abs) || brig_caps_set_package_cache(caps, abs)))
+		return package_fail("--package-cache", o->package_cache);
+	for (size_t i = 0; i < o->npackage_dirs; i++)
+		if (!realpath(o->package_dirs[i], abs) || brig_caps_add_packages(caps, abs))
+			return package_fail("--packages", o->package_dirs[i]);
+	return 0;
+}
+
 /* *cold: a mount's path that only a cold run resolves right. */
 static int build_caps(const struct cli_opts *o, brig_caps *caps, brig_kv **kv, bool *cold)
 {
@@ -127,6 +157,8 @@ static int build_caps(const struct cli_opts *o, brig_caps *caps, brig_kv **kv, b
 			return -1;
 		}
 	}
+	if (build_package_caps(o, caps) < 0)
+		return -1;
 	if (o->kv_path) {
 		int rc = brig_kv_open(o->kv_path, NULL, kv);
 		if (rc) {
@@ -242,6 +274,8 @@ int main(int argc, char **argv)
 
 	/* A host function's command may exit before reading its input. */
 	signal(SIGPIPE, SIG_IGN);
+	if (argc > 1 && strcmp(argv[1], "deps") == 0)
+		return cli_deps(argc, argv);
 	if (cli_parse(argc, argv, &o, err, sizeof(err)) < 0) {
 		fprintf(stderr, "brig: %s\n", err);
 		return EXIT_USAGE;

@@ -146,6 +146,10 @@ static int execute(struct repl *r, const struct buf *stmt, int *exit_code)
 	rc = brig_session_run(r->s, stmt->data, stmt->len, &o, &res);
 	atomic_store(&r->running, false);
 	if (rc == BRIG_E_CANCELLED && brig_session_poisoned(r->s)) {
+		/* Why it was killed ("wall-clock timeout of ..."), as the one-shot CLI says. */
+		if (brig_result_limit(res) != BRIG_LIMIT_NONE)
+			fprintf(stderr, "brig: %s: %s\n", brig_err_name(rc),
+				brig_result_message(res));
 		brig_result_free(res);
 		return reset(r);
 	}

@@ -377,23 +377,6 @@ static void pin(struct target *t, const struct net_ip *ip)
 		t->pinned[t->n_pinned++] = *ip;
 }
 
-struct lookup {
-	struct target *t;
-	struct net_ip blocked;
-};
-
-static int check_address(void *userdata, const struct net_ip *ip)
-{
-	struct lookup *l = userdata;
-
-	if (net_ip_blocked(ip)) {
-		l->blocked = *ip;
-		return 1;
-	}
-	pin(l->t, ip);
-	return 0;
-}
-
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -409,11 +392,10 @@ static uint64_t now_ms(void)
 static int resolve_checked(const struct http_policy *p, struct target *t, uint64_t deadline,
 			   struct hc_cancel *cancel, struct hc_reply *rep)
 {
-	struct lookup l = {.t = t};
+	struct resolve_public l;
 	const char *name = t->url.host.name;
 	char why[160], text[INET6_ADDRSTRLEN + 2];
-	int rc =
-	    resolve_name(p->resolver, name, deadline, cancel, check_address, &l, why, sizeof(why));
+	int rc = resolve_public(p->resolver, name, deadline, cancel, &l, why, sizeof(why));
 
 	if (rc == RESOLVE_TIMEOUT)
 		return hc_fail(rep, "TimeoutError",
@@ -421,13 +403,15 @@ static int resolve_checked(const struct http_policy *p, struct target *t, uint64
 			       (unsigned long long)p->lim.timeout_ms, name);
 	if (rc == RESOLVE_CANCELLED)
 		return hc_fail(rep, "RuntimeError", "request cancelled: the run ended");
-	if (rc == 1) {
+	if (rc == RESOLVE_BLOCKED) {
 		net_ip_format(&l.blocked, false, text, sizeof(text));
 		return hc_fail(rep, "PermissionError",
 			       "host not allowed: %s (resolves to private address %s)", name, text);
 	}
 	if (rc != RESOLVE_OK)
 		return hc_fail(rep, "OSError", "cannot resolve %s: %s", name, why);
+	for (size_t i = 0; i < l.n; i++)
+		pin(t, &l.ips[i]);
 	if (!t->n_pinned)
 		return hc_fail(rep, "OSError", "cannot resolve %s: no usable address", name);
 	return 0;

@@ -157,3 +157,26 @@ int resolve_name(const char *helper, const char *name, uint64_t deadline_ms,
 	buf_free(&answer);
 	return rc;
 }
+
+static int collect_public(void *userdata, const struct net_ip *ip)
+{
+	struct resolve_public *l = userdata;
+
+	if (net_ip_blocked(ip)) {
+		l->blocked = *ip;
+		return RESOLVE_BLOCKED;
+	}
+	for (size_t i = 0; i < l->n; i++)
+		if (net_ip_equal(&l->ips[i], ip))
+			return 0;
+	if (l->n < RESOLVE_MAX_ADDRS)
+		l->ips[l->n++] = *ip;
+	return 0;
+}
+
+int resolve_public(const char *helper, const char *name, uint64_t deadline_ms,
+		   struct hc_cancel *cancel, struct resolve_public *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	return resolve_name(helper, name, deadline_ms, cancel, collect_public, out, err, errlen);
+}

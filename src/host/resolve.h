@@ -22,6 +22,7 @@
 #define RESOLVE_HELPER "/usr/bin/getent"
 
 enum resolve_status {
+	RESOLVE_BLOCKED = 1, /* resolve_public: an address is not public */
 	RESOLVE_OK = 0,
 	RESOLVE_FAILED = -1,	/* no such name, no address, or the lookup failed */
 	RESOLVE_TIMEOUT = -2,	/* deadline_ms passed */
@@ -40,5 +41,22 @@ typedef int (*resolve_fn)(void *userdata, const struct net_ip *ip);
 int resolve_name(const char *helper, const char *name, uint64_t deadline_ms,
 		 struct hc_cancel *cancel, resolve_fn each, void *userdata, char *err,
 		 size_t errlen);
+
+/* What resolve_public found. */
+#define RESOLVE_MAX_ADDRS 16
+struct resolve_public {
+	struct net_ip ips[RESOLVE_MAX_ADDRS]; /* distinct, in the answer's order */
+	size_t n;
+	struct net_ip blocked; /* with RESOLVE_BLOCKED: the first one not public */
+};
+
+/*
+ * Look name up as resolve_name does, for a connection that may reach only
+ * public addresses: every answer must pass net_ip_blocked, or the lookup
+ * stops with RESOLVE_BLOCKED.  Otherwise a resolve_status; with RESOLVE_OK,
+ * out holds the addresses (up to RESOLVE_MAX_ADDRS, maybe none).
+ */
+int resolve_public(const char *helper, const char *name, uint64_t deadline_ms,
+		   struct hc_cancel *cancel, struct resolve_public *out, char *err, size_t errlen);
 
 #endif

@@ -63,7 +63,7 @@ struct jail_file {
 #define JAIL_MAX_BINDS 64
 #define JAIL_MAX_FILES 16
 #define JAIL_MAX_ARGS 16
-#define JAIL_MAX_ENV 24
+#define JAIL_MAX_ENV 40
 /* Overlay (rwc) binds a plan may hold. */
 #define JAIL_MAX_RWC 16
 
@@ -103,6 +103,9 @@ struct jail_plan {
 	uid_t host_uid;
 	gid_t host_gid;
 	bool privileged; /* the host process is root in the initial user ns */
+	/* Nonzero: init brings up lo and listens on 127.0.0.1:proxy_port for
+	 * the egress proxy (netns.c); the listener goes to the host with READY. */
+	uint16_t proxy_port;
 	/* A session: init supervises instead of ending with the guest, and a
 	 * tmpfs at /run/brig (opts like tmpfs_opts) holds snapshot files.
 	 * timer_fd and shared tell init when to stop the guest's processes. */
@@ -140,6 +143,10 @@ struct jail_proc {
 	 * namespace (-1 when the kernel has none).  Closed by jail_reap. */
 	int proc_fd;
 	int diag_fd;
+	/* The egress proxy's listener in the jail's network namespace, from
+	 * READY when the plan has a proxy_port; -1 otherwise.  The receiver
+	 * owns it. */
+	int listen_fd;
 	/* Session mode: exits init reported while the host waited for an ACK. */
 	struct jail_exit exits[JAIL_MAX_SPARED];
 	int nexits;
@@ -160,6 +167,7 @@ struct jail_proc {
 struct jail_rwc_fds {
 	int fds[2 * JAIL_MAX_RWC];
 	int n;
+	int listen_fd; /* and the proxy's listener (jail_net_listen), or -1 */
 };
 
 /*
@@ -236,6 +244,24 @@ int jail_init_primed(const struct jail_plan *tmpl, int zctl,
 void jail_set_cmdline(const char *const *argv);
 /* Write the uid/gid maps of the user namespace of pid (init, just cloned). */
 int jail_write_id_maps(const struct jail_plan *plan, pid_t pid, char *err, size_t errlen);
+
+/* Queued connections of the proxy's listener that the host did not accept. */
+#define JAIL_PROXY_BACKLOG 64
+/*
+ * In init, before it drops its capabilities: bring up the loopback
+ * interface of the jail's network namespace and listen on 127.0.0.1:port
+ * (netns.c).  Returns the listening fd (non-blocking, close-on-exec) or
+ * -errno.
+ */
+int jail_net_listen(uint16_t port);
+/*
+ * Whether an environment entry ("NAME=value") is one only the guest's code
+ * reads, never an interpreter's start-up: those that name the egress proxy
+ * (HTTP_PROXY, NO_PROXY, npm_config_proxy...) and BRIG_PYTHONPATH (the
+ * agent's package directories).  A zygote started without them serves
+ * plans that have them.
+ */
+bool jail_env_guest_only(const char *entry);
 
 /* Let the child build the root and start the guest. */
 int jail_go(struct jail_proc *p);

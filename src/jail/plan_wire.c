@@ -131,6 +131,7 @@ ssize_t plan_wire_encode(const struct jail_plan *plan, int lang, int ctl, uint8_
 	put32(&w, (plan->bpf_memguard ? F_MEMGUARD : 0) | (plan->privileged ? F_PRIVILEGED : 0));
 	put32(&w, (uint32_t)plan->host_uid);
 	put32(&w, (uint32_t)plan->host_gid);
+	put32(&w, plan->proxy_port);
 	return w.bad ? -1 : (ssize_t)w.len;
 }
 
@@ -323,6 +324,7 @@ int plan_wire_decode(uint8_t *buf, size_t len, const int *fds, int nfds, struct 
 	flags = get32(&r);
 	plan->host_uid = (uid_t)get32(&r);
 	plan->host_gid = (gid_t)get32(&r);
+	plan->proxy_port = (uint16_t)get32(&r);
 	if (r.bad || r.off != len || !plan->argv[0] || (flags & ~(F_MEMGUARD | F_PRIVILEGED)))
 		return -1;
 	plan->bpf = &jail_seccomp_filter;

@@ -7,6 +7,7 @@
 #include "lib/internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -57,6 +58,22 @@ void brig_cancel_free(brig_cancel *c)
 		return;
 	close(c->fd);
 	free(c);
+}
+
+int cancel_wrap_fd(int fd, brig_cancel **out)
+{
+	brig_cancel *c = calloc(1, sizeof(*c));
+
+	*out = NULL;
+	if (!c)
+		return BRIG_E_NOMEM;
+	atomic_init(&c->triggered, false);
+	if ((c->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		free(c);
+		return BRIG_E_INTERNAL;
+	}
+	*out = c;
+	return BRIG_OK;
 }
 
 int cancel_fd(const brig_cancel *c)

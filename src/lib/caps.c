@@ -31,6 +31,7 @@ void brig_caps_free(brig_caps *caps)
 	strv_free(&caps->hosts);
 	mounts_free(caps->mounts, caps->nmounts);
 	fn_table_free(&caps->fns);
+	pkg_caps_free(caps->pkg);
 	free(caps);
 }
 
@@ -101,6 +102,12 @@ void brig_caps_set_fs_limits(brig_caps *caps, const brig_fs_limits *limits)
 		caps->fs = *limits;
 }
 
+void brig_caps_set_proxy_limits(brig_caps *caps, const brig_proxy_limits *limits)
+{
+	if (caps && limits)
+		caps->proxy = *limits;
+}
+
 /*
  * Deep-copy src (may be NULL) and merge the executor's functions in, so the
  * run's capabilities cannot change under it nor leak into another run.
@@ -117,6 +124,10 @@ int caps_freeze(const brig_caps *src, const struct fn_table *exec_fns, brig_caps
 		c->kv = src->kv;
 		c->http = src->http;
 		c->fs = src->fs;
+		c->proxy = src->proxy;
+		if ((rc = pkg_caps_copy(&c->pkg, src->pkg)))
+			goto fail;
+		rc = BRIG_E_NOMEM;
 		if (strv_copy(&c->hosts, &src->hosts))
 			goto fail;
 		for (size_t i = 0; i < src->nmounts; i++) {

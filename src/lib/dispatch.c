@@ -13,6 +13,7 @@
 #include "host/hostcall.h"
 #include "host/http.h"
 #include "host/kv.h"
+#include "lib/packages.h"
 #include "lib/proto.h"
 
 struct dispatch_job {
@@ -156,6 +157,8 @@ static void route(struct dispatch *d, struct dispatch_job *job, struct hc_reply 
 		fs_call(d->fs, fn + 3, args, job->blob, job->blob_len, rep);
 	else if (strncmp(fn, "kv.", 3) == 0)
 		kv_call(d->kv, fn + 3, args, rep);
+	else if (strcmp(fn, "pkg.install") == 0 && d->pkg)
+		pkg_install(d->pkg, args, job->cancel, rep);
 	else
 		hc_fail(rep, "RuntimeError", "unknown host function: %s", fn);
 }

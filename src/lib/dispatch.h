@@ -33,6 +33,7 @@ struct hc_cancel;
 
 struct dispatch {
 	const brig_caps *caps; /* frozen for this run */
+	struct pkg_run *pkg;   /* install_pkg; set by the sandbox */
 	struct http_policy *http;
 	struct fs_table *fs;
 	brig_kv *kv;

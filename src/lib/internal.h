@@ -41,6 +41,8 @@ struct brig_caps {
 	struct fn_table fns;
 	brig_http_limits http;
 	brig_fs_limits fs;
+	brig_proxy_limits proxy;
+	struct pkg_caps *pkg; /* packages.c; NULL: none granted */
 };
 
 /* A system path bound into every jail, computed once per executor. */
@@ -81,6 +83,7 @@ struct brig_result {
 	bool out_trunc, err_trunc;
 	uint64_t wall_us, cpu_us;
 	bool warm;
+	uint64_t proxy_connections, proxy_refused;
 };
 
 /* options.c */
@@ -89,6 +92,13 @@ int fn_table_add(struct fn_table *t, const char *name, brig_host_fn fn, void *ud
 int fn_table_copy(struct fn_table *dst, const struct fn_table *src);
 const struct host_fn *fn_table_find(const struct fn_table *t, const char *name);
 void fn_table_free(struct fn_table *t);
+
+/* packages.c: the package capabilities, copied and freed with their brig_caps. */
+int pkg_caps_copy(struct pkg_caps **dst, const struct pkg_caps *src);
+void pkg_caps_free(struct pkg_caps *p);
+
+/* cancel.c: a token that fires when fd becomes readable (fd is duplicated). */
+int cancel_wrap_fd(int fd, brig_cancel **out);
 
 /* caps.c: the frozen copy a run works with. */
 int caps_freeze(const brig_caps *src, const struct fn_table *exec_fns, brig_caps **out);

@@ -102,6 +102,16 @@ int brig_result_warm(const brig_result *r)
 	return r && r->warm;
 }
 
+uint64_t brig_result_proxy_connections(const brig_result *r)
+{
+	return r ? r->proxy_connections : 0;
+}
+
+uint64_t brig_result_proxy_refused(const brig_result *r)
+{
+	return r ? r->proxy_refused : 0;
+}
+
 static const char *limit_name(brig_limit_kind k)
 {
 	static const char *const names[] = {"none", "wall",   "cpu", "memory",
@@ -143,14 +153,16 @@ char *brig_result_to_json(const brig_result *r)
 
 	if (!r)
 		return NULL;
-	o = json_pack("{s:b, s:s?, s:i, s:o, s:i, s:i, s:s, s:o, s:o, s:b, s:b, s:f, s:f, s:b}",
-		      "ok", r->error == BRIG_OK, "error",
-		      r->error == BRIG_OK ? NULL : brig_err_name(r->error), "error_code", r->error,
-		      "message", message_value(r), "exit_code", r->exit_code, "signal", r->signal,
-		      "limit", limit_name(r->limit), "stdout", text_value(&r->out), "stderr",
-		      text_value(&r->err), "stdout_truncated", r->out_trunc, "stderr_truncated",
-		      r->err_trunc, "wall_ms", r->wall_us / 1000.0, "cpu_ms", r->cpu_us / 1000.0,
-		      "warm", r->warm != 0);
+	o = json_pack(
+	    "{s:b, s:s?, s:i, s:o, s:i, s:i, s:s, s:o, s:o, s:b, s:b, s:f, s:f, s:b, s:I, s:I}",
+	    "ok", r->error == BRIG_OK, "error",
+	    r->error == BRIG_OK ? NULL : brig_err_name(r->error), "error_code", r->error, "message",
+	    message_value(r), "exit_code", r->exit_code, "signal", r->signal, "limit",
+	    limit_name(r->limit), "stdout", text_value(&r->out), "stderr", text_value(&r->err),
+	    "stdout_truncated", r->out_trunc, "stderr_truncated", r->err_trunc, "wall_ms",
+	    r->wall_us / 1000.0, "cpu_ms", r->cpu_us / 1000.0, "warm", r->warm != 0,
+	    "proxy_connections", (json_int_t)r->proxy_connections, "proxy_refused",
+	    (json_int_t)r->proxy_refused);
 	if (!o)
 		return NULL;
 	s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));

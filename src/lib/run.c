@@ -179,6 +179,7 @@ int brig_run(brig_executor *ex, brig_lang lang, const char *code, size_t code_le
 	    sandbox_prepare(&r, code ? code : "", code_len, opts, res) == BRIG_OK &&
 	    sandbox_start(&r, res) == BRIG_OK) {
 		supervise(&r, res, code ? code : "", code_len, opts);
+		sandbox_proxy_report(&r, res, true);
 		/* The jail is reaped: no guest code can race the commit. */
 		sandbox_commit(&r, res);
 	}

@@ -6,6 +6,8 @@
 #include "lib/sandbox.h"
 #include "host/fs.h"
 #include "host/mount_commit.h"
+#include "host/netaddr.h"
+#include "host/proxy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -281,10 +283,123 @@ static void plan_limits(struct sandbox *r)
 		p->rl.nproc = r->lim.max_pids;
 }
 
+#define PROXY_URL "http://127.0.0.1:" BRIG_STR(BRIG_PROXY_PORT)
+#define CA_DIR "/etc/ssl/certs"
+#define BRIG_STR(x) BRIG_STR_(x)
+#define BRIG_STR_(x) #x
+
+static bool allowlist_names(const brig_caps *caps, const char *name)
+{
+	struct net_allow a;
+	char err[200];
+
+	for (size_t i = 0; i < caps->hosts.n; i++)
+		if (net_allow_parse(caps->hosts.v[i], &a, err, sizeof(err)) == 0 &&
+		    strcmp(a.host.name, name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Loopback is the jail's own, so clients go there direct; but a loopback
+ * name the allowlist holds means the host's, through the proxy.
+ */
+static void plan_no_proxy(struct sandbox *r)
+{
+	static const char *const local[][2] = {
+	    {"localhost", "localhost"}, {"127.0.0.1", "127.0.0.1"}, {"[::1]", "::1"}};
+	char list[48] = "";
+
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+		if (!allowlist_names(r->caps, local[i][0]))
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 *list ? "," : "", local[i][1]);
+	snprintf(r->no_proxy[0], sizeof(r->no_proxy[0]), "NO_PROXY=%s", list);
+	snprintf(r->no_proxy[1], sizeof(r->no_proxy[1]), "no_proxy=%s", list);
+}
+
+/*
+ * With any allowed host, the guest's clients find the egress proxy the
+ * standard ways: the variables curl, wget, Python, pip, node agents and npm
+ * read.
+ */
+static void plan_proxy(struct sandbox *r)
+{
+	static const char *const vars[] = {"HTTP_PROXY=" PROXY_URL,
+					   "HTTPS_PROXY=" PROXY_URL,
+					   "http_proxy=" PROXY_URL,
+					   "https_proxy=" PROXY_URL,
+					   "PIP_PROXY=" PROXY_URL,
+					   "npm_config_proxy=" PROXY_URL,
+					   "npm_config_https_proxy=" PROXY_URL};
+	const char **e = r->plan.envp;
+	size_t n = 0;
+
+	if (r->caps->hosts.n == 0)
+		return;
+	plan_no_proxy(r);
+	/* Clients check servers' certificates against the host's authorities. */
+	if (access(CA_DIR, R_OK | X_OK) == 0 && r->plan.nbinds < JAIL_MAX_BINDS)
+		add_bind(&r->plan, CA_DIR, CA_DIR, JAIL_BIND_RO, true);
+	while (e[n])
+		n++;
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]) && n < JAIL_MAX_ENV - 3; i++)
+		e[n++] = vars[i];
+	e[n++] = r->no_proxy[0];
+	e[n++] = r->no_proxy[1];
+	e[n] = NULL;
+	r->plan.proxy_port = BRIG_PROXY_PORT;
+}
+
+/*
+ * Python package directories, read-only, on the guest's sys.path (the agent
+ * reads BRIG_PYTHONPATH): install_pkg's view, and brig_caps_add_packages'.
+ */
+static int plan_packages(struct sandbox *r, char *err, size_t errlen)
+{
+	const struct strv *dirs = pkg_caps_dirs(r->caps->pkg);
+	struct buf path = BUF_INIT;
+	const char **e = r->plan.envp;
+	size_t n = 0, ndirs = dirs ? dirs->n : 0;
+	int rc = BRIG_OK;
+
+	if (!r->pkg.view && !ndirs)
+		return BRIG_OK;
+	if (ndirs > SANDBOX_MAX_SITES || r->plan.nbinds + ndirs + 1 > JAIL_MAX_BINDS) {
+		snprintf(err, errlen, "too many package directories (at most %d)",
+			 SANDBOX_MAX_SITES);
+		return BRIG_E_INVAL;
+	}
+	rc |= buf_append(&path, "BRIG_PYTHONPATH=", 16);
+	if (r->pkg.view) {
+		add_bind(&r->plan, BRIG_PACKAGES_DIR, r->pkg.view, JAIL_BIND_RO, true);
+		rc |= buf_append(&path, BRIG_PACKAGES_DIR, strlen(BRIG_PACKAGES_DIR));
+	}
+	for (size_t i = 0; i < ndirs; i++) {
+		char *vpath = r->site_vpaths[i];
+
+		snprintf(vpath, sizeof(r->site_vpaths[i]), "%s/%zu", SANDBOX_SITE_DIR, i);
+		add_bind(&r->plan, vpath, dirs->v[i], JAIL_BIND_RO, true);
+		rc |= buf_append(&path, ":", path.len > 16 ? 1 : 0);
+		rc |= buf_append(&path, vpath, strlen(vpath));
+	}
+	if (rc) {
+		buf_free(&path);
+		return BRIG_E_NOMEM;
+	}
+	r->pythonpath = buf_steal(&path);
+	while (e[n])
+		n++;
+	if (n < JAIL_MAX_ENV - 1)
+		e[n++] = r->pythonpath, e[n] = NULL;
+	return BRIG_OK;
+}
+
 static int plan_jail(struct sandbox *r, const char *code, char *err, size_t errlen)
 {
 	struct jail_plan *p = &r->plan;
 	brig_executor *ex = r->ex;
+	int rc;
 
 	for (size_t i = 0; i < ex->nsys; i++)
 		add_bind(p, ex->sys[i].dst, ex->sys[i].target, ex->sys[i].kind, ex->sys[i].is_dir);
@@ -294,6 +409,7 @@ static int plan_jail(struct sandbox *r, const char *code, char *err, size_t errl
 	interp_argv(ex, r->lang, r->lim.memory_bytes, code, r->maxheap, sizeof(r->maxheap),
 		    p->argv);
 	interp_env(ex, p->envp);
+	plan_proxy(r);
 	plan_files(p);
 	plan_limits(r);
 	p->bpf = &jail_seccomp_filter;
@@ -303,7 +419,9 @@ static int plan_jail(struct sandbox *r, const char *code, char *err, size_t errl
 	p->host_uid = ex->host_uid;
 	p->host_gid = ex->host_gid;
 	p->privileged = ex->privileged;
-	return plan_mounts(r, err, errlen);
+	if ((rc = plan_mounts(r, err, errlen)))
+		return rc;
+	return plan_packages(r, err, errlen);
 }
 
 static int make_channels(struct sandbox *r, bool with_stdin)
@@ -365,6 +483,29 @@ static int check_measurable(struct sandbox *r, brig_result *res)
  * where the host moving it waits for an RCU grace period.  The guest init
  * forks later is born in the cgroup, under a cgroup namespace rooted there.
  */
+/* The listener init made in the jail's network namespace, served from here. */
+static int start_proxy(struct sandbox *r, brig_result *res)
+{
+	char err[BRIG_ERRLEN];
+	int fd = r->proc.listen_fd, rc;
+
+	if (!r->plan.proxy_port)
+		return BRIG_OK;
+	r->proc.listen_fd = -1;
+	if (fd < 0) {
+		jail_kill(&r->proc);
+		return result_fail(res, BRIG_E_UNAVAILABLE,
+				   "the sandbox did not hand over the egress proxy's listener");
+	}
+	rc = proxy_start(fd, (const char *const *)r->caps->hosts.v, r->caps->hosts.n,
+			 &r->caps->proxy, NULL, &r->proxy, err, sizeof(err));
+	if (rc != BRIG_OK) {
+		jail_kill(&r->proc);
+		return result_fail(res, rc, "%s", err);
+	}
+	return BRIG_OK;
+}
+
 int sandbox_start(struct sandbox *r, brig_result *res)
 {
 	char err[BRIG_ERRLEN], name[64];
@@ -388,7 +529,23 @@ int sandbox_start(struct sandbox *r, brig_result *res)
 		return result_fail(res, BRIG_E_UNAVAILABLE, "%s", err);
 	if ((rc = adopt_rwc(r, res)) || (rc = check_measurable(r, res)))
 		return rc;
-	return BRIG_OK;
+	return start_proxy(r, res);
+}
+
+void sandbox_proxy_report(struct sandbox *r, brig_result *res, bool stop)
+{
+	struct proxy_stats st;
+
+	if (!r->proxy)
+		return;
+	if (stop) {
+		proxy_stop(r->proxy, &st);
+		r->proxy = NULL;
+	} else {
+		proxy_stats_get(r->proxy, &st);
+	}
+	if (res)
+		res->proxy_connections = st.connections, res->proxy_refused = st.refused;
 }
 
 void sandbox_cleanup(struct sandbox *r)
@@ -405,6 +562,7 @@ void sandbox_cleanup(struct sandbox *r)
 		jail_kill(&r->proc);
 		jail_reap(&r->proc, &st, &cpu);
 	}
+	sandbox_proxy_report(r, NULL, true);
 	cgroup_destroy(&r->cg);
 	if (r->disp_ready)
 		dispatch_destroy(&r->disp);
@@ -420,6 +578,9 @@ void sandbox_cleanup(struct sandbox *r)
 	r->nrwc = 0;
 	free(r->rwc_refused);
 	r->rwc_refused = NULL;
+	pkg_run_cleanup(&r->pkg);
+	free(r->pythonpath);
+	r->pythonpath = NULL;
 	brig_caps_free(r->caps);
 }
 
@@ -480,6 +641,9 @@ int sandbox_prepare(struct sandbox *r, const char *code, size_t len, const brig_
 	if ((rc = dispatch_init(&r->disp, r->caps, r->lim.max_frame_bytes - 64, err, sizeof(err))))
 		return result_fail(res, rc, "%s", err);
 	r->disp_ready = true;
+	if ((rc = pkg_run_init(&r->pkg, r->ex, r->caps, err, sizeof(err))))
+		return result_fail(res, rc, "%s", err);
+	r->disp.pkg = &r->pkg;
 	if ((rc = plan_jail(r, code, err, sizeof(err))))
 		return result_fail(res, rc, "%s", err);
 	if (make_channels(r, o->stdin_data != NULL || (o->stdin_stream && o->stdin_fd >= 0)) < 0)

@@ -5,6 +5,11 @@
 #include "lib/dispatch.h"
 #include "lib/internal.h"
 #include "lib/monitor.h"
+#include "lib/packages.h"
+
+/* brig_caps_add_packages: the directories a sandbox may bind, and where. */
+#define SANDBOX_MAX_SITES 8
+#define SANDBOX_SITE_DIR "/opt/site"
 
 /* Everything a sandbox owns; released by sandbox_cleanup. */
 struct sandbox {
@@ -25,8 +30,13 @@ struct sandbox {
 	int rwc_host_fds[JAIL_MAX_RWC];
 	const char *rwc_vpaths[JAIL_MAX_RWC];
 	int nrwc;
-	char *rwc_refused; /* the last refusal reported, not repeated */
-	bool warm;	   /* the jail came from a zygote */
+	char *rwc_refused;			 /* the last refusal reported, not repeated */
+	bool warm;				 /* the jail came from a zygote */
+	struct proxy *proxy;			 /* the egress proxy, when hosts are allowed */
+	char no_proxy[2][64];			 /* NO_PROXY=, no_proxy= (the plan points here) */
+	struct pkg_run pkg;			 /* install_pkg */
+	char *pythonpath;			 /* BRIG_PYTHONPATH= (the plan points here) */
+	char site_vpaths[SANDBOX_MAX_SITES][32]; /* where brig_caps_add_packages' dirs are */
 };
 
 /* Check code and limits for lang; fills res on failure. */
@@ -45,6 +55,11 @@ int sandbox_start(struct sandbox *r, brig_result *res);
  * identical to the last one reported is not reported again.
  */
 int sandbox_commit(struct sandbox *r, brig_result *res);
+/*
+ * The egress proxy's counts into res (unless NULL); with stop, close its
+ * connections and end it first.  A no-op without a proxy.
+ */
+void sandbox_proxy_report(struct sandbox *r, brig_result *res, bool stop);
 /* Kill whatever is left and release everything (a session commits first). */
 void sandbox_cleanup(struct sandbox *r);
 /* V8 aborts (SIGABRT or SIGTRAP) when its heap, sized to the memory limit, is full. */

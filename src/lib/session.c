@@ -218,6 +218,7 @@ static int request(brig_session *s, json_t *req, const void *blob, size_t len,
 	if (rc)
 		return rc;
 	rc = exchange(s, req, blob, len, o, res);
+	sandbox_proxy_report(&s->sb, res, false);
 	if (sandbox_commit(&s->sb, res) != BRIG_OK && rc == BRIG_OK)
 		rc = res->error;
 	return rc;

@@ -106,6 +106,21 @@ static bool same(const struct strv *a, const char *const *b, size_t nb)
 	return true;
 }
 
+/* The interpreter's environment: the plan's, but what names the egress proxy. */
+static bool same_env(const struct strv *a, const char *const *envp)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; envp[i]; i++) {
+		if (jail_env_guest_only(envp[i]))
+			continue;
+		if (n >= a->n || strcmp(a->v[n], envp[i]) != 0)
+			return false;
+		n++;
+	}
+	return n == a->n;
+}
+
 /* The zygote's command line: the interpreter's, then its bootstrap. */
 static int zygote_argv(const struct warm *w, int lang, const struct strv *prefix, struct strv *out)
 {
@@ -176,7 +191,7 @@ static int start_zygote(struct warm *w, struct warm_zygote *z, int lang, const c
 		if (strv_push(&z->argv, argv[i]) < 0)
 			goto out;
 	for (size_t i = 0; envp[i]; i++)
-		if (strv_push(&z->envp, envp[i]) < 0)
+		if (!jail_env_guest_only(envp[i]) && strv_push(&z->envp, envp[i]) < 0)
 			goto out;
 	if (zygote_argv(w, lang, &z->argv, &cmd) < 0)
 		goto out;
@@ -295,7 +310,7 @@ static int request(struct warm_zygote *z, int lang, const struct jail_plan *plan
 		out->pid = r.pid;
 		out->pidfd = pidfd;
 		out->ctl_fd = ctl[0];
-		out->proc_fd = out->diag_fd = -1;
+		out->proc_fd = out->diag_fd = out->listen_fd = -1;
 		out->nrwc_fds = 0;
 		out->warm = true;
 		ctl[0] = -1;
@@ -360,8 +375,8 @@ int warm_spawn(struct warm *w, int lang, const struct jail_plan *plan, struct ja
 		rc = 1;
 	else if (z->pid == 0)
 		start_zygote(w, z, lang, plan->argv, nargv - 1, plan->envp);
-	else if (same(&z->argv, plan->argv, nargv - 1) &&
-		 same(&z->envp, plan->envp, count(plan->envp)) && check_ready(z, 0)) {
+	else if (same(&z->argv, plan->argv, nargv - 1) && same_env(&z->envp, plan->envp) &&
+		 check_ready(z, 0)) {
 		rc = request(z, lang, plan, out);
 		if (rc < 0)
 			stop_zygote(z); /* replaced at the next run; this one starts cold */
@@ -432,7 +447,7 @@ static void relay_one(struct warm *w, int lang, const struct jail_plan *plan, co
 	if (!z->unavailable && z->pid == 0 && nargv >= 2)
 		start_zygote(w, z, lang, plan->argv, nargv - 1, plan->envp);
 	else if (z->pid > 0 && same(&z->argv, plan->argv, nargv - 1) &&
-		 same(&z->envp, plan->envp, count(plan->envp)) && check_ready(z, 0) &&
+		 same_env(&z->envp, plan->envp) && check_ready(z, 0) &&
 		 exchange(z, buf, len, fds, nfds, r, pidfd) < 0) {
 		stop_zygote(z);
 		r->err = EAGAIN;

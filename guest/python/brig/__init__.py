@@ -1,4 +1,5 @@
-"""The guest API of brig: http, fs, kv, call, async_call, run_async, time_now.
+"""The guest API of brig: http, fs, kv, call, async_call, run_async, time_now,
+install_pkg.
 
 Every function is a host call over the control channel; the host grants or
 refuses it according to the run's capabilities.  See brig.pyi for types.
@@ -8,7 +9,8 @@ run pays for what the agent imports at start, and most runs never make a
 host call.
 """
 
-__all__ = ["http", "fs", "kv", "call", "async_call", "run_async", "time_now", "Response"]
+__all__ = ["http", "fs", "kv", "call", "async_call", "run_async", "time_now", "install_pkg",
+           "Response"]
 
 
 def _impl():
@@ -54,6 +56,12 @@ def time_now():
     import time
 
     return time.time()
+
+
+def install_pkg(name, spec=None):
+    """Install a Python package the run may install (--allow-package), from
+    wheels, in a sandbox of pip's own; importable as soon as this returns."""
+    return _impl().install_pkg(name, spec)
 
 
 def __getattr__(name):

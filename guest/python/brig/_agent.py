@@ -4,7 +4,7 @@ import sys
 
 from brig import _proto
 
-API = ("http", "fs", "kv", "call", "async_call", "run_async", "time_now")
+API = ("http", "fs", "kv", "call", "async_call", "run_async", "time_now", "install_pkg")
 _ENOSPC, _EDQUOT, _EFBIG = 28, 122, 27
 
 
@@ -25,6 +25,15 @@ def _site_paths():
         "/usr/lib/python3/dist-packages",
         "/usr/lib/%s/dist-packages" % ver,
     ]
+
+
+def _package_paths():
+    """Package directories the host bound (install_pkg's, --packages): ahead of
+    the system's, so that the version asked for is the one imported."""
+    import posix
+
+    value = posix.environ.get(b"BRIG_PYTHONPATH", b"").decode()
+    return [p for p in value.split(":") if p]
 
 
 def main_module():
@@ -72,7 +81,7 @@ def register_source(filename, text):
 
 def main():
     ftype, body = _proto.channel.read_frame()
-    sys.path[:] = [""] + [p for p in sys.path if p] + _site_paths()
+    sys.path[:] = [""] + _package_paths() + [p for p in sys.path if p] + _site_paths()
     if ftype == _proto.REQ:
         from brig import _session
 

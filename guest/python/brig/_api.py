@@ -11,6 +11,18 @@ async def async_call(name, /, **kwargs):
     return (await _ch.acall("call", {"name": name, "args": kwargs}))[0]
 
 
+def install_pkg(name, spec=None):
+    """Install a package the run may install; returns {name, version, cached, path}."""
+    import importlib
+    import sys
+
+    info = _ch.call("pkg.install", {"name": name, "spec": spec})[0]
+    if info["path"] not in sys.path:
+        sys.path.insert(1 if sys.path[:1] == [""] else 0, info["path"])
+    importlib.invalidate_caches()
+    return info
+
+
 def run_async(*aws):
     """Run one coroutine (or several, gathered) to completion and return the result."""
     import asyncio

@@ -8,17 +8,19 @@ import posix
 FD = 3
 RUN, CALL, REPLY, EVENT, REQ, DONE = 1, 2, 3, 4, 5, 6
 
+def _host_error(base):
+    """base, and RuntimeError too: goru raises every host-call failure as
+    RuntimeError, so code written for it catches ours; tracebacks still
+    name the precise builtin type."""
+    cls = type(base.__name__, (base, RuntimeError), {"__module__": "builtins"})
+    cls.__qualname__ = base.__qualname__
+    return cls
+
+
 _ERRORS = {
-    "PermissionError": PermissionError,
-    "FileNotFoundError": FileNotFoundError,
-    "IsADirectoryError": IsADirectoryError,
-    "NotADirectoryError": NotADirectoryError,
-    "FileExistsError": FileExistsError,
-    "ValueError": ValueError,
-    "TimeoutError": TimeoutError,
-    "OSError": OSError,
-    "MemoryError": MemoryError,
-    "KeyError": KeyError,
+    cls.__name__: _host_error(cls)
+    for cls in (PermissionError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+                FileExistsError, ValueError, TimeoutError, OSError, MemoryError, KeyError)
 }
 
 
