@@ -8,6 +8,10 @@ struct sdk_worker {
 	pthread_cond_t wake;
 	struct sdk_job *head, *tail; /* with lock */
 	bool closing;		     /* with lock */
+	/* With post_lock: node tore the environment down (the thread-safe
+	 * function is gone with it, even while threads still hold it). */
+	pthread_mutex_t post_lock;
+	bool env_gone;
 	napi_threadsafe_function tsfn;
 	unsigned pending;  /* main thread: jobs not yet delivered */
 	atomic_int owners; /* the thread and the thread-safe function */
@@ -16,6 +20,7 @@ struct sdk_worker {
 static void worker_unown(struct sdk_worker *w)
 {
 	if (atomic_fetch_sub(&w->owners, 1) == 1) {
+		pthread_mutex_destroy(&w->post_lock);
 		pthread_mutex_destroy(&w->lock);
 		pthread_cond_destroy(&w->wake);
 		free(w);
@@ -29,9 +34,25 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data)
 	msg->deliver(env, msg);
 }
 
+/* Runs before the thread-safe function's own cleanup (hooks run last first). */
+static void env_cleanup(void *arg)
+{
+	struct sdk_worker *w = arg;
+
+	pthread_mutex_lock(&w->post_lock);
+	w->env_gone = true;
+	pthread_mutex_unlock(&w->post_lock);
+}
+
 static void tsfn_finalize(napi_env env, void *data, void *hint)
 {
-	worker_unown(data);
+	struct sdk_worker *w = data;
+
+	pthread_mutex_lock(&w->post_lock);
+	if (!w->env_gone)
+		napi_remove_env_cleanup_hook(env, env_cleanup, w);
+	pthread_mutex_unlock(&w->post_lock);
+	worker_unown(w);
 }
 
 static struct sdk_job *next_job(struct sdk_worker *w)
@@ -56,7 +77,10 @@ static void *worker_main(void *arg)
 		job->rc = job->exec(job);
 		sdk_worker_post(w, &job->msg);
 	}
-	napi_release_threadsafe_function(w->tsfn, napi_tsfn_release);
+	pthread_mutex_lock(&w->post_lock);
+	if (!w->env_gone)
+		napi_release_threadsafe_function(w->tsfn, napi_tsfn_release);
+	pthread_mutex_unlock(&w->post_lock);
 	worker_unown(w);
 	return NULL;
 }
@@ -74,24 +98,28 @@ struct sdk_worker *sdk_worker_new(napi_env env, const char *name)
 		return NULL;
 	}
 	pthread_mutex_init(&w->lock, NULL);
+	pthread_mutex_init(&w->post_lock, NULL);
 	pthread_cond_init(&w->wake, NULL);
 	atomic_init(&w->owners, 2);
 	if (napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &res) != napi_ok ||
 	    napi_create_threadsafe_function(env, NULL, NULL, res, 0, 1, w, tsfn_finalize, w,
 					    call_js, &w->tsfn) != napi_ok) {
 		pthread_mutex_destroy(&w->lock);
+		pthread_mutex_destroy(&w->post_lock);
 		pthread_cond_destroy(&w->wake);
 		free(w);
 		sdk_throw(env, BRIG_E_INTERNAL, "cannot create a thread-safe function");
 		return NULL;
 	}
 	napi_unref_threadsafe_function(env, w->tsfn);
+	napi_add_env_cleanup_hook(env, env_cleanup, w);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	rc = pthread_create(&tid, &attr, worker_main, w);
 	pthread_attr_destroy(&attr);
 	if (rc) {
 		atomic_store(&w->owners, 1);
+		napi_remove_env_cleanup_hook(env, env_cleanup, w);
 		napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
 		sdk_throw(env, BRIG_E_INTERNAL, "cannot start a thread");
 		return NULL;
@@ -101,7 +129,13 @@ struct sdk_worker *sdk_worker_new(napi_env env, const char *name)
 
 void sdk_worker_post(struct sdk_worker *w, struct sdk_msg *msg)
 {
-	if (napi_call_threadsafe_function(w->tsfn, msg, napi_tsfn_blocking) != napi_ok)
+	napi_status st = napi_closing;
+
+	pthread_mutex_lock(&w->post_lock);
+	if (!w->env_gone)
+		st = napi_call_threadsafe_function(w->tsfn, msg, napi_tsfn_nonblocking);
+	pthread_mutex_unlock(&w->post_lock);
+	if (st != napi_ok)
 		msg->deliver(NULL, msg);
 }
 
