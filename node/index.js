@@ -263,21 +263,48 @@ class ProtoJSSandbox {
 			if (lang !== 'js' && lang !== 'python')
 				throw invalid('lang must be js or python');
 			this.#consumed = true;
-			const opts = { ...this.#config.options, lang, functions: this.#host.names() };
-			return addon.sessionNew(opts, this.#host.dispatcher())
-				.then((handle) => new JSSandbox(handle, this.#config));
+			const runtime = new Runtime(this.#config,
+				{ ...this.#config.options, lang, functions: this.#host.names() },
+				this.#host.dispatcher());
+			return runtime.start().then((handle) => new JSSandbox(handle, runtime));
 		});
+	}
+}
+
+/*
+ * What a sandbox's objects share: its options and host functions, and the
+ * handlers added so far, from which unload() rebuilds a poisoned sandbox.
+ */
+class Runtime {
+	constructor(config, options, dispatch) {
+		this.config = config;
+		this.options = options;
+		this.dispatch = dispatch;
+		this.handlers = new Map();
+	}
+
+	start() {
+		return addon.sessionNew(this.options, this.dispatch);
+	}
+
+	/* A fresh sandbox in place of a killed one, with the same handlers. */
+	async restart(old) {
+		await addon.close(old).catch(() => {});
+		const handle = await this.start();
+		for (const [name, code] of this.handlers)
+			addon.addHandler(handle, name, code);
+		return handle;
 	}
 }
 
 class JSSandbox {
 	#consumed = false;
 	#handle;
-	#config;
+	#runtime;
 
-	constructor(handle, config) {
+	constructor(handle, runtime) {
 		this.#handle = handle;
-		this.#config = config;
+		this.#runtime = runtime;
 	}
 
 	#live() {
@@ -293,14 +320,17 @@ class JSSandbox {
 		if (typeof code !== 'string' || code === '')
 			throw invalid('handler code must be a non-empty string');
 		addon.addHandler(h, name, code);
+		this.#runtime.handlers.set(name, code);
 	}
 
 	removeHandler(name) {
 		addon.removeHandler(this.#live(), needName(name, 'handler name'));
+		this.#runtime.handlers.delete(name);
 	}
 
 	clearHandlers() {
 		addon.clearHandlers(this.#live());
+		this.#runtime.handlers.clear();
 	}
 
 	/** Evaluate the handlers; the JSSandbox is consumed. */
@@ -308,7 +338,7 @@ class JSSandbox {
 		return rejecting(() => {
 			const h = this.#live();
 			this.#consumed = true;
-			return addon.load(h).then(() => new LoadedJSSandbox(h, this.#config), (err) => {
+			return addon.load(h).then(() => new LoadedJSSandbox(h, this.#runtime), (err) => {
 				this.#consumed = false;
 				throw err;
 			});
@@ -347,12 +377,14 @@ class Snapshot {
 class LoadedJSSandbox {
 	#consumed = false;
 	#handle;
+	#runtime;
 	#config;
 	#interrupt;
 
-	constructor(handle, config) {
+	constructor(handle, runtime) {
 		this.#handle = handle;
-		this.#config = config;
+		this.#runtime = runtime;
+		this.#config = runtime.config;
 		this.#interrupt = new InterruptHandle(handle);
 	}
 
@@ -396,12 +428,18 @@ class LoadedJSSandbox {
 		});
 	}
 
-	/** Drop the loaded handlers; resolves to a JSSandbox to change them. */
+	/**
+	 * Drop the loaded handlers; resolves to a JSSandbox to change them.  A
+	 * poisoned sandbox is replaced by a fresh one with the same handlers
+	 * (its state and snapshots are gone).
+	 */
 	unload() {
 		return rejecting(() => {
 			const h = this.#live();
 			this.#consumed = true;
-			return addon.unload(h).then(() => new JSSandbox(h, this.#config), (err) => {
+			const fresh = addon.poisoned(h) ? this.#runtime.restart(h)
+				: addon.unload(h).then(() => h);
+			return fresh.then((handle) => new JSSandbox(handle, this.#runtime), (err) => {
 				this.#consumed = false;
 				throw err;
 			});
