@@ -26,9 +26,17 @@ int sdk_state_executor(struct sdk_state *st, brig_executor **out, char **why)
 {
 	int rc = BRIG_OK;
 
+	brig_config cfg;
+
+	/* Where brig's files are, as the CLI takes them: an SDK copied away
+	 * from its build still finds the guest agents. */
+	brig_config_init(&cfg);
+	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
+	cfg.zygote_dir = getenv("BRIG_ZYGOTE_DIR");
+	cfg.native_dir = getenv("BRIG_NATIVE_DIR");
 	pthread_mutex_lock(&st->lock);
 	if (!st->ex)
-		rc = brig_executor_new(NULL, &st->ex, why);
+		rc = brig_executor_new(&cfg, &st->ex, why);
 	*out = st->ex;
 	pthread_mutex_unlock(&st->lock);
 	return rc;
