@@ -8,6 +8,12 @@ const { StringDecoder } = require('string_decoder');
 
 /** The largest timeout callHandler accepts: one hour, as hyperlight-js. */
 const MAX_TIMEOUT_MS = 3600 * 1000;
+/*
+ * A call without timeouts runs without a monitor, as in hyperlight-js: the
+ * sandbox's own wall limit, unless setLimits sets one, is the longest brig's
+ * monitor can wait (about 24.8 days).
+ */
+const NO_MONITOR_MS = 2 ** 31 - 1;
 /** What node itself needs next to the guest's heap (setHeapSize). */
 const RUNTIME_OVERHEAD_BYTES = 56 * 1024 * 1024;
 
@@ -216,6 +222,8 @@ class SandboxBuilder {
 				throw consumed('SandboxBuilder');
 			this.#consumed = true;
 			const options = { ...this.#options, limits: { ...this.#options.limits } };
+			if (options.limits.wallTimeoutMs === undefined)
+				options.limits.wallTimeoutMs = NO_MONITOR_MS;
 			if (this.#heap !== undefined)
 				options.limits.memoryBytes = this.#heap + RUNTIME_OVERHEAD_BYTES;
 			const config = { options, stackSize: this.#stack, inputBufferSize: this.#inputBuffer,
