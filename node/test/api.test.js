@@ -137,3 +137,14 @@ test('restore() takes only a Snapshot of this sandbox', async () => {
 	await a.close();
 	await b.close();
 });
+
+test('setLimits gives every call the sandbox limits; bad limits are ERR_INVALID_ARG', async () => {
+	throwsWith(() => new brig.SandboxBuilder().setLimits(null), 'ERR_INVALID_ARG');
+	const bad = await new brig.SandboxBuilder().setLimits({ memoryBytes: -1 }).build();
+	await rejectsWith(() => bad.loadRuntime(), 'ERR_INVALID_ARG');
+	const loaded = await loadedWith({ loop: 'function handler() { for (;;) {} }' },
+		{ builder: (b) => b.setLimits({ cpuTimeoutMs: 200 }) });
+	await rejectsWith(() => loaded.callHandler('loop', {}), 'ERR_CANCELLED');
+	assert.equal(loaded.poisoned, true);
+	await loaded.close();
+});
