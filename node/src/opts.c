@@ -175,3 +175,28 @@ void sdk_opts_free(struct sdk_opts *o)
 	free(o->stdin_data);
 	memset(o, 0, sizeof(*o));
 }
+
+bool sdk_box_init(napi_env env, struct sdk_box *box, const char *thread, napi_value options,
+		  napi_value dispatch)
+{
+	napi_valuetype t;
+
+	box->state = sdk_state_of(env);
+	if (!(box->worker = sdk_worker_new(env, thread)))
+		return false;
+	napi_typeof(env, dispatch, &t);
+	if ((t == napi_function && !(box->host = sdk_host_new(env, dispatch, box->worker))) ||
+	    !sdk_opts_read(env, options, box->host, &box->opts)) {
+		sdk_worker_close(box->worker);
+		sdk_host_free(env, box->host);
+		box->host = NULL;
+		return false;
+	}
+	return true;
+}
+
+void sdk_box_free(napi_env env, struct sdk_box *box)
+{
+	sdk_host_free(env, box->host);
+	sdk_opts_free(&box->opts);
+}

@@ -9,10 +9,7 @@
 #include "sdk.h"
 
 struct run {
-	struct sdk_state *state;
-	struct sdk_worker *worker;
-	struct sdk_host *host;
-	struct sdk_opts opts;
+	struct sdk_box box;
 	napi_ref on_output;
 	char *code;
 	size_t code_len;
@@ -50,7 +47,7 @@ static void on_output(void *userdata, brig_stream stream, const char *data, size
 		return;
 	*ch = (struct chunk){.msg = {chunk_deliver}, .run = r, .stream = stream, .len = len};
 	memcpy(ch->data, data, len);
-	sdk_worker_post(r->worker, &ch->msg);
+	sdk_worker_post(r->box.worker, &ch->msg);
 }
 
 static int exec_run(struct sdk_job *job)
@@ -59,13 +56,13 @@ static int exec_run(struct sdk_job *job)
 	brig_executor *ex;
 	brig_result *res = NULL;
 	char *why = NULL;
-	int rc = sdk_state_executor(r->state, &ex, &why);
+	int rc = sdk_state_executor(r->box.state, &ex, &why);
 
 	if (rc) {
 		job->message = why;
 		return rc;
 	}
-	brig_run(ex, r->opts.lang, r->code, r->code_len, &r->opts.run, &res);
+	brig_run(ex, r->box.opts.lang, r->code, r->code_len, &r->box.opts.run, &res);
 	if (!res)
 		return BRIG_E_NOMEM;
 	r->result_json = brig_result_to_json(res);
@@ -77,21 +74,16 @@ static void run_free(napi_env env, struct run *r)
 {
 	if (r->on_output)
 		napi_delete_reference(env, r->on_output);
-	sdk_host_free(env, r->host);
-	sdk_opts_free(&r->opts);
+	sdk_box_free(env, &r->box);
 	free(r->code), free(r->result_json), free(r);
 }
 
 static void done_run(napi_env env, struct sdk_job *job)
 {
 	struct run *r = job->data;
-	napi_value v = NULL;
 
-	if (job->rc == BRIG_OK &&
-	    napi_create_string_utf8(env, r->result_json, NAPI_AUTO_LENGTH, &v) != napi_ok)
-		job->rc = BRIG_E_NOMEM;
+	sdk_job_settle_string(env, job, r->result_json);
 	run_free(env, r);
-	sdk_job_settle(env, job, v);
 }
 
 /* run(options, code, dispatch, onOutput) -> Promise<result JSON> */
@@ -108,29 +100,25 @@ static napi_value run(napi_env env, napi_callback_info info)
 		return sdk_throw(env, BRIG_E_INVAL, "missing arguments");
 	if (!(r = calloc(1, sizeof(*r))))
 		return sdk_throw(env, BRIG_E_NOMEM, NULL);
-	r->state = sdk_state_of(env);
-	if (!(r->worker = sdk_worker_new(env, "brig run"))) {
+	if (!sdk_box_init(env, &r->box, "brig run", argv[0], argv[2])) {
 		free(r);
 		return NULL;
 	}
-	napi_typeof(env, argv[2], &t);
-	if ((t == napi_function && !(r->host = sdk_host_new(env, argv[2], r->worker))) ||
-	    !sdk_opts_read(env, argv[0], r->host, &r->opts) ||
-	    !sdk_get_string(env, argv[1], "code", &r->code))
+	if (!sdk_get_string(env, argv[1], "code", &r->code))
 		goto fail;
 	r->code_len = strlen(r->code);
 	napi_typeof(env, argv[3], &t);
 	if (t == napi_function) {
 		if (napi_create_reference(env, argv[3], 1, &r->on_output) != napi_ok)
 			goto fail;
-		r->opts.run.on_output = on_output;
-		r->opts.run.output_userdata = r;
+		r->box.opts.run.on_output = on_output;
+		r->box.opts.run.output_userdata = r;
 	}
-	p = sdk_worker_submit(env, r->worker, sdk_job_new(exec_run, done_run, r));
-	sdk_worker_close(r->worker);
+	p = sdk_worker_submit(env, r->box.worker, sdk_job_new(exec_run, done_run, r));
+	sdk_worker_close(r->box.worker);
 	return p;
 fail:
-	sdk_worker_close(r->worker);
+	sdk_worker_close(r->box.worker);
 	run_free(env, r);
 	return NULL;
 }

@@ -74,6 +74,8 @@ struct sdk_job *sdk_job_new(sdk_exec_fn exec, sdk_done_fn done, void *data);
 void sdk_job_free(struct sdk_job *job);
 /* Reject job's promise with its rc and message, or resolve it with value. */
 void sdk_job_settle(napi_env env, struct sdk_job *job, napi_value value);
+/* The same, resolving with the string s (JSON the caller still owns). */
+void sdk_job_settle_string(napi_env env, struct sdk_job *job, const char *s);
 
 /* -------------------------------------------------------------- errors */
 
@@ -129,6 +131,25 @@ int sdk_host_fn(void *userdata, const char *name, const char *args_json, char **
 		char **error_message);
 /* Main thread, once no run can call any more. */
 void sdk_host_free(napi_env env, struct sdk_host *h);
+
+/* ----------------------------------------------------------- sandboxes */
+
+/* What every sandbox of the addon has: its thread, host functions, options. */
+struct sdk_box {
+	struct sdk_state *state;
+	struct sdk_worker *worker;
+	struct sdk_host *host;
+	struct sdk_opts opts;
+};
+
+/*
+ * Start box's worker (named thread) and read its options and dispatcher
+ * (a function, or anything else for none).  false with an error thrown.
+ */
+bool sdk_box_init(napi_env env, struct sdk_box *box, const char *thread, napi_value options,
+		  napi_value dispatch);
+/* Main thread, once no run of box can call a host function any more. */
+void sdk_box_free(napi_env env, struct sdk_box *box);
 
 /* --------------------------------------------------------------- exports */
 

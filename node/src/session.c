@@ -16,10 +16,7 @@ struct sdk_snap {
 };
 
 struct sdk_session {
-	struct sdk_state *state;
-	struct sdk_worker *worker;
-	struct sdk_host *host;
-	struct sdk_opts opts;
+	struct sdk_box box;
 	brig_session *s;  /* set by the worker before the handle exists */
 	bool closed;	  /* main thread: the close is queued */
 	bool freed;	  /* main thread: brig_session_free ran */
@@ -35,8 +32,7 @@ static void session_release(napi_env env, struct sdk_session *ss)
 		return;
 	for (size_t i = 0; i < ss->nsnaps; i++)
 		free(ss->snaps[i]);
-	sdk_host_free(env, ss->host);
-	sdk_opts_free(&ss->opts);
+	sdk_box_free(env, &ss->box);
 	free(ss);
 }
 
@@ -88,11 +84,11 @@ static napi_value close_session(napi_env env, struct sdk_session *ss, bool promi
 
 	ss->closed = true;
 	if (promise) {
-		p = sdk_worker_submit(env, ss->worker, job);
+		p = sdk_worker_submit(env, ss->box.worker, job);
 	} else if (job) {
-		sdk_worker_submit_quiet(ss->worker, job);
+		sdk_worker_submit_quiet(ss->box.worker, job);
 	}
-	sdk_worker_close(ss->worker);
+	sdk_worker_close(ss->box.worker);
 	return p;
 }
 
@@ -143,10 +139,10 @@ static int exec_new(struct sdk_job *job)
 	struct sdk_session *ss = job->data;
 	brig_executor *ex;
 	char *why = NULL;
-	int rc = sdk_state_executor(ss->state, &ex, &why);
+	int rc = sdk_state_executor(ss->box.state, &ex, &why);
 
 	if (rc == BRIG_OK)
-		rc = brig_session_new(ex, ss->opts.lang, &ss->opts.run, &ss->s, &why);
+		rc = brig_session_new(ex, ss->box.opts.lang, &ss->box.opts.run, &ss->s, &why);
 	job->message = why;
 	return rc;
 }
@@ -166,7 +162,7 @@ static void done_new(napi_env env, struct sdk_job *job)
 		job->rc = BRIG_E_INTERNAL;
 	sdk_job_settle(env, job, NULL);
 	ss->closed = ss->freed = true;
-	sdk_worker_close(ss->worker);
+	sdk_worker_close(ss->box.worker);
 	session_release(env, ss);
 }
 
@@ -175,26 +171,16 @@ static napi_value session_new(napi_env env, napi_callback_info info)
 {
 	napi_value argv[2];
 	struct sdk_session *ss;
-	napi_valuetype t;
 
 	if (!get_args(env, info, 2, argv, NULL))
 		return NULL;
 	if (!(ss = calloc(1, sizeof(*ss))))
 		return sdk_throw(env, BRIG_E_NOMEM, NULL);
-	ss->state = sdk_state_of(env);
-	if (!(ss->worker = sdk_worker_new(env, "brig session"))) {
+	if (!sdk_box_init(env, &ss->box, "brig session", argv[0], argv[1])) {
 		free(ss);
 		return NULL;
 	}
-	napi_typeof(env, argv[1], &t);
-	if ((t == napi_function && !(ss->host = sdk_host_new(env, argv[1], ss->worker))) ||
-	    !sdk_opts_read(env, argv[0], ss->host, &ss->opts)) {
-		sdk_worker_close(ss->worker);
-		sdk_host_free(env, ss->host);
-		free(ss);
-		return NULL;
-	}
-	return sdk_worker_submit(env, ss->worker, sdk_job_new(exec_new, done_new, ss));
+	return sdk_worker_submit(env, ss->box.worker, sdk_job_new(exec_new, done_new, ss));
 }
 
 /* ------------------------------------------------------------- handlers */
@@ -265,7 +251,7 @@ static napi_value submit_plain(napi_env env, napi_callback_info info, sdk_exec_f
 
 	if (!get_args(env, info, 1, argv, &ss))
 		return NULL;
-	return sdk_worker_submit(env, ss->worker, sdk_job_new(exec, done_plain, ss));
+	return sdk_worker_submit(env, ss->box.worker, sdk_job_new(exec, done_plain, ss));
 }
 
 static napi_value load(napi_env env, napi_callback_info info)
@@ -299,13 +285,9 @@ static int exec_call(struct sdk_job *job)
 static void done_call(napi_env env, struct sdk_job *job)
 {
 	struct call *c = job->data;
-	napi_value v = NULL;
 
-	if (job->rc == BRIG_OK &&
-	    napi_create_string_utf8(env, c->result, NAPI_AUTO_LENGTH, &v) != napi_ok)
-		job->rc = BRIG_E_NOMEM;
+	sdk_job_settle_string(env, job, c->result);
 	free(c->name), free(c->event), free(c->result), free(c);
-	sdk_job_settle(env, job, v);
 }
 
 /* callHandler(handle, name, eventJson, {wallClockTimeoutMs, cpuTimeoutMs, gc}) -> Promise<json> */
@@ -329,7 +311,7 @@ static napi_value call_handler(napi_env env, napi_callback_info info)
 		free(c->name), free(c->event), free(c);
 		return NULL;
 	}
-	return sdk_worker_submit(env, ss->worker, sdk_job_new(exec_call, done_call, c));
+	return sdk_worker_submit(env, ss->box.worker, sdk_job_new(exec_call, done_call, c));
 }
 
 static napi_value interrupt(napi_env env, napi_callback_info info)
@@ -409,7 +391,7 @@ static void snap_finalize(napi_env env, void *data, void *hint)
 	struct sdk_job *job;
 
 	if (!ss->closed && (job = sdk_job_new(exec_drop, done_drop, sn)))
-		sdk_worker_submit_quiet(ss->worker, job);
+		sdk_worker_submit_quiet(ss->box.worker, job);
 	ss->js_refs--;
 	session_release(env, ss);
 }
@@ -443,7 +425,8 @@ static napi_value snapshot(napi_env env, napi_callback_info info)
 		return sdk_throw(env, BRIG_E_NOMEM, NULL);
 	sn->owner = ss;
 	ss->snaps[ss->nsnaps++] = sn;
-	return sdk_worker_submit(env, ss->worker, sdk_job_new(exec_snapshot, done_snapshot, sn));
+	return sdk_worker_submit(env, ss->box.worker,
+				 sdk_job_new(exec_snapshot, done_snapshot, sn));
 }
 
 struct restore {
@@ -474,7 +457,7 @@ static napi_value restore(napi_env env, napi_callback_info info)
 	if (!(r = malloc(sizeof(*r))))
 		return sdk_throw(env, BRIG_E_NOMEM, NULL);
 	*r = (struct restore){ss, sn};
-	return sdk_worker_submit(env, ss->worker, sdk_job_new(exec_restore, done_plain, r));
+	return sdk_worker_submit(env, ss->box.worker, sdk_job_new(exec_restore, done_plain, r));
 }
 
 void sdk_session_init(napi_env env, napi_value exports)

@@ -236,3 +236,12 @@ void sdk_job_settle(napi_env env, struct sdk_job *job, napi_value value)
 	}
 	sdk_job_free(job);
 }
+
+void sdk_job_settle_string(napi_env env, struct sdk_job *job, const char *s)
+{
+	napi_value v = NULL;
+
+	if (job->rc == BRIG_OK && napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v) != napi_ok)
+		job->rc = BRIG_E_NOMEM;
+	sdk_job_settle(env, job, v);
+}
