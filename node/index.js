@@ -69,6 +69,19 @@ function timeout(options, key) {
 	return v;
 }
 
+// An event as JSON text; undefined is null.
+function eventJson(event) {
+	let json;
+	try {
+		json = JSON.stringify(event === undefined ? null : event);
+	} catch (err) {
+		throw invalid('the event is not JSON-serializable: ' + err.message);
+	}
+	if (json === undefined)
+		throw invalid('the event is not JSON-serializable: ' + typeof event);
+	return json;
+}
+
 // Promise rejections from sync validation, for the async methods.
 function rejecting(fn) {
 	try {
@@ -370,9 +383,14 @@ class InterruptHandle {
 		this.#handle = handle;
 	}
 
-	/** Kill the handler running now (the sandbox becomes poisoned). */
+	/** Kill the handler running now (the sandbox becomes poisoned); else nothing. */
 	kill() {
-		addon.interrupt(this.#handle);
+		try {
+			addon.interrupt(this.#handle);
+		} catch (err) {
+			if (err.code !== 'ERR_CONSUMED')
+				throw err;
+		}
 	}
 }
 
@@ -421,7 +439,7 @@ class LoadedJSSandbox {
 					throw invalid('gc must be a boolean');
 				opts.gc = options.gc;
 			}
-			const json = JSON.stringify(event === undefined ? null : event);
+			const json = eventJson(event);
 			const limit = this.#config.inputBufferSize;
 			if (limit !== undefined && Buffer.byteLength(json) > limit)
 				throw invalid('the event exceeds the input buffer size (' + limit + ' bytes)');

@@ -101,6 +101,11 @@ test('callHandler checks its name and options', async () => {
 	}
 	await rejectsWith(() => loaded.callHandler('h', {}, { gc: 'yes' }), 'ERR_INVALID_ARG');
 	await rejectsWith(() => loaded.callHandler('h', {}, 5), 'ERR_INVALID_ARG');
+	const cycle = {};
+	cycle.self = cycle;
+	for (const bad of [cycle, 10n, () => 1, Symbol('s')])
+		await rejectsWith(() => loaded.callHandler('h', bad), 'ERR_INVALID_ARG');
+	assert.equal(await loaded.callHandler('h'), null);
 	assert.deepEqual(await loaded.callHandler('h', { x: 1 }, { wallClockTimeoutMs: brig.MAX_TIMEOUT_MS,
 		cpuTimeoutMs: 60000, gc: false }), { x: 1 });
 	await loaded.close();
@@ -116,6 +121,7 @@ test('after unload(), the LoadedJSSandbox is ERR_CONSUMED everywhere', async () 
 	throwsWith(() => loaded.poisoned, 'ERR_CONSUMED');
 	await sandbox.close();
 	await rejectsWith(() => sandbox.getLoadedSandbox(), 'ERR_CONSUMED');
+	loaded.interruptHandle.kill(); // the handle of a closed sandbox does nothing
 });
 
 test('input and output buffer sizes bound events and results', async () => {
