@@ -25,6 +25,7 @@ export interface Limits {
   maxOutputBytes?: number;
   maxFrameBytes?: number;
   tmpBytes?: number;
+  stackBytes?: number;
 }
 
 export class SandboxBuilder {

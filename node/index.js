@@ -184,6 +184,7 @@ class SandboxBuilder {
 		return this.#set(() => { this.#heap = needSize(bytes, 'heap size'); });
 	}
 
+	/** V8's stack (brig_limits.stack_bytes): 64 KiB to 7 MiB; Python ignores it. */
 	setStackSize(bytes) {
 		return this.#set(() => { this.#stack = needSize(bytes, 'stack size'); });
 	}
@@ -239,7 +240,9 @@ class SandboxBuilder {
 				options.limits.wallTimeoutMs = NO_MONITOR_MS;
 			if (this.#heap !== undefined)
 				options.limits.memoryBytes = this.#heap + RUNTIME_OVERHEAD_BYTES;
-			const config = { options, stackSize: this.#stack, inputBufferSize: this.#inputBuffer,
+			if (this.#stack !== undefined)
+				options.limits.stackBytes = this.#stack;
+			const config = { options, inputBufferSize: this.#inputBuffer,
 				outputBufferSize: this.#outputBuffer };
 			return Promise.resolve(new ProtoJSSandbox(config));
 		});

@@ -24,7 +24,8 @@ static bool read_limits(napi_env env, napi_value obj, brig_limits *l)
 	    !sdk_get_u64(env, v, "maxPids", &pids) ||
 	    !sdk_get_u64(env, v, "maxOutputBytes", &l->max_output_bytes) ||
 	    !sdk_get_u64(env, v, "maxFrameBytes", &l->max_frame_bytes) ||
-	    !sdk_get_u64(env, v, "tmpBytes", &l->tmp_bytes))
+	    !sdk_get_u64(env, v, "tmpBytes", &l->tmp_bytes) ||
+	    !sdk_get_u64(env, v, "stackBytes", &l->stack_bytes))
 		return false;
 	if (pids > UINT32_MAX)
 		return check(env, BRIG_E_INVAL, "maxPids is too large");

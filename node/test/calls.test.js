@@ -143,3 +143,15 @@ test('Python handlers: loadRuntime({lang: "python"})', async () => {
 		/bad 5/.test(err.message));
 	await loaded.close();
 });
+
+test('setStackSize bounds recursion; sizes brig cannot give are ERR_INVALID_ARG', async () => {
+	const depth = 'function handler() { let d = 0; const f = () => { d++; f(); }; try { f(); } catch (e) {} return d; }';
+	const small = await loadedWith({ depth }, { builder: (b) => b.setStackSize(128 << 10) });
+	const large = await loadedWith({ depth }, { builder: (b) => b.setScratchSize(4 << 20) });
+	const [a, b] = [await small.callHandler('depth', {}), await large.callHandler('depth', {})];
+	assert.ok(a > 100 && b > a * 4, `depths ${a} and ${b}`);
+	await small.close();
+	await large.close();
+	const proto = await new (require('..').SandboxBuilder)().setStackSize(16 << 20).build();
+	await rejectsWith(() => proto.loadRuntime(), 'ERR_INVALID_ARG');
+});
