@@ -377,6 +377,41 @@ def session_rows(figs):
                 row("restore per request, echo handler (%s)" % name, "%.0f requests/s" % rate)
 
 
+def node_sdk_rows():
+    """The Node SDK (node/bench/bench.js), next to hyperlight-js's published figures."""
+    addon = os.path.join(BUILD, "node", "brig_sdk.node")
+    if not os.path.exists(addon):
+        row("Node SDK", "n/a (brig_sdk.node not built)")
+        return
+    r = subprocess.run([NODE, os.path.join(ROOT, "node", "bench", "bench.js")],
+                       capture_output=True, text=True,
+                       env=dict(os.environ, BRIG_NODE_ADDON=addon))
+    if r.returncode:
+        print(r.stderr)
+    figs = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
+
+    def fig(key, scale=1.0, unit="us"):
+        return "p50 %.1f %s, p99 %.1f %s" % (float(figs[key + "_p50_us"]) / scale, unit,
+                                              float(figs[key + "_p99_us"]) / scale, unit)
+
+    for lang, name in (("js", "JS"), ("python", "Python")):
+        key = "node_%s_echo" % lang
+        if key + "_p50_us" in figs:
+            row("Node callHandler echo (%s)" % name, fig(key),
+                "<= 100 us (hyperlight-js ~0.1 ms)", float(figs[key + "_p50_us"]) <= 100)
+        key = "node_%s_restore_call" % lang
+        if key + "_p50_us" in figs:
+            row("Node restore + callHandler (%s)" % name, fig(key, 1000, "ms"),
+                "recorded (hyperlight-js ~0.7 ms)")
+    if "node_js_cold_p50_us" in figs:
+        row("Node build + loadRuntime + first call (JS, cold)", fig("node_js_cold", 1000, "ms"),
+            "recorded (hyperlight-js ~97 ms)")
+    for lang, name in (("python", "Python"), ("js", "JS")):
+        key = "node_run_%s" % lang
+        if key + "_p50_us" in figs:
+            row("Node run('0') (%s)" % name, fig(key, 1000, "ms"))
+
+
 def main():
     print("machine: %s, %d cores, %s; kernel %s; euid %d; %d runs per start-up figure"
           % (platform.processor() or platform.machine(), os.cpu_count(),
@@ -403,6 +438,7 @@ def main():
         fresh_sandbox_rows(figs)
         memory_rows(figs)
         session_rows(figs)
+        node_sdk_rows()
     finally:
         shutil.rmtree(ENV["BRIG_DAEMON_DIR"], ignore_errors=True)
     print("%d PASS, %d MISS" % (counts["PASS"], counts["MISS"]))

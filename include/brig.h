@@ -121,6 +121,15 @@ typedef struct brig_limits {
 	uint64_t tmp_inodes;	 /* files and directories in each of /tmp, /home/user
 				    and /dev/shm; default 16384 */
 	uint32_t max_open_files; /* open files per process (RLIMIT_NOFILE); default 256 */
+	/*
+	 * JavaScript's stack: V8's limit (node --stack-size), past which
+	 * recursion throws RangeError (a handler call: BRIG_E_STACK_OVERFLOW).
+	 * Default (0) node's own, 984 KiB.  From 64 KiB to BRIG_MAX_STACK_BYTES,
+	 * and at least 1 MiB below brig's own RLIMIT_STACK, which the guest's
+	 * thread inherits.  Python bounds recursion by its recursion limit and
+	 * ignores it.
+	 */
+	uint64_t stack_bytes;
 } brig_limits;
 
 #define BRIG_DEFAULT_WALL_TIMEOUT_MS 30000u
@@ -133,6 +142,7 @@ typedef struct brig_limits {
 #define BRIG_DEFAULT_MOUNT_WRITE_BYTES (64ull << 20)
 #define BRIG_DEFAULT_TMP_INODES 16384u
 #define BRIG_DEFAULT_MAX_OPEN_FILES 256u
+#define BRIG_MAX_STACK_BYTES (7ull << 20)
 
 /* Zero every field (every limit takes its default). */
 void brig_limits_init(brig_limits *l);

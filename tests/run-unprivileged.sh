@@ -131,4 +131,18 @@ for t in test_capi test_session test_hostcall test_fault test_zygote test_warm t
 	as_nobody env HOME="$work/home" BRIG_GUEST_DIR="$run_guest" BRIG_ZYGOTE_DIR="$run_zygote" \
 		BRIG_NATIVE_DIR="$run_native" "$exe" || status=1
 done
+# The Node SDK's suites, when its addon was built beside the binary: the
+# package is copied where that user can read it, the addon into its build/.
+sdk=$(dirname "$bin")/node/brig_sdk.node
+if [ -r "$sdk" ] && command -v node >/dev/null 2>&1; then
+	echo "run-unprivileged: node SDK" >&2
+	mkdir -p "$work/node/build"
+	cp -R "$root/node/index.js" "$root/node/package.json" "$root/node/test" \
+		"$root/node/examples" "$work/node/"
+	cp "$sdk" "$work/node/build/"
+	chmod -R a+rX,go-w "$work/node"
+	as_nobody env HOME="$work/home" TMPDIR="$work/pytest" BRIG_GUEST_DIR="$run_guest" \
+		BRIG_ZYGOTE_DIR="$run_zygote" BRIG_NATIVE_DIR="$run_native" \
+		node --test "$work"/node/test/*.test.js || status=1
+fi
 exit $status

@@ -717,8 +717,9 @@ function compileUser(code, filename, names) {
 		strict: opts.strict });
 	const asModule = () => {
 		const esm = require('./esm.js');
-		const body = esm.stripExports(code, esm.topLevelModuleSyntax(code), filename);
-		const prelude = esm.metaDeclaration(filename);
+		const decls = [];
+		const body = esm.stripExports(code, esm.topLevelModuleSyntax(code), filename, decls);
+		const prelude = esm.metaDeclaration(filename) + esm.hostDeclarations(decls);
 		return { script: compileBody(body, filename, names, { isAsync: true, strict: true, prelude }),
 			wrapped: true, strict: true };
 	};

@@ -11,7 +11,7 @@
 // together and run there in parallel.
 //
 // User code runs as a script, or, when it uses top-level await or is a
-// single-file ES module (`export` but no `import`, as `esbuild --bundle
+// single-file ES module (`export`, no `import` but of host modules, as `esbuild --bundle
 // --format=esm` writes it), as the body of an async function.  There is no
 // require, process, Buffer or module: bundle dependencies into the file.
 //
@@ -234,4 +234,16 @@ declare global {
 	// DOMException, atob, btoa, performance and crypto (getRandomValues,
 	// randomUUID, subtle).  Their types come with TypeScript's "dom" or
 	// "webworker" lib; timers return Node-style objects with ref/unref.
+}
+
+/**
+ * Host modules: `import * as m from "host:m"` (or `import m from`, or
+ * `import { f } from`) binds m.f(a, b) to the host function named "m.f",
+ * called synchronously as call("m.f", {args: [a, b]}).  The Node SDK's
+ * hostModule("m").register("f", callback) grants such functions.  Imports
+ * of anything else are refused: bundle dependencies into the file.
+ */
+declare module 'host:*' {
+	const functions: { readonly [name: string]: (...args: any[]) => any };
+	export = functions;
 }

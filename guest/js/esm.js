@@ -179,10 +179,11 @@ const META = '__brig_meta';
 
 /*
  * Turn a single-file module into a function body: drop `export` keywords and
- * `export { ... }` lists, and name import.meta.  Every edit writes the same number of characters,
+ * `export { ... }` lists, and name import.meta.  Imports of host modules
+ * (see hostImport) become declarations pushed onto decls, for the prelude.  Every edit writes the same number of characters,
  * and keeps line breaks, so positions in stack traces stay the user's.
  */
-function stripExports(src, hits, filename) {
+function stripExports(src, hits, filename, decls) {
 	const out = src.split('');
 	const blank = (from, to) => {
 		for (let k = from; k < to; k++) {
@@ -218,8 +219,14 @@ function stripExports(src, hits, filename) {
 				out[h.pos + k] = META[k];
 			continue;
 		}
-		if (h.kind === 'import')
-			throw unsupported(src, h.pos, filename, 'an import declaration');
+		if (h.kind === 'import') {
+			const imp = hostImport(src, h.pos, skipWs, wordAt);
+			if (!imp || !decls)
+				throw unsupported(src, h.pos, filename, 'an import declaration');
+			decls.push(...imp.decls);
+			blank(h.pos, imp.end);
+			continue;
+		}
 		const after = skipWs(h.pos + 6);
 		const ch = src[after];
 		if (ch === '{') {
@@ -272,6 +279,91 @@ function stripExports(src, hits, filename) {
 	return out.join('');
 }
 
+// The stand-in of a host module: m.fn(a, b) calls the host function "m.fn"
+// with {args: [a, b]}, synchronously.
+const HOST = '__brig_host';
+const HOST_DECL = 'const ' + HOST + ' = (m) => new Proxy(Object.create(null), { get: (t, k) => ' +
+	'typeof k === "string" && k !== "then" ? (...args) => call(m + "." + k, { args }) : ' +
+	'undefined }); ';
+
+/*
+ * `import * as m from "host:m"`, `import m from "host:m"` and
+ * `import { f, g as h } from "host:m"` at pos: the statement's end and the
+ * declarations that replace it (imports are hoisted: the prelude is their
+ * place).  null for anything else, which brig does not resolve.
+ */
+function hostImport(src, pos, skipWs, wordAt) {
+	const decls = [];
+	const names = [];
+	let j = skipWs(pos + 6);
+	const ident = (k) => wordAt(k);
+	if (src[j] !== '"' && src[j] !== "'") {
+		for (;;) {
+			if (src[j] === '*') {
+				j = skipWs(j + 1);
+				if (ident(j) !== 'as')
+					return null;
+				j = skipWs(j + 2);
+				const ns = ident(j);
+				if (!ns)
+					return null;
+				names.push({ ns });
+				j = skipWs(j + ns.length);
+			} else if (src[j] === '{') {
+				const close = src.indexOf('}', j);
+				if (close < 0)
+					return null;
+				const parts = [];
+				for (const item of src.slice(j + 1, close).split(',')) {
+					const m = /^\s*(?:["']?([\w$]+)["']?)(?:\s+as\s+([\w$]+))?\s*$/.exec(item);
+					if (!m && item.trim() === '')
+						continue;
+					if (!m)
+						return null;
+					parts.push(m[2] ? JSON.stringify(m[1]) + ': ' + m[2] : m[1]);
+				}
+				names.push({ list: parts });
+				j = skipWs(close + 1);
+			} else {
+				const def = ident(j);
+				if (!def || def === 'from')
+					return null;
+				names.push({ ns: def });
+				j = skipWs(j + def.length);
+			}
+			if (src[j] !== ',')
+				break;
+			j = skipWs(j + 1);
+		}
+		if (ident(j) !== 'from')
+			return null;
+		j = skipWs(j + 4);
+	}
+	const q = src[j];
+	if (q !== '"' && q !== "'")
+		return null;
+	const close = src.indexOf(q, j + 1);
+	const spec = close < 0 ? '' : src.slice(j + 1, close);
+	if (!spec.startsWith('host:') || !/^[\w$.-]+$/.test(spec.slice(5)))
+		return null;
+	const mod = JSON.stringify(spec.slice(5));
+	decls.push(HOST_DECL);
+	for (const n of names) {
+		if (n.ns)
+			decls.push('const ' + n.ns + ' = ' + HOST + '(' + mod + '); ');
+		else
+			decls.push('const { ' + n.list.join(', ') + ' } = ' + HOST + '(' + mod + '); ');
+	}
+	let end = skipWs(close + 1);
+	end = src[end] === ';' ? end + 1 : close + 1;
+	return { end, decls };
+}
+
+// The declarations of the host modules a body imports (once each helper).
+function hostDeclarations(decls) {
+	return [...new Set(decls)].join('');
+}
+
 // The wrapper's declaration of import.meta's stand-in.
 function metaDeclaration(filename) {
 	const abs = filename.startsWith('/');
@@ -283,4 +375,4 @@ function metaDeclaration(filename) {
 	return 'const ' + META + ' = ' + JSON.stringify(meta) + '; ';
 }
 
-module.exports = { topLevelModuleSyntax, stripExports, metaDeclaration };
+module.exports = { topLevelModuleSyntax, stripExports, metaDeclaration, hostDeclarations };

@@ -285,8 +285,9 @@ class Session {
 			const esm = require('./esm.js');
 			const hits = isSyntaxError(err) ? esm.topLevelModuleSyntax(code) : [];
 			if (hits.length) {
-				const body = esm.stripExports(code, hits, filename);
-				const prelude = esm.metaDeclaration(filename);
+				const decls = [];
+				const body = esm.stripExports(code, hits, filename, decls);
+				const prelude = esm.metaDeclaration(filename) + esm.hostDeclarations(decls);
 				return { script: compile(body, { isAsync: true, strict: true, prelude }), strict: true };
 			}
 			if (isSyntaxError(err) && /\bawait\b/.test(code))

@@ -42,6 +42,7 @@ void limits_resolve(brig_limits *dst, const brig_limits *over)
 	TAKE(mount_write_bytes);
 	TAKE(tmp_inodes);
 	TAKE(max_open_files);
+	TAKE(stack_bytes);
 }
 
 static const struct {

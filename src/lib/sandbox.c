@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -40,10 +41,12 @@ static void add_bind(struct jail_plan *p, const char *dst, const char *src,
 	p->binds[p->nbinds++] = (struct jail_bind){dst, src, kind, is_dir};
 }
 
-/* maxheap holds node's heap flag, which argv points to. */
-static void interp_argv(brig_executor *ex, brig_lang lang, uint64_t memory_bytes, const char *code,
-			char *maxheap, size_t heaplen, const char **a)
+/* flags holds node's heap and stack flags, which argv points to. */
+static void interp_argv(brig_executor *ex, brig_lang lang, const brig_limits *lim, const char *code,
+			char flags[2][48], const char **a)
 {
+	uint64_t memory_bytes = lim->memory_bytes;
+
 	switch (lang) {
 	case BRIG_LANG_PYTHON:
 		/* -I: no environment or user site; -S: site is replaced by the agent. */
@@ -51,11 +54,17 @@ static void interp_argv(brig_executor *ex, brig_lang lang, uint64_t memory_bytes
 		*a++ = JAIL_GUEST_DIR "/python/agent.py";
 		break;
 	case BRIG_LANG_JS:
-		snprintf(maxheap, heaplen, "--max-old-space-size=%" PRIu64,
+		snprintf(flags[0], sizeof(flags[0]), "--max-old-space-size=%" PRIu64,
 			 memory_bytes / (1 << 20) > 16 ? memory_bytes / (1 << 20) - 8 : 8);
 		/* Single-threaded V8 posts no work to platform threads, which a
 		 * fork of node (zygotes, session snapshots) would not have. */
-		*a++ = ex->node, *a++ = "--single-threaded", *a++ = maxheap;
+		*a++ = ex->node, *a++ = "--single-threaded", *a++ = flags[0];
+		/* Only when asked: a zygote serves runs of its own command line. */
+		if (lim->stack_bytes) {
+			snprintf(flags[1], sizeof(flags[1]), "--stack-size=%" PRIu64,
+				 lim->stack_bytes >> 10);
+			*a++ = flags[1];
+		}
 		*a++ = JAIL_GUEST_DIR "/js/agent.js";
 		break;
 	case BRIG_LANG_SH:
@@ -85,10 +94,10 @@ static void interp_env(const brig_executor *ex, const char **e)
 int sandbox_prewarm(brig_executor *ex, brig_lang lang, int timeout_ms)
 {
 	const char *argv[JAIL_MAX_ARGS], *envp[JAIL_MAX_ENV];
-	char maxheap[48];
+	char flags[2][48];
 	size_t n = 0;
 
-	interp_argv(ex, lang, ex->limits.memory_bytes, "", maxheap, sizeof(maxheap), argv);
+	interp_argv(ex, lang, &ex->limits, "", flags, argv);
 	interp_env(ex, envp);
 	while (argv[n])
 		n++;
@@ -406,8 +415,7 @@ static int plan_jail(struct sandbox *r, const char *code, char *err, size_t errl
 	add_bind(p, JAIL_GUEST_DIR, ex->guest_dir, JAIL_BIND_RO, true);
 	if (ex->native_dir_fd >= 0)
 		add_bind(p, JAIL_NATIVE_DIR, ex->native_dir, JAIL_BIND_RO, true);
-	interp_argv(ex, r->lang, r->lim.memory_bytes, code, r->maxheap, sizeof(r->maxheap),
-		    p->argv);
+	interp_argv(ex, r->lang, &r->lim, code, r->node_flags, p->argv);
 	interp_env(ex, p->envp);
 	plan_proxy(r);
 	plan_files(p);
@@ -454,6 +462,21 @@ static void close_child_ends(struct jail_plan *p)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
+}
+
+/*
+ * V8 trusts its stack flag: past the thread's real stack (the guest's main
+ * thread grows up to the RLIMIT_STACK it inherits from brig) node would
+ * crash instead of throwing RangeError.
+ */
+static bool stack_fits(uint64_t bytes)
+{
+	struct rlimit rl;
+
+	if (bytes < (64u << 10) || bytes > BRIG_MAX_STACK_BYTES)
+		return false;
+	return getrlimit(RLIMIT_STACK, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	       bytes + (1u << 20) <= rl.rlim_cur;
 }
 
 /*
@@ -623,6 +646,11 @@ int sandbox_validate(brig_executor *ex, brig_lang lang, const char *code, size_t
 				   JAIL_MAX_NOFILE);
 	if (lim->mount_write_bytes < 4096)
 		return result_fail(res, BRIG_E_INVAL, "the mount write limit must be >= 4 KiB");
+	if (lim->stack_bytes && !stack_fits(lim->stack_bytes))
+		return result_fail(res, BRIG_E_INVAL,
+				   "the stack must be from 64 KiB to %llu KiB, and 1 MiB below "
+				   "RLIMIT_STACK",
+				   (unsigned long long)(BRIG_MAX_STACK_BYTES >> 10));
 	return BRIG_OK;
 }
 

@@ -23,8 +23,8 @@ struct sandbox {
 	struct jail_plan plan;
 	struct jail_proc proc;
 	struct cgroup cg;
-	int host_fds[4]; /* proto, stdout, stderr, stdin (host ends) */
-	char maxheap[48];
+	int host_fds[4];	/* proto, stdout, stderr, stdin (host ends) */
+	char node_flags[2][48]; /* node's heap and stack flags, which argv points to */
 	/* rwc mounts in plan order: their host directories (O_PATH) and guest
 	 * paths; the overlays' fds arrive in proc.rwc_fds. */
 	int rwc_host_fds[JAIL_MAX_RWC];

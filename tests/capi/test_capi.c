@@ -125,6 +125,38 @@ static void limits(void)
 	brig_result_free(r);
 }
 
+/* How deep JavaScript recursion gets under stack_bytes (0: node's own), or -1. */
+static long js_depth(uint64_t stack_bytes, int *err)
+{
+	const char *code = "let d = 0;\nfunction f() { d++; f(); }\ntry { f(); } catch (e) {}\n"
+			   "console.log(d);\n";
+	brig_run_opts o;
+	brig_result *r;
+	long depth = -1;
+
+	brig_run_opts_init(&o);
+	o.limits.stack_bytes = stack_bytes;
+	r = run_lang(BRIG_LANG_JS, code, &o);
+	*err = brig_result_error(r);
+	if (*err == BRIG_OK && brig_result_exit_code(r) == 0)
+		depth = strtol(brig_result_stdout(r, NULL), NULL, 10);
+	brig_result_free(r);
+	return depth;
+}
+
+/* brig_limits.stack_bytes is V8's stack: recursion stops sooner, or later. */
+static void js_stack_limit(void)
+{
+	int err;
+	long small = js_depth(128 << 10, &err);
+	long dflt = js_depth(0, &err);
+	long large = js_depth(4 << 20, &err);
+
+	CHECK(small > 100 && dflt > small && large > dflt);
+	CHECK(js_depth(32 << 10, &err) == -1 && err == BRIG_E_INVAL);
+	CHECK(js_depth(BRIG_MAX_STACK_BYTES + 4096, &err) == -1 && err == BRIG_E_INVAL);
+}
+
 /* brig_limits.mount_write_bytes bounds what a run adds through rwc mounts. */
 static void rwc_write_limit(void)
 {
@@ -361,6 +393,7 @@ int main(void)
 	basic_run();
 	invalid_args();
 	limits();
+	js_stack_limit();
 	rwc_write_limit();
 	stdin_and_stream();
 	threads();

@@ -706,6 +706,32 @@ def test_import_declarations_are_refused_clearly(tmp_path):
     assert "SyntaxError" in proc.stderr and "bundle" in proc.stderr
 
 
+
+def test_host_module_imports_call_host_functions():
+    """`import ... from "host:m"` binds m.f(...) to the host function "m.f" with {args}."""
+    code = (
+        "const before = typeof m;\n"
+        "import * as m from 'host:m';\n"
+        "import { f as g } from \"host:m\";\n"
+        "import dflt, * as again from 'host:m'\n"
+        "console.log(JSON.stringify([before, m.f(1, 'two', null), g(), dflt.f(3), again.f(),\n"
+        "  typeof m.then]));\n")
+    assert js_json(code, "--host-fn", "m.f=cat") == [
+        "object", {"args": [1, "two", None]}, {"args": []}, {"args": [3]}, {"args": []},
+        "undefined"]
+
+
+def test_host_module_imports_keep_line_numbers_and_refuse_others(tmp_path):
+    prog = tmp_path / "lines.mjs"
+    prog.write_text("import * as m from 'host:m';\n\nthrow new Error('three');\n")
+    proc = brig(str(prog))
+    assert proc.returncode == 1 and "at %s:3:7" % prog in proc.stderr, proc.stderr
+    prog.write_text("import * as m from 'host:m';\nimport x from 'node:fs';\n")
+    proc = brig(str(prog))
+    assert proc.returncode == 1 and proc.stderr.startswith("%s:2\n" % prog), proc.stderr
+    assert "SyntaxError" in proc.stderr and "bundle" in proc.stderr
+
+
 # ---------------------------------------------------------------------- limits
 
 
