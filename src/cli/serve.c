@@ -90,7 +90,7 @@ int serve_main(int argc, char **argv)
 	struct MHD_Daemon *d = NULL;
 	brig_config cfg;
 	sigset_t set;
-	char err[512], *why = NULL;
+	char err[512] = "", *why = NULL;
 	int rc;
 
 	memset(&srv, 0, sizeof(srv));
