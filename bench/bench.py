@@ -20,6 +20,8 @@ import tempfile
 import threading
 import time
 
+import bench_serve
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("BRIG_BUILD", os.path.join(ROOT, "build"))
 BRIG = os.path.join(BUILD, "brig")
@@ -400,6 +402,7 @@ def main():
         fresh_sandbox_rows(figs)
         memory_rows(figs)
         session_rows(figs)
+        bench_serve.serve_rows(row)
     finally:
         shutil.rmtree(ENV["BRIG_DAEMON_DIR"], ignore_errors=True)
     print("%d PASS, %d MISS" % (counts["PASS"], counts["MISS"]))
