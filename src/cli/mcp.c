@@ -442,7 +442,7 @@ int mcp_main(int argc, char **argv)
 	m.grant = serve_policy_find(&m.policy, m.who);
 	if (m.grant && m.grant->max_sessions)
 		m.max_sessions = m.grant->max_sessions;
-	serve_sessions_init(&m.sessions);
+	serve_sessions_init(&m.sessions, NULL);
 	brig_config_init(&cfg);
 	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
 	cfg.zygote_dir = getenv("BRIG_ZYGOTE_DIR");

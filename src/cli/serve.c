@@ -105,7 +105,7 @@ int serve_main(int argc, char **argv)
 	pthread_cond_init(&srv.idle, NULL);
 	serve_admit_init(&srv.admit, srv.opts.max_runs, srv.opts.max_queue);
 	serve_metrics_init(&srv.metrics);
-	serve_sessions_init(&srv.sessions);
+	serve_sessions_init(&srv.sessions, srv.opts.instance);
 	if (load_files(&srv) || serve_open_stores(&srv.policy, err, sizeof(err))) {
 		if (err[0])
 			fprintf(stderr, "brig serve: %s\n", err);

@@ -28,6 +28,7 @@ struct serve_opts {
 	const char *listen; /* "HOST:PORT" or "unix:PATH" */
 	const char *tokens_file;
 	const char *policy_file;
+	const char *instance;	   /* session ids start with it, for a router */
 	uint64_t max_body;	   /* bytes */
 	uint32_t max_header;	   /* bytes of request line plus headers */
 	uint32_t request_timeout;  /* seconds a connection may stay silent */
@@ -104,13 +105,17 @@ char *serve_metrics_render(struct serve_metrics *m, uint32_t active, uint32_t qu
 
 struct serve_sess;
 
+#define SERVE_INSTANCE_MAX 32
+
 struct serve_sessions {
+	char prefix[SERVE_INSTANCE_MAX + 2]; /* "NAME." or "" */
 	pthread_mutex_t mu;
 	struct serve_sess *head;
 	size_t count;
 };
 
-void serve_sessions_init(struct serve_sessions *t);
+/* instance: NULL, or a name every id starts with ("NAME.hex"). */
+void serve_sessions_init(struct serve_sessions *t, const char *instance);
 /*
  * Reserve a session for owner, at most max of them: 0 with *out (one
  * reference), or -1 when owner has max.  The session is visible once

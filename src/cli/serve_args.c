@@ -17,6 +17,7 @@ const char serve_usage[] =
     "                           only loopback or a unix socket is allowed\n"
     "  --policy FILE            what each token may use (hosts, mounts, kv stores,\n"
     "                           host functions, limits, sessions, rate)\n"
+    "  --instance NAME          session ids start with NAME. (a router pins them)\n"
     "  --max-body SIZE          request body (default 10m)\n"
     "  --max-header SIZE        request line and headers (default 16k)\n"
     "  --request-timeout DURATION  how long a connection may stay silent, and\n"
@@ -42,6 +43,7 @@ enum {
 	O_TTL,
 	O_DRAIN,
 	O_HELP,
+	O_INSTANCE,
 };
 
 static const struct option longopts[] = {
@@ -58,6 +60,7 @@ static const struct option longopts[] = {
     {"session-ttl", required_argument, NULL, O_TTL},
     {"drain-timeout", required_argument, NULL, O_DRAIN},
     {"help", no_argument, NULL, O_HELP},
+    {"instance", required_argument, NULL, O_INSTANCE},
     {NULL, 0, NULL, 0},
 };
 
@@ -80,6 +83,14 @@ static int parse_one(int c, const char *v, struct serve_opts *o)
 		return 0;
 	case O_POLICY:
 		o->policy_file = v;
+		return 0;
+	case O_INSTANCE:
+		/* Safe in a path and a log line: [a-z0-9-]. */
+		if (!*v || strlen(v) > SERVE_INSTANCE_MAX ||
+		    strspn(v, "abcdefghijklmnopqrstuvwxyz"
+			      "0123456789-") != strlen(v))
+			return -1;
+		o->instance = v;
 		return 0;
 	case O_BODY:
 		return parse_size(v, &o->max_body);

@@ -31,7 +31,7 @@ struct keeper {
 };
 
 struct serve_sess {
-	char id[SERVE_ID_LEN + 1];
+	char id[SERVE_INSTANCE_MAX + 2 + SERVE_ID_LEN + 1];
 	struct keeper *keeper;
 	char owner[72];
 	brig_session *s; /* NULL while it starts */
@@ -68,9 +68,11 @@ int serve_random_id(char *out, size_t hexlen)
 	return 0;
 }
 
-void serve_sessions_init(struct serve_sessions *t)
+void serve_sessions_init(struct serve_sessions *t, const char *instance)
 {
 	memset(t, 0, sizeof(*t));
+	if (instance)
+		snprintf(t->prefix, sizeof(t->prefix), "%s.", instance);
 	pthread_mutex_init(&t->mu, NULL);
 }
 
@@ -176,9 +178,12 @@ int serve_sess_reserve(struct serve_sessions *t, const char *owner, uint32_t max
 		       struct serve_sess **out)
 {
 	struct serve_sess *sess = calloc(1, sizeof(*sess));
+	size_t plen = strlen(t->prefix);
 	uint32_t n = 0;
 
-	if (!sess || serve_random_id(sess->id, SERVE_ID_LEN)) {
+	if (sess)
+		memcpy(sess->id, t->prefix, plen);
+	if (!sess || serve_random_id(sess->id + plen, SERVE_ID_LEN)) {
 		free(sess);
 		return -2;
 	}

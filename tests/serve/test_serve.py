@@ -297,9 +297,10 @@ def test_too_many_sessions(authed):
     assert authed.post("/v1/sessions", {}, token=A)[0] == 201
 
 
-def test_idle_sessions_expire(serve):
-    s = serve("--session-ttl", "1s")
+def test_idle_sessions_expire_and_ids_name_the_instance(serve):
+    s = serve("--session-ttl", "1s", "--instance", "node-1")
     sid = s.post("/v1/sessions", {})[2]["id"]
+    assert re.fullmatch(r"node-1\.[0-9a-f]{32}", sid), sid
     assert s.post("/v1/sessions/%s/exec" % sid, {"code": "pass"})[0] == 200
     time.sleep(3)
     assert s.post("/v1/sessions/%s/exec" % sid, {"code": "pass"})[0] == 404
