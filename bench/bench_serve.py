@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """`brig serve`'s load figures: POST /v1/run of Python `pass` from wrk on loopback at
 concurrency 1, 8 and 32 (BENCH_SERVE_REQUESTS, default 10000, requests each), next
-to the library's own runs of the same code on as many threads (bench_serve_lib), from
+to the library's own runs of the same code on as many threads (`bench_lib serve`), from
 the same run.  bench.py calls serve_rows(row); run alone, it prints the rows itself.
 """
 import os
@@ -15,7 +15,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("BRIG_BUILD", os.path.join(ROOT, "build"))
 BRIG = os.path.join(BUILD, "brig")
-LIB = os.path.join(BUILD, "bench_serve_lib")
+LIB = os.path.join(BUILD, "bench_lib")
 REQUESTS = int(os.environ.get("BENCH_SERVE_REQUESTS", "10000"))
 LIB_RUNS = int(os.environ.get("BENCH_SERVE_LIB_RUNS", "2000"))
 LEVELS = (1, 8, 32)
@@ -26,7 +26,7 @@ wrk.headers["Content-Type"] = "application/json"
 
 
 def lib_figures(conc):
-    out = subprocess.run([LIB, str(conc), str(LIB_RUNS)], capture_output=True, text=True,
+    out = subprocess.run([LIB, "serve", str(conc), str(LIB_RUNS)], capture_output=True, text=True,
                          check=True).stdout.split()
     return {out[i]: float(out[i + 1]) for i in range(0, len(out), 2)}
 

@@ -443,11 +443,7 @@ int mcp_main(int argc, char **argv)
 	if (m.grant && m.grant->max_sessions)
 		m.max_sessions = m.grant->max_sessions;
 	serve_sessions_init(&m.sessions, NULL);
-	brig_config_init(&cfg);
-	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
-	cfg.zygote_dir = getenv("BRIG_ZYGOTE_DIR");
-	cfg.native_dir = getenv("BRIG_NATIVE_DIR");
-	cfg.warm_start = 1;
+	serve_config(&cfg);
 	if (brig_executor_new(&cfg, &m.ex, &why)) {
 		fprintf(stderr, "brig mcp: sandbox unavailable: %s\n", why ? why : "unknown");
 		free(why);

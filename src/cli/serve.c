@@ -112,11 +112,7 @@ int serve_main(int argc, char **argv)
 		free_server(&srv);
 		return 2;
 	}
-	brig_config_init(&cfg);
-	cfg.guest_dir = getenv("BRIG_GUEST_DIR");
-	cfg.zygote_dir = getenv("BRIG_ZYGOTE_DIR");
-	cfg.native_dir = getenv("BRIG_NATIVE_DIR");
-	cfg.warm_start = 1; /* a long-lived process: the warm pool pays for itself */
+	serve_config(&cfg);
 	if (brig_executor_new(&cfg, &srv.ex, &why)) {
 		fprintf(stderr, "brig serve: sandbox unavailable: %s\n", why ? why : "unknown");
 		free(why);

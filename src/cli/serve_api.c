@@ -125,6 +125,20 @@ static double seconds_since(uint64_t t0)
 	return (double)(serve_now_ms() - t0) / 1000.0;
 }
 
+/* A run or call is over: free its slot, count it, answer with (and free) res. */
+static void finish_run(struct serve *srv, brig_lang lang, uint64_t t0, brig_result *res,
+		       struct serve_reply *r)
+{
+	serve_admit_leave(&srv->admit);
+	serve_metrics_run(&srv->metrics, lang, res ? brig_result_error(res) : BRIG_E_NOMEM,
+			  seconds_since(t0));
+	if (res)
+		reply_result(r, res);
+	else
+		serve_reply_error(r, 500, "internal", "out of memory");
+	brig_result_free(res);
+}
+
 /* ------------------------------------------------------------- streaming */
 
 struct stream_job {
@@ -285,14 +299,7 @@ static void api_run(struct serve *srv, const struct serve_call *c, struct serve_
 	ro.stdin_len = j->req.stdin_len;
 	t0 = serve_now_ms();
 	brig_run(srv->ex, j->lang, j->req.code, j->req.code_len, &ro, &res);
-	serve_admit_leave(&srv->admit);
-	serve_metrics_run(&srv->metrics, j->lang, res ? brig_result_error(res) : BRIG_E_NOMEM,
-			  seconds_since(t0));
-	if (res)
-		reply_result(r, res);
-	else
-		serve_reply_error(r, 500, "internal", "out of memory");
-	brig_result_free(res);
+	finish_run(srv, j->lang, t0, res, r);
 out:
 	brig_caps_free(j->caps);
 	serve_req_free(&j->req);
@@ -380,14 +387,7 @@ static void api_exec(struct serve *srv, const struct serve_call *c, struct serve
 	serve_sess_lock(sess);
 	brig_session_run(serve_sess_handle(sess), req.code, req.code_len, &o, &res);
 	serve_sess_unlock(sess);
-	serve_admit_leave(&srv->admit);
-	serve_metrics_run(&srv->metrics, serve_sess_lang(sess),
-			  res ? brig_result_error(res) : BRIG_E_NOMEM, seconds_since(t0));
-	if (res)
-		reply_result(r, res);
-	else
-		serve_reply_error(r, 500, "internal", "out of memory");
-	brig_result_free(res);
+	finish_run(srv, serve_sess_lang(sess), t0, res, r);
 out:
 	serve_req_free(&req);
 }
@@ -412,6 +412,13 @@ static void reply_status(struct serve_reply *r, int rc, unsigned ok_status)
 	}
 }
 
+/* With the session's lock: the handler set changes only while unloaded. */
+static void unload(struct serve_sess *sess)
+{
+	if (*serve_sess_loaded(sess) && brig_session_unload(serve_sess_handle(sess)) == BRIG_OK)
+		*serve_sess_loaded(sess) = false;
+}
+
 static void api_handler_add(struct serve *srv, const struct serve_call *c, struct serve_sess *sess,
 			    struct serve_reply *r)
 {
@@ -426,8 +433,7 @@ static void api_handler_add(struct serve *srv, const struct serve_call *c, struc
 		goto out;
 	}
 	serve_sess_lock(sess);
-	if (*serve_sess_loaded(sess) && brig_session_unload(s) == BRIG_OK)
-		*serve_sess_loaded(sess) = false;
+	unload(sess);
 	rc = brig_session_add_handler(s, req.name, req.code);
 	serve_sess_unlock(sess);
 	reply_status(r, rc, 201);
@@ -441,8 +447,7 @@ static void api_handler_remove(struct serve_sess *sess, const char *name, struct
 	int rc;
 
 	serve_sess_lock(sess);
-	if (*serve_sess_loaded(sess) && brig_session_unload(s) == BRIG_OK)
-		*serve_sess_loaded(sess) = false;
+	unload(sess);
 	rc = brig_session_remove_handler(s, name);
 	serve_sess_unlock(sess);
 	reply_status(r, rc, 200);

@@ -72,6 +72,15 @@ int serve_load_policy(const char *path, struct serve_policy *p, char *err, size_
 	return rc;
 }
 
+void serve_config(brig_config *cfg)
+{
+	brig_config_init(cfg);
+	cfg->guest_dir = getenv("BRIG_GUEST_DIR");
+	cfg->zygote_dir = getenv("BRIG_ZYGOTE_DIR");
+	cfg->native_dir = getenv("BRIG_NATIVE_DIR");
+	cfg->warm_start = 1;
+}
+
 int serve_open_stores(struct serve_policy *p, char *err, size_t errlen)
 {
 	err[0] = '\0';

@@ -48,7 +48,7 @@ void serve_limit_set(brig_limits *l, const struct serve_limit_field *f, uint64_t
 	}
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int serve_errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -64,7 +64,7 @@ static int parse_limits(json_t *o, const char *who, brig_limits *l, char *err, s
 	json_t *v;
 
 	if (!json_is_object(o))
-		return fail(err, errlen, "%s: limits must be an object", who);
+		return serve_errf(err, errlen, "%s: limits must be an object", who);
 	json_object_foreach(o, key, v)
 	{
 		size_t i = 0;
@@ -72,22 +72,22 @@ static int parse_limits(json_t *o, const char *who, brig_limits *l, char *err, s
 		while (i < serve_nlimit_fields && strcmp(serve_limit_fields[i].key, key) != 0)
 			i++;
 		if (i == serve_nlimit_fields)
-			return fail(err, errlen, "%s: unknown limit '%s'", who, key);
+			return serve_errf(err, errlen, "%s: unknown limit '%s'", who, key);
 		if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
 		    (serve_limit_fields[i].size == 4 &&
 		     json_integer_value(v) > (json_int_t)UINT32_MAX))
-			return fail(err, errlen, "%s: limit '%s' must be a positive integer", who,
-				    key);
+			return serve_errf(err, errlen, "%s: limit '%s' must be a positive integer",
+					  who, key);
 		serve_limit_set(l, &serve_limit_fields[i], (uint64_t)json_integer_value(v));
 	}
 	return 0;
 }
 
-static int parse_mode(const char *s, brig_mount_mode *mode)
+int serve_mount_mode_parse(const char *s, brig_mount_mode *mode)
 {
 	static const char *const names[] = {"ro", "rw", "rwc"};
 
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; s && i < 3; i++) {
 		if (strcmp(s, names[i]) == 0) {
 			*mode = (brig_mount_mode)i;
 			return 0;
@@ -102,16 +102,17 @@ static int parse_hosts(json_t *a, struct serve_grant *g, char *err, size_t errle
 	json_t *v;
 
 	if (!json_is_array(a))
-		return fail(err, errlen, "%s: hosts must be an array of strings", g->name);
+		return serve_errf(err, errlen, "%s: hosts must be an array of strings", g->name);
 	g->hosts = calloc(json_array_size(a) + 1, sizeof(char *));
 	if (!g->hosts)
-		return fail(err, errlen, "out of memory");
+		return serve_errf(err, errlen, "out of memory");
 	json_array_foreach(a, i, v)
 	{
 		if (!json_is_string(v))
-			return fail(err, errlen, "%s: hosts must be an array of strings", g->name);
+			return serve_errf(err, errlen, "%s: hosts must be an array of strings",
+					  g->name);
 		if (!(g->hosts[g->nhosts++] = strdup(json_string_value(v))))
-			return fail(err, errlen, "out of memory");
+			return serve_errf(err, errlen, "out of memory");
 	}
 	return 0;
 }
@@ -123,16 +124,19 @@ static int parse_mount(const char *vpath, json_t *m, struct serve_mount_grant *o
 
 	if (!json_is_object(m) || !json_is_string(host) || (mode && !json_is_string(mode)) ||
 	    json_object_size(m) != 1u + (mode != NULL))
-		return fail(err, errlen, "%s: mount '%s' wants {\"host\": PATH, \"mode\": MODE}",
-			    who, vpath);
+		return serve_errf(err, errlen,
+				  "%s: mount '%s' wants {\"host\": PATH, \"mode\": MODE}", who,
+				  vpath);
 	out->mode = BRIG_MOUNT_RO;
-	if (mode && parse_mode(json_string_value(mode), &out->mode))
-		return fail(err, errlen, "%s: mount '%s': mode must be ro, rw or rwc", who, vpath);
+	if (mode && serve_mount_mode_parse(json_string_value(mode), &out->mode))
+		return serve_errf(err, errlen, "%s: mount '%s': mode must be ro, rw or rwc", who,
+				  vpath);
 	if (vpath[0] != '/' || json_string_value(host)[0] != '/')
-		return fail(err, errlen, "%s: mount '%s': both paths must be absolute", who, vpath);
+		return serve_errf(err, errlen, "%s: mount '%s': both paths must be absolute", who,
+				  vpath);
 	out->vpath = strdup(vpath);
 	out->host = strdup(json_string_value(host));
-	return out->vpath && out->host ? 0 : fail(err, errlen, "out of memory");
+	return out->vpath && out->host ? 0 : serve_errf(err, errlen, "out of memory");
 }
 
 static int parse_mounts(json_t *o, struct serve_grant *g, char *err, size_t errlen)
@@ -141,10 +145,10 @@ static int parse_mounts(json_t *o, struct serve_grant *g, char *err, size_t errl
 	json_t *v;
 
 	if (!json_is_object(o))
-		return fail(err, errlen, "%s: mounts must be an object", g->name);
+		return serve_errf(err, errlen, "%s: mounts must be an object", g->name);
 	g->mounts = calloc(json_object_size(o) + 1, sizeof(*g->mounts));
 	if (!g->mounts)
-		return fail(err, errlen, "out of memory");
+		return serve_errf(err, errlen, "out of memory");
 	json_object_foreach(o, key, v)
 	{
 		if (parse_mount(key, v, &g->mounts[g->nmounts++], g->name, err, errlen))
@@ -161,21 +165,22 @@ static int parse_named(json_t *o, const char *what, struct serve_named **out, si
 	json_t *v;
 
 	if (!json_is_object(o))
-		return fail(err, errlen, "%s: %s must be an object of strings", who, what);
+		return serve_errf(err, errlen, "%s: %s must be an object of strings", who, what);
 	*out = calloc(json_object_size(o) + 1, sizeof(**out));
 	if (!*out)
-		return fail(err, errlen, "out of memory");
+		return serve_errf(err, errlen, "out of memory");
 	json_object_foreach(o, key, v)
 	{
 		struct serve_named *e = &(*out)[(*n)++];
 
 		if (!json_is_string(v) || !key[0] || !json_string_value(v)[0])
-			return fail(err, errlen, "%s: %s must be an object of non-empty strings",
-				    who, what);
+			return serve_errf(err, errlen,
+					  "%s: %s must be an object of non-empty strings", who,
+					  what);
 		e->name = strdup(key);
 		e->value = strdup(json_string_value(v));
 		if (!e->name || !e->value)
-			return fail(err, errlen, "out of memory");
+			return serve_errf(err, errlen, "out of memory");
 	}
 	return 0;
 }
@@ -187,8 +192,9 @@ static int parse_rate(json_t *o, struct serve_grant *g, char *err, size_t errlen
 	if (!json_is_object(o) || !json_is_number(ps) || json_number_value(ps) <= 0 ||
 	    (burst && (!json_is_number(burst) || json_number_value(burst) < 1)) ||
 	    json_object_size(o) != 1u + (burst != NULL))
-		return fail(err, errlen, "%s: rate wants {\"perSecond\": N > 0, \"burst\": N >= 1}",
-			    g->name);
+		return serve_errf(err, errlen,
+				  "%s: rate wants {\"perSecond\": N > 0, \"burst\": N >= 1}",
+				  g->name);
 	g->rate_per_s = json_number_value(ps);
 	g->rate_burst = burst ? json_number_value(burst) : g->rate_per_s;
 	if (g->rate_burst < 1)
@@ -213,12 +219,12 @@ static int parse_member(const char *key, json_t *v, struct serve_grant *g, char 
 	if (strcmp(key, "maxSessions") == 0) {
 		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 		    json_integer_value(v) > 1000000)
-			return fail(err, errlen, "%s: maxSessions must be an integer >= 0",
-				    g->name);
+			return serve_errf(err, errlen, "%s: maxSessions must be an integer >= 0",
+					  g->name);
 		g->max_sessions = (uint32_t)json_integer_value(v);
 		return 0;
 	}
-	return fail(err, errlen, "%s: unknown member '%s'", g->name, key);
+	return serve_errf(err, errlen, "%s: unknown member '%s'", g->name, key);
 }
 
 static int parse_grant(const char *name, json_t *o, struct serve_grant *g, char *err, size_t errlen)
@@ -228,9 +234,9 @@ static int parse_grant(const char *name, json_t *o, struct serve_grant *g, char 
 
 	brig_limits_init(&g->limits);
 	if (!(g->name = strdup(name)))
-		return fail(err, errlen, "out of memory");
+		return serve_errf(err, errlen, "out of memory");
 	if (!json_is_object(o))
-		return fail(err, errlen, "%s: a grant must be an object", name);
+		return serve_errf(err, errlen, "%s: a grant must be an object", name);
 	json_object_foreach(o, key, v)
 	{
 		if (parse_member(key, v, g, err, errlen))
@@ -250,15 +256,15 @@ int serve_policy_parse(const char *text, size_t len, struct serve_policy *out, c
 
 	memset(out, 0, sizeof(*out));
 	if (!root)
-		return fail(err, errlen, "line %d: %s", jerr.line, jerr.text);
+		return serve_errf(err, errlen, "line %d: %s", jerr.line, jerr.text);
 	tokens = json_object_get(root, "tokens");
 	if (!json_is_object(root) || !json_is_object(tokens) || json_object_size(root) != 1) {
-		fail(err, errlen, "the policy must be {\"tokens\": {NAME: GRANT, ...}}");
+		serve_errf(err, errlen, "the policy must be {\"tokens\": {NAME: GRANT, ...}}");
 		goto out;
 	}
 	out->grants = calloc(json_object_size(tokens) + 1, sizeof(*out->grants));
 	if (!out->grants) {
-		fail(err, errlen, "out of memory");
+		serve_errf(err, errlen, "out of memory");
 		goto out;
 	}
 	json_object_foreach(tokens, key, v)
@@ -338,24 +344,25 @@ static int add_token(struct serve_tokens *t, const char *name, const char *secre
 	struct serve_token *v;
 
 	if (strlen(name) > NAME_MAX_BYTES)
-		return fail(err, errlen, "line %d: name longer than %d bytes", lineno,
-			    NAME_MAX_BYTES);
+		return serve_errf(err, errlen, "line %d: name longer than %d bytes", lineno,
+				  NAME_MAX_BYTES);
 	if (strlen(secret) < TOKEN_MIN_BYTES)
-		return fail(err, errlen, "line %d: the secret is shorter than %d bytes", lineno,
-			    TOKEN_MIN_BYTES);
+		return serve_errf(err, errlen, "line %d: the secret is shorter than %d bytes",
+				  lineno, TOKEN_MIN_BYTES);
 	for (size_t i = 0; i < t->n; i++) {
 		if (strcmp(t->v[i].name, name) == 0)
-			return fail(err, errlen, "line %d: name '%s' given twice", lineno, name);
+			return serve_errf(err, errlen, "line %d: name '%s' given twice", lineno,
+					  name);
 	}
 	if (!(v = realloc(t->v, (t->n + 1) * sizeof(*v))))
-		return fail(err, errlen, "out of memory");
+		return serve_errf(err, errlen, "out of memory");
 	t->v = v;
 	v[t->n].name = strdup(name);
 	v[t->n].secret = strdup(secret);
 	v[t->n].len = strlen(secret);
 	t->n++;
 	if (!v[t->n - 1].name || !v[t->n - 1].secret)
-		return fail(err, errlen, "out of memory");
+		return serve_errf(err, errlen, "out of memory");
 	return 0;
 }
 
@@ -376,11 +383,11 @@ int serve_tokens_parse(const char *text, size_t len, struct serve_tokens *out, c
 
 	memset(out, 0, sizeof(*out));
 	if (!copy)
-		return fail(err, errlen, "out of memory");
+		return serve_errf(err, errlen, "out of memory");
 	memcpy(copy, text, len);
 	copy[len] = '\0';
 	if (strlen(copy) != len)
-		rc = fail(err, errlen, "the file holds a NUL byte");
+		rc = serve_errf(err, errlen, "the file holds a NUL byte");
 	while (!rc && (line = next_line(&cur))) {
 		char *save = NULL, *name, *secret, *extra;
 
@@ -392,12 +399,12 @@ int serve_tokens_parse(const char *text, size_t len, struct serve_tokens *out, c
 		secret = strtok_r(NULL, " \t", &save);
 		extra = strtok_r(NULL, " \t", &save);
 		if (!secret || extra || !printable(name) || !printable(secret))
-			rc = fail(err, errlen, "line %d: expected NAME SECRET", lineno);
+			rc = serve_errf(err, errlen, "line %d: expected NAME SECRET", lineno);
 		else
 			rc = add_token(out, name, secret, lineno, err, errlen);
 	}
 	if (!rc && out->n == 0)
-		rc = fail(err, errlen, "no tokens");
+		rc = serve_errf(err, errlen, "no tokens");
 	free(copy);
 	if (rc)
 		serve_tokens_free(out);

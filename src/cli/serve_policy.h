@@ -91,6 +91,12 @@ int serve_tokens_parse(const char *text, size_t len, struct serve_tokens *out, c
 const char *serve_tokens_match(const struct serve_tokens *t, const char *presented, size_t len);
 void serve_tokens_free(struct serve_tokens *t);
 
+/* snprintf into err; returns -1, for error paths. */
+int serve_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* "ro", "rw", "rwc"; -1 for anything else (NULL too). */
+int serve_mount_mode_parse(const char *s, brig_mount_mode *mode);
+
 /* The limits a policy or request may name, as JSON members (camelCase). */
 struct serve_limit_field {
 	const char *key;

@@ -27,16 +27,6 @@ static const struct {
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* A string member without NUL bytes (names, paths, hosts). */
 static const char *plain_string(json_t *v)
 {
@@ -52,28 +42,16 @@ static int string_list(json_t *a, const char *key, const char **out, size_t *n, 
 	json_t *v;
 
 	if (!json_is_array(a))
-		return fail(err, errlen, "'%s' must be an array of strings", key);
+		return serve_errf(err, errlen, "'%s' must be an array of strings", key);
 	if (json_array_size(a) > SERVE_MAX_ASK)
-		return fail(err, errlen, "'%s' holds more than %d entries", key, SERVE_MAX_ASK);
+		return serve_errf(err, errlen, "'%s' holds more than %d entries", key,
+				  SERVE_MAX_ASK);
 	json_array_foreach(a, i, v)
 	{
 		if (!(out[(*n)++] = plain_string(v)))
-			return fail(err, errlen, "'%s' must be an array of strings", key);
+			return serve_errf(err, errlen, "'%s' must be an array of strings", key);
 	}
 	return 0;
-}
-
-static int parse_mode(const char *s, brig_mount_mode *mode)
-{
-	static const char *const names[] = {"ro", "rw", "rwc"};
-
-	for (int i = 0; s && i < 3; i++) {
-		if (strcmp(s, names[i]) == 0) {
-			*mode = (brig_mount_mode)i;
-			return 0;
-		}
-	}
-	return -1;
 }
 
 /* ["/data", {"path": "/out", "mode": "rwc"}] */
@@ -84,7 +62,7 @@ static int mount_list(json_t *a, struct serve_req *r, char *err, size_t errlen)
 	json_t *v;
 
 	if (!json_is_array(a) || json_array_size(a) > SERVE_MAX_ASK)
-		return fail(err, errlen, "%s (at most %d)", want, SERVE_MAX_ASK);
+		return serve_errf(err, errlen, "%s (at most %d)", want, SERVE_MAX_ASK);
 	json_array_foreach(a, i, v)
 	{
 		struct serve_ask_mount *m = &r->mounts[r->nmounts++];
@@ -95,8 +73,8 @@ static int mount_list(json_t *a, struct serve_req *r, char *err, size_t errlen)
 			continue;
 		if (!json_is_object(v) || !(m->vpath = plain_string(json_object_get(v, "path"))) ||
 		    json_object_size(v) != 1u + (mode != NULL) ||
-		    (mode && parse_mode(plain_string(mode), &m->mode)))
-			return fail(err, errlen, "%s", want);
+		    (mode && serve_mount_mode_parse(plain_string(mode), &m->mode)))
+			return serve_errf(err, errlen, "%s", want);
 	}
 	return 0;
 }
@@ -104,7 +82,7 @@ static int mount_list(json_t *a, struct serve_req *r, char *err, size_t errlen)
 static int positive(json_t *v, const char *key, uint64_t *out, char *err, size_t errlen)
 {
 	if (!json_is_integer(v) || json_integer_value(v) <= 0)
-		return fail(err, errlen, "'%s' must be a positive integer", key);
+		return serve_errf(err, errlen, "'%s' must be a positive integer", key);
 	*out = (uint64_t)json_integer_value(v);
 	return 0;
 }
@@ -115,7 +93,7 @@ static int req_limits(json_t *o, brig_limits *l, char *err, size_t errlen)
 	json_t *v;
 
 	if (!json_is_object(o))
-		return fail(err, errlen, "'limits' must be an object");
+		return serve_errf(err, errlen, "'limits' must be an object");
 	json_object_foreach(o, key, v)
 	{
 		size_t i = 0;
@@ -124,11 +102,11 @@ static int req_limits(json_t *o, brig_limits *l, char *err, size_t errlen)
 		while (i < serve_nlimit_fields && strcmp(serve_limit_fields[i].key, key) != 0)
 			i++;
 		if (i == serve_nlimit_fields)
-			return fail(err, errlen, "unknown limit '%s'", key);
+			return serve_errf(err, errlen, "unknown limit '%s'", key);
 		if (positive(v, key, &n, err, errlen))
 			return -1;
 		if (serve_limit_fields[i].size == 4 && n > UINT32_MAX)
-			return fail(err, errlen, "limit '%s' is too large", key);
+			return serve_errf(err, errlen, "limit '%s' is too large", key);
 		serve_limit_set(l, &serve_limit_fields[i], n);
 	}
 	return 0;
@@ -137,7 +115,7 @@ static int req_limits(json_t *o, brig_limits *l, char *err, size_t errlen)
 static int text(json_t *v, const char *key, const char **s, size_t *len, char *err, size_t errlen)
 {
 	if (!json_is_string(v))
-		return fail(err, errlen, "'%s' must be a string", key);
+		return serve_errf(err, errlen, "'%s' must be a string", key);
 	*s = json_string_value(v);
 	*len = json_string_length(v);
 	return 0;
@@ -146,7 +124,7 @@ static int text(json_t *v, const char *key, const char **s, size_t *len, char *e
 static int name_member(json_t *v, const char *key, const char **out, char *err, size_t errlen)
 {
 	if (!(*out = plain_string(v)) || !**out)
-		return fail(err, errlen, "'%s' must be a non-empty string", key);
+		return serve_errf(err, errlen, "'%s' must be a non-empty string", key);
 	return 0;
 }
 
@@ -156,7 +134,7 @@ static int member(enum serve_field bit, const char *key, json_t *v, struct serve
 	switch (bit) {
 	case SF_LANG:
 		if (!plain_string(v) || brig_lang_parse(json_string_value(v), &r->lang))
-			return fail(err, errlen, "'lang' must be python, javascript or sh");
+			return serve_errf(err, errlen, "'lang' must be python, javascript or sh");
 		return 0;
 	case SF_CODE:
 		return text(v, key, &r->code, &r->code_len, err, errlen);
@@ -180,13 +158,13 @@ static int member(enum serve_field bit, const char *key, json_t *v, struct serve
 		return name_member(v, key, &r->name, err, errlen);
 	case SF_EVENT:
 		r->event_json = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-		return r->event_json ? 0 : fail(err, errlen, "'event' cannot be encoded");
+		return r->event_json ? 0 : serve_errf(err, errlen, "'event' cannot be encoded");
 	case SF_SNAPSHOT:
 		return name_member(v, key, &r->snapshot, err, errlen);
 	case SF_SESSION:
 		return name_member(v, key, &r->session, err, errlen);
 	}
-	return fail(err, errlen, "unknown field '%s'", key);
+	return serve_errf(err, errlen, "unknown field '%s'", key);
 }
 
 int serve_req_from_json(void *obj, unsigned allowed, unsigned required, struct serve_req *r,
@@ -198,7 +176,7 @@ int serve_req_from_json(void *obj, unsigned allowed, unsigned required, struct s
 	memset(r, 0, sizeof(*r));
 	brig_limits_init(&r->limits);
 	if (!json_is_object(root))
-		return fail(err, errlen, "the body must be a JSON object");
+		return serve_errf(err, errlen, "the body must be a JSON object");
 	r->root = json_incref(root);
 	json_object_foreach(root, key, v)
 	{
@@ -207,14 +185,14 @@ int serve_req_from_json(void *obj, unsigned allowed, unsigned required, struct s
 		while (i < NFIELDS && strcmp(fields[i].key, key) != 0)
 			i++;
 		if (i == NFIELDS || !(allowed & fields[i].bit))
-			return fail(err, errlen, "unknown field '%s'", key);
+			return serve_errf(err, errlen, "unknown field '%s'", key);
 		if (member(fields[i].bit, key, v, r, err, errlen))
 			return -1;
 		r->present |= fields[i].bit;
 	}
 	for (size_t i = 0; i < NFIELDS; i++) {
 		if ((required & fields[i].bit) && !(r->present & fields[i].bit))
-			return fail(err, errlen, "missing field '%s'", fields[i].key);
+			return serve_errf(err, errlen, "missing field '%s'", fields[i].key);
 	}
 	return 0;
 }
@@ -232,7 +210,8 @@ int serve_req_parse(const char *body, size_t len, unsigned allowed, unsigned req
 	else
 		root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
 	if (!root)
-		return fail(err, errlen, "invalid JSON at offset %d: %s", jerr.position, jerr.text);
+		return serve_errf(err, errlen, "invalid JSON at offset %d: %s", jerr.position,
+				  jerr.text);
 	rc = serve_req_from_json(root, allowed, required, r, err, errlen);
 	json_decref(root);
 	return rc;
@@ -243,16 +222,6 @@ void serve_req_free(struct serve_req *r)
 	free(r->event_json);
 	json_decref(r->root);
 	memset(r, 0, sizeof(*r));
-}
-
-static int refuse(char *out, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(out, len, fmt, ap);
-	va_end(ap);
-	return -1;
 }
 
 static const struct serve_mount_grant *find_mount(const struct serve_grant *g, const char *v)
@@ -294,8 +263,8 @@ static int check_limits(const brig_limits *asked, const struct serve_grant *g,
 		if (!max && ceiling)
 			max = serve_limit_get(ceiling, f);
 		if (max && want > max)
-			return refuse(out, len, "limit %s %llu (at most %llu)", f->key,
-				      (unsigned long long)want, (unsigned long long)max);
+			return serve_errf(out, len, "limit %s %llu (at most %llu)", f->key,
+					  (unsigned long long)want, (unsigned long long)max);
 		serve_limit_set(eff, f, want ? want : max);
 	}
 	return 0;
@@ -308,22 +277,23 @@ int serve_req_check(const struct serve_req *r, const struct serve_grant *g,
 
 	for (size_t i = 0; i < r->nhosts; i++) {
 		if (!host_granted(g, r->hosts[i]))
-			return refuse(refused, len, "host '%s'", r->hosts[i]);
+			return serve_errf(refused, len, "host '%s'", r->hosts[i]);
 	}
 	for (size_t i = 0; i < r->nmounts; i++) {
 		const struct serve_mount_grant *m = find_mount(g, r->mounts[i].vpath);
 
 		if (!m)
-			return refuse(refused, len, "mount '%s'", r->mounts[i].vpath);
+			return serve_errf(refused, len, "mount '%s'", r->mounts[i].vpath);
 		if (r->mounts[i].mode > m->mode)
-			return refuse(refused, len, "mount '%s' in mode %s (at most %s)",
-				      r->mounts[i].vpath, modes[r->mounts[i].mode], modes[m->mode]);
+			return serve_errf(refused, len, "mount '%s' in mode %s (at most %s)",
+					  r->mounts[i].vpath, modes[r->mounts[i].mode],
+					  modes[m->mode]);
 	}
 	if (r->kv && (!g || !find_named(g->kvs, g->nkvs, r->kv)))
-		return refuse(refused, len, "kv store '%s'", r->kv);
+		return serve_errf(refused, len, "kv store '%s'", r->kv);
 	for (size_t i = 0; i < r->nfns; i++) {
 		if (!g || !find_named(g->fns, g->nfns, r->fns[i]))
-			return refuse(refused, len, "function '%s'", r->fns[i]);
+			return serve_errf(refused, len, "function '%s'", r->fns[i]);
 	}
 	return check_limits(&r->limits, g, ceiling, eff, refused, len);
 }
