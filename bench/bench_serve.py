@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """`brig serve`'s load figures: POST /v1/run of Python `pass` from wrk on loopback at
 concurrency 1, 8 and 32 (BENCH_SERVE_REQUESTS, default 10000, requests each), next
-to the library's own runs of the same code on as many threads (`bench_lib serve`), from
-the same run.  bench.py calls serve_rows(row); run alone, it prints the rows itself.
+to the library's own runs of the same code on as many threads (`bench_lib serve`, just
+before and just after each of the service's turns, averaged), from the same run.  bench.py calls serve_rows(row); run alone, it prints the rows itself.
 """
 import os
 import re
@@ -17,7 +17,7 @@ BUILD = os.environ.get("BRIG_BUILD", os.path.join(ROOT, "build"))
 BRIG = os.path.join(BUILD, "brig")
 LIB = os.path.join(BUILD, "bench_lib")
 REQUESTS = int(os.environ.get("BENCH_SERVE_REQUESTS", "10000"))
-LIB_RUNS = int(os.environ.get("BENCH_SERVE_LIB_RUNS", "2000"))
+LIB_RUNS = int(os.environ.get("BENCH_SERVE_LIB_RUNS", "1000"))
 LEVELS = (1, 8, 32)
 POST_LUA = """wrk.method = "POST"
 wrk.body = '{"code": "pass"}'
@@ -79,10 +79,14 @@ def serve_rows(row):
     proc, port, log = start_server(tmp)
     try:
         for conc in LEVELS:
-            lib = lib_figures(conc)
+            # The library before and after the service, so that a shared
+            # machine's drift hits both sides alike.
+            before = lib_figures(conc)
             # Long enough for REQUESTS at the library's rate, with room to spare.
-            seconds = int(REQUESTS * 1.3 / max(lib["runs_per_s"], 1)) + 2
+            seconds = int(REQUESTS * 1.6 / max(before["runs_per_s"], 1)) + 2
             w = wrk(port, conc, seconds, script)
+            after = lib_figures(conc)
+            lib = {k: (before[k] + after[k]) / 2 for k in before}
             ratio = w["rps"] / lib["runs_per_s"]
             row("brig serve, POST /v1/run Python `pass`, %d at once" % conc,
                 "%.0f req/s, p50 %.1f ms, p99 %.1f ms, %d requests, %d errors; "

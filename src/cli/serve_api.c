@@ -216,17 +216,18 @@ static void *stream_main(void *arg)
 	ro.output_userdata = j;
 	ro.cancel = j->cancel;
 	brig_run(j->srv->ex, j->lang, j->req.code, j->req.code_len, &ro, &res);
-	serve_admit_leave(&j->srv->admit);
-	serve_metrics_run(&j->srv->metrics, j->lang, res ? brig_result_error(res) : BRIG_E_NOMEM,
-			  seconds_since(t0));
 	text = res ? brig_result_to_json(res) : NULL;
 	if (text) {
 		json_t *o = json_loads(text, 0, NULL);
 		emit(j, "result", json_pack("{s:s, s:o}", "type", "result", "result", o));
 	}
+	close(j->fd);
+	serve_metrics_run(&j->srv->metrics, j->lang, res ? brig_result_error(res) : BRIG_E_NOMEM,
+			  seconds_since(t0));
+	/* The last touch of the server: a drain waits for this. */
+	serve_admit_leave(&j->srv->admit);
 	free(text);
 	brig_result_free(res);
-	close(j->fd);
 	brig_caps_free(j->caps);
 	brig_cancel_free(j->cancel);
 	serve_req_free(&j->req);

@@ -34,6 +34,7 @@ struct conn_req {
 };
 
 struct stream_src {
+	struct serve *srv;
 	int fd;
 	bool sse;
 	int keepalive_ms;
@@ -124,11 +125,16 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
 }
 
+static void enter(struct serve *srv);
+static void leave(struct serve *srv);
+
+/* A stream counts as in flight until it is sent: a drain waits for it. */
 static void stream_free(void *cls)
 {
 	struct stream_src *s = cls;
 
 	close(s->fd); /* the run's writer sees EPIPE and cancels the run */
+	leave(s->srv);
 	free(s);
 }
 
@@ -143,9 +149,10 @@ static struct MHD_Response *make_response(struct serve *srv, struct serve_reply 
 			close(r->stream_fd);
 			return NULL;
 		}
-		*s = (struct stream_src){r->stream_fd,
+		*s = (struct stream_src){srv, r->stream_fd,
 					 strstr(r->content_type, "event-stream") != NULL,
 					 (int)(srv->opts.request_timeout * 1000 / 2)};
+		enter(srv);
 		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s,
 							 stream_free);
 		if (!resp)

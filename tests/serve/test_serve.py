@@ -335,6 +335,10 @@ def test_a_slow_client_is_cut_off(serve):
     # A run longer than the timeout still gets its answer.
     status, _, res = s.post("/v1/run", {"code": "import time; time.sleep(2.5); print('done')"})
     assert status == 200 and res["stdout"] == "done\n", res
+    # So does a streamed one that stays silent that long (keep-alive lines).
+    data = stream(s, "application/x-ndjson", "import time; time.sleep(2.5); print('late')")
+    events = [json.loads(x) for x in data.splitlines() if x.strip()]
+    assert events[-1]["result"]["stdout"] == "late\n", data
 
 
 def test_too_many_concurrent_runs_get_429(serve):
@@ -360,13 +364,19 @@ def test_sigterm_drains_in_flight_runs(serve):
     s = serve()
     sid = s.post("/v1/sessions", {})[2]["id"]
     got = {}
-    t = threading.Thread(target=lambda: got.update(res=s.post(
-        "/v1/run", {"code": "import time; time.sleep(1.5); print('finished')"})))
-    t.start()
+    code = "import time; time.sleep(1.5); print('finished')"
+    threads = [threading.Thread(target=lambda: got.update(res=s.post("/v1/run", {"code": code}))),
+               threading.Thread(target=lambda: got.update(
+                   streamed=stream(s, "application/x-ndjson", code)))]
+    for t in threads:
+        t.start()
     time.sleep(0.5)
     s.proc.send_signal(signal.SIGTERM)
-    t.join(60)
+    for t in threads:
+        t.join(60)
     assert got["res"][0] == 200 and got["res"][2]["stdout"] == "finished\n", got
+    last = json.loads(got["streamed"].strip().splitlines()[-1])
+    assert last["type"] == "result" and last["result"]["stdout"] == "finished\n", got
     assert s.proc.wait(60) == 0
     assert "draining" in s.log_path.read_text()
     with pytest.raises(OSError):
