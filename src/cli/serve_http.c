@@ -263,6 +263,11 @@ static bool draining(struct serve *srv)
 	return d;
 }
 
+static bool is_health(const char *url)
+{
+	return strcmp(url, "/healthz") == 0 || strcmp(url, "/v1/healthz") == 0;
+}
+
 /* The whole request is in: authenticate and hand it to the API. */
 static enum MHD_Result dispatch(struct MHD_Connection *c, struct conn_req *q, const char *url)
 {
@@ -272,7 +277,7 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, struct conn_req *q, co
 	const char *who;
 	enum MHD_Result rc;
 
-	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/v1/healthz") == 0) {
+	if (is_health(url)) {
 		if (draining(srv))
 			return send_error(c, q, 503, "draining", "shutting down");
 		r.status = 200;
@@ -314,6 +319,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		copy_safe(q->method, sizeof(q->method), method);
 		copy_safe(q->path, sizeof(q->path), url);
 		*con_cls = q;
+		/* Refuse a stranger before reading its body. */
+		if (!is_health(url) && !authenticate(srv, c))
+			return send_error(c, q, 401, "unauthorized",
+					  "a valid bearer token is required");
 		if (cl && strtoull(cl, NULL, 10) > srv->opts.max_body)
 			return send_error(c, q, 413, "too_large", "the body exceeds --max-body");
 		return MHD_YES;

@@ -135,6 +135,10 @@ def test_auth_failures(authed):
         assert status == 401 and res["error"] == "unauthorized", headers
         assert r.getheader("WWW-Authenticate", "").startswith("Bearer")
     assert authed.request("GET", "/metrics")[0] == 401
+    # Refused on its headers, before it sends a body.
+    reply = raw_exchange(authed.port, b"POST /v1/run HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Length: 100000\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 401 "), reply[:100]
     assert authed.request("GET", "/metrics", token=A)[0] == 200
     assert authed.request("GET", "/healthz")[0] == 200  # for load balancers
     status, _, res = authed.post("/v1/run", {"code": "print(1)"}, token=A)
