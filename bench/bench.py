@@ -22,6 +22,8 @@ import time
 
 import egress
 
+import bench_serve
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("BRIG_BUILD", os.path.join(ROOT, "build"))
 BRIG = os.path.join(BUILD, "brig")
@@ -439,6 +441,7 @@ def main():
         memory_rows(figs)
         session_rows(figs)
         node_sdk_rows()
+        bench_serve.serve_rows(row)
     finally:
         shutil.rmtree(ENV["BRIG_DAEMON_DIR"], ignore_errors=True)
     print("%d PASS, %d MISS" % (counts["PASS"], counts["MISS"]))

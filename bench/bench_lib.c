@@ -8,10 +8,15 @@
  * of a warm or a cold executor, and prints its stdout and whether the run
  * started warm: bench.py times CPU-bound code inside such runs against the
  * native interpreters.
+ *
+ * `bench_lib serve CONCURRENCY N` makes N runs of Python `pass` on that
+ * many threads and prints runs/s, p50 and p99: bench/bench_serve.py puts
+ * brig serve's figures next to them.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -541,12 +546,61 @@ static int compute(const char *lang_name, const char *mode)
 	return rc;
 }
 
+/* `bench_lib serve C N`: the library's side of brig serve's load figures. */
+struct serve_load {
+	brig_executor *ex;
+	atomic_int next, warm;
+	int n;
+	double *lat_ms;
+};
+
+static void *serve_worker(void *arg)
+{
+	struct serve_load *s = arg;
+	int i;
+
+	while ((i = atomic_fetch_add(&s->next, 1)) < s->n) {
+		double t0 = now_ms();
+
+		atomic_fetch_add(&s->warm, run_one(s->ex, BRIG_LANG_PYTHON));
+		s->lat_ms[i] = now_ms() - t0;
+	}
+	return NULL;
+}
+
+/* N runs of Python `pass` on C threads at once, as `brig serve` makes them. */
+static int serve_load(int c, int n)
+{
+	struct serve_load s = {.ex = executor(true), .n = n};
+	pthread_t *t = calloc((size_t)c, sizeof(pthread_t));
+	double t0, secs;
+
+	s.lat_ms = calloc((size_t)n, sizeof(double));
+	if (!t || !s.lat_ms)
+		return 1;
+	t0 = now_ms();
+	for (int i = 0; i < c; i++)
+		pthread_create(&t[i], NULL, serve_worker, &s);
+	for (int i = 0; i < c; i++)
+		pthread_join(t[i], NULL);
+	secs = (now_ms() - t0) / 1e3;
+	qsort(s.lat_ms, (size_t)n, sizeof(double), cmp);
+	printf("runs_per_s %.1f p50_ms %.2f p99_ms %.2f warm %d\n", n / secs, s.lat_ms[n / 2],
+	       s.lat_ms[(size_t)n * 99 / 100], atomic_load(&s.warm));
+	free(s.lat_ms);
+	free(t);
+	brig_executor_free(s.ex);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	brig_executor *warm, *cold;
 
 	if (argc == 4 && strcmp(argv[1], "compute") == 0)
 		return compute(argv[2], argv[3]);
+	if (argc == 4 && strcmp(argv[1], "serve") == 0 && atoi(argv[2]) > 0 && atoi(argv[3]) > 0)
+		return serve_load(atoi(argv[2]), atoi(argv[3]));
 	cold = executor(false);
 	call_round_trip(cold);
 	run_latency(cold, "lib_cold", BRIG_LANG_PYTHON);

@@ -41,7 +41,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "run-unprivileged: running as uid $(id -u) already" >&2
 	status=0
 	BRIG_BIN=$bin BRIG_GUEST_DIR=$guest BRIG_NATIVE_DIR=$native "$PY" -m pytest -p no:cacheprovider -q \
-		"$tests/integration" "$tests/security" "$tests/property" "$@" || status=$?
+		"$tests/integration" "$tests/security" "$tests/property" "$tests/serve" "$@" || status=$?
 	BRIG_BIN=$bin BRIG_GUEST_DIR=$guest BRIG_NATIVE_DIR=$native "$PY" -m pytest -p no:cacheprovider -q --brig-daemon \
 		"$tests/integration" "$tests/security" "$@" || status=1
 	exit $status
@@ -115,7 +115,7 @@ as_tester() {
 cd "$work"
 status=0
 as_tester -p no:cacheprovider -q --basetemp="$work/pytest/base" \
-	"$run_tests/integration" "$run_tests/security" "$run_tests/property" "$@" || status=$?
+	"$run_tests/integration" "$run_tests/security" "$run_tests/property" "$run_tests/serve" "$@" || status=$?
 
 # The suites that drive the CLI, through a daemon of uid 65534's.
 echo "run-unprivileged: through a brig daemon" >&2

@@ -12,6 +12,9 @@ const char cli_usage[] =
     "       brig doctor\n"
     "       brig daemon start [--idle DURATION] | stop | status\n"
     "       brig deps install [--dir DIR] [--package-index URL] PKG[SPEC]... | list\n"
+
+    "       brig serve [OPTIONS]    (an HTTP service; brig serve --help)\n"
+    "       brig mcp [OPTIONS]      (an MCP server on stdio; brig mcp --help)\n"
     "\n"
     "Run Python, JavaScript or shell code in a sandbox.  The code comes from -c,\n"
     "from FILE, or from standard input.\n"

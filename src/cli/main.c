@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "cli/daemon_dir.h"
 #include "cli/hostfn_cmd.h"
+#include "cli/serve.h"
 #include "util/buf.h"
 
 #define EXIT_USAGE 2
@@ -276,6 +277,12 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (argc > 1 && strcmp(argv[1], "deps") == 0)
 		return cli_deps(argc, argv);
+
+	/* The services parse their own options (cli/serve_args.c, cli/mcp.c). */
+	if (argc > 1 && strcmp(argv[1], "serve") == 0)
+		return serve_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "mcp") == 0)
+		return mcp_main(argc - 1, argv + 1);
 	if (cli_parse(argc, argv, &o, err, sizeof(err)) < 0) {
 		fprintf(stderr, "brig: %s\n", err);
 		return EXIT_USAGE;
