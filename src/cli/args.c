@@ -35,6 +35,13 @@ const char cli_usage[] =
     "      --host-fn NAME=COMMAND  host function run as COMMAND: JSON args on stdin,\n"
     "                           JSON result on stdout (repeatable)\n"
     "      --kv FILE            durable key-value store in the SQLite FILE\n"
+    "      --host-path PATH     also show the guest this host file or directory,\n"
+    "                           read-only at the same path (repeatable)\n"
+    "      --outputs DIR        write the run's artifacts (what the guest left in\n"
+    "                           /home/user/outputs, and Python's display()) into\n"
+    "                           the host directory DIR\n"
+    "      --max-artifacts N    files the outputs directory may hold (default 64)\n"
+    "      --artifacts-size SIZE  its size, all files together (default 32m)\n"
     "      --json               print the whole result as one JSON object\n"
     "      --no-daemon          start cold even when a brig daemon runs\n"
     "  -h, --help               show this help\n"
@@ -64,6 +71,10 @@ enum {
 	OPT_JSON,
 	OPT_MOUNT_LIMIT,
 	OPT_NO_DAEMON,
+	OPT_HOST_PATH,
+	OPT_OUTPUTS,
+	OPT_MAX_ARTIFACTS,
+	OPT_ARTIFACTS_SIZE,
 };
 
 static const struct option longopts[] = {
@@ -85,6 +96,10 @@ static const struct option longopts[] = {
     {"kv", required_argument, NULL, OPT_KV},
     {"json", no_argument, NULL, OPT_JSON},
     {"no-daemon", no_argument, NULL, OPT_NO_DAEMON},
+    {"host-path", required_argument, NULL, OPT_HOST_PATH},
+    {"outputs", required_argument, NULL, OPT_OUTPUTS},
+    {"max-artifacts", required_argument, NULL, OPT_MAX_ARTIFACTS},
+    {"artifacts-size", required_argument, NULL, OPT_ARTIFACTS_SIZE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -253,6 +268,20 @@ static int parse_one(struct cli_opts *o, int c, char *arg, char *err, size_t err
 	case OPT_KV:
 		o->kv_path = arg;
 		return 0;
+	case OPT_HOST_PATH:
+		return push(o->host_paths, &o->nhost_paths, arg, err, errlen);
+	case OPT_OUTPUTS:
+		o->outputs_dir = arg;
+		return 0;
+	case OPT_MAX_ARTIFACTS:
+		return parse_count(arg, &o->max_artifacts)
+			   ? bad(err, errlen, "--max-artifacts", arg, "a positive integer")
+			   : 0;
+	case OPT_ARTIFACTS_SIZE:
+		return parse_size(arg, &o->artifacts_bytes)
+			   ? bad(err, errlen, "--artifacts-size", arg,
+				 "a size such as 64m, 1g or 256mb")
+			   : 0;
 	case 'h':
 		o->command = CLI_HELP;
 		return 0;

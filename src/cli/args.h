@@ -41,6 +41,11 @@ struct cli_opts {
 	struct cli_hostfn fns[CLI_MAX_LIST];
 	size_t nfns;
 	const char *kv_path;
+	const char *host_paths[CLI_MAX_LIST]; /* --host-path */
+	size_t nhost_paths;
+	const char *outputs_dir; /* --outputs: where artifacts go on the host */
+	uint32_t max_artifacts;	 /* 0: the default */
+	uint64_t artifacts_bytes;
 	bool no_daemon;		       /* --no-daemon: always start cold */
 	enum cli_daemon_action daemon; /* with CLI_DAEMON */
 	uint64_t idle_ms;	       /* daemon start --idle; 0: the default */

@@ -85,14 +85,14 @@ static const char *const fs_jail_dirs[] = {"/tmp", "/home/user"};
 #define FS_NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* p is dir or lies below it, by whole components. */
-static bool fs_within(const char *p, const char *dir)
+bool fs_within(const char *p, const char *dir)
 {
 	size_t n = strlen(dir);
 
 	return strncmp(p, dir, n) == 0 && (p[n] == '\0' || p[n] == '/');
 }
 
-static bool fs_vpath_normalised(const char *v)
+bool fs_vpath_normalised(const char *v)
 {
 	for (const char *p = v; *p;) {
 		size_t len = strcspn(++p, "/");

@@ -181,6 +181,7 @@ int brig_run(brig_executor *ex, brig_lang lang, const char *code, size_t code_le
 		supervise(&r, res, code ? code : "", code_len, opts);
 		/* The jail is reaped: no guest code can race the commit. */
 		sandbox_commit(&r, res);
+		sandbox_collect(&r, res);
 	}
 	sandbox_cleanup(&r);
 	res->wall_us = now_us() - t0;

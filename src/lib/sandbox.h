@@ -26,7 +26,11 @@ struct sandbox {
 	const char *rwc_vpaths[JAIL_MAX_RWC];
 	int nrwc;
 	char *rwc_refused; /* the last refusal reported, not repeated */
-	bool warm;	   /* the jail came from a zygote */
+	/* The outputs directory's tmpfs options; its fd follows the rwc ones. */
+	char outputs_opts[128];
+	bool outputs;
+	uint32_t max_artifacts;
+	bool warm; /* the jail came from a zygote */
 };
 
 /* Check code and limits for lang; fills res on failure. */
@@ -45,6 +49,8 @@ int sandbox_start(struct sandbox *r, brig_result *res);
  * identical to the last one reported is not reported again.
  */
 int sandbox_commit(struct sandbox *r, brig_result *res);
+/* Read the outputs directory into res (a one-shot run, once the jail is reaped). */
+int sandbox_collect(struct sandbox *r, brig_result *res);
 /* Kill whatever is left and release everything (a session commits first). */
 void sandbox_cleanup(struct sandbox *r);
 /* V8 aborts (SIGABRT or SIGTRAP) when its heap, sized to the memory limit, is full. */
