@@ -20,6 +20,7 @@ BRIG_BIN = os.environ.get("BRIG_BIN") or str(REPO_ROOT / "build" / "brig")
 JSON_KEYS = {
     "ok", "error", "error_code", "message", "exit_code", "signal", "limit", "stdout",
     "stderr", "stdout_truncated", "stderr_truncated", "wall_ms", "cpu_ms", "warm",
+    "artifacts", "artifacts_truncated",
 }
 LIMITS = {"none", "wall", "cpu", "memory", "pids", "output", "disk"}
 

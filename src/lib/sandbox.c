@@ -205,7 +205,7 @@ static int plan_outputs(struct sandbox *r, char *err, size_t errlen)
 		 "size=%" PRIu64 ",nr_inodes=%" PRIu32 ",mode=0755,uid=%d,gid=%d", bytes,
 		 r->max_artifacts + 16, JAIL_UID, JAIL_GID);
 	add_bind(&r->plan, vpath, r->outputs_opts, JAIL_BIND_OUTPUTS, true);
-	r->outputs = true;
+	r->outputs = vpath;
 	return BRIG_OK;
 }
 

@@ -28,7 +28,7 @@ struct sandbox {
 	char *rwc_refused; /* the last refusal reported, not repeated */
 	/* The outputs directory's tmpfs options; its fd follows the rwc ones. */
 	char outputs_opts[128];
-	bool outputs;
+	const char *outputs; /* its guest path, or NULL */
 	uint32_t max_artifacts;
 	bool warm; /* the jail came from a zygote */
 };
