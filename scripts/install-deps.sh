@@ -6,7 +6,9 @@ set -eu
 
 PKGS="gcc pkg-config meson ninja-build libseccomp-dev libcurl4-openssl-dev
 libjansson-dev libsqlite3-dev libidn2-dev libedit-dev python3 python3-numpy python3-pytest
-nodejs iproute2 util-linux procps e2fsprogs binutils"
+nodejs iproute2 util-linux procps e2fsprogs binutils
+python3-pandas python3-matplotlib python3-scipy fonts-dejavu-core fontconfig jq bc tzdata
+ca-certificates openssl"
 if [ "${1:-}" = fuzz ]; then
 	PKGS="$PKGS clang libclang-rt-14-dev llvm"
 fi
