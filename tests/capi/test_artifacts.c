@@ -249,6 +249,41 @@ static void outputs_config(void)
 	brig_caps_free(caps);
 }
 
+/* What the guest hides from the host is left out; the run still succeeds. */
+static void unreadable_outputs(void)
+{
+	brig_result *r = sh("mkdir ~/outputs/locked && echo x > ~/outputs/locked/f && "
+			    "chmod 000 ~/outputs/locked && echo y > ~/outputs/z",
+			    NULL);
+	size_t n = brig_result_artifact_count(r);
+
+	CHECK(ran(r, 0) && n >= 1);
+	CHECK(n >= 1 && artifact_is(r, n - 1, "z", "application/octet-stream", "y\n", 2));
+	if (geteuid() != 0) /* root reads it anyway */
+		CHECK(brig_result_artifacts_truncated(r));
+	brig_result_free(r);
+}
+
+/* A sandbox from a warm zygote has its outputs directory too. */
+static void warm_outputs(void)
+{
+	const char *code = "open('/home/user/outputs/w.txt', 'w').write('warm')";
+	brig_result *r = NULL;
+	bool warm = false;
+
+	for (int i = 0; i < 40 && !warm; i++) {
+		brig_result_free(r);
+		r = NULL;
+		brig_run(ex, BRIG_LANG_PYTHON, code, strlen(code), NULL, &r);
+		warm = r && brig_result_warm(r);
+		if (!warm)
+			usleep(100 * 1000);
+	}
+	CHECK(warm);
+	CHECK(ran(r, 0) && artifact_is(r, 0, "w.txt", "text/plain", "warm", 4));
+	brig_result_free(r);
+}
+
 /* Python's display(): a matplotlib figure comes back as a PNG. */
 static void python_display(void)
 {
@@ -282,7 +317,9 @@ int main(void)
 	default_etc();
 	artifacts_default();
 	outputs_config();
+	unreadable_outputs();
 	python_display();
+	warm_outputs();
 	brig_executor_free(ex);
 	return CHECK_DONE();
 }
