@@ -6,6 +6,7 @@
  * still opens nothing through a link and stops at ARTIFACTS_DEPTH.
  */
 #include "lib/internal.h"
+#include "util/fdio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -107,20 +108,6 @@ static char **list_dir(int dfd, size_t *n)
 	return v ? v : calloc(1, sizeof(*v));
 }
 
-static int read_file(int fd, struct buf *b)
-{
-	char chunk[65536];
-	ssize_t got;
-
-	while ((got = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0 || buf_append(b, chunk, (size_t)got))
-			return -1;
-	}
-	return 0;
-}
-
 static int add_file(struct walk *w, int dfd, const char *entry, const char *name)
 {
 	int fd = openat(dfd, entry, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -132,7 +119,7 @@ static int add_file(struct walk *w, int dfd, const char *entry, const char *name
 		w->r->arts_trunc = true;
 		goto out;
 	}
-	if (!(a.name = strdup(name)) || read_file(fd, &a.data) < 0 ||
+	if (!(a.name = strdup(name)) || fd_read_all(fd, &a.data) < 0 ||
 	    !(grown = realloc(w->r->arts, (w->r->narts + 1) * sizeof(*grown)))) {
 		free(a.name);
 		buf_free(&a.data);

@@ -7,6 +7,7 @@
  * link is replaced rather than written through.
  */
 #include "lib/internal.h"
+#include "util/fdio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,20 +48,6 @@ static int enter_dir(int dfd, const char *comp, const char *name, char **why, in
 	return *out < 0 ? refusal(dfd, comp, errno, name, why) : BRIG_OK;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w, n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int put_file(int dfd, const char *base, const struct artifact *a, char **why)
 {
 	char tmp[64];
@@ -79,8 +66,8 @@ static int put_file(int dfd, const char *base, const struct artifact *a, char **
 	}
 	if (fd < 0)
 		return fail(why, BRIG_E_IO, a->name, strerror(errno));
-	if (write_all(fd, a->data.data ? a->data.data : "", a->data.len) < 0 || close(fd) < 0 ||
-	    renameat(dfd, tmp, dfd, base) < 0) {
+	if ((errno = -fd_write_all(fd, a->data.data ? a->data.data : "", a->data.len)) != 0 ||
+	    close(fd) < 0 || renameat(dfd, tmp, dfd, base) < 0) {
 		e = errno;
 		unlinkat(dfd, tmp, 0);
 		return fail(why, BRIG_E_IO, a->name, strerror(e));
