@@ -39,7 +39,7 @@ const char cli_usage[] =
     "                           read-only at the same path (repeatable)\n"
     "      --outputs DIR        write the run's artifacts (what the guest left in\n"
     "                           /home/user/outputs, and Python's display()) into\n"
-    "                           the host directory DIR\n"
+    "                           the host directory DIR (made if missing)\n"
     "      --max-artifacts N    files the outputs directory may hold (default 64)\n"
     "      --artifacts-size SIZE  its size, all files together (default 32m)\n"
     "      --json               print the whole result as one JSON object\n"

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "brig.h"
@@ -172,6 +173,11 @@ static int save_artifacts(const struct cli_opts *o, const brig_result *res)
 
 	if (!o->outputs_dir || brig_result_artifact_count(res) == 0)
 		return 0;
+	/* The directory itself may be new; nothing below it is followed. */
+	if (mkdir(o->outputs_dir, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "brig: --outputs %s: %s\n", o->outputs_dir, strerror(errno));
+		return -1;
+	}
 	rc = brig_result_write_artifacts(res, o->outputs_dir, &why);
 	if (rc)
 		fprintf(stderr, "brig: --outputs %s: %s\n", o->outputs_dir,

@@ -124,6 +124,16 @@ def test_outputs_and_json_return_the_chart(host_dir):
     assert (host_dir / "data.csv").read_text() == "a,b\n1,2\n"
 
 
+def test_outputs_directory_is_made_when_missing(host_dir):
+    target = host_dir / "new" / "charts"
+    proc = brig("--outputs", str(target), "-c", "open('/home/user/outputs/a.txt', 'w').write('1')")
+    assert proc.returncode == 125 and "No such file" in proc.stderr  # one level only
+    (host_dir / "new").mkdir()
+    proc = brig("--outputs", str(target), "-c", "open('/home/user/outputs/a.txt', 'w').write('1')")
+    assert proc.returncode == 0, proc.stderr
+    assert (target / "a.txt").read_text() == "1"
+
+
 def test_outputs_never_follow_a_planted_link(host_dir):
     victim = host_dir / "victim"
     victim.write_text("keep")

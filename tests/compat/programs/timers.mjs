@@ -12,7 +12,8 @@ await new Promise((done) => {
 	setTimeout(() => events.push('t1'), 1);
 });
 await new Promise((r) => setTimeout(r, 30));
-console.log(events.filter((e) => e !== 't20'), events.includes('t20'));
+// Timers of different delays may interleave on a loaded machine: compare sets.
+console.log(events.filter((e) => e.startsWith('interval')), [...events].sort(), events.includes('never'));
 console.log(performance.now() - t0 >= 30, typeof performance.timeOrigin);
 const et = new EventTarget();
 et.addEventListener('ping', (e) => console.log('event', e.type, e.detail));
