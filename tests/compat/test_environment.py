@@ -194,3 +194,9 @@ def test_js_stack_shows_the_users_frames_only():
     assert rc == 1
     assert "/opt/brig" not in res["stderr"] and "api.js" not in res["stderr"], res["stderr"]
     assert "at load (<string>:1:" in res["stderr"]
+
+
+def test_outputs_do_not_survive_into_the_next_run():
+    guest("open('/home/user/outputs/leftover', 'w').write('x')")
+    res = guest("import os; print(os.listdir('/home/user/outputs'))")
+    assert res["stdout"] == "[]\n" and res["artifacts"] == []
