@@ -31,6 +31,7 @@ ev = threading.Event()
 timer = threading.Timer(0.05, ev.set)
 timer.start()
 print(ev.wait(5))
+timer.join()
 local = threading.local()
 local.x = 1
 print(threading.active_count(), local.x)
