@@ -414,7 +414,10 @@ void brig_executor_reap(brig_executor *ex);
  * itself (/proc, /dev, /sys, /tmp, /home, /run, /opt/brig and the /etc
  * files it generates), and secrets or host identity (/etc/shadow,
  * /etc/gshadow, /etc/ssh, /etc/ssl/private, /etc/sudoers, /etc/machine-id,
- * /root...), also as a parent.  BRIG_E_NOTFOUND when path does not exist,
+ * /root...), also as a parent, also where a link leads; and anything but a
+ * file or a directory (a socket bound read-only can still be connected to).
+ * A directory's own sockets stay reachable: expose none that holds one
+ * (such as /var/run).  BRIG_E_NOTFOUND when path does not exist,
  * BRIG_E_LIMIT beyond 32 paths in all.  Must happen before the first run
  * starts; afterwards it returns BRIG_E_INVAL.
  */

@@ -264,13 +264,12 @@ static bool sys_has(const brig_executor *ex, const char *path)
 
 int brig_executor_add_host_path(brig_executor *ex, const char *path)
 {
-	struct stat st;
-	int rc = BRIG_OK;
+	int rc;
 
-	if (!ex || host_path_refusal(path))
+	if (!ex)
 		return BRIG_E_INVAL;
-	if (lstat(path, &st) < 0)
-		return BRIG_E_NOTFOUND;
+	if ((rc = host_path_check(path)))
+		return rc;
 	pthread_mutex_lock(&ex->lock);
 	if (ex->started)
 		rc = BRIG_E_INVAL;

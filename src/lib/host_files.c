@@ -18,7 +18,9 @@
 #include "host/fs.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 const struct host_file host_files[] = {
     /* The programs and libraries themselves. */
@@ -86,4 +88,26 @@ const char *host_path_refusal(const char *path)
 			return "holds secrets or host identity, or a file brig generates";
 	}
 	return NULL;
+}
+
+/*
+ * The path as named, and where its links lead, must both be acceptable, and
+ * lead to a file or a directory: a socket, FIFO or device bound read-only
+ * would still be usable (a daemon's socket is a way out of any sandbox).
+ */
+int host_path_check(const char *path)
+{
+	char *real;
+	struct stat st;
+	int rc = BRIG_OK;
+
+	if (host_path_refusal(path))
+		return BRIG_E_INVAL;
+	if (lstat(path, &st) < 0 || !(real = realpath(path, NULL)))
+		return BRIG_E_NOTFOUND;
+	if (host_path_refusal(real) || stat(real, &st) < 0 ||
+	    !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+		rc = BRIG_E_INVAL;
+	free(real);
+	return rc;
 }

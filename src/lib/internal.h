@@ -65,6 +65,8 @@ extern const struct host_file host_files[];
 extern const size_t host_files_count;
 /* Why an embedder may not expose path (NULL: it may). */
 const char *host_path_refusal(const char *path);
+/* brig_executor_add_host_path's checks: BRIG_OK, BRIG_E_INVAL or BRIG_E_NOTFOUND. */
+int host_path_check(const char *path);
 
 struct brig_executor {
 	char *python, *node, *shell, *guest_dir, *native_dir;

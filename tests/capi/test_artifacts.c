@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "../unit/check.h"
@@ -89,6 +91,28 @@ static void host_path_refusals(brig_executor *e)
 	CHECK(brig_executor_add_host_path(e, NULL) == BRIG_E_INVAL);
 	CHECK(brig_executor_add_host_path(NULL, "/var/tmp") == BRIG_E_INVAL);
 	CHECK(brig_executor_add_host_path(e, "/var/brig-no-such-path") == BRIG_E_NOTFOUND);
+	/* What a link leads to is checked too, and a socket is never exposed. */
+	if (access("/var/run", F_OK) == 0) /* a link to /run on Debian */
+		CHECK(brig_executor_add_host_path(e, "/var/run") == BRIG_E_INVAL);
+}
+
+/* A unix socket, and a link to /etc/shadow, in dir: both refused. */
+static void host_path_targets(brig_executor *e, const char *dir)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char link_path[128];
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sock", dir);
+	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CHECK(brig_executor_add_host_path(e, sa.sun_path) == BRIG_E_INVAL);
+	snprintf(link_path, sizeof(link_path), "%s/shadow", dir);
+	CHECK(symlink("/etc/shadow", link_path) == 0);
+	CHECK(brig_executor_add_host_path(e, link_path) == BRIG_E_INVAL);
+	unlink(link_path);
+	unlink(sa.sun_path);
+	if (fd >= 0)
+		close(fd);
 }
 
 static void host_paths(void)
@@ -103,6 +127,7 @@ static void host_paths(void)
 	snprintf(file, sizeof(file), "%s/app.conf", dir);
 	write_file(file, "setting=1\n");
 	host_path_refusals(e);
+	host_path_targets(e, dir);
 	CHECK(brig_executor_add_host_path(e, dir) == BRIG_OK);
 	CHECK(brig_executor_add_host_path(e, dir) == BRIG_OK); /* once is enough */
 	snprintf(code, sizeof(code), "cat %s; echo x > %s 2>/dev/null && echo WROTE", file, file);
