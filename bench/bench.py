@@ -4,8 +4,9 @@
 Each pair is timed alternately (A B A B ...) so that drift of a noisy machine
 hits both sides alike; medians and p90 are reported.  Every row ends with its
 target and PASS or MISS (or nothing, for figures recorded for comparison).
-Run with `make bench`; BENCH_RUNS sets the runs per start-up figure, and
-BENCH_MARKDOWN=1 prints the rows as a Markdown table (for BENCHMARKS.md).
+Run with `make bench`; BENCH_RUNS sets the runs per start-up figure,
+BENCH_MARKDOWN=1 prints the rows as a Markdown table (for BENCHMARKS.md), and
+BENCH_ONLY=workloads runs only the real-world programs (pandas, matplotlib, numpy).
 """
 import contextlib
 import http.server
@@ -230,6 +231,49 @@ def whole_process_rows():
          COLD + ["--lang", "js", "-c", json_js], runs=10, target=1.05)
 
 
+# ------------------------------------------------------- real-world workloads
+
+# The corpus's heavier kinds of program (tests/compat); each prints the
+# milliseconds of its work, timed inside, after its imports.
+WORKLOADS = {
+    "pandas group-by, 1M rows": (
+        "import time, numpy as np, pandas as pd\n"
+        "rng = np.random.default_rng(0)\n"
+        "df = pd.DataFrame({'k': rng.integers(0, 1000, 1_000_000),"
+        " 'g': rng.choice(list('abcdefgh'), 1_000_000), 'v': rng.random(1_000_000)})\n"
+        "t = time.perf_counter()\n"
+        "r = df.groupby(['g', 'k'])['v'].agg(['sum', 'mean', 'count'])\n"
+        "print((time.perf_counter() - t) * 1e3)\n"),
+    "matplotlib render, 4 charts to PNG": (
+        "import time, io, numpy as np, matplotlib\nmatplotlib.use('Agg')\n"
+        "import matplotlib.pyplot as plt\n"
+        "x = np.linspace(0, 20, 20000)\n"
+        "t = time.perf_counter()\n"
+        "fig, axs = plt.subplots(2, 2, figsize=(10, 8), dpi=100)\n"
+        "axs[0, 0].plot(x, np.sin(x)); axs[0, 1].scatter(x[::20], np.cos(x[::20]), s=4)\n"
+        "axs[1, 0].hist(np.sin(x) * np.cos(3 * x), bins=60); axs[1, 1].bar(range(30), range(30))\n"
+        "for a in axs.flat: a.set_title('chart'); a.grid(True)\n"
+        "fig.savefig(io.BytesIO(), format='png')\n"
+        "print((time.perf_counter() - t) * 1e3)\n"),
+    "numpy solve, 1500x1500": (
+        "import time, numpy as np\n"
+        "rng = np.random.default_rng(0)\n"
+        "a = rng.standard_normal((1500, 1500)); b = rng.standard_normal(1500)\n"
+        "t = time.perf_counter()\n"
+        "x = np.linalg.solve(a, b)\n"
+        "print((time.perf_counter() - t) * 1e3)\n"),
+}
+
+
+def workload_rows():
+    """Native python3 and a cold brig run of the same program: the work timed
+    inside (the target), and the whole process (imports and start-up too)."""
+    for what, code in WORKLOADS.items():
+        r = compute({"native": ([PY, "-c", code], None), "cli": (COLD + ["-c", code], None)})
+        ratio_row(what + ", timed inside", r["cli"], r["native"], "native")
+        pair(what + ", whole process", [PY, "-c", code], COLD + ["-c", code], runs=5)
+
+
 # ------------------------------------------------------------ gathered HTTP
 
 class SlowHandler(http.server.BaseHTTPRequestHandler):
@@ -426,6 +470,10 @@ def main():
     # An empty daemon directory of our own: a user's daemon never serves the cold rows.
     ENV["BRIG_DAEMON_DIR"] = tempfile.mkdtemp(prefix="brig-bench-nodaemon-")
     try:
+        # BENCH_ONLY=workloads: just the real-world programs' rows.
+        if os.environ.get("BENCH_ONLY") == "workloads":
+            workload_rows()
+            return 0
         cli_rows()
         pair("CLI, `sh -c true`", ["/bin/sh", "-c", "true"],
              COLD + ["--lang", "sh", "-c", "true"])
@@ -442,6 +490,7 @@ def main():
         session_rows(figs)
         node_sdk_rows()
         bench_serve.serve_rows(row)
+        workload_rows()
     finally:
         shutil.rmtree(ENV["BRIG_DAEMON_DIR"], ignore_errors=True)
     print("%d PASS, %d MISS" % (counts["PASS"], counts["MISS"]))

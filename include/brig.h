@@ -300,6 +300,23 @@ int brig_caps_mount(brig_caps *caps, const char *vpath, const char *host_path,
 int brig_caps_set_kv(brig_caps *caps, brig_kv *kv);
 /* Grant a host function to runs using this capability set. */
 int brig_caps_add_function(brig_caps *caps, const char *name, brig_host_fn fn, void *userdata);
+/*
+ * Artifacts: the files a one-shot run's guest leaves in its outputs
+ * directory come back in the result (brig_result_artifact), with their
+ * names, MIME types and bytes.  Unless changed here, every one-shot run has
+ * one at BRIG_DEFAULT_OUTPUTS; Python's display() writes charts there.  It
+ * is a file system of its own: at most max_bytes in all (default 32 MiB, at
+ * most 1 GiB) and max_files files (default 64, at most 4096) with a few
+ * directories; past that the guest's writes fail with ENOSPC.  Regular
+ * files only, up to 8 directory levels deep, in name order; anything else
+ * is left out and brig_result_artifacts_truncated says so.  vpath NULL: no
+ * outputs directory.  Otherwise a guest path as brig_caps_mount accepts
+ * (below /home/user or /tmp, or a directory of its own such as /outputs),
+ * and not one of the run's mounts.  Sessions have no outputs directory.
+ */
+#define BRIG_DEFAULT_OUTPUTS "/home/user/outputs"
+int brig_caps_set_outputs(brig_caps *caps, const char *vpath, uint32_t max_files,
+			  uint64_t max_bytes);
 /* Zero fields keep the defaults. */
 void brig_caps_set_http_limits(brig_caps *caps, const brig_http_limits *limits);
 void brig_caps_set_fs_limits(brig_caps *caps, const brig_fs_limits *limits);
@@ -472,6 +489,25 @@ int brig_executor_greet(brig_executor *ex, int conn);
 int brig_executor_relay(brig_executor *ex, int conn);
 void brig_executor_reap(brig_executor *ex);
 /*
+ * Show every run of this executor the host file or directory at path,
+ * read-only and at the same path, next to the reviewed allowlist that all
+ * jails get (CA certificates, fontconfig, matplotlibrc, mime.types...; see
+ * SECURITY.md).  A symbolic link is replicated as a link.  For
+ * configuration that software in the guest reads from a fixed place, such
+ * as /etc/pip.conf or a directory of /usr/local.  Refused with BRIG_E_INVAL:
+ * a path that is not absolute and canonical, /etc itself, what brig builds
+ * itself (/proc, /dev, /sys, /tmp, /home, /run, /opt/brig and the /etc
+ * files it generates), and secrets or host identity (/etc/shadow,
+ * /etc/gshadow, /etc/ssh, /etc/ssl/private, /etc/sudoers, /etc/machine-id,
+ * /root...), also as a parent, also where a link leads; and anything but a
+ * file or a directory (a socket bound read-only can still be connected to).
+ * A directory's own sockets stay reachable: expose none that holds one
+ * (such as /var/run).  BRIG_E_NOTFOUND when path does not exist,
+ * BRIG_E_LIMIT beyond 32 paths in all.  Must happen before the first run
+ * starts; afterwards it returns BRIG_E_INVAL.
+ */
+int brig_executor_add_host_path(brig_executor *ex, const char *path);
+/*
  * Register a host function for every run of this executor.  Must happen
  * before the first run starts; afterwards it returns BRIG_E_INVAL.
  */
@@ -572,11 +608,34 @@ int brig_result_warm(const brig_result *r);
 uint64_t brig_result_proxy_connections(const brig_result *r);
 uint64_t brig_result_proxy_refused(const brig_result *r);
 /*
+ * Artifacts (brig_caps_set_outputs): how many, and the i-th one's name (its
+ * path relative to the outputs directory, "/" between directories), MIME
+ * type (from its extension; "application/octet-stream" when unknown) and
+ * bytes.  The pointers live as long as r.  BRIG_E_NOTFOUND when i is out of
+ * range; any out pointer may be NULL.
+ */
+size_t brig_result_artifact_count(const brig_result *r);
+int brig_result_artifact(const brig_result *r, size_t i, const char **name, const char **mime,
+			 const void **data, size_t *len);
+/* Some of what the outputs directory held was left out (see brig_caps_set_outputs). */
+bool brig_result_artifacts_truncated(const brig_result *r);
+/*
+ * Write every artifact into the host directory dir (which must exist),
+ * creating the subdirectories their names need.  Never follows a link: a
+ * symbolic link where a directory or file would go fails the call with
+ * BRIG_E_DENIED; a file already there is replaced (a new file renamed over
+ * it, so a hard link elsewhere keeps its content), with mode 0644.  What
+ * was written before a failure stays.  BRIG_E_IO for any other failure.
+ * On failure *why (malloc'd, may be NULL) names the file.
+ */
+int brig_result_write_artifacts(const brig_result *r, const char *dir, char **why);
+/*
  * The whole result as one malloc'd JSON object: ok, error (the name, or
  * null), error_code, message, exit_code, signal, limit ("none", "wall",
  * "cpu", "memory", "pids", "output", "disk"), stdout, stderr,
  * stdout_truncated, stderr_truncated, wall_ms, cpu_ms, warm
- * (brig_result_warm), proxy_connections and proxy_refused.
+ * (brig_result_warm), proxy_connections, proxy_refused, artifacts (an
+ * array of {name, mime, size, base64}) and artifacts_truncated.
  */
 char *brig_result_to_json(const brig_result *r);
 void brig_result_free(brig_result *r);

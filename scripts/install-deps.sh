@@ -7,7 +7,8 @@ set -eu
 PKGS="gcc pkg-config meson ninja-build libseccomp-dev libcurl4-openssl-dev
 libjansson-dev libsqlite3-dev libidn2-dev libedit-dev libmicrohttpd-dev python3 python3-numpy python3-pytest
 nodejs iproute2 util-linux procps e2fsprogs binutils curl wget openssl ca-certificates
-python3-pip wrk"
+python3-pip wrk
+python3-pandas python3-matplotlib python3-scipy fonts-dejavu-core fontconfig jq bc tzdata"
 # node's headers (node_api.h, for the Node SDK and JavaScript snapshots):
 # nodesource's nodejs ships them, Debian's in libnode-dev.
 [ -e /usr/include/node/node_api.h ] || PKGS="$PKGS libnode-dev"

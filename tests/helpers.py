@@ -21,6 +21,7 @@ JSON_KEYS = {
     "ok", "error", "error_code", "message", "exit_code", "signal", "limit", "stdout",
     "stderr", "stdout_truncated", "stderr_truncated", "wall_ms", "cpu_ms", "warm",
     "proxy_connections", "proxy_refused",
+    "artifacts", "artifacts_truncated",
 }
 LIMITS = {"none", "wall", "cpu", "memory", "pids", "output", "disk"}
 

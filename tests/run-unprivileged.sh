@@ -41,7 +41,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "run-unprivileged: running as uid $(id -u) already" >&2
 	status=0
 	BRIG_BIN=$bin BRIG_GUEST_DIR=$guest BRIG_NATIVE_DIR=$native "$PY" -m pytest -p no:cacheprovider -q \
-		"$tests/integration" "$tests/security" "$tests/property" "$tests/serve" "$@" || status=$?
+		"$tests/integration" "$tests/security" "$tests/property" "$tests/serve" "$tests/compat" "$@" || status=$?
 	BRIG_BIN=$bin BRIG_GUEST_DIR=$guest BRIG_NATIVE_DIR=$native "$PY" -m pytest -p no:cacheprovider -q --brig-daemon \
 		"$tests/integration" "$tests/security" "$@" || status=1
 	exit $status
@@ -79,7 +79,7 @@ else
 	echo "run-unprivileged: uid $UNPRIV_UID cannot reach $root; using copies in $work" >&2
 	mkdir -p "$work/build/tests" "$work/guest" "$work/tests"
 	cp "$bin" "$work/build/brig"
-	for t in test_capi test_session test_hostcall test_fault test_zygote test_warm session_values test_mount_commit test_egress; do
+	for t in test_capi test_session test_hostcall test_fault test_zygote test_warm test_artifacts session_values test_mount_commit test_egress; do
 		[ -x "$(dirname "$bin")/tests/$t" ] && cp "$(dirname "$bin")/tests/$t" "$work/build/tests/"
 	done
 	mkdir -p "$work/build/src/zygote"
@@ -115,7 +115,7 @@ as_tester() {
 cd "$work"
 status=0
 as_tester -p no:cacheprovider -q --basetemp="$work/pytest/base" \
-	"$run_tests/integration" "$run_tests/security" "$run_tests/property" "$run_tests/serve" "$@" || status=$?
+	"$run_tests/integration" "$run_tests/security" "$run_tests/property" "$run_tests/serve" "$run_tests/compat" "$@" || status=$?
 
 # The suites that drive the CLI, through a daemon of uid 65534's.
 echo "run-unprivileged: through a brig daemon" >&2
@@ -124,7 +124,7 @@ as_tester -p no:cacheprovider -q --brig-daemon --basetemp="$work/pytest/based" \
 
 # The C API suites (and the rwc commit's unit test, which has unprivileged
 # cases) too, when they were built beside the binary.
-for t in test_capi test_session test_hostcall test_fault test_zygote test_warm test_mount_commit test_egress; do
+for t in test_capi test_session test_hostcall test_fault test_zygote test_warm test_artifacts test_mount_commit test_egress; do
 	exe=$(dirname "$run_bin")/tests/$t
 	[ -x "$exe" ] || continue
 	echo "run-unprivileged: $t" >&2

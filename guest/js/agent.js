@@ -41,7 +41,9 @@ const API_NAMES = ['http', 'fs', 'kv', 'call', 'asyncCall', 'runAsync', 'time_no
 	'setImmediate', 'clearTimeout', 'clearInterval', 'clearImmediate', 'queueMicrotask', 'atob',
 	'btoa'];
 const NODE_GLOBALS = ['URL', 'URLSearchParams', 'AbortController', 'AbortSignal', 'Event',
-	'EventTarget', 'DOMException', 'performance'];
+	'EventTarget', 'DOMException', 'performance', 'CustomEvent', 'Blob', 'ReadableStream',
+	'WritableStream', 'TransformStream', 'TextEncoderStream', 'TextDecoderStream',
+	'CompressionStream', 'DecompressionStream'];
 
 // ------------------------------------------------------------------ output
 

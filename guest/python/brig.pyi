@@ -139,3 +139,14 @@ def install_pkg(name: str, spec: Optional[str] = None) -> PackageInfo:
 
 def time_now() -> float:
     """Seconds since the epoch; the sandbox shares the host's clock."""
+
+def display(*objs: Any) -> Optional[str]:
+    """Show objects as Jupyter does, as artifacts of the run.
+
+    A matplotlib figure (or axes) is written as display-NNN.png in the
+    run's outputs directory (/home/user/outputs by default), an object with
+    _repr_png_, _repr_svg_ or _repr_html_ (a pandas DataFrame) as that file;
+    anything else is printed.  Returns the last artifact's name, or None.
+    Raises RuntimeError when the run has no outputs directory (sessions),
+    and OSError (ENOSPC) past the outputs directory's size or file limit.
+    """

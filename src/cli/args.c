@@ -47,6 +47,13 @@ const char cli_usage[] =
     "      --package-cache DIR  installed packages (default ~/.cache/brig/python)\n"
     "      --packages DIR       put DIR (e.g. .brig/python/packages) read-only on\n"
     "                           Python's sys.path (repeatable)\n"
+    "      --host-path PATH     also show the guest this host file or directory,\n"
+    "                           read-only at the same path (repeatable)\n"
+    "      --outputs DIR        write the run's artifacts (what the guest left in\n"
+    "                           /home/user/outputs, and Python's display()) into\n"
+    "                           the host directory DIR (made if missing)\n"
+    "      --max-artifacts N    files the outputs directory may hold (default 64)\n"
+    "      --artifacts-size SIZE  its size, all files together (default 32m)\n"
     "      --json               print the whole result as one JSON object\n"
     "      --no-daemon          start cold even when a brig daemon runs\n"
     "  -h, --help               show this help\n"
@@ -81,6 +88,10 @@ enum {
 	OPT_PKG_INDEX,
 	OPT_PKG_CACHE,
 	OPT_PACKAGES,
+	OPT_HOST_PATH,
+	OPT_OUTPUTS,
+	OPT_MAX_ARTIFACTS,
+	OPT_ARTIFACTS_SIZE,
 };
 
 static const struct option longopts[] = {
@@ -107,6 +118,10 @@ static const struct option longopts[] = {
     {"package-index", required_argument, NULL, OPT_PKG_INDEX},
     {"package-cache", required_argument, NULL, OPT_PKG_CACHE},
     {"packages", required_argument, NULL, OPT_PACKAGES},
+    {"host-path", required_argument, NULL, OPT_HOST_PATH},
+    {"outputs", required_argument, NULL, OPT_OUTPUTS},
+    {"max-artifacts", required_argument, NULL, OPT_MAX_ARTIFACTS},
+    {"artifacts-size", required_argument, NULL, OPT_ARTIFACTS_SIZE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -288,6 +303,20 @@ static int parse_one(struct cli_opts *o, int c, char *arg, char *err, size_t err
 	case OPT_KV:
 		o->kv_path = arg;
 		return 0;
+	case OPT_HOST_PATH:
+		return push(o->host_paths, &o->nhost_paths, arg, err, errlen);
+	case OPT_OUTPUTS:
+		o->outputs_dir = arg;
+		return 0;
+	case OPT_MAX_ARTIFACTS:
+		return parse_count(arg, &o->max_artifacts)
+			   ? bad(err, errlen, "--max-artifacts", arg, "a positive integer")
+			   : 0;
+	case OPT_ARTIFACTS_SIZE:
+		return parse_size(arg, &o->artifacts_bytes)
+			   ? bad(err, errlen, "--artifacts-size", arg,
+				 "a size such as 64m, 1g or 256mb")
+			   : 0;
 	case 'h':
 		o->command = CLI_HELP;
 		return 0;

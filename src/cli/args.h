@@ -48,6 +48,11 @@ struct cli_opts {
 	const char *package_cache;
 	const char *package_dirs[CLI_MAX_LIST]; /* --packages */
 	size_t npackage_dirs;
+	const char *host_paths[CLI_MAX_LIST]; /* --host-path */
+	size_t nhost_paths;
+	const char *outputs_dir; /* --outputs: where artifacts go on the host */
+	uint32_t max_artifacts;	 /* 0: the default */
+	uint64_t artifacts_bytes;
 	bool no_daemon;		       /* --no-daemon: always start cold */
 	enum cli_daemon_action daemon; /* with CLI_DAEMON */
 	uint64_t idle_ms;	       /* daemon start --idle; 0: the default */

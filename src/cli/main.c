@@ -160,6 +160,13 @@ static int build_caps(const struct cli_opts *o, brig_caps *caps, brig_kv **kv, b
 	}
 	if (build_package_caps(o, caps) < 0)
 		return -1;
+	if ((o->max_artifacts || o->artifacts_bytes) &&
+	    brig_caps_set_outputs(caps, BRIG_DEFAULT_OUTPUTS, o->max_artifacts,
+				  o->artifacts_bytes)) {
+		fprintf(stderr, "brig: --max-artifacts or --artifacts-size out of range "
+				"(at most 4096 files, 1g)\n");
+		return -1;
+	}
 	if (o->kv_path) {
 		int rc = brig_kv_open(o->kv_path, NULL, kv);
 		if (rc) {
@@ -172,8 +179,49 @@ static int build_caps(const struct cli_opts *o, brig_caps *caps, brig_kv **kv, b
 	return 0;
 }
 
+/* Any --host-path the executor refuses is a usage error. */
+static int add_host_paths(const struct cli_opts *o, brig_executor *ex)
+{
+	for (size_t i = 0; i < o->nhost_paths; i++) {
+		int rc = brig_executor_add_host_path(ex, o->host_paths[i]);
+
+		if (rc) {
+			fprintf(stderr, "brig: --host-path %s: %s\n", o->host_paths[i],
+				rc == BRIG_E_INVAL
+				    ? "refused (see SECURITY.md: secrets, /etc itself "
+				      "and the jail's own directories stay out)"
+				    : brig_strerror(rc));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* --outputs: the artifacts into a host directory; a failure fails the run. */
+static int save_artifacts(const struct cli_opts *o, const brig_result *res)
+{
+	char *why = NULL;
+	int rc;
+
+	if (!o->outputs_dir || brig_result_artifact_count(res) == 0)
+		return 0;
+	/* The directory itself may be new; nothing below it is followed. */
+	if (mkdir(o->outputs_dir, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "brig: --outputs %s: %s\n", o->outputs_dir, strerror(errno));
+		return -1;
+	}
+	rc = brig_result_write_artifacts(res, o->outputs_dir, &why);
+	if (rc)
+		fprintf(stderr, "brig: --outputs %s: %s\n", o->outputs_dir,
+			why ? why : brig_strerror(rc));
+	free(why);
+	return rc ? -1 : 0;
+}
+
 static int report(const struct cli_opts *o, const brig_result *res)
 {
+	int saved = save_artifacts(o, res);
+
 	if (o->json) {
 		char *j = brig_result_to_json(res);
 		if (j)
@@ -183,7 +231,7 @@ static int report(const struct cli_opts *o, const brig_result *res)
 		fprintf(stderr, "brig: %s: %s\n", brig_err_name(brig_result_error(res)),
 			brig_result_message(res));
 	}
-	return cli_exit_status(res);
+	return saved < 0 ? EXIT_BRIG : cli_exit_status(res);
 }
 
 static int run(const struct cli_opts *o)
@@ -222,6 +270,10 @@ static int run(const struct cli_opts *o)
 	}
 	if (brig_executor_new(&cfg, &ex, &why)) {
 		fprintf(stderr, "brig: sandbox unavailable: %s\n", why ? why : "unknown reason");
+		goto out;
+	}
+	if (add_host_paths(o, ex) < 0) {
+		rc = EXIT_USAGE;
 		goto out;
 	}
 	ro.caps = caps;

@@ -1,5 +1,6 @@
 /* The fs.* host functions; fs.h states the guest-visible rules. */
 #include "util/errfmt.h"
+#include "util/fdio.h"
 #include "fs.h"
 
 #include <dirent.h>
@@ -85,14 +86,14 @@ static const char *const fs_jail_dirs[] = {"/tmp", "/home/user"};
 #define FS_NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* p is dir or lies below it, by whole components. */
-static bool fs_within(const char *p, const char *dir)
+bool fs_within(const char *p, const char *dir)
 {
 	size_t n = strlen(dir);
 
 	return strncmp(p, dir, n) == 0 && (p[n] == '\0' || p[n] == '/');
 }
 
-static bool fs_vpath_normalised(const char *v)
+bool fs_vpath_normalised(const char *v)
 {
 	for (const char *p = v; *p;) {
 		size_t len = strcspn(++p, "/");
@@ -724,21 +725,6 @@ static int fs_op_read(const struct fs_table *t, struct fs_target *tg, const uint
 
 /* ------------------------------------------------------------ write */
 
-static int fs_write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /*
  * fs.write is atomic: the data goes to a temporary file in the target's
  * directory, which then replaces the target by rename.  A failure part way
@@ -907,7 +893,7 @@ static int fs_op_write(const struct fs_table *t, struct fs_target *tg, const uin
 	exchange = exists && tg->m->mode < BRIG_MOUNT_RWC;
 	rc = fs_tmp_open(&tmp, dfd);
 	if (rc == 0)
-		rc = fs_write_all(tmp.fd, blob, len);
+		rc = fd_write_all(tmp.fd, blob, len);
 	if (rc == 0 && exists)
 		rc = fs_keep_meta(tmp.fd, &st);
 	if (rc == 0)

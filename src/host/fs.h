@@ -94,6 +94,10 @@ struct fs_table;
  * BRIG_E_INVAL with err set (err may be NULL).
  */
 int fs_vpath_valid(const char *vpath, char *err, size_t errlen);
+/* p is dir or lies below it, by whole components. */
+bool fs_within(const char *p, const char *dir);
+/* No empty, "." or ".." component and no trailing slash (v is absolute). */
+bool fs_vpath_normalised(const char *v);
 
 /*
  * Open every mount's host directory (kept as an O_PATH fd, so later renames

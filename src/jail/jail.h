@@ -45,7 +45,8 @@
 enum jail_bind_kind {
 	JAIL_BIND_RO,	   /* read-only bind */
 	JAIL_BIND_SYMLINK, /* replicate a symlink: src is the link target */
-	JAIL_BIND_OVERLAY  /* an rwc mount: src is the lower layer, a tmpfs the upper */
+	JAIL_BIND_OVERLAY, /* an rwc mount: src is the lower layer, a tmpfs the upper */
+	JAIL_BIND_OUTPUTS  /* a private tmpfs (src: its options) whose root goes to the host */
 };
 
 struct jail_bind {
@@ -66,6 +67,9 @@ struct jail_file {
 #define JAIL_MAX_ENV 40
 /* Overlay (rwc) binds a plan may hold. */
 #define JAIL_MAX_RWC 16
+/* The fds init hands over with READY besides its own: two per overlay, and
+ * the outputs directory's. */
+#define JAIL_MAX_HANDED (2 * JAIL_MAX_RWC + 1)
 
 /* Per-jail rlimits that need no option: generous for any runtime. */
 #define JAIL_SIGPENDING 1024
@@ -153,7 +157,7 @@ struct jail_proc {
 	int timer_fd; /* session mode: the plan's, for the freeze */
 	struct jail_shared *shared;
 	/* Handed over with READY (struct jail_rwc_fds); the receiver owns them. */
-	int rwc_fds[2 * JAIL_MAX_RWC];
+	int rwc_fds[JAIL_MAX_HANDED];
 	int nrwc_fds;
 	/* A zygote's: init and the guest are both clones of a warm interpreter. */
 	bool warm;
@@ -162,10 +166,12 @@ struct jail_proc {
 /*
  * What init passes the host with READY, per overlay bind in plan order: an
  * O_PATH fd of the overlay's upper directory (what the guest changed, for
- * the commit) and one of the overlay's root (the guest's view, for fs.*).
+ * the commit) and one of the overlay's root (the guest's view, for fs.*);
+ * then, when the plan has an outputs bind (always its last), an O_PATH fd
+ * of that tmpfs's root.
  */
 struct jail_rwc_fds {
-	int fds[2 * JAIL_MAX_RWC];
+	int fds[JAIL_MAX_HANDED];
 	int n;
 	int listen_fd; /* and the proxy's listener (jail_net_listen), or -1 */
 };

@@ -234,7 +234,7 @@ static void get_binds(struct rbuf *r, struct jail_plan *plan)
 		b->src = get_str(r);
 		kind = get32(r);
 		is_dir = get32(r);
-		if (kind > JAIL_BIND_OVERLAY || is_dir > 1)
+		if (kind > JAIL_BIND_OUTPUTS || is_dir > 1)
 			r->bad = true;
 		b->is_dir = is_dir;
 		b->kind = (enum jail_bind_kind)kind;

@@ -274,7 +274,7 @@ int jail_open_sources(const struct jail_plan *plan, int *fds, const char **what)
 	for (size_t i = 0; i < plan->nbinds; i++) {
 		const struct jail_bind *b = &plan->binds[i];
 
-		if (b->kind == JAIL_BIND_SYMLINK)
+		if (b->kind == JAIL_BIND_SYMLINK || b->kind == JAIL_BIND_OUTPUTS)
 			continue;
 		JAIL_TRY(fds[i] = open(b->src, O_PATH | O_CLOEXEC | (b->is_dir ? O_DIRECTORY : 0)),
 			 b->dst);
@@ -390,6 +390,29 @@ static int mount_rwc(const struct jail_bind *b, int lower_fd, struct jail_rwc_fd
 	return 0;
 }
 
+/*
+ * The outputs directory: a tmpfs of its own, whose size and inode count
+ * bound what a run can hand back, and whose root the host reads once the
+ * jail is gone (an fd keeps the tmpfs alive).  A mount point, it can be
+ * neither removed nor renamed by the guest.
+ */
+static int mount_outputs(const struct jail_bind *b, struct jail_rwc_fds *rwc, const char **what)
+{
+	char dst[PATH_BUF];
+	int fd;
+
+	if (rwc->n >= JAIL_MAX_HANDED) {
+		*what = b->dst;
+		return -EMFILE;
+	}
+	JAIL_TRY(in_root(dst, b->dst), b->dst);
+	JAIL_TRY(mkdir_p(dst, 0755), b->dst);
+	JAIL_TRY(mount("brig-outputs", dst, "tmpfs", MS_NOSUID | MS_NODEV, b->src), b->dst);
+	JAIL_TRY(fd = open(dst, O_PATH | O_DIRECTORY | O_CLOEXEC), b->dst);
+	rwc->fds[rwc->n++] = fd;
+	return 0;
+}
+
 static int build_binds(const struct jail_plan *plan, const int *fds, struct jail_rwc_fds *rwc,
 		       const char **what)
 {
@@ -399,7 +422,9 @@ static int build_binds(const struct jail_plan *plan, const int *fds, struct jail
 	for (size_t i = 0; i < plan->nbinds; i++) {
 		const struct jail_bind *b = &plan->binds[i];
 
-		if (b->kind != JAIL_BIND_OVERLAY) {
+		if (b->kind == JAIL_BIND_OUTPUTS) {
+			rc = mount_outputs(b, rwc, what);
+		} else if (b->kind != JAIL_BIND_OVERLAY) {
 			rc = do_bind(b, fds[i], what);
 		} else {
 			if (!staged && (rc = rwc_stage(plan, what)) < 0)

@@ -76,7 +76,7 @@ static void send_ready(int ctl, const struct jail_rwc_fds *rwc)
 {
 	int own[2] = {open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC),
 		      socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)};
-	int sent[3 + 2 * JAIL_MAX_RWC];
+	int sent[3 + JAIL_MAX_HANDED];
 	char cbuf[CMSG_SPACE(sizeof(sent))];
 	struct jail_ctl_msg m;
 	struct iovec iov = {&m, sizeof(m)};
@@ -783,7 +783,7 @@ static void take_ready_fds(struct jail_proc *p, const struct jail_ctl_msg *m, co
 		p->diag_fd = fds[i++];
 	if ((m->value & 4) && i < n)
 		p->listen_fd = fds[i++];
-	for (; i < n && p->nrwc_fds < 2 * JAIL_MAX_RWC; i++)
+	for (; i < n && p->nrwc_fds < JAIL_MAX_HANDED; i++)
 		p->rwc_fds[p->nrwc_fds++] = fds[i];
 	for (; i < n; i++)
 		close(fds[i]);
@@ -793,7 +793,7 @@ static void take_ready_fds(struct jail_proc *p, const struct jail_ctl_msg *m, co
  * did not arrive whole, or fds were lost on the way. */
 static int recv_ready(struct jail_proc *p, struct jail_ctl_msg *m)
 {
-	int fds[3 + 2 * JAIL_MAX_RWC];
+	int fds[3 + JAIL_MAX_HANDED];
 	char cbuf[CMSG_SPACE(sizeof(fds))];
 	struct iovec iov = {m, sizeof(*m)};
 	struct msghdr mh = {

@@ -32,6 +32,7 @@ void brig_caps_free(brig_caps *caps)
 	mounts_free(caps->mounts, caps->nmounts);
 	fn_table_free(&caps->fns);
 	pkg_caps_free(caps->pkg);
+	free(caps->outputs);
 	free(caps);
 }
 
@@ -90,6 +91,24 @@ int brig_caps_add_function(brig_caps *caps, const char *name, brig_host_fn fn, v
 	return fn_table_add(&caps->fns, name, fn, userdata);
 }
 
+int brig_caps_set_outputs(brig_caps *caps, const char *vpath, uint32_t max_files,
+			  uint64_t max_bytes)
+{
+	char err[256], *copy = NULL;
+
+	if (!caps || max_files > ARTIFACTS_MAX_FILES || max_bytes > ARTIFACTS_MAX_BYTES ||
+	    (vpath && fs_vpath_valid(vpath, err, sizeof(err)) < 0))
+		return BRIG_E_INVAL;
+	if (vpath && !(copy = strdup(vpath)))
+		return BRIG_E_NOMEM;
+	free(caps->outputs);
+	caps->outputs = copy;
+	caps->outputs_set = true;
+	caps->max_artifacts = max_files;
+	caps->artifact_bytes = max_bytes;
+	return BRIG_OK;
+}
+
 void brig_caps_set_http_limits(brig_caps *caps, const brig_http_limits *limits)
 {
 	if (caps && limits)
@@ -128,6 +147,9 @@ int caps_freeze(const brig_caps *src, const struct fn_table *exec_fns, brig_caps
 		if ((rc = pkg_caps_copy(&c->pkg, src->pkg)))
 			goto fail;
 		rc = BRIG_E_NOMEM;
+		if (src->outputs_set &&
+		    brig_caps_set_outputs(c, src->outputs, src->max_artifacts, src->artifact_bytes))
+			goto fail;
 		if (strv_copy(&c->hosts, &src->hosts))
 			goto fail;
 		for (size_t i = 0; i < src->nmounts; i++) {

@@ -20,22 +20,6 @@
 #include "jail/usage.h"
 #include "lib/sandbox.h"
 
-/* Host paths every guest sees read-only.  Symlinks (usrmerge) are copied as links. */
-static const char *const system_paths[] = {
-    "/usr",
-    "/bin",
-    "/sbin",
-    "/lib",
-    "/lib32",
-    "/lib64",
-    "/libx32",
-    /* Not secrets, but needed: the linker cache, BLAS/LAPACK alternatives. */
-    "/etc/ld.so.cache",
-    "/etc/alternatives",
-    "/etc/localtime",
-    "/etc/ssl/openssl.cnf",
-};
-
 /* Host variables a guest needs for correct results on some CPUs (OpenBLAS). */
 static const char *const pass_vars[] = {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"};
 
@@ -156,8 +140,8 @@ static int setup(brig_executor *ex, const brig_config *cfg, char **why)
 	if ((rc = check_available(ex->privileged, why)) || (rc = open_guest_dir(ex, why)))
 		return rc;
 	open_native_dir(ex);
-	for (size_t i = 0; i < sizeof(system_paths) / sizeof(system_paths[0]); i++) {
-		if ((rc = add_sys_bind(ex, system_paths[i])))
+	for (size_t i = 0; i < host_files_count; i++) {
+		if ((rc = add_sys_bind(ex, host_files[i].path)))
 			return rc;
 	}
 	for (size_t i = 0; i < sizeof(pass_vars) / sizeof(pass_vars[0]); i++) {
@@ -264,6 +248,35 @@ void brig_executor_reap(brig_executor *ex)
 {
 	if (ex)
 		warm_reap(&ex->warm);
+}
+
+/* The system binds leave room in a plan for the guest's own and user mounts. */
+#define MAX_SYS_BINDS (JAIL_MAX_BINDS / 2)
+
+static bool sys_has(const brig_executor *ex, const char *path)
+{
+	for (size_t i = 0; i < ex->nsys; i++) {
+		if (strcmp(ex->sys[i].dst, path) == 0)
+			return true;
+	}
+	return false;
+}
+
+int brig_executor_add_host_path(brig_executor *ex, const char *path)
+{
+	int rc;
+
+	if (!ex)
+		return BRIG_E_INVAL;
+	if ((rc = host_path_check(path)))
+		return rc;
+	pthread_mutex_lock(&ex->lock);
+	if (ex->started)
+		rc = BRIG_E_INVAL;
+	else if (!sys_has(ex, path))
+		rc = ex->nsys >= MAX_SYS_BINDS ? BRIG_E_LIMIT : add_sys_bind(ex, path);
+	pthread_mutex_unlock(&ex->lock);
+	return rc;
 }
 
 int brig_executor_register_function(brig_executor *ex, const char *name, brig_host_fn fn,

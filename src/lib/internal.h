@@ -43,6 +43,11 @@ struct brig_caps {
 	brig_fs_limits fs;
 	brig_proxy_limits proxy;
 	struct pkg_caps *pkg; /* packages.c; NULL: none granted */
+	/* brig_caps_set_outputs: NULL with outputs_set means none. */
+	char *outputs;
+	bool outputs_set;
+	uint32_t max_artifacts;
+	uint64_t artifact_bytes;
 };
 
 /* A system path bound into every jail, computed once per executor. */
@@ -52,6 +57,18 @@ struct sys_bind {
 	enum jail_bind_kind kind;
 	bool is_dir;
 };
+
+/* host_files.c: the reviewed host paths every jail sees read-only. */
+struct host_file {
+	const char *path;
+	const char *why;
+};
+extern const struct host_file host_files[];
+extern const size_t host_files_count;
+/* Why an embedder may not expose path (NULL: it may). */
+const char *host_path_refusal(const char *path);
+/* brig_executor_add_host_path's checks: BRIG_OK, BRIG_E_INVAL or BRIG_E_NOTFOUND. */
+int host_path_check(const char *path);
 
 struct brig_executor {
 	char *python, *node, *shell, *guest_dir, *native_dir;
@@ -84,6 +101,16 @@ struct brig_result {
 	uint64_t wall_us, cpu_us;
 	bool warm;
 	uint64_t proxy_connections, proxy_refused;
+	struct artifact *arts;
+	size_t narts;
+	bool arts_trunc;
+};
+
+/* A file of the outputs directory, as the result holds it. */
+struct artifact {
+	char *name;
+	const char *mime; /* static */
+	struct buf data;
 };
 
 /* options.c */
@@ -105,6 +132,16 @@ int caps_freeze(const brig_caps *src, const struct fn_table *exec_fns, brig_caps
 
 /* cancel.c: the fd a monitor polls (readable once triggered), or -1. */
 int cancel_fd(const brig_cancel *c);
+
+/* artifacts.c: the outputs directory's bounds, and collecting it. */
+#define ARTIFACTS_DEFAULT_FILES 64u
+#define ARTIFACTS_DEFAULT_BYTES (32ull << 20)
+#define ARTIFACTS_MAX_FILES 4096u
+#define ARTIFACTS_MAX_BYTES (1ull << 30)
+/* Read the regular files below dirfd (O_PATH is fine) into r, at most max_files. */
+int artifacts_collect(brig_result *r, int dirfd, uint32_t max_files);
+void artifacts_free(brig_result *r);
+const char *artifact_mime(const char *name);
 
 /* result.c */
 brig_result *result_new(void);

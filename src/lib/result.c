@@ -1,5 +1,6 @@
 /* The outcome of a run and its accessors. */
 #include "lib/internal.h"
+#include "util/base64.h"
 #include "util/utf8.h"
 
 #include <jansson.h>
@@ -146,6 +147,39 @@ static json_t *message_value(const brig_result *r)
 	return text_json(brig_result_message(r), strlen(brig_result_message(r)));
 }
 
+static json_t *artifact_value(const struct artifact *a)
+{
+	char *b64 = base64_encode(a->data.data ? a->data.data : "", a->data.len);
+	json_t *name = text_json(a->name, strlen(a->name)), *o;
+
+	o = b64 && name ? json_pack("{s:o, s:s, s:I, s:s}", "name", name, "mime", a->mime, "size",
+				    (json_int_t)a->data.len, "base64", b64)
+			: NULL;
+	if (!o)
+		json_decref(name);
+	free(b64);
+	return o;
+}
+
+/* Attach the artifacts to o, or drop o. */
+static json_t *with_artifacts(json_t *o, const brig_result *r)
+{
+	json_t *arr = o ? json_array() : NULL;
+
+	for (size_t i = 0; arr && i < r->narts; i++) {
+		if (json_array_append_new(arr, artifact_value(&r->arts[i])) < 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	if (!arr || json_object_set_new(o, "artifacts", arr) < 0 ||
+	    json_object_set_new(o, "artifacts_truncated", json_boolean(r->arts_trunc)) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 char *brig_result_to_json(const brig_result *r)
 {
 	json_t *o;
@@ -163,7 +197,7 @@ char *brig_result_to_json(const brig_result *r)
 	    r->wall_us / 1000.0, "cpu_ms", r->cpu_us / 1000.0, "warm", r->warm != 0,
 	    "proxy_connections", (json_int_t)r->proxy_connections, "proxy_refused",
 	    (json_int_t)r->proxy_refused);
-	if (!o)
+	if (!(o = with_artifacts(o, r)))
 		return NULL;
 	s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
 	json_decref(o);
@@ -177,5 +211,6 @@ void brig_result_free(brig_result *r)
 	free(r->message);
 	buf_free(&r->out);
 	buf_free(&r->err);
+	artifacts_free(r);
 	free(r);
 }

@@ -34,15 +34,16 @@ static uint64_t now_us(void)
 static int queue_code(struct sandbox *r, struct monitor *m, const char *code, size_t len,
 		      const brig_run_opts *o)
 {
-	char meta[PATH_MAX + 16];
+	char meta[2 * PATH_MAX + 64];
 	struct buf frame = BUF_INIT;
 	ssize_t left;
 
 	if (r->lang == BRIG_LANG_SH)
 		return 0;
 	/* The agent refuses a call that would not fit, rather than be killed for it. */
-	snprintf(meta, sizeof(meta), "filename=%s\nmax_frame=%" PRIu64 "\n",
-		 o->filename ? o->filename : "<string>", r->lim.max_frame_bytes);
+	snprintf(meta, sizeof(meta), "filename=%s\nmax_frame=%" PRIu64 "\noutputs=%s\n",
+		 o->filename ? o->filename : "<string>", r->lim.max_frame_bytes,
+		 r->outputs ? r->outputs : "");
 	if (proto_encode_run(&frame, meta, code, len) < 0) {
 		buf_free(&frame);
 		return -1;
@@ -182,6 +183,7 @@ int brig_run(brig_executor *ex, brig_lang lang, const char *code, size_t code_le
 		sandbox_proxy_report(&r, res, true);
 		/* The jail is reaped: no guest code can race the commit. */
 		sandbox_commit(&r, res);
+		sandbox_collect(&r, res);
 	}
 	sandbox_cleanup(&r);
 	res->wall_us = now_us() - t0;

@@ -181,12 +181,63 @@ static int plan_mounts(struct sandbox *r, char *err, size_t errlen)
 	return BRIG_OK;
 }
 
+/* What init hands over with READY: two fds per rwc mount, then the outputs'. */
+static int handed_fds(const struct sandbox *r)
+{
+	return 2 * r->nrwc + (r->outputs ? 1 : 0);
+}
+
+/*
+ * The outputs directory of a one-shot run (brig_caps_set_outputs), the
+ * plan's last bind: a tmpfs the guest owns, whose size and inodes bound
+ * the artifacts (a few inodes spare for subdirectories).
+ */
+static int plan_outputs(struct sandbox *r, char *err, size_t errlen)
+{
+	const brig_caps *c = r->caps;
+	const char *vpath = c->outputs_set ? c->outputs : BRIG_DEFAULT_OUTPUTS;
+	uint64_t bytes = c->artifact_bytes ? c->artifact_bytes : ARTIFACTS_DEFAULT_BYTES;
+
+	if (r->plan.session || !vpath)
+		return BRIG_OK;
+	for (size_t i = 0; i < c->nmounts; i++) {
+		if (fs_within(vpath, c->mounts[i].vpath) || fs_within(c->mounts[i].vpath, vpath)) {
+			snprintf(err, errlen, "the outputs directory %s overlaps the mount %s",
+				 vpath, c->mounts[i].vpath);
+			return BRIG_E_INVAL;
+		}
+	}
+	if (r->plan.nbinds >= JAIL_MAX_BINDS) {
+		snprintf(err, errlen, "too many mounts");
+		return BRIG_E_INVAL;
+	}
+	r->max_artifacts = c->max_artifacts ? c->max_artifacts : ARTIFACTS_DEFAULT_FILES;
+	snprintf(r->outputs_opts, sizeof(r->outputs_opts),
+		 "size=%" PRIu64 ",nr_inodes=%" PRIu32 ",mode=0755,uid=%d,gid=%d", bytes,
+		 r->max_artifacts + 16, JAIL_UID, JAIL_GID);
+	add_bind(&r->plan, vpath, r->outputs_opts, JAIL_BIND_OUTPUTS, true);
+	r->outputs = vpath;
+	return BRIG_OK;
+}
+
+int sandbox_collect(struct sandbox *r, brig_result *res)
+{
+	int rc;
+
+	if (!r->outputs || r->proc.nrwc_fds != handed_fds(r))
+		return BRIG_OK;
+	rc = artifacts_collect(res, r->proc.rwc_fds[2 * r->nrwc], r->max_artifacts);
+	if (rc != BRIG_OK && res->error == BRIG_OK)
+		return result_fail(res, rc, "cannot read the outputs directory");
+	return rc;
+}
+
 /* fs.* on an rwc mount acts on its overlay, as the guest's own APIs do. */
 static int adopt_rwc(struct sandbox *r, brig_result *res)
 {
-	if (r->proc.nrwc_fds != 2 * r->nrwc)
+	if (r->proc.nrwc_fds != handed_fds(r))
 		return result_fail(res, BRIG_E_UNAVAILABLE,
-				   "the sandbox did not hand over its rwc mounts");
+				   "the sandbox did not hand over its rwc mounts and outputs");
 	for (int i = 0; i < r->nrwc; i++) {
 		int rc = fs_table_set_view(r->disp.fs, r->rwc_vpaths[i], r->proc.rwc_fds[2 * i + 1],
 					   r->ex->privileged, r->ex->host_uid, r->ex->host_gid);
@@ -223,7 +274,7 @@ int sandbox_commit(struct sandbox *r, brig_result *res)
 	char msg[BRIG_ERRLEN], one[BRIG_ERRLEN];
 	int rc = BRIG_OK;
 
-	if (r->nrwc == 0 || r->proc.nrwc_fds != 2 * r->nrwc)
+	if (r->nrwc == 0 || r->proc.nrwc_fds != handed_fds(r))
 		return BRIG_OK;
 	if (!r->plan.session && r->disp_ready) {
 		/* No host call may change an overlay while it is committed. */
@@ -427,9 +478,9 @@ static int plan_jail(struct sandbox *r, const char *code, char *err, size_t errl
 	p->host_uid = ex->host_uid;
 	p->host_gid = ex->host_gid;
 	p->privileged = ex->privileged;
-	if ((rc = plan_mounts(r, err, errlen)))
+	if ((rc = plan_mounts(r, err, errlen)) || (rc = plan_packages(r, err, errlen)))
 		return rc;
-	return plan_packages(r, err, errlen);
+	return plan_outputs(r, err, errlen);
 }
 
 static int make_channels(struct sandbox *r, bool with_stdin)

@@ -37,6 +37,10 @@ struct sandbox {
 	struct pkg_run pkg;			 /* install_pkg */
 	char *pythonpath;			 /* BRIG_PYTHONPATH= (the plan points here) */
 	char site_vpaths[SANDBOX_MAX_SITES][32]; /* where brig_caps_add_packages' dirs are */
+	/* The outputs directory's tmpfs options; its fd follows the rwc ones. */
+	char outputs_opts[128];
+	const char *outputs; /* its guest path, or NULL */
+	uint32_t max_artifacts;
 };
 
 /* Check code and limits for lang; fills res on failure. */
@@ -60,6 +64,8 @@ int sandbox_commit(struct sandbox *r, brig_result *res);
  * connections and end it first.  A no-op without a proxy.
  */
 void sandbox_proxy_report(struct sandbox *r, brig_result *res, bool stop);
+/* Read the outputs directory into res (a one-shot run, once the jail is reaped). */
+int sandbox_collect(struct sandbox *r, brig_result *res);
 /* Kill whatever is left and release everything (a session commits first). */
 void sandbox_cleanup(struct sandbox *r);
 /* V8 aborts (SIGABRT or SIGTRAP) when its heap, sized to the memory limit, is full. */

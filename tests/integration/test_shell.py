@@ -18,7 +18,8 @@ def test_redirect_into_tmp():
 
 def test_redirect_into_the_work_directory():
     res = run_ok("pwd; echo data > notes.txt; cat /home/user/notes.txt; ls ~", "sh")
-    assert res["stdout"] == "/home/user\ndata\nnotes.txt\n"
+    # outputs/: the outputs directory, whose files come back as artifacts.
+    assert res["stdout"] == "/home/user\ndata\nnotes.txt\noutputs\n"
 
 
 def test_stderr_redirection():

@@ -1,5 +1,5 @@
 """The guest API of brig: http, fs, kv, call, async_call, run_async, time_now,
-install_pkg.
+install_pkg, display.
 
 Every function is a host call over the control channel; the host grants or
 refuses it according to the run's capabilities.  See brig.pyi for types.
@@ -10,7 +10,7 @@ host call.
 """
 
 __all__ = ["http", "fs", "kv", "call", "async_call", "run_async", "time_now", "install_pkg",
-           "Response"]
+           "display", "Response"]
 
 
 def _impl():
@@ -49,6 +49,16 @@ async def async_call(name, /, **kwargs):
 def run_async(*aws):
     """Run one coroutine (or several, gathered) to completion and return the result."""
     return _impl().run_async(*aws)
+
+
+def display(*objs):
+    """Charts (matplotlib figures) and rich objects back to the host as artifacts.
+
+    See brig._display; returns the last artifact's name.
+    """
+    from brig import _display
+
+    return _display.display(*objs)
 
 
 def time_now():

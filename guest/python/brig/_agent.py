@@ -4,7 +4,8 @@ import sys
 
 from brig import _proto
 
-API = ("http", "fs", "kv", "call", "async_call", "run_async", "time_now", "install_pkg")
+API = ("http", "fs", "kv", "call", "async_call", "run_async", "time_now", "install_pkg",
+       "display")
 _ENOSPC, _EDQUOT, _EFBIG = 28, 122, 27
 
 
@@ -14,6 +15,10 @@ def _read_run(ftype, body):
     fields = dict(line.split("=", 1) for line in meta.splitlines() if "=" in line)
     if fields.get("max_frame", "").isdigit():
         _proto.channel.max_frame = int(fields["max_frame"])
+    if fields.get("outputs"):
+        from brig import _display
+
+        _display.outputs = fields["outputs"]
     return fields.get("filename", "<string>"), body[4 + mlen :]
 
 
@@ -68,7 +73,33 @@ def report(exc, filename):
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename != filename:
         tb = tb.tb_next
-    traceback.print_exception(type(exc), exc, tb)
+    exc.__traceback__ = tb
+    _hide_own_frames(exc)
+    traceback.print_exception(type(exc), exc, exc.__traceback__)
+
+
+_OWN = __file__.rsplit("/", 2)[0] + "/"  # the guest directory: brig/ and agent.py
+
+
+def _hide_own_frames(exc, seen=None):
+    """Drop brig's own frames (_api.py, _proto.py...) from exc's traceback and
+    from the exceptions chained to it, as CPython hides its frozen importlib:
+    an error from a host call then points at the user's line."""
+    seen = set() if seen is None else seen
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        frames, tb = [], exc.__traceback__
+        while tb is not None:
+            if not tb.tb_frame.f_code.co_filename.startswith(_OWN):
+                frames.append(tb)
+            tb = tb.tb_next
+        for a, b in zip(frames, frames[1:] + [None]):
+            a.tb_next = b
+        if frames or exc.__traceback__ is not None:
+            exc.__traceback__ = frames[0] if frames else None
+        if exc.__cause__ is not None:
+            _hide_own_frames(exc.__cause__, seen)
+        exc = exc.__context__
 
 
 def register_source(filename, text):

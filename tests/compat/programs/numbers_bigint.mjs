@@ -1,0 +1,12 @@
+const f = (n) => (n <= 1n ? 1n : n * f(n - 1n));
+console.log(f(30n), 2n ** 100n % 1000007n, BigInt.asUintN(8, 257n), typeof 1n);
+console.log(0.1 + 0.2, (0.1 + 0.2).toFixed(2), Number.EPSILON > 0, Number.MAX_SAFE_INTEGER, 1e21, 123.456.toPrecision(4));
+console.log(Math.hypot(3, 4), Math.trunc(-4.7), Math.sign(-3), Math.cbrt(27), Math.clz32(1), Math.fround(5.5));
+const f64 = new Float64Array([1.5, -2.25]);
+const view = new DataView(f64.buffer);
+console.log(view.getUint8(7), new Uint8Array(f64.buffer).length, Array.from(new Int16Array([70000, -70000])));
+console.log(parseInt('ff', 16), (255).toString(2), Number('0x1f'), parseFloat('3.14abc'), Number.isInteger(5.0));
+console.log([3, 20, 100].sort(), [3, 20, 100].sort((a, b) => a - b), new Intl.NumberFormat('en', { maximumFractionDigits: 3 }).format(Math.PI));
+console.log(JSON.stringify({ big: (2n ** 64n).toString(), nan: NaN, inf: -Infinity, neg0: -0 }), Object.is(-0, 0));
+const sab = new SharedArrayBuffer(8); const ia = new Int32Array(sab);
+console.log(Atomics.add(ia, 0, 5), Atomics.load(ia, 0));

@@ -1,0 +1,15 @@
+import numpy as np
+
+rng = np.random.default_rng(1)
+m = rng.integers(0, 100, (6, 5))
+print(m)
+print(m.sum(axis=0), m.mean(axis=1).round(3))
+print(np.argsort(m[:, 0]))
+print(np.where(m > 50, 1, 0).sum())
+print(np.unique(m % 7, return_counts=True))
+print(np.cumsum(np.arange(10)) ** 2 % 11)
+print(np.histogram(rng.normal(size=1000), bins=5)[0])
+x = np.linspace(0, 1, 5)
+print(np.interp([0.1, 0.55], x, x ** 2).round(4))
+print(np.einsum("ij,ij->i", m, m))
+print(np.fft.rfft(np.sin(np.linspace(0, 8 * np.pi, 64))).round(3)[:6])

@@ -1,0 +1,15 @@
+import numpy as np
+
+rng = np.random.default_rng(42)
+a = rng.standard_normal((50, 50))
+b = rng.standard_normal(50)
+x = np.linalg.solve(a, b)
+print(np.allclose(a @ x, b))
+print(round(float(np.linalg.det(a[:5, :5])), 6))
+w = np.linalg.eigvalsh(a + a.T)
+print(np.round(w[:3], 6))
+u, s, vt = np.linalg.svd(a[:6, :4])
+print(np.round(s, 6))
+q, r = np.linalg.qr(a[:4, :4])
+print(np.allclose(q @ r, a[:4, :4]))
+print(np.round(np.linalg.inv(np.array([[4.0, 7.0], [2.0, 6.0]])), 6))
