@@ -674,6 +674,8 @@ char *brig_packages_list(const char *dir);
  * committed fails with the commit's error (BRIG_E_DENIED, BRIG_E_IO or
  * BRIG_E_LIMIT; see brig_caps_mount), without poisoning the session; the
  * same refusal is not reported again by later calls.
+ * A session belongs to the process, not to the thread that made it: any
+ * thread may use or free it, also after its creator ended.
  * Between calls nothing of the session runs: every process the guest left
  * behind (threads, children, background work) is stopped about 1 ms after a
  * call returns and resumes when the next call starts.

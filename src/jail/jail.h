@@ -231,9 +231,11 @@ int jail_spawn(const struct jail_plan *plan, struct jail_proc *out, char *err, s
  * root, forks the guest and supervises it; it never returns.  With warm,
  * the guest does not execve: jail_init returns 0 in it, once it is the
  * guest (identity, limits, seccomp, fds 0-3), so that a zygote's warm
- * interpreter goes on as the guest.
+ * interpreter goes on as the guest.  With by_signal, init also dies with
+ * the thread that cloned it (the parent-death signal); in any case it
+ * leaves when ctl hangs up.
  */
-int jail_init(const struct jail_plan *plan, int ctl, bool born_inside, bool warm);
+int jail_init(const struct jail_plan *plan, int ctl, bool born_inside, bool warm, bool by_signal);
 /*
  * A warm init made ahead of demand: once the zygote wrote its id maps (a
  * byte on zctl, its channel to the zygote) it builds the root of tmpl

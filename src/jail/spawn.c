@@ -328,10 +328,13 @@ static uint64_t init_cpu_us(void)
 }
 
 /*
- * Die with the thread that spawned us.  Set after the identity change, which
- * clears the parent-death signal; a parent that died before that shows as a
- * hang-up on the ctl socket.  A warm jail's parent is the zygote's parent,
- * not the run's thread: it relies on the hang-up alone (init_wait).
+ * Die with the thread that spawned us, when that thread is its process's
+ * main one (the signal follows the thread, and an embedder's sandbox must
+ * outlive a worker thread that made it).  Set after the identity change,
+ * which clears the parent-death signal; a parent that died before that
+ * shows as a hang-up on the ctl socket.  Otherwise, as for a warm jail
+ * (whose parent is the zygote's), the hang-up alone says the host is gone
+ * (init_wait, jail_supervise).
  */
 static void die_with_parent(int ctl, bool by_signal)
 {
@@ -463,7 +466,8 @@ static void init_begin(const struct jail_plan *plan, int ctl)
 }
 
 /* Build the root filesystem and pivot into it; rwc gets the overlays' fds. */
-static void init_root(const struct jail_plan *plan, int ctl, bool warm, struct jail_rwc_fds *rwc)
+static void init_root(const struct jail_plan *plan, int ctl, bool by_signal,
+		      struct jail_rwc_fds *rwc)
 {
 	const char *what = "";
 	int fds[JAIL_MAX_BINDS];
@@ -479,7 +483,7 @@ static void init_root(const struct jail_plan *plan, int ctl, bool warm, struct j
 		child_fail(ctl, "egress proxy listener", -rwc->listen_fd);
 	if ((rc = jail_set_identity(plan, &what)) < 0)
 		child_fail(ctl, what, -rc);
-	die_with_parent(ctl, !warm);
+	die_with_parent(ctl, by_signal);
 	if ((rc = jail_build_root(plan, fds, rwc, &what)) < 0)
 		child_fail(ctl, what, -rc);
 	for (size_t i = 0; i < plan->nbinds; i++)
@@ -624,13 +628,13 @@ static int init_run(const struct jail_plan *plan, int ctl, bool warm, struct jai
 	_exit(0);
 }
 
-int jail_init(const struct jail_plan *plan, int ctl, bool born_inside, bool warm)
+int jail_init(const struct jail_plan *plan, int ctl, bool born_inside, bool warm, bool by_signal)
 {
 	struct jail_rwc_fds rwc = {.n = 0, .listen_fd = -1};
 
 	init_begin(plan, ctl);
 	init_join(plan, ctl, born_inside);
-	init_root(plan, ctl, warm, &rwc);
+	init_root(plan, ctl, by_signal, &rwc);
 	return init_run(plan, ctl, warm, &rwc);
 }
 
@@ -646,7 +650,7 @@ int jail_init_primed(const struct jail_plan *tmpl, int zctl,
 	/* The zygote says when our id maps are written, as go does for a cold init. */
 	if (read(zctl, &maps, 1) != 1)
 		_exit(0);
-	init_root(tmpl, zctl, true, &rwc);
+	init_root(tmpl, zctl, false, &rwc);
 	if (take(arg, &plan, &ctl) < 0)
 		_exit(0); /* the zygote went, or dropped us */
 	close(zctl);
@@ -720,7 +724,7 @@ static pid_t clone_init(const struct jail_plan *plan, int *pidfd, bool *born_ins
 int jail_spawn(const struct jail_plan *plan, struct jail_proc *out, char *err, size_t errlen)
 {
 	int ctl[2], pidfd = -1;
-	bool born_inside;
+	bool born_inside, main_thread = (pid_t)syscall(SYS_gettid) == getpid();
 	pid_t pid;
 
 	out->proc_fd = out->diag_fd = out->listen_fd = -1;
@@ -743,7 +747,7 @@ int jail_spawn(const struct jail_plan *plan, struct jail_proc *out, char *err, s
 	}
 	if (pid == 0) {
 		close(ctl[0]);
-		jail_init(plan, ctl[1], born_inside, false);
+		jail_init(plan, ctl[1], born_inside, false, main_thread);
 		_exit(125);
 	}
 	close(ctl[1]);

@@ -194,7 +194,7 @@ static pid_t spawn_one(struct request *q, struct zygote_reply *r, int *pidfd)
 		return -1;
 	}
 	if (pid == 0) {
-		jail_init(&q->plan, q->ctl, false, true);
+		jail_init(&q->plan, q->ctl, false, true, false);
 		return 0; /* the guest */
 	}
 	if (jail_write_id_maps(&q->plan, pid, r->msg, sizeof(r->msg)) < 0) {

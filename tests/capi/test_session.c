@@ -188,6 +188,37 @@ static void interrupt_from_another_thread(void)
 	brig_session_free(s);
 }
 
+static void *open_and_leave(void *arg)
+{
+	brig_session **s = arg;
+
+	*s = open_session(NULL);
+	if (*s)
+		CHECK(run(*s, L("x = 41", "globalThis.x = 41"), NULL, NULL, 0) == BRIG_OK);
+	return NULL;
+}
+
+/*
+ * A session made on a worker thread outlives it (an embedder's request
+ * thread, a Node or Python SDK worker): the parent-death signal follows
+ * the thread, so only the main thread's sandboxes take it.
+ */
+static void outlives_its_thread(void)
+{
+	brig_session *s = NULL;
+	pthread_t t;
+
+	pthread_create(&t, NULL, open_and_leave, &s);
+	pthread_join(t, NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	usleep(100 * 1000); /* time for a signal that would kill it to land */
+	CHECK(prints(s, L("print(x + 1)", "console.log(x + 1)"), "42\n"));
+	CHECK(!brig_session_poisoned(s));
+	brig_session_free(s);
+}
+
 /* Memory exhaustion in a call is reported as the memory limit. */
 static void memory_limit(void)
 {
@@ -1303,6 +1334,7 @@ static void suite(void)
 	interactive();
 	timeout_poisons();
 	interrupt_from_another_thread();
+	outlives_its_thread();
 	memory_limit();
 	snapshots();
 	several_snapshots();
