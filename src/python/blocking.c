@@ -44,8 +44,9 @@ static int wait_done(int fd)
 	struct pollfd p = {.fd = fd, .events = POLLIN};
 	int rc;
 
-	Py_BEGIN_ALLOW_THREADS rc = poll(&p, 1, -1);
-	Py_END_ALLOW_THREADS if (rc > 0) return 1;
+	PYGLUE_NOGIL(rc = poll(&p, 1, -1));
+	if (rc > 0)
+		return 1;
 	return errno == EINTR ? 0 : -1;
 }
 
@@ -75,8 +76,8 @@ int pyglue_blocking(void (*fn)(void *), void *arg, void (*cancel)(void *), void 
 	int interrupted = 0, rc;
 
 	if (!on_main_thread()) {
-		Py_BEGIN_ALLOW_THREADS fn(arg);
-		Py_END_ALLOW_THREADS return 0;
+		PYGLUE_NOGIL(fn(arg));
+		return 0;
 	}
 	job.done_fd = eventfd(0, EFD_CLOEXEC);
 	if (job.done_fd < 0) {
@@ -97,7 +98,7 @@ int pyglue_blocking(void (*fn)(void *), void *arg, void (*cancel)(void *), void 
 			cancel(carg);
 		}
 	}
-	Py_BEGIN_ALLOW_THREADS pthread_join(tid, NULL);
-	Py_END_ALLOW_THREADS close(job.done_fd);
+	PYGLUE_NOGIL(pthread_join(tid, NULL));
+	close(job.done_fd);
 	return interrupted ? -1 : 0;
 }

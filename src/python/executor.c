@@ -7,8 +7,6 @@ typedef struct {
 	PyObject_HEAD brig_executor *ex;
 } ExecutorObject;
 
-brig_executor *pyglue_executor_handle(PyObject *obj);
-
 static const char *env_or_null(PyObject *d, const char *key)
 {
 	PyObject *v = PyDict_GetItemString(d, key);
@@ -38,9 +36,8 @@ static int executor_init(ExecutorObject *self, PyObject *args, PyObject *kw)
 		cfg.warm_start = (int)PyLong_AsLong(PyDict_GetItemString(cfgd, "warm_start"));
 	if (PyErr_Occurred())
 		return -1;
-	Py_BEGIN_ALLOW_THREADS rc = brig_executor_new(&cfg, &self->ex, &why);
-	Py_END_ALLOW_THREADS if (rc != BRIG_OK)
-	{
+	PYGLUE_NOGIL(rc = brig_executor_new(&cfg, &self->ex, &why));
+	if (rc != BRIG_OK) {
 		PyErr_Format(PyExc_OSError, "%s: %s", brig_err_name(rc),
 			     why ? why : brig_strerror(rc));
 		free(why);
@@ -53,8 +50,7 @@ static int executor_init(ExecutorObject *self, PyObject *args, PyObject *kw)
 static void executor_dealloc(ExecutorObject *self)
 {
 	if (self->ex) {
-		Py_BEGIN_ALLOW_THREADS brig_executor_free(self->ex);
-		Py_END_ALLOW_THREADS
+		PYGLUE_NOGIL(brig_executor_free(self->ex));
 	}
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }

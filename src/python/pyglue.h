@@ -7,6 +7,14 @@
 
 #include "brig.h"
 
+/* Run stmt without the GIL. */
+#define PYGLUE_NOGIL(stmt)                                                                         \
+	do {                                                                                       \
+		PyThreadState *ts_ = PyEval_SaveThread();                                          \
+		stmt;                                                                              \
+		PyEval_RestoreThread(ts_);                                                         \
+	} while (0)
+
 /*
  * Run fn(arg) with the GIL released.  On the main thread it runs on a helper
  * thread that blocks SIGINT, while this thread waits for it and handles
@@ -36,6 +44,9 @@ void pyglue_opts_clear(struct pyglue_opts *o);
 
 /* The brig_kv held by a brig._native.KV object, or NULL (TypeError set). */
 brig_kv *pyglue_kv_handle(PyObject *obj);
+
+/* The brig_executor of a brig._native.Executor, or NULL (TypeError set). */
+brig_executor *pyglue_executor_handle(PyObject *obj);
 
 /* A Python str of brig_result_to_json(r) (None for NULL); NULL on failure. */
 PyObject *pyglue_result_json(const brig_result *r);

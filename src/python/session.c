@@ -3,8 +3,6 @@
 
 #include <stdlib.h>
 
-brig_executor *pyglue_executor_handle(PyObject *obj);
-
 typedef struct {
 	PyObject_HEAD brig_session *s;
 	PyObject *executor; /* kept alive while the session is */
@@ -39,9 +37,8 @@ static int session_init(SessionObject *self, PyObject *args, PyObject *kw)
 		return -1;
 	Py_INCREF(exo);
 	self->executor = exo;
-	Py_BEGIN_ALLOW_THREADS rc = brig_session_new(ex, lang, &self->o.opts, &self->s, &why);
-	Py_END_ALLOW_THREADS if (rc != BRIG_OK)
-	{
+	PYGLUE_NOGIL(rc = brig_session_new(ex, lang, &self->o.opts, &self->s, &why));
+	if (rc != BRIG_OK) {
 		PyErr_Format(PyExc_OSError, "%s: %s", brig_err_name(rc),
 			     why ? why : brig_strerror(rc));
 		free(why);
@@ -57,8 +54,7 @@ static void session_close_now(SessionObject *self)
 		brig_session *s = self->s;
 
 		self->s = NULL;
-		Py_BEGIN_ALLOW_THREADS brig_session_free(s);
-		Py_END_ALLOW_THREADS
+		PYGLUE_NOGIL(brig_session_free(s));
 	}
 }
 
@@ -216,8 +212,8 @@ static PyObject *session_unload(SessionObject *self, PyObject *unused)
 
 	if (!usable(self))
 		return NULL;
-	Py_BEGIN_ALLOW_THREADS rc = brig_session_unload(self->s);
-	Py_END_ALLOW_THREADS return PyLong_FromLong(rc);
+	PYGLUE_NOGIL(rc = brig_session_unload(self->s));
+	return PyLong_FromLong(rc);
 }
 
 static PyObject *session_interrupt(SessionObject *self, PyObject *unused)
@@ -242,8 +238,9 @@ static PyObject *session_snapshot(SessionObject *self, PyObject *unused)
 
 	if (!usable(self))
 		return NULL;
-	Py_BEGIN_ALLOW_THREADS rc = brig_session_snapshot(self->s, &snap);
-	Py_END_ALLOW_THREADS if (rc != BRIG_OK) return Py_BuildValue("(iO)", rc, Py_None);
+	PYGLUE_NOGIL(rc = brig_session_snapshot(self->s, &snap));
+	if (rc != BRIG_OK)
+		return Py_BuildValue("(iO)", rc, Py_None);
 	obj = PyObject_New(SnapshotObject, &PyglueSnapshotType);
 	if (!obj) {
 		brig_snapshot_free(snap);
@@ -266,8 +263,8 @@ static PyObject *session_restore(SessionObject *self, PyObject *args)
 		PyErr_SetString(PyExc_ValueError, "snapshot of another session, or released");
 		return NULL;
 	}
-	Py_BEGIN_ALLOW_THREADS rc = brig_session_restore(self->s, snap->snap);
-	Py_END_ALLOW_THREADS return PyLong_FromLong(rc);
+	PYGLUE_NOGIL(rc = brig_session_restore(self->s, snap->snap));
+	return PyLong_FromLong(rc);
 }
 
 static PyMethodDef session_methods[] = {

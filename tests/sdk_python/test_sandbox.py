@@ -1,0 +1,315 @@
+"""brig.Sandbox: codepod's API, unchanged but for the import."""
+import os
+import threading
+
+import pytest
+
+from brig import (CommandResult, DirEntry, Extension, FileInfo, FileStat, MemoryFS,
+                  PythonPackage, Sandbox, SandboxError, VirtualFileSystem)
+
+
+@pytest.fixture(scope="module")
+def sb():
+    with Sandbox() as s:
+        yield s
+
+
+def test_codepod_quick_start(sb):
+    result = sb.commands.run("ls -la /home/user")
+    assert isinstance(result, CommandResult) and result.exit_code == 0
+    sb.files.write("/home/user/data.csv", b"name,score\nalice,95\nbob,87\n")
+    result = sb.commands.run("cat /home/user/data.csv | sort -t, -k2 -rn")
+    assert result.stdout == "alice,95\nbob,87\nname,score\n"
+    assert result.stderr == "" and result.execution_time_ms > 0
+
+
+def test_shell_state_persists(sb):
+    assert sb.commands.run("pwd").stdout == "/home/user\n"
+    sb.commands.run("X=plain; export Y=exported; f() { echo fn $1; }; mkdir -p w && cd w")
+    r = sb.commands.run("echo $X $Y; f 1; pwd; printenv Y; printenv X || echo no-env")
+    assert r.stdout == "plain exported\nfn 1\n/home/user/w\nexported\nno-env\n"
+    r = sb.commands.run("unset X; cd /tmp; exit 3")
+    assert r.exit_code == 3
+    r = sb.commands.run("echo \"[$X]\" $Y; pwd; echo rest > out.txt 2>&1; cat < out.txt")
+    assert (r.exit_code, r.stdout) == (0, "[] exported\n/tmp\nrest\n")
+    sb.commands.run("cd /home/user")
+
+
+def test_timeout_kills_the_command_only():
+    with Sandbox(timeout_ms=300) as s:
+        s.commands.run("V=kept")
+        r = s.commands.run("echo start; sleep 30 & sleep 30")
+        assert (r.exit_code, r.timed_out, r.stdout) == (124, True, "start\n")
+        assert "timed out" in r.stderr
+        assert s.commands.run("echo $V; ps -e -o comm= | grep -c sleep").stdout == "kept\n0\n"
+
+
+def test_files(sb):
+    sb.files.write("/tmp/msg.txt", "hello world")
+    sb.files.write("/tmp/data.bin", b"\x00\x01\x02")
+    assert sb.files.read("/tmp/msg.txt") == b"hello world"
+    assert sb.files.read("/tmp/data.bin") == b"\x00\x01\x02"
+    sb.files.mkdir("/tmp/sub/deeper")
+    names = {e.name: (e.type, e.size) for e in sb.files.list("/tmp")}
+    assert names["msg.txt"] == ("file", 11) and names["sub"] == ("dir", 1)
+    assert sb.files.stat("/tmp/msg.txt") == FileInfo("msg.txt", "file", 11)
+    assert sb.files.stat("/tmp/sub").type == "dir"
+    assert sb.commands.run("cat /tmp/msg.txt").stdout == "hello world"
+    sb.files.write("rel.txt", "r")  # relative to the shell's directory
+    assert sb.files.read("/home/user/rel.txt") == b"r"
+    sb.files.rm("/tmp/msg.txt")
+    sb.files.rm("/tmp/sub")
+    for op, args in [("read", ("/tmp/msg.txt",)), ("stat", ("/nonexistent",)),
+                     ("list", ("/nope",)), ("rm", ("/tmp/sub",))]:
+        with pytest.raises(SandboxError) as e:
+            getattr(sb.files, op)(*args)
+        assert e.value.code == 1 and "ENOENT" in e.value.message and "ENOENT" in str(e.value)
+    with pytest.raises(SandboxError) as e:
+        sb.files.write("/usr/x", "y")
+    assert e.value.code == 1 and e.value.message.startswith("E")
+
+
+def test_planted_symlink_stays_inside(sb):
+    host_passwd = open("/etc/passwd", "rb").read()
+    guest_passwd = sb.commands.run("cat /etc/passwd").stdout.encode()
+    assert host_passwd != guest_passwd
+    sb.commands.run("ln -sf /etc/passwd /home/user/link; ln -sfn / /home/user/rootlink")
+    assert sb.files.read("/home/user/link") == guest_passwd
+    assert sb.files.read("/home/user/rootlink/etc/passwd") == guest_passwd
+    with pytest.raises(SandboxError):
+        sb.files.write("/home/user/rootlink/etc/passwd", "x")
+    assert open("/etc/passwd", "rb").read() == host_passwd
+    sb.files.rm("/home/user/link")
+    sb.files.rm("/home/user/rootlink")
+
+
+class LocalDirFS(VirtualFileSystem):
+    def __init__(self, root):
+        self.root = root
+
+    def read_file(self, path):
+        return open(f"{self.root}/{path}", "rb").read()
+
+    def exists(self, path):
+        return os.path.exists(f"{self.root}/{path}")
+
+    def stat(self, path):
+        p = f"{self.root}/{path}"
+        return FileStat(type="dir" if os.path.isdir(p) else "file",
+                        size=os.path.getsize(p) if os.path.isfile(p) else 0)
+
+    def readdir(self, path):
+        p = f"{self.root}/{path}" if path else self.root
+        return [DirEntry(name=e, type="dir" if os.path.isdir(f"{p}/{e}") else "file")
+                for e in os.listdir(p)]
+
+    def write_file(self, path, data):
+        raise PermissionError("read-only")
+
+
+class BadNames(LocalDirFS):
+    def __init__(self):
+        super().__init__("/nonexistent")
+
+    def readdir(self, path):
+        return [DirEntry(name="../x", type="file")]
+
+
+def test_mounts_python_path_and_state(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "local.py").write_text("V = 'local'\n")
+    fs = MemoryFS({"mylib/__init__.py": b"", "mylib/utils.py": b"def greet(): return 'hello'"})
+    with Sandbox(mounts=[("/mnt/pkg", fs), ("/mnt/tools", {"hello.sh": b"#!/bin/sh\necho hi"}),
+                         ("/data/disk", LocalDirFS(str(tmp_path)))],
+                 python_path=["/mnt/pkg", "/data/disk/pkg"]) as s:
+        fs.write_file("mylib/late.py", b"")  # copied at mount time: not seen
+        r = s.commands.run("ls /mnt/pkg/mylib; /mnt/tools/hello.sh; python3 -c "
+                           "'from mylib.utils import greet; import local; print(greet(), local.V)'")
+        assert r.stdout == "__init__.py\nutils.py\nhi\nhello local\n", r.stderr
+        assert s.run_code("import mylib.utils; print(mylib.utils.greet())").stdout == "hello\n"
+        s.mount("/mnt/uploads", {"data.csv": "a,b,c\n1,2,3\n"})
+        assert s.commands.run("cat /mnt/uploads/data.csv").stdout == "a,b,c\n1,2,3\n"
+        assert s.files.read("/data/disk/pkg/local.py") == b"V = 'local'\n"
+        r = s.commands.run("echo x > /mnt/uploads/data.csv")
+        assert r.exit_code != 0 and "Read-only" in r.stderr
+        with pytest.raises(SandboxError):
+            s.mount("/elsewhere", {"a": "b"})
+        with pytest.raises(SandboxError):
+            s.mount("/usr/lib", {"a": "b"})
+        s.mount("/mnt/norm", {"../../inside": "b"})  # dict paths are normalised in place
+        assert s.commands.run("cat /mnt/norm/inside").stdout == "b"
+        with pytest.raises(SandboxError):
+            s.mount("/mnt/bad", BadNames())
+        s.files.write("/home/user/own.txt", "mine")
+        with Sandbox() as other:
+            other.import_state(s.export_state())
+            assert other.files.read("/home/user/own.txt") == b"mine"
+            assert other.commands.run("ls /mnt /data").exit_code != 0
+
+
+def _tool(args, stdin, env, cwd):
+    if args == ["fail"]:
+        raise RuntimeError("tool broke")
+    return {"stdout": "args=%s stdin=%s cwd=%s V=%s\n" % (",".join(args), stdin.strip(), cwd,
+                                                            env.get("V")),
+            "stderr": "warn\n", "exitCode": 5}
+
+
+async def _atool(args, stdin, env, cwd):
+    return {"stdout": "async %s\n" % args, "stderr": "", "exitCode": 0}
+
+
+def test_extensions():
+    exts = [Extension(name="mytool", description="Does my thing", command=_tool,
+                      usage="mytool [ARGS]", examples=["mytool a b"], category="data",
+                      python_package=PythonPackage(version="1.2.3", summary="My tool library",
+                                                   files={"core.py": "ANSWER = 42\n"})),
+            Extension(name="aio", description="Async one", async_command=_atool,
+                      category="net")]
+    with Sandbox(extensions=exts) as s:
+        r = s.commands.run("which mytool; export V=7; mkdir -p d; cd d; echo piped | mytool a b")
+        assert r.stdout == "/ext/bin/mytool\nargs=a,b stdin=piped cwd=/home/user/d V=7\n"
+        assert (r.stderr, r.exit_code) == ("warn\n", 5)
+        assert s.commands.run("aio x | tr a-z A-Z").stdout == "ASYNC ['X']\n"
+        r = s.commands.run("mytool fail")
+        assert r.exit_code == 1 and "tool broke" in r.stderr
+        r = s.commands.run("mytool --help")
+        assert "Does my thing" in r.stdout and "mytool a b" in r.stdout
+        assert s.commands.run("extensions list").stdout.split() == \
+            ["mytool", "Does", "my", "thing", "aio", "Async", "one"]
+        assert '"name": "aio"' in s.commands.run("extensions list --category net --json").stdout
+        assert "mytool" not in s.commands.run("extensions list --category net").stdout
+        assert "category: data" in s.commands.run("extensions info mytool").stdout
+        assert s.commands.run("extensions info nope").exit_code == 1
+        r = s.commands.run("python3 -c 'import mytool.core as c; print(c.ANSWER)'; "
+                           "pip list 2>/dev/null | grep mytool; pip show mytool")
+        assert r.stdout.startswith("42\nmytool") and "1.2.3" in r.stdout.splitlines()[1]
+        assert "Version: 1.2.3" in r.stdout and "Summary: My tool library" in r.stdout
+    with pytest.raises(SandboxError):
+        Sandbox(extensions=[Extension(name="../x", command=_tool)])
+
+
+def test_snapshot_restore(sb):
+    sb.commands.run("S=one; export E=1; mkdir -p /tmp/snapdir; cd /tmp/snapdir; echo a > f")
+    sid = sb.snapshot()
+    sb.commands.run("S=two; export E=2; rm f; cd /")
+    assert sb.commands.run("echo $S $E; pwd; ls /tmp/snapdir").stdout == "two 2\n/\n"
+    sb.restore(sid)
+    assert sb.commands.run("echo $S $E; pwd; cat f").stdout == "one 1\n/tmp/snapdir\na\n"
+    sb.restore(sid)
+    with pytest.raises(SandboxError) as e:
+        sb.restore("snap-999")
+    assert e.value.code == 1
+    sb.commands.run("cd /home/user")
+
+
+def test_export_import_and_validation(sb):
+    sb.commands.run("mkdir -p /home/user/st/x; echo v > /home/user/st/x/f; ln -sf x /home/user/st/l;"
+                    " chmod 600 /home/user/st/x/f; K=kval")
+    blob = sb.export_state()
+    assert isinstance(blob, bytes)
+    with Sandbox() as other:
+        other.files.write("/home/user/old.txt", "old")
+        other.import_state(blob)
+        r = other.commands.run("cat st/l/f; stat -c %a st/x/f; echo $K; ls old.txt")
+        assert r.stdout == "v\n600\nkval\n" and r.exit_code != 0
+        import json
+        import zlib
+        from brig import _state
+        body = json.loads(zlib.decompress(blob[blob.index(b"\n", len(_state.MAGIC)) + 1:]))
+
+        def forged(files):
+            b = json.dumps({"shell": body["shell"], "files": files}).encode()
+            return _state.MAGIC + b"1\n" + zlib.compress(b)
+
+        bad = [b"garbage", _state.MAGIC + b"2\n" + zlib.compress(b"{}"), blob[:-10],
+               forged([{"path": "/home/user/../../etc/x", "type": "file", "mode": 420,
+                        "data": ""}]),
+               forged([{"path": "/etc/x", "type": "file", "mode": 420, "data": ""}]),
+               forged([{"path": "/home/user/a/b", "type": "file", "mode": 420, "data": ""}]),
+               forged([{"path": "/home/user/f", "type": "fifo", "mode": 420}]),
+               forged([{"path": "/home/user/f", "type": "file", "mode": 0o4755, "data": ""}]),
+               forged([{"path": "/home/user/f", "type": "file", "mode": 420, "data": "!!"}]),
+               forged([{"path": "/home/user/f", "type": "file", "mode": 420,
+                        "data": "QUFB" * (1 << 20)}])]
+        other.files.write("/home/user/keep.txt", "keep")
+        with Sandbox(fs_limit_bytes=1 << 20) as small:
+            for b in bad:
+                with pytest.raises(SandboxError) as e:
+                    small.import_state(b)
+                assert "EINVAL" in str(e.value)
+        for b in bad[:-1]:
+            with pytest.raises(SandboxError):
+                other.import_state(b)
+        assert other.files.read("/home/user/keep.txt") == b"keep"
+
+
+def test_fork_is_independent():
+    with Sandbox(mounts=[("/mnt/m", {"a": "A"})]) as parent:
+        parent.commands.run("echo p > /home/user/p; P=1; cd /tmp")
+        child = parent.fork()
+        r = child.commands.run("cat /home/user/p; echo $P; pwd; cat /mnt/m/a")
+        assert r.stdout == "p\n1\n/tmp\nA"
+        child.commands.run("echo c > /home/user/c; P=2")
+        assert parent.commands.run("ls /home/user; echo $P").stdout == "p\n1\n"
+        child.destroy()
+        child.destroy()
+        with pytest.raises(SandboxError):
+            child.commands.run("true")
+        assert parent.commands.run("echo ok").stdout == "ok\n"
+        parent.kill()
+        with pytest.raises(SandboxError):
+            parent.files.read("/home/user/p")
+
+
+def test_child_sandboxes_are_isolated(sb):
+    a = sb.sandboxes.create(label="a")
+    b = sb.sandboxes.create()
+    a.files.write("/home/user/only-a", "1")
+    a.commands.run("export A=1")
+    assert b.commands.run("ls /home/user; echo [$A]").stdout == "[]\n"
+    assert [(i.id, i.label) for i in sb.sandboxes.list()] == [(a.id, "a"), (b.id, None)]
+    sb.sandboxes.remove(a.id)
+    assert [i.id for i in sb.sandboxes.list()] == [b.id]
+    with pytest.raises(SandboxError):
+        sb.sandboxes.remove(a.id)
+    with pytest.raises(SandboxError):
+        a.commands.run("true")
+    sb.sandboxes.remove(b.id)
+
+
+def test_fs_limit_gives_enospc():
+    with Sandbox(fs_limit_bytes=1 << 20) as s:
+        s.files.write("/home/user/a", b"x" * (600 << 10))
+        with pytest.raises(SandboxError) as e:
+            s.files.write("/home/user/b", b"x" * (600 << 10))
+        assert "ENOSPC" in str(e.value)
+        r = s.commands.run("for i in 1 2 3; do head -c 600000 /dev/zero > /tmp/f$i || exit 9; done")
+        assert r.exit_code == 9 and "No space left" in r.stderr
+        assert s.commands.run("echo fine").stdout == "fine\n"
+
+
+def test_run_code_session(sb):
+    assert sb.run_code("acc = [1]").exit_code == 0
+    assert sb.run_code("acc.append(2); print(acc)").stdout == "[1, 2]\n"
+    r = sb.run_code("raise ValueError('bad')")
+    assert r.exit_code == 1 and "ValueError: bad" in r.stderr
+    with pytest.raises(SandboxError):
+        sb.run_code("1", language="cobol")
+
+
+def test_threads_drive_sandboxes_in_parallel():
+    out = {}
+
+    def worker(i):
+        with Sandbox() as s:
+            s.commands.run("N=%d" % i)
+            s.files.write("/tmp/n", str(i))
+            out[i] = s.commands.run("echo $N $(cat /tmp/n)").stdout
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert out == {i: "%d %d\n" % (i, i) for i in range(3)}
