@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="gcc pkg-config meson ninja-build libseccomp-dev libcurl4-openssl-dev
-libjansson-dev libsqlite3-dev libidn2-dev libedit-dev python3 python3-dev python3-mesonpy python3-numpy python3-pytest
+libjansson-dev libsqlite3-dev libidn2-dev libedit-dev python3 python3-dev python3-mesonpy patchelf python3-pip python3-venv python3-numpy python3-pytest
 nodejs iproute2 util-linux procps e2fsprogs binutils"
 if [ "${1:-}" = fuzz ]; then
 	PKGS="$PKGS clang libclang-rt-14-dev llvm"

@@ -6,10 +6,15 @@ commands.run / files.* call is one call of handler(event).  The shell's
 state (variables, functions, exported environment, working directory) lives
 in this handler's globals, so session snapshots carry it with the heap.
 
-Each command runs in a fresh `bash` that first replays that state and, on
-exit (also through `exit N`), writes its new state to fd 9.  Extension
-commands reach the host through an abstract unix socket (private to the
-sandbox's network namespace) that this driver serves while a command runs.
+One bash lives across commands (variables, functions, the environment and
+the working directory simply stay in it).  For each command the driver
+writes a token and the command to bash's command pipe; bash evals it, writes
+the token to stdout and stderr (where the command's output ends) and a
+status line with its whole state (declare -p, declare -f, the directory) to
+the control pipe.  When bash ends (`exit 3`, a timeout kills it) the next
+command starts a new bash that replays the last state.  Extension commands
+reach the host through an abstract unix socket (private to the sandbox's
+network namespace) that this driver serves while a command runs.
 """
 import base64
 import errno
@@ -35,24 +40,31 @@ _SKIP = ("BASH", "BASHOPTS", "BASHPID", "BASH_ALIASES", "BASH_ARGC", "BASH_ARGV"
          "MACHTYPE", "OLDPWD", "OPTERR", "OPTIND", "OSTYPE", "PIPESTATUS", "PPID", "PS4",
          "PWD", "RANDOM", "SECONDS", "SHELLOPTS", "SHLVL", "SRANDOM", "UID", "_")
 
-_SAVE = r"""
-__brig_save() {
-  __brig_rc=$?
-  {
-    local __n __names=()
-    for __n in $(compgen -v); do
-      case " %s " in *" $__n "*) continue;; esac
-      case $__n in __brig_*) continue;; esac
-      __names+=("$__n")
-    done
-    declare -p "${__names[@]}" 2>/dev/null
-    declare -f
-    printf '#CWD %%s\ncd -- %%q 2>/dev/null\n' "$PWD" "$PWD"
-  } >&__BRIG_FD__
-  exit $__brig_rc
+# The loop bash runs (__CMD__ and __CTL__ become the pipes' fds).  Variable
+# names come from ${!X@} expansions, without a subshell; bash's own and
+# ours are left out.
+_LOOP = r"""
+__brig_dump() {
+  local __brig_n; local -a __brig_names=()
+  for __brig_n in PREFIXES; do
+    case $__brig_n in SKIP|__brig_*) ;; *) __brig_names+=("$__brig_n");; esac
+  done
+  ((${#__brig_names[@]})) && declare -p "${__brig_names[@]}" 2>/dev/null
+  declare -f
+  printf '#CWD %s\ncd -- %q 2>/dev/null\n' "$PWD" "$PWD"
 }
-trap __brig_save EXIT
-""" % " ".join(_SKIP)
+__brig_end() {
+  printf '%s' "$__brig_tok"; printf '%s' "$__brig_tok" >&2
+  { printf '%s%d\n' "$1" "$2"; __brig_dump; printf '\0'; } >&__CTL__
+}
+trap '__brig_end X $?' EXIT
+while IFS= read -r __brig_tok <&__CMD__ && IFS= read -r -d '' __brig_cmd <&__CMD__; do
+  eval "$__brig_cmd" </dev/null
+  __brig_end D $?
+done
+__brig_tok=
+""".replace("SKIP", "|".join(_SKIP)).replace("PREFIXES", " ".join(
+    "${!%s@}" % c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"))
 
 STATE = {"script": "#CWD %s\ncd -- %s\n" % (HOME, HOME)}
 EXT = {"sock": None}
@@ -78,15 +90,6 @@ def setup(ev):
         s.setblocking(False)
         EXT["sock"] = s
     return True
-
-
-def _read_state(fd):
-    chunks = []
-    while True:
-        b = os.read(fd, 65536)
-        if not b:
-            return b"".join(chunks)
-        chunks.append(b)
 
 
 def _recv_all(conn):
@@ -134,98 +137,151 @@ class _Capture:
         return b"".join(self.parts).decode("utf-8", "replace")
 
 
-def _pump(proc, outs, deadline):
-    """Collect output and serve extensions until bash exits or the deadline.
+SH = {"proc": None, "cmd": -1, "ctl": -1, "ctlbuf": b""}
 
-    Once bash has exited, what is already written is drained and streams a
-    background process kept open are not waited for."""
-    fds = {proc.stdout.fileno(): outs[0], proc.stderr.fileno(): outs[1]}
-    listener = EXT["sock"]
-    while True:
-        done = proc.poll() is not None
-        if done and not fds:
-            return True
+
+def _start_bash():
+    cmd_r, cmd_w = os.pipe()
+    ctl_r, ctl_w = os.pipe()
+    script = ('eval "$__BRIG_STATE" 2>/dev/null; unset __BRIG_STATE\n' +
+              _LOOP.replace("__CMD__", str(cmd_r)).replace("__CTL__", str(ctl_w)))
+    try:
+        proc = subprocess.Popen(["/bin/bash", "--norc", "--noprofile", "-c", script],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, pass_fds=(cmd_r, ctl_w),
+                                env={"__BRIG_STATE": STATE["script"]}, start_new_session=True)
+    finally:
+        os.close(cmd_r)
+        os.close(ctl_w)
+    SH.update(proc=proc, cmd=cmd_w, ctl=ctl_r, ctlbuf=b"")
+
+
+def stop(_ev=None):
+    """End the shell and what it started (its state is the last one saved);
+    the next command starts a new one.  Snapshots are taken without it."""
+    proc = SH["proc"]
+    if proc is None:
+        return True
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    proc.wait()
+    for f in (proc.stdout, proc.stderr):
+        f.close()
+    os.close(SH["cmd"])
+    os.close(SH["ctl"])
+    SH.update(proc=None, cmd=-1, ctl=-1, ctlbuf=b"")
+    return True
+
+
+class _Stream:
+    """One output stream of the shell, up to the command's end token."""
+
+    def __init__(self, token):
+        self.token = token
+        self.pending = b""
+        self.out = _Capture()
+        self.done = False
+
+    def feed(self, b):
+        if self.done:
+            return  # a background process's output after the command ended
+        self.pending += b
+        i = self.pending.find(self.token)
+        if i >= 0:
+            self.out.add(self.pending[:i])
+            self.pending = b""
+            self.done = True
+        elif len(self.pending) >= len(self.token):
+            keep = len(self.token) - 1
+            self.out.add(self.pending[:-keep])
+            self.pending = self.pending[-keep:]
+
+    def finish(self):
+        if not self.done:
+            self.out.add(self.pending)
+        return self.out
+
+
+def _exchange(token, deadline):
+    """Collect the command's output and its status message, serving
+    extensions meanwhile.  The message is b"D<code>\\n<state>" (b"X..." when
+    bash exited), b"" when bash died without one, None at the deadline."""
+    proc = SH["proc"]
+    out, err = _Stream(token), _Stream(token)
+    streams = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
+    ctl, msg, listener = SH["ctl"], None, EXT["sock"]
+    watch = set(streams) | {ctl}
+    while msg is None or not (out.done and err.done):
         wait = None if deadline is None else deadline - time.monotonic()
-        if wait is not None and wait <= 0:
-            return False
-        if done:
-            wait = 0
-        elif not fds:
-            # Streams closed: bash is exiting.  Wait for it, still serving
-            # extensions when there are any.
-            if listener is None:
-                try:
-                    proc.wait(wait)
-                except subprocess.TimeoutExpired:
-                    pass
-                continue
-            wait = 0.001 if wait is None else min(wait, 0.001)
-        watch = list(fds) + ([listener] if listener is not None else [])
-        ready, _, _ = select.select(watch, [], [], wait)
-        if done and not ready:
-            return True
+        if msg is None and wait is not None and wait <= 0:
+            break
+        if msg is not None:
+            wait = 0  # the tokens were written before the message
+        ready, _, _ = select.select(list(watch) + ([listener] if listener else []), [], [],
+                                    wait)
+        if not ready and msg is not None:
+            break
         for r in ready:
             if r is listener:
                 _serve_ext(listener)
                 continue
             b = os.read(r, 65536)
-            if b:
-                fds[r].add(b)
+            if not b:
+                watch.discard(r)
+                if r == ctl and msg is None:
+                    msg = b""
+            elif r == ctl:
+                SH["ctlbuf"] += b
+                if b"\0" in SH["ctlbuf"]:
+                    msg, _, SH["ctlbuf"] = SH["ctlbuf"].partition(b"\0")
             else:
-                del fds[r]
+                streams[r].feed(b)
+    return msg, out.finish(), err.finish()
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def sh(ev):
-    """Run one command in bash with the saved state; save the state it leaves."""
+    """Run one command in the sandbox's shell."""
     cmd = ev["cmd"]
     timeout = ev.get("timeout_ms") or 0
-    r, w = os.pipe()
-    script = STATE["script"] + _SAVE.replace("__BRIG_FD__", str(w)) + cmd + "\n"
     t0 = time.monotonic()
-    proc = subprocess.Popen(["/bin/bash", "--norc", "--noprofile", "-c", script],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, pass_fds=(w,), env={},
-                            start_new_session=True)
-    os.close(w)
-    outs = (_Capture(), _Capture())
-    deadline = t0 + timeout / 1000.0 if timeout else None
-    finished = _pump(proc, outs, deadline)
-    # Whatever the command left running in its group ends with it.
+    if "\0" in cmd:
+        return {"stdout": "", "stderr": "bash: a command cannot contain NUL\n", "exit_code": 2,
+                "execution_time_ms": 0.0, "timed_out": False}
+    if SH["proc"] is None or SH["proc"].poll() is not None:
+        stop()
+        _start_bash()
+    token = "__brig_end_%s__" % os.urandom(12).hex()
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        pass
-    # Streams a background process kept open are not waited for.
-    for f in (proc.stdout, proc.stderr):
-        os.set_blocking(f.fileno(), False)
-        try:
-            b = f.read()
-            if b:
-                outs[0 if f is proc.stdout else 1].add(b)
-        except OSError:
-            pass
-        f.close()
-    code = proc.wait()
-    os.set_blocking(r, False)
-    state = b""
-    if finished:
-        try:
-            state = _read_state(r)
-        except BlockingIOError:
-            state = b""
-    os.close(r)
-    if finished and state:
+        _write_all(SH["cmd"], (token + "\n" + cmd + "\0").encode("utf-8", "surrogateescape"))
+    except BrokenPipeError:
+        pass  # bash is gone: _exchange tells how it ended
+    deadline = t0 + timeout / 1000.0 if timeout else None
+    msg, out, err = _exchange(token.encode(), deadline)
+    timed_out = msg is None
+    if msg:
+        head, _, state = msg.partition(b"\n")
+        code = int(head[1:] or b"1")
         STATE["script"] = state.decode("utf-8", "surrogateescape")
-    err = outs[1].text()
-    if not finished:
-        code = 124
-        err += "command timed out after %d ms\n" % timeout
-    elif code < 0:
-        code = 128 - code
-    return {"stdout": outs[0].text(), "stderr": err, "exit_code": code,
-            "execution_time_ms": (time.monotonic() - t0) * 1000.0,
-            "timed_out": not finished,
-            "truncated": outs[0].truncated or outs[1].truncated}
+        if head[:1] == b"X":
+            stop()
+    else:
+        proc = SH["proc"]
+        stop()
+        rc = proc.returncode
+        code = 124 if timed_out else (128 - rc if rc < 0 else rc)
+    errtext = err.text()
+    if timed_out:
+        errtext += "command timed out after %d ms\n" % timeout
+    return {"stdout": out.text(), "stderr": errtext, "exit_code": code,
+            "execution_time_ms": (time.monotonic() - t0) * 1000.0, "timed_out": timed_out}
 
 
 # ---------------------------------------------------------------- files
@@ -352,6 +408,7 @@ def import_(ev):
     except OSError as exc:
         return _oserror(exc, "import", exc.filename or "")
     STATE["script"] = ev["shell"]
+    stop()
     return {"ok": True}
 
 
@@ -359,6 +416,8 @@ def handler(event):
     op = event.get("op")
     if op == "sh":
         return sh(event)
+    if op == "stop":
+        return stop(event)
     if op == "setup":
         return setup(event)
     if op == "export":

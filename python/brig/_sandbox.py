@@ -554,13 +554,20 @@ class Sandbox:
     def snapshot(self) -> str:
         """Save files (/home/user, /tmp), shell variables, environment and
         working directory, and the interpreter session; returns its id."""
-        try:
-            snap = self._session.snapshot()
-        except BrigError as exc:
-            raise SandboxError(2, "%s: %s" % (exc.code, exc.message)) from None
+        snap = self._snapshot()
         sid = "snap-%d" % next(self._snap_ids)
         self._snapshots[sid] = snap
         return sid
+
+    def _snapshot(self) -> Snapshot:
+        # The shell's process is not part of a session snapshot: end it
+        # (its state is saved after every command) and let the next
+        # command start a new one.
+        self._call({"op": "stop"}, self._timeout_ms)
+        try:
+            return self._session.snapshot()
+        except BrigError as exc:
+            raise SandboxError(2, "%s: %s" % (exc.code, exc.message)) from None
 
     def restore(self, snapshot_id: str) -> None:
         """Return to snapshot snapshot_id (any number of times)."""
@@ -581,7 +588,7 @@ class Sandbox:
         """Replace files and shell state with blob's.  The blob is validated
         fully first: a bad one raises SandboxError and changes nothing."""
         state = _state.decode(blob, self._fs_limit * 2)
-        before = self._session.snapshot()
+        before = self._snapshot()
         try:
             self._call(dict(op="import", **state), self._timeout_ms)
         except BaseException:
