@@ -35,6 +35,7 @@ run: build
 
 bench: build
 	$(PY) bench/bench.py
+	$(PY) bench/bench_python_sdk.py
 
 # The full soak (tests/soak/soak.c); `make test` replays a short one.
 # e.g. make soak SOAK_ARGS='--runs 1000 --sessions 100'

@@ -18,7 +18,7 @@ Mount = Tuple[str, str, str]
 """(guest_path, host_path, mode) with mode "ro", "rw" or "rwc"."""
 
 _MODES = {"ro": 0, "rw": 1, "rwc": 2}
-_SETTINGS = ("timeout", "cpu_timeout", "memory", "pids", "max_output", "tmp_size",
+_SETTINGS = ("timeout", "cpu_timeout", "memory", "pids", "max_output", "tmp_size", "max_frame",
              "allow_hosts", "mounts", "kv", "functions", "stdin", "on_stdout", "on_stderr")
 
 
@@ -160,6 +160,7 @@ def settings_dict(s: Mapping[str, Any]) -> Dict[str, Any]:
         "cpu_timeout_ms": _ms(s.get("cpu_timeout")),
         "memory": s.get("memory"), "pids": s.get("pids"),
         "max_output": s.get("max_output"), "tmp_bytes": s.get("tmp_size"),
+        "max_frame": s.get("max_frame"),
         "allow_hosts": list(s.get("allow_hosts") or []),
         "mounts": _mounts(s.get("mounts") or []),
     }

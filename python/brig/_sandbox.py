@@ -386,7 +386,9 @@ class Sandbox:
                        tmp_size=self._fs_limit, allow_hosts=list(allow_hosts),
                        mounts=binds + [tuple(m) for m in host_mounts],
                        functions={"__brig_ext": _weak_call(self._serve_extension)},
-                       max_output=max(max_output, 1 << 16))
+                       max_output=max(max_output, 1 << 16),
+                       # export_state/import_state carry the files in one frame.
+                       max_frame=min(max(32 << 20, 3 * self._fs_limit), 1 << 30))
 
     def _setup(self, env: Mapping[str, str], python_path: Sequence[str],
                max_output: int) -> None:

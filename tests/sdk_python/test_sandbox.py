@@ -213,25 +213,37 @@ def test_export_import_and_validation(sb):
         other.import_state(blob)
         r = other.commands.run("cat st/l/f; stat -c %a st/x/f; echo $K; ls old.txt")
         assert r.stdout == "v\n600\nkval\n" and r.exit_code != 0
-        import json
-        import zlib
+        import io
+        import tarfile
         from brig import _state
-        body = json.loads(zlib.decompress(blob[blob.index(b"\n", len(_state.MAGIC)) + 1:]))
 
-        def forged(files):
-            b = json.dumps({"shell": body["shell"], "files": files}).encode()
-            return _state.MAGIC + b"1\n" + zlib.compress(b)
+        def forged(*members, version=b"1", head=b'{"shell": ""}'):
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w") as tf:
+                for name, kind, mode, data in members:
+                    ti = tarfile.TarInfo(name)
+                    ti.type, ti.mode = kind, mode
+                    if kind == tarfile.SYMTYPE:
+                        ti.linkname = data
+                        tf.addfile(ti)
+                    else:
+                        ti.size = len(data)
+                        tf.addfile(ti, io.BytesIO(data))
+            return _state.MAGIC + version + b"\n" + head + b"\n" + buf.getvalue()
 
-        bad = [b"garbage", _state.MAGIC + b"2\n" + zlib.compress(b"{}"), blob[:-10],
-               forged([{"path": "/home/user/../../etc/x", "type": "file", "mode": 420,
-                        "data": ""}]),
-               forged([{"path": "/etc/x", "type": "file", "mode": 420, "data": ""}]),
-               forged([{"path": "/home/user/a/b", "type": "file", "mode": 420, "data": ""}]),
-               forged([{"path": "/home/user/f", "type": "fifo", "mode": 420}]),
-               forged([{"path": "/home/user/f", "type": "file", "mode": 0o4755, "data": ""}]),
-               forged([{"path": "/home/user/f", "type": "file", "mode": 420, "data": "!!"}]),
-               forged([{"path": "/home/user/f", "type": "file", "mode": 420,
-                        "data": "QUFB" * (1 << 20)}])]
+        REG, DIR, SYM, FIFO = tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.FIFOTYPE
+        good = forged(("home/user/ok", REG, 0o644, b"fine"))
+        bad = [b"garbage", forged(("home/user/ok", REG, 0o644, b""), version=b"2"),
+               forged(head=b"{}"), blob[:blob.index(b"\n", 25) + 1500],
+               blob.replace(b"home/user/st", b"home/user/sT", 1),
+               forged(("home/user/../../etc/x", REG, 0o644, b"")),
+               forged(("etc/x", REG, 0o644, b"")),
+               forged(("home/user/a/b", REG, 0o644, b"")),
+               forged(("home/user/l", SYM, 0o777, "/etc"), ("home/user/l/x", REG, 0o644, b"")),
+               forged(("home/user/f", FIFO, 0o644, b"")),
+               forged(("home/user/f", REG, 0o4755, b"")),
+               forged(("home/user/f", REG, 0o644, b""), ("home/user/f", REG, 0o644, b"")),
+               forged(("home/user/f", REG, 0o644, b"A" * (3 << 20)))]
         other.files.write("/home/user/keep.txt", "keep")
         with Sandbox(fs_limit_bytes=1 << 20) as small:
             for b in bad:
@@ -242,6 +254,8 @@ def test_export_import_and_validation(sb):
             with pytest.raises(SandboxError):
                 other.import_state(b)
         assert other.files.read("/home/user/keep.txt") == b"keep"
+        other.import_state(good)
+        assert other.commands.run("ls; cat ok").stdout == "ok\nfine"
 
 
 def test_fork_is_independent():
