@@ -14,12 +14,14 @@ carries /home/user and /tmp) leaves them out.  Extensions are scripts under
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import inspect
 import itertools
 import json
 import os
 import posixpath
+import queue
 import shutil
 import tempfile
 import threading
@@ -309,6 +311,107 @@ def _cleanup(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def _new_dir() -> str:
+    d = tempfile.mkdtemp(prefix="brig-sandbox-")
+    os.chmod(d, 0o755)
+    Path(d, "mnt", "mnt").mkdir(parents=True, mode=0o755)
+    return d
+
+
+def _start_session(d: str, tops: Sequence[str], with_ext: bool, timeout_ms: int,
+                   fs_limit: int, memory: Optional[int], allow_hosts: Sequence[str],
+                   host_mounts: Sequence[Sequence[str]], max_output: int,
+                   serve_ext: Optional[Callable[..., Any]]) -> Session:
+    """A session for a sandbox whose host directory is d, with the shell
+    driver loaded."""
+    binds = [("/" + t, os.path.join(d, "mnt", t), "ro") for t in sorted(tops)]
+    if with_ext:
+        binds.append((EXT_DIR, os.path.join(d, "ext"), "ro"))
+    # tmpfs pages count against memory: leave room for full disks.
+    mem = memory or max(512 << 20, 2 * fs_limit + (256 << 20))
+    s = Session("python", timeout=(timeout_ms + 10_000) / 1000.0, memory=mem,
+                tmp_size=fs_limit, allow_hosts=list(allow_hosts),
+                mounts=binds + [tuple(m) for m in host_mounts],
+                functions={"__brig_ext": serve_ext} if serve_ext else None,
+                max_output=max(max_output, 1 << 16),
+                # export_state/import_state carry the files in one frame.
+                max_frame=min(max(32 << 20, 3 * fs_limit), 1 << 30))
+    try:
+        s.add_handler("sandbox", _DRIVER)
+        # The first call loads the driver (and its imports) now.
+        s.call_handler("sandbox", {"op": "setup", "env": {}}, wall_clock_timeout_ms=30_000)
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+SpareKey = Tuple[Any, ...]
+
+
+class _Spares:
+    """Sandboxes started ahead, so that Sandbox() takes one ready.
+
+    Only plain sandboxes have spares (no extensions, no host mounts, mounts
+    only under /mnt): their settings are fixed when the session starts.
+    BRIG_SANDBOX_SPARES sets how many are kept per set of settings (default
+    1; 0 turns them off).  A spare is an idle session and a private host
+    directory; they are closed at exit."""
+
+    def __init__(self) -> None:
+        self.size = int(os.environ.get("BRIG_SANDBOX_SPARES", "1"))
+        self._lock = threading.Lock()
+        self._ready: Dict[SpareKey, List[Tuple[Session, str]]] = {}
+        self._wanted: "queue.Queue[SpareKey]" = queue.Queue()
+        self._worker: Optional[threading.Thread] = None
+
+    def take(self, key: SpareKey) -> Optional[Tuple[Session, str]]:
+        """A spare for these settings, or None; asks for the next."""
+        if self.size <= 0:
+            return None
+        with self._lock:
+            ready = self._ready.get(key)
+            item = ready.pop() if ready else None
+            if self._worker is None:
+                # One thread that lives as long as the process: a jail's
+                # parent-death signal follows the thread that started it.
+                self._worker = threading.Thread(target=self._work, name="brig-spares",
+                                                daemon=True)
+                self._worker.start()
+        self._wanted.put(key)
+        return item
+
+    def _work(self) -> None:
+        while True:
+            key = self._wanted.get()
+            with self._lock:
+                if len(self._ready.get(key, ())) >= self.size:
+                    continue
+            d = _new_dir()
+            try:
+                timeout_ms, fs_limit, memory, hosts, max_output = key
+                s = _start_session(d, ["mnt"], False, timeout_ms, fs_limit, memory, hosts,
+                                   (), max_output, None)
+            except Exception:
+                _cleanup(d)  # Sandbox() starts its own and reports why
+                continue
+            with self._lock:
+                self._ready.setdefault(key, []).append((s, d))
+
+    def close(self) -> None:
+        """Close every spare (at exit)."""
+        with self._lock:
+            items = [i for v in self._ready.values() for i in v]
+            self._ready.clear()
+        for s, d in items:
+            s.close()
+            _cleanup(d)
+
+
+_SPARES = _Spares()
+atexit.register(_SPARES.close)
+
+
 class Sandbox:
     """A sandbox with a real shell, coreutils and CPython (codepod's API).
 
@@ -350,23 +453,33 @@ class Sandbox:
         self._forks: "weakref.WeakSet[Sandbox]" = weakref.WeakSet()
         self._lock = threading.Lock()
         self._closed = False
-        self._dir = tempfile.mkdtemp(prefix="brig-sandbox-")
+        spare = None
+        if not self._ext and not host_mounts and all(
+                posixpath.normpath(p).startswith("/mnt/") for p, _ in mounts or ()) and (
+                not _copy_mounts_from or
+                os.listdir(os.path.join(_copy_mounts_from, "mnt")) == ["mnt"]):
+            spare = _SPARES.take((self._timeout_ms, self._fs_limit, memory,
+                                  tuple(allow_hosts), max_output))
+        self._session: Optional[Session] = spare[0] if spare else None
+        self._dir = spare[1] if spare else _new_dir()
         self._finalizer = weakref.finalize(self, _cleanup, self._dir)
+        self._tops = {"mnt"}
         try:
-            os.chmod(self._dir, 0o755)
-            self._tops = {"mnt"}
             if _copy_mounts_from:
                 shutil.copytree(_copy_mounts_from, self._dir, dirs_exist_ok=True)
                 self._tops |= {p.name for p in Path(self._dir, "mnt").iterdir()}
-            Path(self._dir, "mnt", "mnt").mkdir(parents=True, exist_ok=True, mode=0o755)
             for path, src in mounts or ():
                 self._copy_mount(path, src, creating=True)
             self._write_extensions()
-            self._session = self._start(memory, allow_hosts, host_mounts, max_output)
+            if self._session is None:
+                self._session = _start_session(
+                    self._dir, sorted(self._tops), bool(self._ext), self._timeout_ms,
+                    self._fs_limit, memory, allow_hosts, host_mounts, max_output,
+                    _weak_call(self._serve_extension) if self._ext else None)
             self._setup(env or {}, python_path or [], max_output)
         except BaseException:
             self._finalizer()
-            if getattr(self, "_session", None) is not None:
+            if self._session is not None:
                 self._session.close()
             raise
         self.commands = Commands(self)
@@ -374,21 +487,6 @@ class Sandbox:
         self.sandboxes = Sandboxes(self)
 
     # ------------------------------------------------------------ set-up
-
-    def _start(self, memory: Optional[int], allow_hosts: Sequence[str],
-               host_mounts: Sequence[Sequence[str]], max_output: int) -> Session:
-        binds = [("/" + t, os.path.join(self._dir, "mnt", t), "ro") for t in sorted(self._tops)]
-        if self._ext:
-            binds.append((EXT_DIR, os.path.join(self._dir, "ext"), "ro"))
-        # tmpfs pages count against memory: leave room for full disks.
-        mem = memory or max(512 << 20, 2 * self._fs_limit + (256 << 20))
-        return Session("python", timeout=(self._timeout_ms + 10_000) / 1000.0, memory=mem,
-                       tmp_size=self._fs_limit, allow_hosts=list(allow_hosts),
-                       mounts=binds + [tuple(m) for m in host_mounts],
-                       functions={"__brig_ext": _weak_call(self._serve_extension)},
-                       max_output=max(max_output, 1 << 16),
-                       # export_state/import_state carry the files in one frame.
-                       max_frame=min(max(32 << 20, 3 * self._fs_limit), 1 << 30))
 
     def _setup(self, env: Mapping[str, str], python_path: Sequence[str],
                max_output: int) -> None:
@@ -405,7 +503,6 @@ class Sandbox:
             if not k or "=" in k or "\0" in k or "\0" in str(v):
                 raise SandboxError(2, "EINVAL: invalid environment variable %r" % (k,))
             full[k] = str(v)
-        self._session.add_handler("sandbox", _DRIVER)
         self._call({"op": "setup", "env": full, "max_output": max_output,
                     "ext_sock": "brig-ext" if self._ext else None}, 10_000)
         if pypath:
