@@ -8,7 +8,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 
-.PHONY: all deps build test test-unprivileged run bench soak fuzz format clean
+.PHONY: all deps build install test test-unprivileged run bench soak fuzz format clean
 
 all: build
 
@@ -22,6 +22,10 @@ build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 	@# The jail's guest dir is read-only: ship the agent's bytecode ready-made.
 	@$(PY) -m compileall -q guest/python
+
+# libbrig, the CLI, the guest agents and the Python SDK (import brig).
+install: build
+	meson install -C $(BUILD)
 
 test: build
 	meson test -C $(BUILD) --print-errorlogs
