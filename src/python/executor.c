@@ -37,14 +37,7 @@ static int executor_init(ExecutorObject *self, PyObject *args, PyObject *kw)
 	if (PyErr_Occurred())
 		return -1;
 	PYGLUE_NOGIL(rc = brig_executor_new(&cfg, &self->ex, &why));
-	if (rc != BRIG_OK) {
-		PyErr_Format(PyExc_OSError, "%s: %s", brig_err_name(rc),
-			     why ? why : brig_strerror(rc));
-		free(why);
-		return -1;
-	}
-	free(why);
-	return 0;
+	return pyglue_start_result(rc, why);
 }
 
 static void executor_dealloc(ExecutorObject *self)

@@ -1,6 +1,17 @@
 /* brig._native: the C half of the host-side Python SDK (python/brig). */
 #include "pyglue.h"
 
+#include <stdlib.h>
+
+int pyglue_start_result(int rc, char *why)
+{
+	if (rc != BRIG_OK)
+		PyErr_Format(PyExc_OSError, "%s: %s", brig_err_name(rc),
+			     why ? why : brig_strerror(rc));
+	free(why);
+	return rc == BRIG_OK ? 0 : -1;
+}
+
 static PyObject *err_name(PyObject *mod, PyObject *arg)
 {
 	int code = (int)PyLong_AsLong(arg);

@@ -42,6 +42,12 @@ struct pyglue_opts {
 int pyglue_opts_from_dict(struct pyglue_opts *o, PyObject *settings);
 void pyglue_opts_clear(struct pyglue_opts *o);
 
+/*
+ * The outcome of brig_executor_new or brig_session_new: 0, or -1 with
+ * OSError("ERR_...: why") set.  Frees why.
+ */
+int pyglue_start_result(int rc, char *why);
+
 /* The brig_kv held by a brig._native.KV object, or NULL (TypeError set). */
 brig_kv *pyglue_kv_handle(PyObject *obj);
 

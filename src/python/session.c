@@ -38,14 +38,7 @@ static int session_init(SessionObject *self, PyObject *args, PyObject *kw)
 	Py_INCREF(exo);
 	self->executor = exo;
 	PYGLUE_NOGIL(rc = brig_session_new(ex, lang, &self->o.opts, &self->s, &why));
-	if (rc != BRIG_OK) {
-		PyErr_Format(PyExc_OSError, "%s: %s", brig_err_name(rc),
-			     why ? why : brig_strerror(rc));
-		free(why);
-		return -1;
-	}
-	free(why);
-	return 0;
+	return pyglue_start_result(rc, why);
 }
 
 static void session_close_now(SessionObject *self)
