@@ -20,6 +20,7 @@ import base64
 import errno
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -30,32 +31,26 @@ import time
 
 HOME = "/home/user"
 ROOTS = ("/home/user", "/tmp")
-# Variables bash manages itself: never saved, never replayed.
-_SKIP = ("BASH", "BASHOPTS", "BASHPID", "BASH_ALIASES", "BASH_ARGC", "BASH_ARGV",
-         "BASH_ARGV0", "BASH_CMDS", "BASH_COMMAND", "BASH_EXECUTION_STRING",
-         "BASH_LINENO", "BASH_LOADABLES_PATH", "BASH_REMATCH", "BASH_SOURCE",
-         "BASH_SUBSHELL", "BASH_VERSINFO", "BASH_VERSION", "COLUMNS", "COMP_WORDBREAKS",
-         "DIRSTACK", "EPOCHREALTIME", "EPOCHSECONDS", "EUID", "FUNCNAME", "GROUPS",
-         "HISTCMD", "HISTFILE", "HOSTNAME", "HOSTTYPE", "IFS", "LINENO", "LINES",
-         "MACHTYPE", "OLDPWD", "OPTERR", "OPTIND", "OSTYPE", "PIPESTATUS", "PPID", "PS4",
-         "PWD", "RANDOM", "SECONDS", "SHELLOPTS", "SHLVL", "SRANDOM", "UID", "_")
+# Variables bash manages itself (readonly, dynamic, or its own bookkeeping)
+# and the loop's own: saved with the rest, never replayed.
+_SKIP = frozenset((
+    "BASH", "BASHOPTS", "BASHPID", "BASH_ALIASES", "BASH_ARGC", "BASH_ARGV", "BASH_ARGV0",
+    "BASH_CMDS", "BASH_COMMAND", "BASH_EXECUTION_STRING", "BASH_LINENO",
+    "BASH_LOADABLES_PATH", "BASH_REMATCH", "BASH_SOURCE", "BASH_SUBSHELL", "BASH_VERSINFO",
+    "BASH_VERSION", "COMP_WORDBREAKS", "DIRSTACK", "EPOCHREALTIME", "EPOCHSECONDS", "EUID",
+    "FUNCNAME", "GROUPS", "HISTCMD", "HOSTNAME", "HOSTTYPE", "LINENO", "MACHTYPE", "OLDPWD",
+    "OSTYPE", "PIPESTATUS", "PPID", "PWD", "RANDOM", "SECONDS", "SHELLOPTS", "SHLVL",
+    "SRANDOM", "UID", "_"))
+_DECL = re.compile(r"declare -[-a-zA-Z]* ([A-Za-z_][A-Za-z0-9_]*)(=|$)")
 
-# The loop bash runs (__CMD__ and __CTL__ become the pipes' fds).  Variable
-# names come from ${!X@} expansions, without a subshell; bash's own and
-# ours are left out.
+# The loop bash runs (__CMD__ and __CTL__ become the pipes' fds).  After each
+# command it writes the end token to both streams, then the status and the
+# whole state (builtins only: no subshell) to the control pipe.
 _LOOP = r"""
-__brig_dump() {
-  local __brig_n; local -a __brig_names=()
-  for __brig_n in PREFIXES; do
-    case $__brig_n in SKIP|__brig_*) ;; *) __brig_names+=("$__brig_n");; esac
-  done
-  ((${#__brig_names[@]})) && declare -p "${__brig_names[@]}" 2>/dev/null
-  declare -f
-  printf '#CWD %s\ncd -- %q 2>/dev/null\n' "$PWD" "$PWD"
-}
 __brig_end() {
   printf '%s' "$__brig_tok"; printf '%s' "$__brig_tok" >&2
-  { printf '%s%d\n' "$1" "$2"; __brig_dump; printf '\0'; } >&__CTL__
+  { printf '%s%d\n' "$1" "$2"; declare -p; declare -f
+    printf '#CWD %s\ncd -- %q 2>/dev/null\n' "$PWD" "$PWD"; printf '\0'; } >&__CTL__
 }
 trap '__brig_end X $?' EXIT
 while IFS= read -r __brig_tok <&__CMD__ && IFS= read -r -d '' __brig_cmd <&__CMD__; do
@@ -63,8 +58,19 @@ while IFS= read -r __brig_tok <&__CMD__ && IFS= read -r -d '' __brig_cmd <&__CMD
   __brig_end D $?
 done
 __brig_tok=
-""".replace("SKIP", "|".join(_SKIP)).replace("PREFIXES", " ".join(
-    "${!%s@}" % c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"))
+"""
+
+
+def _replayable(state):
+    """The saved state without what bash must not be given back."""
+    keep = []
+    for line in state.split("\n"):
+        m = _DECL.match(line)
+        if m and (m.group(1) in _SKIP or m.group(1).startswith("__brig_")):
+            continue
+        keep.append(line)
+    return "\n".join(keep)
+
 
 STATE = {"script": "#CWD %s\ncd -- %s\n" % (HOME, HOME)}
 EXT = {"sock": None}
@@ -149,7 +155,7 @@ def _start_bash():
         proc = subprocess.Popen(["/bin/bash", "--norc", "--noprofile", "-c", script],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, pass_fds=(cmd_r, ctl_w),
-                                env={"__BRIG_STATE": STATE["script"]}, start_new_session=True)
+                                env={"__BRIG_STATE": _replayable(STATE["script"])}, start_new_session=True)
     finally:
         os.close(cmd_r)
         os.close(ctl_w)

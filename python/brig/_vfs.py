@@ -67,12 +67,14 @@ class MemoryFS(VirtualFileSystem):
         return posixpath.normpath("/" + path).lstrip("/")
 
     def read_file(self, path: str) -> bytes:
+        """The file's bytes; FileNotFoundError when missing."""
         try:
             return self.files[self._norm(path)]
         except KeyError:
             raise FileNotFoundError(path) from None
 
     def write_file(self, path: str, data: bytes) -> None:
+        """Create or replace a file (its directories exist implicitly)."""
         self.files[self._norm(path)] = bytes(data)
 
     def _dirs(self) -> set:
@@ -85,10 +87,12 @@ class MemoryFS(VirtualFileSystem):
         return dirs
 
     def exists(self, path: str) -> bool:
+        """Whether path is a file or a directory of the tree."""
         p = self._norm(path)
         return p in self.files or p in self._dirs()
 
     def stat(self, path: str) -> FileStat:
+        """A file's size, or a directory's number of entries."""
         p = self._norm(path)
         if p in self.files:
             return FileStat("file", len(self.files[p]))
@@ -97,6 +101,7 @@ class MemoryFS(VirtualFileSystem):
         raise FileNotFoundError(path)
 
     def readdir(self, path: str) -> List[DirEntry]:
+        """The entries of directory path, sorted by name."""
         p = self._norm(path)
         if p not in self._dirs():
             raise FileNotFoundError(path)
