@@ -163,11 +163,18 @@ def _start_bash():
 
 
 def stop(_ev=None):
-    """End the shell and what it started (its state is the last one saved);
-    the next command starts a new one.  Snapshots are taken without it."""
-    proc = SH["proc"]
+    """End the shell and the node session and what they started (the
+    shell's state is the last one saved); the next command starts a new
+    one.  Snapshots are taken without them."""
+    _end(SH)
+    _end(JS)
+    return True
+
+
+def _end(rec):
+    proc = rec["proc"]
     if proc is None:
-        return True
+        return
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except OSError:
@@ -175,10 +182,9 @@ def stop(_ev=None):
     proc.wait()
     for f in (proc.stdout, proc.stderr):
         f.close()
-    os.close(SH["cmd"])
-    os.close(SH["ctl"])
-    SH.update(proc=None, cmd=-1, ctl=-1, ctlbuf=b"")
-    return True
+    os.close(rec["cmd"])
+    os.close(rec["ctl"])
+    rec.update(proc=None, cmd=-1, ctl=-1, ctlbuf=b"")
 
 
 class _Stream:
@@ -210,14 +216,14 @@ class _Stream:
         return self.out
 
 
-def _exchange(token, deadline):
+def _exchange(rec, token, deadline):
     """Collect the command's output and its status message, serving
     extensions meanwhile.  The message is b"D<code>\\n<state>" (b"X..." when
     bash exited), b"" when bash died without one, None at the deadline."""
-    proc = SH["proc"]
+    proc = rec["proc"]
     out, err = _Stream(token), _Stream(token)
     streams = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
-    ctl, msg, listener = SH["ctl"], None, EXT["sock"]
+    ctl, msg, listener = rec["ctl"], None, EXT["sock"]
     watch = set(streams) | {ctl}
     while msg is None or not (out.done and err.done):
         wait = None if deadline is None else deadline - time.monotonic()
@@ -239,9 +245,9 @@ def _exchange(token, deadline):
                 if r == ctl and msg is None:
                     msg = b""
             elif r == ctl:
-                SH["ctlbuf"] += b
-                if b"\0" in SH["ctlbuf"]:
-                    msg, _, SH["ctlbuf"] = SH["ctlbuf"].partition(b"\0")
+                rec["ctlbuf"] += b
+                if b"\0" in rec["ctlbuf"]:
+                    msg, _, rec["ctlbuf"] = rec["ctlbuf"].partition(b"\0")
             else:
                 streams[r].feed(b)
     return msg, out.finish(), err.finish()
@@ -262,7 +268,7 @@ def sh(ev):
         return {"stdout": "", "stderr": "bash: a command cannot contain NUL\n", "exit_code": 2,
                 "execution_time_ms": 0.0, "timed_out": False}
     if SH["proc"] is None or SH["proc"].poll() is not None:
-        stop()
+        _end(SH)
         _start_bash()
     token = "__brig_end_%s__" % os.urandom(12).hex()
     try:
@@ -270,17 +276,17 @@ def sh(ev):
     except BrokenPipeError:
         pass  # bash is gone: _exchange tells how it ended
     deadline = t0 + timeout / 1000.0 if timeout else None
-    msg, out, err = _exchange(token.encode(), deadline)
+    msg, out, err = _exchange(SH, token.encode(), deadline)
     timed_out = msg is None
     if msg:
         head, _, state = msg.partition(b"\n")
         code = int(head[1:] or b"1")
         STATE["script"] = state.decode("utf-8", "surrogateescape")
         if head[:1] == b"X":
-            stop()
+            _end(SH)
     else:
         proc = SH["proc"]
-        stop()
+        _end(SH)
         rc = proc.returncode
         code = 124 if timed_out else (128 - rc if rc < 0 else rc)
     errtext = err.text()
@@ -288,6 +294,90 @@ def sh(ev):
         errtext += "command timed out after %d ms\n" % timeout
     return {"stdout": out.text(), "stderr": errtext, "exit_code": code,
             "execution_time_ms": (time.monotonic() - t0) * 1000.0, "timed_out": timed_out}
+
+
+# ---------------------------------------------------------------- JavaScript
+
+# run_code(language="js"): one node process lives across calls, as bash
+# does; each call is a token and the code, length-prefixed on its pipe, run
+# as a script of one global context (so declarations persist).
+_NODE = r"""
+const fs = require('fs'), vm = require('vm');
+const CMD = +process.argv[1], CTL = +process.argv[2];
+function readFull(b) {
+  for (let o = 0; o < b.length;) {
+    const n = fs.readSync(CMD, b, o, b.length - o, null);
+    if (n === 0) process.exit(0);
+    o += n;
+  }
+  return b;
+}
+function readMsg() {
+  const n = readFull(Buffer.alloc(4)).readUInt32LE(0);
+  return readFull(Buffer.alloc(n)).toString();
+}
+(async () => {
+  for (;;) {
+    const tok = readMsg(), code = readMsg();
+    let rc = 0;
+    try {
+      const r = vm.runInThisContext(code, {filename: '<run_code>'});
+      if (r && typeof r.then === 'function') await r;
+    } catch (e) {
+      rc = 1;
+      process.stderr.write(String(e && e.stack || e) + '\n');
+    }
+    process.stdout.write(tok);
+    process.stderr.write(tok);
+    fs.writeSync(CTL, 'D' + rc + '\n\0');
+  }
+})();
+"""
+JS = {"proc": None, "cmd": -1, "ctl": -1, "ctlbuf": b""}
+
+
+def _start_node():
+    cmd_r, cmd_w = os.pipe()
+    ctl_r, ctl_w = os.pipe()
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    try:
+        proc = subprocess.Popen(["node", "-e", _NODE, str(cmd_r), str(ctl_w)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, pass_fds=(cmd_r, ctl_w), env=env,
+                                cwd=_cwd(), start_new_session=True)
+    finally:
+        os.close(cmd_r)
+        os.close(ctl_w)
+    JS.update(proc=proc, cmd=cmd_w, ctl=ctl_r, ctlbuf=b"")
+
+
+def js(ev):
+    """Run JavaScript in the sandbox's node session."""
+    import struct
+
+    t0 = time.monotonic()
+    if JS["proc"] is None or JS["proc"].poll() is not None:
+        _end(JS)
+        _start_node()
+    token = "__brig_end_%s__" % os.urandom(12).hex()
+    code = ev["code"].encode("utf-8", "surrogateescape")
+    try:
+        _write_all(JS["cmd"], struct.pack("<I", len(token)) + token.encode() +
+                   struct.pack("<I", len(code)) + code)
+    except BrokenPipeError:
+        pass
+    timeout = ev.get("timeout_ms") or 0
+    msg, out, err = _exchange(JS, token.encode(), t0 + timeout / 1000.0 if timeout else None)
+    if msg:
+        code = int(msg.partition(b"\n")[0][1:] or b"1")
+    else:
+        proc = JS["proc"]
+        _end(JS)
+        rc = proc.returncode
+        code = 124 if msg is None else (128 - rc if rc < 0 else rc)
+    errtext = err.text() + ("timed out after %d ms\n" % timeout if msg is None else "")
+    return {"stdout": out.text(), "stderr": errtext, "exit_code": code,
+            "execution_time_ms": (time.monotonic() - t0) * 1000.0, "timed_out": msg is None}
 
 
 # ---------------------------------------------------------------- files
@@ -411,6 +501,8 @@ def handler(event):
         return sh(event)
     if op == "stop":
         return stop(event)
+    if op == "js":
+        return js(event)
     if op == "setup":
         return setup(event)
     if op == "export":

@@ -634,11 +634,24 @@ class Sandbox:
         self._copy_mount(path, files, creating=False)
 
     def run_code(self, code: str, language: str = "python") -> CommandResult:
-        """Run Python code in the sandbox's interpreter session: globals and
-        imports persist between calls, the files are the sandbox's, and an
-        exception's traceback is on stderr with exit_code 1."""
+        """Run code in the sandbox's interpreter session of that language
+        ("python" or "js"): globals, imports and declarations persist
+        between calls, the files are the sandbox's, and an uncaught error's
+        traceback is on stderr with exit_code 1.  A JavaScript call past
+        timeout_ms is killed with its session (timed_out, exit_code 124); a
+        Python one kills the sandbox's session, after which calls raise
+        SandboxError (ERR_POISONED) until restore() of a snapshot.  The
+        JavaScript session (one node process) does not survive snapshot,
+        restore or fork."""
+        if not isinstance(code, str):
+            raise TypeError("code must be a str")
+        if language in ("js", "javascript"):
+            r = self._call({"op": "js", "code": code, "timeout_ms": self._timeout_ms},
+                           self._timeout_ms)
+            return CommandResult(r["stdout"], r["stderr"], r["exit_code"],
+                                 r["execution_time_ms"], r["timed_out"])
         if language not in ("python", "py"):
-            raise SandboxError(2, "EINVAL: run_code supports language='python', not %r"
+            raise SandboxError(2, "EINVAL: run_code runs 'python' or 'js', not %r"
                                % (language,))
         if self._closed:
             raise SandboxError(2, "ESHUTDOWN: the sandbox was destroyed")

@@ -42,6 +42,9 @@ def test_timeout_kills_the_command_only():
         assert (r.exit_code, r.timed_out, r.stdout) == (124, True, "start\n")
         assert "timed out" in r.stderr
         assert s.commands.run("echo $V; ps -e -o comm= | grep -c sleep").stdout == "kept\n0\n"
+        r = s.run_code("while (true) {}", "js")
+        assert (r.exit_code, r.timed_out) == (124, True)
+        assert s.run_code("console.log('again')", "js").stdout == "again\n"
 
 
 def test_files(sb):
@@ -316,6 +319,11 @@ def test_run_code_session(sb):
     assert r.exit_code == 1 and "ValueError: bad" in r.stderr
     with pytest.raises(SandboxError):
         sb.run_code("1", language="cobol")
+    assert sb.run_code("let n = 40; console.log(n + 2)", "js").stdout == "42\n"
+    r = sb.run_code("n += 1; console.log(n, process.cwd()); throw new Error('js bad')", "js")
+    assert r.exit_code == 1 and r.stdout == "41 /home/user\n" and "js bad" in r.stderr
+    code = "(async () => { await new Promise(r => setTimeout(r, 5)); console.log(n) })()"
+    assert sb.run_code(code, "js").stdout == "41\n"
 
 
 def test_threads_drive_sandboxes_in_parallel():
