@@ -116,3 +116,14 @@ def test_bad_settings():
         brig.Session("cobol")
     with pytest.raises(brig.InvalidError):
         brig.Session(memory=-1)
+
+
+def test_cpu_timeout_gc_and_streaming():
+    chunks = []
+    with brig.Session(on_stdout=chunks.append) as s:
+        s.add_handler("spin", "def handler(e):\n    while True: pass\n")
+        s.add_handler("echo", "def handler(e):\n    print('seen', e)\n    return e\n")
+        assert s.call_handler("echo", [1], gc=False) == [1]
+        assert "".join(chunks) == "seen [1]\n"
+        with pytest.raises(brig.CancelledError):
+            s.call_handler("spin", None, cpu_timeout_ms=100, wall_clock_timeout_ms=60_000)
