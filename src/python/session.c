@@ -27,7 +27,11 @@ static int session_init(SessionObject *self, PyObject *args, PyObject *kw)
 
 	if (!PyArg_ParseTuple(args, "OsO!", &exo, &lang_name, &PyDict_Type, &settings))
 		return -1;
-	if (self->s || !(ex = pyglue_executor_handle(exo)))
+	if (self->s) {
+		PyErr_SetString(PyExc_RuntimeError, "Session already initialised");
+		return -1;
+	}
+	if (!(ex = pyglue_executor_handle(exo)))
 		return -1;
 	if (brig_lang_parse(lang_name, &lang) != BRIG_OK) {
 		PyErr_Format(PyExc_ValueError, "unknown language '%s'", lang_name);
