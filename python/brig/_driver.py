@@ -31,6 +31,7 @@ import time
 
 HOME = "/home/user"
 ROOTS = ("/home/user", "/tmp")
+XFER = "/.brig/xfer"  # brig/_transfer.py's socket
 # Variables bash manages itself (readonly, dynamic, or its own bookkeeping)
 # and the loop's own: saved with the rest, never replayed.
 _SKIP = frozenset((
@@ -455,18 +456,33 @@ def _keep(info):
     return info if (info.isreg() or info.isdir() or info.issym()) else None
 
 
-def export(_ev):
-    """The files of /home/user and /tmp as a tar (base64) and the shell state."""
-    import io
+def _connect(token):
+    """The host's transfer socket (see brig/_transfer.py), proven ours."""
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        c.connect(XFER)
+        c.sendall(token.encode() + b"\n")
+    except OSError:
+        c.close()
+        raise
+    return c
+
+
+def export(ev):
+    """Stream the files of /home/user and /tmp as a tar to the host's
+    transfer socket; returns the shell state."""
     import tarfile
 
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for root in ROOTS:
-            for name in sorted(os.listdir(root)):
-                tar.add(os.path.join(root, name), arcname=os.path.join(root, name)[1:],
-                        filter=_keep)
-    return {"shell": STATE["script"], "tar": base64.b64encode(buf.getvalue()).decode()}
+    try:
+        with _connect(ev["token"]) as c, c.makefile("wb", buffering=1 << 20) as f:
+            with tarfile.open(fileobj=f, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                for root in ROOTS:
+                    for name in sorted(os.listdir(root)):
+                        tar.add(os.path.join(root, name),
+                                arcname=os.path.join(root, name)[1:], filter=_keep)
+    except OSError as exc:
+        return _oserror(exc, "export", exc.filename or XFER)
+    return {"shell": STATE["script"]}
 
 
 def _clear(root):
@@ -479,14 +495,17 @@ def _clear(root):
 
 
 def import_(ev):
-    """Replace the files and shell state (the host validated the tar: only
-    files, directories and symlinks below /home/user and /tmp, none of them
-    under a symlink)."""
-    data = base64.b64decode(ev["tar"])
+    """Replace the files and shell state with a tar read from the host's
+    transfer socket (the host validated it, or it is a fork's own export)."""
     for root in ROOTS:
         _clear(root)
-    p = subprocess.run(["tar", "-x", "-C", "/", "-f", "-", "--no-same-owner",
-                        "--delay-directory-restore"], input=data, capture_output=True)
+    try:
+        with _connect(ev["token"]) as c:
+            p = subprocess.run(["tar", "-x", "-C", "/", "-f", "-", "--no-same-owner",
+                                "--delay-directory-restore"], stdin=c.fileno(),
+                               capture_output=True)
+    except OSError as exc:
+        return _oserror(exc, "import", exc.filename or XFER)
     if p.returncode != 0:
         return {"error": {"code": 1, "message": "EIO: import failed, %s" %
                           p.stderr.decode("utf-8", "replace").strip()}}

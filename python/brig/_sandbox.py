@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import (Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Tuple,
                     Union)
 
-from brig import _state
+from brig import _state, _transfer
 from brig._errors import BrigError, SandboxError
 from brig._session import Session, Snapshot
 from brig._vfs import VirtualFileSystem, walk_files
@@ -44,7 +44,7 @@ DEFAULT_FS_LIMIT = 256 << 20
 EXT_DIR = "/ext"
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 # Top-level directories that the jail's own root provides.
-_RESERVED = {"bin", "boot", "dev", "etc", "ext", "home", "lib", "lib32", "lib64", "libx32",
+_RESERVED = {".brig", "bin", "boot", "dev", "etc", "ext", "home", "lib", "lib32", "lib64", "libx32",
              "opt", "proc", "root", "run", "sbin", "sys", "tmp", "usr", "var"}
 _DRIVER = (Path(__file__).parent / "_driver.py").read_text()
 
@@ -315,6 +315,7 @@ def _new_dir() -> str:
     d = tempfile.mkdtemp(prefix="brig-sandbox-")
     os.chmod(d, 0o755)
     Path(d, "mnt", "mnt").mkdir(parents=True, mode=0o755)
+    Path(d, "io").mkdir(mode=0o755)
     return d
 
 
@@ -325,6 +326,7 @@ def _start_session(d: str, tops: Sequence[str], with_ext: bool, timeout_ms: int,
     """A session for a sandbox whose host directory is d, with the shell
     driver loaded."""
     binds = [("/" + t, os.path.join(d, "mnt", t), "ro") for t in sorted(tops)]
+    binds.append((_transfer.GUEST_DIR, os.path.join(d, "io"), "ro"))
     if with_ext:
         binds.append((EXT_DIR, os.path.join(d, "ext"), "ro"))
     # tmpfs pages count against memory: leave room for full disks.
@@ -334,7 +336,7 @@ def _start_session(d: str, tops: Sequence[str], with_ext: bool, timeout_ms: int,
                 mounts=binds + [tuple(m) for m in host_mounts],
                 functions={"__brig_ext": serve_ext} if serve_ext else None,
                 max_output=max(max_output, 1 << 16),
-                # export_state/import_state carry the files in one frame.
+                # files.read/write carry a file in one frame.
                 max_frame=min(max(32 << 20, 3 * fs_limit), 1 << 30))
     try:
         s.add_handler("sandbox", _DRIVER)
@@ -694,7 +696,20 @@ class Sandbox:
     def export_state(self) -> bytes:
         """The files of /home/user and /tmp and the shell state, as a
         versioned blob (mounted files are not part of it)."""
-        return _state.encode(self._call({"op": "export"}, self._timeout_ms))
+        return _state.encode(*self._export())
+
+    def _export(self) -> Tuple[str, bytes]:
+        """The shell state and a tar of the files, the tar beside the
+        protocol (brig/_transfer.py)."""
+        r, tar = _transfer.receive(
+            os.path.join(self._dir, "io"), 2 * self._fs_limit + (16 << 20), self._timeout_ms,
+            lambda token: self._call({"op": "export", "token": token}, self._timeout_ms))
+        return r["shell"], tar
+
+    def _import(self, shell: str, tar: bytes) -> None:
+        _transfer.send(os.path.join(self._dir, "io"), tar, self._timeout_ms,
+                       lambda token: self._call({"op": "import", "token": token,
+                                                 "shell": shell}, self._timeout_ms))
 
     def import_state(self, blob: bytes) -> None:
         """Replace files and shell state with blob's.  The blob is validated
@@ -702,7 +717,7 @@ class Sandbox:
         state = _state.decode(blob, self._fs_limit * 2)
         before = self._snapshot()
         try:
-            self._call(dict(op="import", **state), self._timeout_ms)
+            self._import(state["shell"], state["tar"])
         except BaseException:
             self._session.restore(before)
             raise
@@ -714,7 +729,9 @@ class Sandbox:
         state.  destroy() ends it."""
         child = Sandbox(**self._settings, _copy_mounts_from=self._dir)
         try:
-            child.import_state(self.export_state())
+            # The child is new: nothing to roll back, and the tar is the
+            # parent's own, not a blob from outside to validate.
+            child._import(*self._export())
         except BaseException:
             child.destroy()
             raise

@@ -6,7 +6,6 @@ directories and symbolic links only.  import_state validates all of it
 here, on the host, before the sandbox is touched."""
 from __future__ import annotations
 
-import base64
 import io
 import json
 import posixpath
@@ -22,10 +21,10 @@ MAX_PATH = 4096
 MAX_SHELL = 4 << 20
 
 
-def encode(state: Dict[str, Any]) -> bytes:
-    """The blob of a state the guest exported ({"shell", "tar" (base64)})."""
-    head = json.dumps({"shell": state["shell"]}).encode()
-    return MAGIC + b"%d\n" % VERSION + head + b"\n" + base64.b64decode(state["tar"])
+def encode(shell: str, tar: bytes) -> bytes:
+    """The blob of a state the guest exported: its shell state and tar."""
+    head = json.dumps({"shell": shell}).encode()
+    return b"".join((MAGIC, b"%d\n" % VERSION, head, b"\n", tar))
 
 
 def _bad(why: str) -> SandboxError:
@@ -58,7 +57,7 @@ def _check_member(m: tarfile.TarInfo, dirs: set, links: set, seen: set) -> None:
 
 
 def decode(blob: bytes, limit: int) -> Dict[str, Any]:
-    """The state in blob as {"shell", "tar" (base64)}, fully validated
+    """The state in blob as {"shell", "tar" (bytes)}, fully validated
     (layout, paths, types, modes, sizes against limit bytes);
     SandboxError(2, "EINVAL: ...") otherwise."""
     if not isinstance(blob, (bytes, bytearray)) or not blob.startswith(MAGIC):
@@ -93,4 +92,4 @@ def decode(blob: bytes, limit: int) -> Dict[str, Any]:
     # an archive of fewer files.
     if tar[end:end + 1024] != bytes(1024):
         raise _bad("truncated archive")
-    return {"shell": meta["shell"], "tar": base64.b64encode(tar).decode()}
+    return {"shell": meta["shell"], "tar": tar}
