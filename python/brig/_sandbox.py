@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import base64
 import inspect
 import itertools
@@ -29,7 +30,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import (Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Tuple,
+from typing import (Any, Awaitable, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple,
                     Union)
 
 from brig import _state, _transfer
@@ -363,6 +364,8 @@ class _Spares:
     def __init__(self) -> None:
         self.size = int(os.environ.get("BRIG_SANDBOX_SPARES", "1"))
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._busy = 0
         self._ready: Dict[SpareKey, List[Tuple[Session, str]]] = {}
         self._wanted: "queue.Queue[SpareKey]" = queue.Queue()
         self._worker: Optional[threading.Thread] = None
@@ -387,6 +390,8 @@ class _Spares:
         while True:
             key = self._wanted.get()
             with self._lock:
+                while self._busy:
+                    self._idle.wait()
                 if len(self._ready.get(key, ())) >= self.size:
                     continue
             d = _new_dir()
@@ -399,6 +404,19 @@ class _Spares:
                 continue
             with self._lock:
                 self._ready.setdefault(key, []).append((s, d))
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """No new spare starts meanwhile: a fork's copy does not share the
+        CPU with a jail and an interpreter starting."""
+        with self._lock:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy -= 1
+                self._idle.notify_all()
 
     def close(self) -> None:
         """Close every spare (at exit)."""
@@ -727,14 +745,15 @@ class Sandbox:
     def fork(self) -> "Sandbox":
         """An independent copy: same settings, mounts, files and shell
         state.  destroy() ends it."""
-        child = Sandbox(**self._settings, _copy_mounts_from=self._dir)
-        try:
-            # The child is new: nothing to roll back, and the tar is the
-            # parent's own, not a blob from outside to validate.
-            child._import(*self._export())
-        except BaseException:
-            child.destroy()
-            raise
+        with _SPARES.paused():
+            child = Sandbox(**self._settings, _copy_mounts_from=self._dir)
+            try:
+                # The child is new: nothing to roll back, and the tar is the
+                # parent's own, not a blob from outside to validate.
+                child._import(*self._export())
+            except BaseException:
+                child.destroy()
+                raise
         self._forks.add(child)
         return child
 

@@ -64,11 +64,18 @@ def _serve(host_dir: str, token: str, timeout_ms: int,
                 except OSError:
                     return  # shut down: the call is over
                 conns.append(conn)
-                conn.settimeout(max(timeout_ms, 1000) / 1000.0)
+                # The driver sends the token at once; a connection that
+                # holds back does not hold the transfer for long.
+                conn.settimeout(1.0)
                 try:
-                    if _recv_exact(conn, len(token) + 1) != token.encode() + b"\n":
-                        conn.close()
-                        continue  # not the driver
+                    ours = _recv_exact(conn, len(token) + 1) == token.encode() + b"\n"
+                except OSError:
+                    ours = False
+                if not ours:
+                    conn.close()
+                    continue  # not the driver
+                try:
+                    conn.settimeout(max(timeout_ms, 1000) / 1000.0)
                     work(conn, res)
                 except OSError as exc:
                     res.error = "EIO: state transfer failed, %s" % (exc.strerror or exc)

@@ -285,6 +285,60 @@ def test_fork_is_independent():
             parent.files.read("/home/user/p")
 
 
+def test_fork_copies_the_files_as_they_are():
+    """fork streams a tar the driver writes itself: types, modes, hard
+    links, empty directories, a large file and names that need pax."""
+    with Sandbox() as parent:
+        r = parent.commands.run(
+            "mkdir -p d/empty ro; head -c 3000000 /dev/urandom > big; echo h > h1; ln h1 h2;"
+            " ln -s big lnk; chmod 751 d; chmod 500 ro; mkfifo /tmp/fifo; touch 'ünï code';"
+            " L=$(printf 'n%.0s' $(seq 120))/$(printf 'm%.0s' $(seq 120)); mkdir -p $L;"
+            " echo deep > $L/f; touch -d @1000000000 h1; sha256sum big")
+        assert r.exit_code == 0, r.stderr
+        child = parent.fork()
+        r2 = child.commands.run(
+            "sha256sum big; cat h2 $L/f; readlink lnk; stat -c '%a %n' d ro; ls d;"
+            " ls 'ünï code'; stat -c %Y h1; ls /tmp")
+        assert r2.stdout == r.stdout + ("h\ndeep\nbig\n751 d\n500 ro\nempty\nünï code\n"
+                                        "1000000000\n"), r2.stderr
+        # Hard links come out as separate files: writing one leaves the other.
+        child.commands.run("echo x > h2")
+        assert child.files.read("h1") == b"h\n"
+        child.destroy()
+
+
+def test_state_transfer_channel_is_closed_to_guest_code(sb):
+    """The host's transfer socket (/.brig) exists only during a transfer,
+    is read-only to the guest, and a connection that does not send the
+    call's token gets nothing and spoils nothing."""
+    import os
+
+    from brig import _state, _transfer
+
+    r = sb.commands.run("ls -A /.brig; touch /.brig/x")
+    assert r.stdout == "" and "Read-only" in r.stderr
+    sb.files.write("/home/user/f", "data")
+    stray = []
+
+    def call(token):
+        # Guest code connecting while the transfer is open: one that sends
+        # nothing and holds on, one with a wrong token.
+        sb.commands.run("python3 -c 'import socket, time; c = socket.socket(socket.AF_UNIX); "
+                        "c.connect(\"/.brig/xfer\"); time.sleep(5)' &")
+        stray.append(sb.commands.run(
+            "python3 -c 'import socket; c = socket.socket(socket.AF_UNIX); "
+            "c.connect(\"/.brig/xfer\"); c.sendall(b\"0\" * 32 + b\"\\n\"); "
+            "print(len(c.recv(100)))'"))
+        return sb._call({"op": "export", "token": token}, 10_000)
+
+    r, tar = _transfer.receive(os.path.join(sb._dir, "io"), 1 << 30, 10_000, call)
+    assert stray[0].stdout == "0\n", stray[0].stderr
+    with Sandbox() as other:
+        other.import_state(_state.encode(r["shell"], tar))
+        assert other.files.read("/home/user/f") == b"data"
+    assert sb.commands.run("ls -A /.brig").stdout == ""
+
+
 def test_child_sandboxes_are_isolated(sb):
     a = sb.sandboxes.create(label="a")
     b = sb.sandboxes.create()
