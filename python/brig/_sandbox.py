@@ -660,9 +660,13 @@ class Sandbox:
         traceback is on stderr with exit_code 1.  A JavaScript call past
         timeout_ms is killed with its session (timed_out, exit_code 124); a
         Python one kills the sandbox's session, after which calls raise
-        SandboxError (ERR_POISONED) until restore() of a snapshot.  The
-        JavaScript session (one node process) does not survive snapshot,
-        restore or fork."""
+        SandboxError (ERR_POISONED) until restore() of a snapshot.
+
+        JavaScript state is lost on snapshot(), restore(), fork() and
+        import_state(): the session is one node process, which those end;
+        the next JavaScript call starts a new one.  Python state survives
+        snapshot() and restore() but not fork() or import_state(), which
+        carry files and shell state only."""
         if not isinstance(code, str):
             raise TypeError("code must be a str")
         if language in ("js", "javascript"):
