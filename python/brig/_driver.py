@@ -563,6 +563,8 @@ def handler(event):
         return setup(event)
     if op == "export":
         return export(event)
+    if op == "shell":
+        return {"shell": STATE["script"]}
     if op == "import":
         return import_(event)
     return files(event)

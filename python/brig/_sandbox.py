@@ -753,8 +753,16 @@ class Sandbox:
             child = Sandbox(**self._settings, _copy_mounts_from=self._dir)
             try:
                 # The child is new: nothing to roll back, and the tar is the
-                # parent's own, not a blob from outside to validate.
-                child._import(*self._export())
+                # parent's own, not a blob from outside to validate; it
+                # streams from the parent's export into the child's import.
+                t = self._timeout_ms
+                shell = self._call({"op": "shell"}, t)["shell"]
+                _transfer.relay(
+                    os.path.join(self._dir, "io"), os.path.join(child._dir, "io"),
+                    2 * self._fs_limit + (16 << 20), t,
+                    lambda token: self._call({"op": "export", "token": token}, t),
+                    lambda token: child._call({"op": "import", "token": token,
+                                               "shell": shell}, t))
             except BaseException:
                 child.destroy()
                 raise

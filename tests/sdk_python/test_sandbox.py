@@ -307,6 +307,22 @@ def test_fork_copies_the_files_as_they_are():
         child.destroy()
 
 
+def test_fork_and_export_fail_cleanly_when_a_file_cannot_be_read():
+    """The parent's tar stops half way (a file it may not read): fork and
+    export_state raise, the half-made child is gone, and both work again
+    once the file is readable."""
+    with Sandbox() as parent:
+        parent.commands.run("head -c 2000000 /dev/zero > a; echo s > b; chmod 000 b")
+        for op in (parent.fork, parent.export_state):
+            with pytest.raises(SandboxError) as e:
+                op()
+            assert "EACCES" in str(e.value)
+        assert parent.commands.run("chmod 600 b; cat b").stdout == "s\n"
+        child = parent.fork()
+        assert child.files.read("b") == b"s\n" and len(child.files.read("a")) == 2000000
+        assert len(parent._forks) == 1
+
+
 def test_state_transfer_channel_is_closed_to_guest_code(sb):
     """The host's transfer socket (/.brig) exists only during a transfer,
     is read-only to the guest, and a connection that does not send the
