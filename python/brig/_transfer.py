@@ -15,7 +15,7 @@ import os
 import queue
 import socket
 import threading
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from brig._errors import SandboxError
 
@@ -86,8 +86,12 @@ def _serve(host_dir: str, token: str, timeout_ms: int,
 
         t = threading.Thread(target=accept, name="brig-transfer", daemon=True)
         t.start()
+        out: Any = None
+        failed: Optional[SandboxError] = None
         try:
             out = call(token)
+        except SandboxError as exc:
+            failed = exc
         finally:
             # Wake accept() if the driver never connected, and a transfer
             # the driver gave up on.
@@ -102,6 +106,12 @@ def _serve(host_dir: str, token: str, timeout_ms: int,
                 except OSError:
                     pass
             t.join()
+        if res.error:
+            # The host's own reason (a bound it enforced) is why the
+            # driver saw its connection break.
+            raise SandboxError(2, res.error)
+        if failed is not None:
+            raise failed
         return out, res
     finally:
         listener.close()
@@ -111,24 +121,30 @@ def _serve(host_dir: str, token: str, timeout_ms: int,
             pass
 
 
+def _recv_chunks(conn: socket.socket, limit: int, res: _Result) -> Iterator[bytes]:
+    """conn's bytes to their end; past limit bytes they stop, with
+    res.error."""
+    size = 0
+    while True:
+        b = conn.recv(1 << 20)
+        if not b:
+            return
+        size += len(b)
+        if size > limit:
+            res.error = "EFBIG: the sandbox's state exceeds %d bytes" % limit
+            return
+        yield b
+
+
 def receive(host_dir: str, limit: int, timeout_ms: int,
             call: Callable[[str], Any]) -> "tuple[Any, bytes]":
     """call(token) makes the driver send bytes; returns call's result and
     the bytes.  More than limit bytes: SandboxError (EFBIG)."""
 
     def work(conn: socket.socket, res: _Result) -> None:
-        chunks: List[bytes] = []
-        size = 0
-        while True:
-            b = conn.recv(1 << 20)
-            if not b:
-                break
-            size += len(b)
-            if size > limit:
-                res.error = "EFBIG: the sandbox's state exceeds %d bytes" % limit
-                return
-            chunks.append(b)
-        res.data = b"".join(chunks)
+        chunks = list(_recv_chunks(conn, limit, res))
+        if res.error is None:
+            res.data = b"".join(chunks)
 
     out, res = _serve(host_dir, os.urandom(16).hex(), timeout_ms, work, call)
     _raise_for(out, res)
@@ -165,18 +181,11 @@ def relay(src_dir: str, dst_dir: str, limit: int, timeout_ms: int,
     chunks: "queue.Queue[Optional[bytes]]" = queue.Queue()
 
     def forward(conn: socket.socket, res: _Result) -> None:
-        size = 0
         try:
-            while True:
-                b = conn.recv(1 << 20)
-                if not b:
-                    res.data = b""
-                    return
-                size += len(b)
-                if size > limit:
-                    res.error = "EFBIG: the sandbox's state exceeds %d bytes" % limit
-                    return
+            for b in _recv_chunks(conn, limit, res):
                 chunks.put(b)
+            if res.error is None:
+                res.data = b""
         finally:
             # Without a clean end the reader's tar sees a cut archive.
             chunks.put(None if res.data is not None else b"")

@@ -353,6 +353,13 @@ def test_state_transfer_channel_is_closed_to_guest_code(sb):
         other.import_state(_state.encode(r["shell"], tar))
         assert other.files.read("/home/user/f") == b"data"
     assert sb.commands.run("ls -A /.brig").stdout == ""
+    # The host reads no more than its bound.
+    sb.files.write("/tmp/big", bytes(4 << 20))
+    with pytest.raises(SandboxError) as e:
+        _transfer.receive(os.path.join(sb._dir, "io"), 1000, 10_000,
+                          lambda token: sb._call({"op": "export", "token": token}, 10_000))
+    assert "EFBIG" in str(e.value)
+    assert sb.files.read("/home/user/f") == b"data"
 
 
 def test_child_sandboxes_are_isolated(sb):
