@@ -145,6 +145,32 @@ class _Capture:
 
 
 SH = {"proc": None, "cmd": -1, "ctl": -1, "ctlbuf": b""}
+# A lasting connection to the host (brig/_transfer.py's socket, made once):
+# a line "<seq>" on it cancels command seq, as Ctrl-C on the host (a late
+# one, for a command that already ended, is ignored).
+HOST = {"conn": None, "buf": b"", "seq": None}
+
+
+def attach(ev):
+    """Keep a connection to the host for cancellations."""
+    if HOST["conn"] is None:
+        HOST["conn"] = _connect(ev["token"])
+        HOST["conn"].setblocking(False)
+    return True
+
+
+def _host_cancels():
+    """Whether the host cancelled the running command; None when the host
+    closed the connection."""
+    try:
+        b = HOST["conn"].recv(256)
+    except (BlockingIOError, InterruptedError):
+        return False
+    if not b:
+        return None
+    HOST["buf"] += b
+    *lines, HOST["buf"] = HOST["buf"].split(b"\n")
+    return str(HOST["seq"]).encode() in lines
 
 
 def _start_bash():
@@ -220,8 +246,11 @@ class _Stream:
 def _exchange(rec, token, deadline):
     """Collect the command's output and its status message, serving
     extensions meanwhile.  The message is b"D<code>\\n<state>" (b"X..." when
-    bash exited), b"" when bash died without one, None at the deadline."""
+    bash exited), b"" when bash died without one, None at the deadline or
+    when the host cancels (rec["cancelled"])."""
     proc = rec["proc"]
+    host = HOST["conn"]
+    rec["cancelled"] = False
     out, err = _Stream(token), _Stream(token)
     streams = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
     ctl, msg, listener = rec["ctl"], None, EXT["sock"]
@@ -232,10 +261,19 @@ def _exchange(rec, token, deadline):
             break
         if msg is not None:
             wait = 0  # the tokens were written before the message
-        ready, _, _ = select.select(list(watch) + ([listener] if listener else []), [], [],
-                                    wait)
+        ready, _, _ = select.select(list(watch) + ([listener] if listener else []) +
+                                    ([host] if host is not None and msg is None else []),
+                                    [], [], wait)
         if not ready and msg is not None:
             break
+        if host is not None and host in ready:
+            cancel = _host_cancels()
+            if cancel:
+                rec["cancelled"] = True
+                break
+            if cancel is None:
+                host = None
+            continue
         for r in ready:
             if r is listener:
                 _serve_ext(listener)
@@ -268,6 +306,7 @@ def sh(ev):
     if "\0" in cmd:
         return {"stdout": "", "stderr": "bash: a command cannot contain NUL\n", "exit_code": 2,
                 "execution_time_ms": 0.0, "timed_out": False}
+    HOST["seq"] = ev.get("seq")
     if SH["proc"] is None or SH["proc"].poll() is not None:
         _end(SH)
         _start_bash()
@@ -278,7 +317,8 @@ def sh(ev):
         pass  # bash is gone: _exchange tells how it ended
     deadline = t0 + timeout / 1000.0 if timeout else None
     msg, out, err = _exchange(SH, token.encode(), deadline)
-    timed_out = msg is None
+    cancelled = SH["cancelled"]
+    timed_out = msg is None and not cancelled
     if msg:
         head, _, state = msg.partition(b"\n")
         code = int(head[1:] or b"1")
@@ -289,12 +329,13 @@ def sh(ev):
         proc = SH["proc"]
         _end(SH)
         rc = proc.returncode
-        code = 124 if timed_out else (128 - rc if rc < 0 else rc)
+        code = 130 if cancelled else 124 if timed_out else (128 - rc if rc < 0 else rc)
     errtext = err.text()
     if timed_out:
         errtext += "command timed out after %d ms\n" % timeout
     return {"stdout": out.text(), "stderr": errtext, "exit_code": code,
-            "execution_time_ms": (time.monotonic() - t0) * 1000.0, "timed_out": timed_out}
+            "execution_time_ms": (time.monotonic() - t0) * 1000.0, "timed_out": timed_out,
+            "cancelled": cancelled}
 
 
 # ---------------------------------------------------------------- JavaScript
@@ -357,6 +398,7 @@ def js(ev):
     import struct
 
     t0 = time.monotonic()
+    HOST["seq"] = None
     if JS["proc"] is None or JS["proc"].poll() is not None:
         _end(JS)
         _start_node()
@@ -563,6 +605,8 @@ def handler(event):
         return setup(event)
     if op == "export":
         return export(event)
+    if op == "attach":
+        return attach(event)
     if op == "shell":
         return {"shell": STATE["script"]}
     if op == "import":

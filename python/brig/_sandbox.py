@@ -24,6 +24,7 @@ import os
 import posixpath
 import queue
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -215,11 +216,14 @@ class Commands:
         and the working directory persist to the next command; `exit N` ends
         only this command.  Past timeout_ms (default: the sandbox's) the
         command and everything it started are killed and the result has
-        exit_code 124 and timed_out; the sandbox stays usable."""
+        exit_code 124 and timed_out; the sandbox stays usable.  Ctrl-C
+        (SIGINT on the main thread) kills the command the same way and
+        raises KeyboardInterrupt; the sandbox stays usable."""
         if not isinstance(command, str):
             raise TypeError("command must be a str")
         t = self._sb._timeout_ms if timeout_ms is None else int(timeout_ms)
-        r = self._sb._call({"op": "sh", "cmd": command, "timeout_ms": t}, t)
+        r = self._sb._call_cancellable({"op": "sh", "cmd": command, "timeout_ms": t,
+                                        "seq": next(self._sb._seq)}, t)
         return CommandResult(stdout=r["stdout"], stderr=r["stderr"], exit_code=r["exit_code"],
                              execution_time_ms=r["execution_time_ms"],
                              timed_out=r["timed_out"])
@@ -312,6 +316,13 @@ def _cleanup(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def _close_session(s: Session) -> None:
+    ctl = getattr(s, "ctl", None)
+    if ctl is not None:
+        ctl.close()
+    s.close()
+
+
 def _new_dir() -> str:
     d = tempfile.mkdtemp(prefix="brig-sandbox-")
     os.chmod(d, 0o755)
@@ -343,6 +354,11 @@ def _start_session(d: str, tops: Sequence[str], with_ext: bool, timeout_ms: int,
         s.add_handler("sandbox", _DRIVER)
         # The first call loads the driver (and its imports) now.
         s.call_handler("sandbox", {"op": "setup", "env": {}}, wall_clock_timeout_ms=30_000)
+        # Ctrl-C during commands.run reaches the driver through this.
+        s.ctl = _transfer.attach(  # type: ignore[attr-defined]
+            os.path.join(d, "io"), 30_000,
+            lambda token: s.call_handler("sandbox", {"op": "attach", "token": token},
+                                         wall_clock_timeout_ms=30_000))
     except BaseException:
         s.close()
         raise
@@ -424,7 +440,7 @@ class _Spares:
             items = [i for v in self._ready.values() for i in v]
             self._ready.clear()
         for s, d in items:
-            s.close()
+            _close_session(s)
             _cleanup(d)
 
 
@@ -470,6 +486,7 @@ class Sandbox:
         self._ext = {e.name: e for e in (extensions or [])}
         self._snapshots: Dict[str, Snapshot] = {}
         self._snap_ids = itertools.count(1)
+        self._seq = itertools.count(1)
         self._forks: "weakref.WeakSet[Sandbox]" = weakref.WeakSet()
         self._lock = threading.Lock()
         self._closed = False
@@ -500,7 +517,7 @@ class Sandbox:
         except BaseException:
             self._finalizer()
             if self._session is not None:
-                self._session.close()
+                _close_session(self._session)
             raise
         self.commands = Commands(self)
         self.files = Files(self)
@@ -633,6 +650,45 @@ class Sandbox:
         if isinstance(r, dict) and "error" in r:
             raise SandboxError(r["error"]["code"], r["error"]["message"])
         return r
+
+    def _call_cancellable(self, event: Dict[str, Any], timeout_ms: int) -> Dict[str, Any]:
+        """_call, where Ctrl-C cancels only the command: the call runs on a
+        thread with SIGINT blocked, and on KeyboardInterrupt the main thread
+        tells the driver (the command's number on the session's control
+        connection),
+        which kills the command and answers; then KeyboardInterrupt is
+        raised.  A driver that does not answer within 10 s is interrupted
+        like any session call (the sandbox is then poisoned)."""
+        ctl = getattr(self._session, "ctl", None)
+        if ctl is None or threading.current_thread() is not threading.main_thread():
+            return self._call(event, timeout_ms)
+        box: Dict[str, Any] = {}
+
+        def work() -> None:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                box["r"] = self._call(event, timeout_ms)
+            except BaseException as exc:
+                box["exc"] = exc
+
+        t = threading.Thread(target=work, name="brig-command", daemon=True)
+        t.start()
+        try:
+            while t.is_alive():
+                t.join(0.25)
+        except KeyboardInterrupt:
+            try:
+                ctl.send(b"%d\n" % event["seq"])
+            except OSError:
+                pass
+            t.join(10)
+            if t.is_alive():
+                self._session.interrupt()
+                t.join()
+            raise
+        if "exc" in box:
+            raise box["exc"]
+        return box["r"]
 
     def _file_op(self, op: str, path: str, **extra: Any) -> Dict[str, Any]:
         if not isinstance(path, str):
@@ -779,7 +835,7 @@ class Sandbox:
         for s in self._snapshots.values():
             s.release()
         self._snapshots.clear()
-        self._session.close()
+        _close_session(self._session)
         self._finalizer()
 
     def kill(self) -> None:

@@ -165,6 +165,21 @@ def send(host_dir: str, data: bytes, timeout_ms: int, call: Callable[[str], Any]
     return out
 
 
+def attach(host_dir: str, timeout_ms: int, call: Callable[[str], Any]) -> socket.socket:
+    """A lasting connection from the driver (call(token) makes it
+    connect): the host writes to it to cancel a running command."""
+    held: List[socket.socket] = []
+
+    def work(conn: socket.socket, res: _Result) -> None:
+        held.append(conn.dup())
+        res.data = b""
+
+    _serve(host_dir, os.urandom(16).hex(), timeout_ms, work, call)
+    if not held:
+        raise SandboxError(2, "EIO: the sandbox's driver did not connect")
+    return held[0]
+
+
 def _raise_for(out: Any, res: _Result) -> None:
     if isinstance(out, dict) and "error" in out:
         raise SandboxError(out["error"]["code"], out["error"]["message"])

@@ -323,6 +323,40 @@ def test_fork_and_export_fail_cleanly_when_a_file_cannot_be_read():
         assert len(parent._forks) == 1
 
 
+CTRL_C = r"""
+import os, signal, sys, threading
+sys.path.insert(0, sys.argv[1])
+import brig
+with brig.Sandbox() as sb:
+    sb.commands.run("X=kept; cd /tmp")
+    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    try:
+        sb.commands.run("echo started; sleep 30; echo never")
+        print("not interrupted")
+    except KeyboardInterrupt:
+        print("interrupted")
+    r = sb.commands.run("echo $X; pwd; pgrep -c sleep || true")
+    print(r.stdout, end="")
+    print(sb.run_code("print('session fine')").stdout, end="")
+"""
+
+
+def test_ctrl_c_cancels_only_the_command():
+    """Ctrl-C during commands.run kills that command (and what it started)
+    and raises KeyboardInterrupt; the shell state and the sandbox stay."""
+    import os
+    import subprocess
+    import sys
+
+    import brig
+
+    pydir = os.path.dirname(os.path.dirname(brig.__file__))
+    p = subprocess.run([sys.executable, "-c", CTRL_C, pydir], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "interrupted\nkept\n/tmp\n0\nsession fine\n", (p.stdout, p.stderr)
+
+
 def test_state_transfer_channel_is_closed_to_guest_code(sb):
     """The host's transfer socket (/.brig) exists only during a transfer,
     is read-only to the guest, and a connection that does not send the
