@@ -329,6 +329,7 @@ sys.path.insert(0, sys.argv[1])
 import brig
 with brig.Sandbox() as sb:
     sb.commands.run("X=kept; cd /tmp")
+    sid = sb.snapshot(); sb.commands.run("X=lost"); sb.restore(sid)  # the connection stays
     threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
     try:
         sb.commands.run("echo started; sleep 30; echo never")
