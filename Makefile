@@ -8,7 +8,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 
-.PHONY: all deps build test test-unprivileged run bench soak fuzz format clean
+.PHONY: all deps build install test test-unprivileged run bench soak fuzz format clean
 
 all: build
 
@@ -23,6 +23,10 @@ build: deps $(BUILD)/build.ninja
 	@# The jail's guest dir is read-only: ship the agent's bytecode ready-made.
 	@$(PY) -m compileall -q guest/python
 
+# libbrig, the CLI, the guest agents and the Python SDK (import brig).
+install: build
+	meson install -C $(BUILD)
+
 test: build
 	meson test -C $(BUILD) --print-errorlogs
 	$(PY) -m pytest -p no:cacheprovider -q tests
@@ -35,6 +39,7 @@ run: build
 
 bench: build
 	$(PY) bench/bench.py
+	$(PY) bench/bench_python_sdk.py
 
 # The full soak (tests/soak/soak.c); `make test` replays a short one.
 # e.g. make soak SOAK_ARGS='--runs 1000 --sessions 100'

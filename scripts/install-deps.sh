@@ -6,6 +6,7 @@ set -eu
 
 PKGS="gcc pkg-config meson ninja-build libseccomp-dev libcurl4-openssl-dev
 libjansson-dev libsqlite3-dev libidn2-dev libedit-dev libmicrohttpd-dev python3 python3-numpy python3-pytest
+python3-dev python3-mesonpy patchelf python3-venv
 nodejs iproute2 util-linux procps e2fsprogs binutils curl wget openssl ca-certificates
 python3-pip wrk
 python3-pandas python3-matplotlib python3-scipy fonts-dejavu-core fontconfig jq bc tzdata"

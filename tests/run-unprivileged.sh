@@ -41,7 +41,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "run-unprivileged: running as uid $(id -u) already" >&2
 	status=0
 	BRIG_BIN=$bin BRIG_GUEST_DIR=$guest BRIG_NATIVE_DIR=$native "$PY" -m pytest -p no:cacheprovider -q \
-		"$tests/integration" "$tests/security" "$tests/property" "$tests/serve" "$tests/compat" "$@" || status=$?
+		"$tests/integration" "$tests/security" "$tests/property" "$tests/serve" "$tests/compat" "$tests/sdk_python" "$@" || status=$?
 	BRIG_BIN=$bin BRIG_GUEST_DIR=$guest BRIG_NATIVE_DIR=$native "$PY" -m pytest -p no:cacheprovider -q --brig-daemon \
 		"$tests/integration" "$tests/security" "$@" || status=1
 	exit $status
@@ -85,6 +85,8 @@ else
 	mkdir -p "$work/build/src/zygote"
 	cp "$zygote"/*.so "$zygote"/*.node "$work/build/src/zygote/" 2>/dev/null || true
 	cp -R "$guest/." "$work/guest/"
+	# The Python SDK's build-tree package (tests/sdk_python imports it).
+	[ -d "$(dirname "$bin")/python/brig" ] && cp -R "$(dirname "$bin")/python" "$work/build/"
 	mkdir -p "$work/native"
 	[ -r "$native/brig_node.node" ] && cp "$native/brig_node.node" "$work/native/"
 	cp -R "$tests/." "$work/tests/"
@@ -115,7 +117,8 @@ as_tester() {
 cd "$work"
 status=0
 as_tester -p no:cacheprovider -q --basetemp="$work/pytest/base" \
-	"$run_tests/integration" "$run_tests/security" "$run_tests/property" "$run_tests/serve" "$run_tests/compat" "$@" || status=$?
+	"$run_tests/integration" "$run_tests/security" "$run_tests/property" "$run_tests/serve" "$run_tests/compat" \
+	"$run_tests/sdk_python" "$@" || status=$?
 
 # The suites that drive the CLI, through a daemon of uid 65534's.
 echo "run-unprivileged: through a brig daemon" >&2
