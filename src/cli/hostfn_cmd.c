@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ struct child_io {
 	const char *input;
 	size_t input_len, input_off;
 	struct buf out_buf, err_buf;
+	bool overflow; /* the command printed more than HOSTFN_MAX_OUTPUT */
 };
 
 static void close_fd(int *fd)
@@ -42,14 +44,17 @@ static long elapsed_ms(const struct timespec *t0)
 	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-static void drain(int *fd, struct buf *b)
+/* Read what fd holds into b; past the cap, stop reading and say so. */
+static void drain(int *fd, struct buf *b, bool *overflow)
 {
 	char chunk[8192];
 	ssize_t n = read(*fd, chunk, sizeof(chunk));
 
-	if (n > 0 && b->len + (size_t)n <= HOSTFN_MAX_OUTPUT)
+	if (n > 0 && b->len + (size_t)n > HOSTFN_MAX_OUTPUT)
+		*overflow = true;
+	if (n > 0 && !*overflow)
 		buf_append(b, chunk, (size_t)n);
-	else if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+	else if (n >= 0 || (errno != EINTR && errno != EAGAIN)) {
 		close(*fd);
 		*fd = -1;
 	}
@@ -67,7 +72,7 @@ static void feed(struct child_io *io)
 	}
 }
 
-enum { PUMP_DONE, PUMP_TIMEOUT, PUMP_CANCELLED, PUMP_FAILED };
+enum { PUMP_DONE, PUMP_TIMEOUT, PUMP_CANCELLED, PUMP_FAILED, PUMP_OVERFLOW };
 
 /*
  * Shuttle stdin/stdout/stderr until the child closes both outputs, time
@@ -94,9 +99,11 @@ static int pump(struct child_io *io, const brig_hostcall *call)
 		if (io->in >= 0 && p[0].revents)
 			feed(io);
 		if (io->out >= 0 && p[1].revents)
-			drain(&io->out, &io->out_buf);
+			drain(&io->out, &io->out_buf, &io->overflow);
 		if (io->err >= 0 && p[2].revents)
-			drain(&io->err, &io->err_buf);
+			drain(&io->err, &io->err_buf, &io->overflow);
+		if (io->overflow)
+			return PUMP_OVERFLOW;
 	}
 	return PUMP_DONE;
 }
@@ -161,6 +168,8 @@ int hostfn_command(void *userdata, const char *name, const char *args_json, char
 		*error_message = strdup("host function cancelled");
 	else if (outcome == PUMP_FAILED)
 		*error_message = strdup("host function failed");
+	else if (outcome == PUMP_OVERFLOW)
+		*error_message = strdup("host function printed more than 16 MiB");
 	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		*error_message = message(&io.err_buf, "host function failed");
 	else if (io.out_buf.len) /* no output means null */
