@@ -1,20 +1,15 @@
 """Fixtures for `brig serve` and `brig mcp`: servers on loopback ports of their own."""
 import http.client
 import json
-import os
 import re
 import signal
-import socket
 import subprocess
 import time
 
 import pytest
 
 from helpers import BRIG_BIN
-
-SECRET_A = "alice-secret-0123456789abcdef"
-SECRET_B = "bob-secret-0123456789abcdef012"
-SECRET_C = "carol-secret-0123456789abcdef0"
+from serve_util import SECRET_A, SECRET_B, SECRET_C, write_private
 
 
 class Server:
@@ -102,12 +97,6 @@ def plain(tmp_path_factory):
     assert s.stop() == 0
 
 
-def write_private(path, text):
-    path.write_text(text)
-    path.chmod(0o600)
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def authed(tmp_path_factory):
     """A server with tokens alice, bob and carol and a policy: alice may read a mount,
@@ -136,32 +125,3 @@ def authed(tmp_path_factory):
     s = Server(d, "--tokens", tokens, "--policy", str(policy))
     yield s
     assert s.stop() == 0
-
-
-def unix_request(path, method, url, body=b""):
-    """A bare HTTP/1.1 request over a unix socket; (status, body)."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(60)
-    s.connect(path)
-    s.sendall(("%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
-               % (method, url, len(body))).encode() + body)
-    data = b""
-    while chunk := s.recv(65536):
-        data += chunk
-    s.close()
-    head, _, rest = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), rest
-
-
-def raw_exchange(port, data, wait=10):
-    """Send raw bytes; what comes back before the server closes (or wait ends)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=wait)
-    s.sendall(data)
-    out = b""
-    try:
-        while chunk := s.recv(65536):
-            out += chunk
-    except (socket.timeout, ConnectionResetError):
-        pass
-    s.close()
-    return out

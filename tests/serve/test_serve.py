@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import SECRET_A, SECRET_B, SECRET_C, raw_exchange, unix_request, write_private
+from serve_util import SECRET_A, SECRET_B, SECRET_C, raw_exchange, unix_request, write_private
 from helpers import JSON_KEYS
 
 A, B, C = SECRET_A, SECRET_B, SECRET_C
