@@ -94,7 +94,7 @@ typedef struct brig_limits {
 	uint64_t memory_bytes;	   /* default 256 MiB */
 	uint32_t max_pids;	   /* processes and threads; default 128 */
 	uint64_t max_output_bytes; /* per stream (stdout, stderr); default 1 MiB */
-	uint64_t tmp_bytes;	   /* each of /tmp and /home/user; default 64 MiB */
+	uint64_t tmp_bytes;	   /* /tmp, /home/user and /dev/shm in all; default 64 MiB */
 	uint64_t max_code_bytes;   /* size of the submitted code; default 8 MiB */
 	/*
 	 * One protocol frame; default 32 MiB.  It also bounds what a guest's
@@ -118,8 +118,8 @@ typedef struct brig_limits {
 	 * Default 64 MiB.  See brig_caps_mount.
 	 */
 	uint64_t mount_write_bytes;
-	uint64_t tmp_inodes;	 /* files and directories in each of /tmp, /home/user
-				    and /dev/shm; default 16384 */
+	uint64_t tmp_inodes;	 /* files and directories in /tmp, /home/user and
+				    /dev/shm in all; default 16384 */
 	uint32_t max_open_files; /* open files per process (RLIMIT_NOFILE); default 256 */
 	/*
 	 * JavaScript's stack: V8's limit (node --stack-size), past which
@@ -783,6 +783,29 @@ int brig_session_snapshot(brig_session *s, brig_snapshot **out);
 int brig_session_restore(brig_session *s, const brig_snapshot *snap);
 /* Forget a snapshot (its frozen copy is freed).  NULL is fine. */
 void brig_snapshot_free(brig_snapshot *snap);
+
+/*
+ * Replace dst's files (everything in /tmp and /home/user) with a copy of
+ * src's: the way to fork a session's files into another session, say a
+ * fresh one, in about the time a memcpy of them takes.  The host copies
+ * them directly between the two jails' tmpfs; no guest code runs and
+ * neither interpreter's state changes (/dev/shm, heaps and handlers stay as
+ * they were).  The sessions may come from different executors; both must
+ * not have ended, and each waits for its running call, as calls do.
+ * Regular files, directories and symbolic links are copied with their
+ * modes (less set-id bits) and times; hard links become separate files;
+ * FIFOs, sockets and whatever is mounted under those directories are left
+ * out, and no link is ever followed.  Files src's guest keeps changing
+ * meanwhile are copied as found.  The copies count against dst's tmp_bytes
+ * and tmp_inodes (their pages are charged to the calling process's memory
+ * cgroup, not dst's).
+ * Errors: BRIG_E_INVAL (NULL, or dst == src), BRIG_E_CONSUMED (either
+ * ended), BRIG_E_LIMIT (dst's tmpfs is full), BRIG_E_INTERNAL (a file
+ * src's guest made unreadable, a tree deeper than 128 directories); dst then
+ * holds part of the copy.  why, when not NULL, receives a malloc'd message
+ * on failure (NULL on success).
+ */
+int brig_session_copy_files(brig_session *dst, brig_session *src, char **why);
 
 #ifdef __cplusplus
 }

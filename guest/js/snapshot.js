@@ -39,14 +39,6 @@ function native() {
 
 // ------------------------------------------------------------------ files
 
-function listing(dir) {
-	try {
-		return fs.readdirSync(dir);
-	} catch {
-		return [];
-	}
-}
-
 // Copy /tmp and the home directory into folder; returns what restoreState
 // needs: each live tree, its copy, whether it was empty, and its mode.
 // What restoreState calls runs once here too: a copy inherits the compiled
@@ -54,36 +46,31 @@ function listing(dir) {
 function saveState(folder) {
 	return TREES.map(([live, name]) => {
 		const copy = folder + '/' + name;
-		const empty = listing(live).length === 0;
+		const empty = fs.readdirSync(live).length === 0;
 		const mode = fs.statSync(live).mode & 0o7777;
 		fs.mkdirSync(copy, { recursive: true });
 		if (!empty)
 			fs.cpSync(live, copy, CP);
-		inUse(live);
+		fs.readdirSync(live);
 		fs.chmodSync(live, mode);
 		return { live, copy, empty, mode };
 	});
 }
 
-// Inodes in use on the tmpfs at path: 1 when it holds nothing but its root.
-function inUse(path) {
-	const st = fs.statfsSync(path);
-	return st.files - st.ffree;
-}
-
 /*
- * Put the snapshot's files back.  Each tree is its own tmpfs, so when the
- * snapshot's was empty and the live one uses one inode (its root), it is
- * empty too and nothing is copied: the usual case, two syscalls.
+ * Put the snapshot's files back.  When the snapshot's tree was empty and the
+ * live one is too, nothing is copied: the usual case.
  */
 function restoreState(trees) {
 	for (const { live, copy, empty, mode } of trees) {
-		if (!empty || inUse(live) !== 1) {
-			for (const entry of listing(live))
+		// The mode first: the guest may have made the live tree unreadable.
+		fs.chmodSync(live, mode);
+		if (!empty || fs.readdirSync(live).length !== 0) {
+			for (const entry of fs.readdirSync(live))
 				fs.rmSync(live + '/' + entry, { recursive: true, force: true });
 			fs.cpSync(copy, live, CP);
+			fs.chmodSync(live, mode); // the copy's mode came with it
 		}
-		fs.chmodSync(live, mode);
 	}
 }
 
@@ -91,7 +78,7 @@ function restoreState(trees) {
 // mode is set on the snapshot's copy, which has it already.
 function rehearse(trees) {
 	for (const { live, copy } of trees) {
-		inUse(live);
+		fs.readdirSync(live);
 		fs.chmodSync(copy, fs.statSync(copy).mode & 0o7777);
 	}
 }

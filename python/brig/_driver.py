@@ -88,7 +88,7 @@ def setup(ev):
     lines = ["declare -x %s=%s" % (k, _sq(v)) for k, v in ev["env"].items()]
     cwd = ev.get("cwd") or HOME
     lines.append("#CWD %s\ncd -- %s 2>/dev/null" % (cwd, _sq(cwd)))
-    STATE["script"] = "\n".join(lines) + "\n"
+    STATE["script"] = ev.get("shell") or "\n".join(lines) + "\n"
     MAX_OUT = int(ev.get("max_output") or MAX_OUT)
     if ev.get("ext_sock") and EXT["sock"] is None:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

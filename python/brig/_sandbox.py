@@ -324,6 +324,13 @@ def _close_session(s: Session) -> None:
     s.close()
 
 
+def _mounted_anything(d: str) -> bool:
+    """Whether sandbox directory d holds mounted files (its empty /mnt
+    does not count)."""
+    mnt = os.path.join(d, "mnt")
+    return os.listdir(mnt) != ["mnt"] or bool(os.listdir(os.path.join(mnt, "mnt")))
+
+
 def _new_dir() -> str:
     d = tempfile.mkdtemp(prefix="brig-sandbox-")
     os.chmod(d, 0o755)
@@ -457,8 +464,8 @@ class Sandbox:
     host_mounts=(), env=None, max_output=1 MiB)
 
     - timeout_ms bounds each command;
-    - fs_limit_bytes bounds each of /home/user and /tmp (past it writes fail
-      with ENOSPC);
+    - fs_limit_bytes bounds everything written in the sandbox (/home/user,
+      /tmp and /dev/shm share it; past it writes fail with ENOSPC);
     - mounts: [(path, dict | MemoryFS | VirtualFileSystem)], copied in now,
       read-only, under a top-level directory of their own (/mnt/...);
     - python_path: directories put on every python3's module path;
@@ -475,7 +482,7 @@ class Sandbox:
                  memory: Optional[int] = None, allow_hosts: Sequence[str] = (),
                  host_mounts: Sequence[Sequence[str]] = (),
                  env: Optional[Mapping[str, str]] = None, max_output: int = 1 << 20,
-                 _copy_mounts_from: Optional[str] = None) -> None:
+                 _copy_mounts_from: Optional[str] = None, _shell: Optional[str] = None) -> None:
         if int(timeout_ms) <= 0 or int(fs_limit_bytes) <= 0:
             raise SandboxError(2, "EINVAL: timeout_ms and fs_limit_bytes must be positive")
         self._settings: Dict[str, Any] = dict(
@@ -503,8 +510,9 @@ class Sandbox:
         self._finalizer = weakref.finalize(self, _cleanup, self._dir)
         self._tops = {"mnt"}
         try:
-            if _copy_mounts_from:
-                shutil.copytree(_copy_mounts_from, self._dir, dirs_exist_ok=True)
+            if _copy_mounts_from and _mounted_anything(_copy_mounts_from):
+                shutil.copytree(os.path.join(_copy_mounts_from, "mnt"),
+                                os.path.join(self._dir, "mnt"), dirs_exist_ok=True)
                 self._tops |= {p.name for p in Path(self._dir, "mnt").iterdir()}
             for path, src in mounts or ():
                 self._copy_mount(path, src, creating=True)
@@ -514,7 +522,7 @@ class Sandbox:
                     self._dir, sorted(self._tops), bool(self._ext), self._timeout_ms,
                     self._fs_limit, memory, allow_hosts, host_mounts, max_output,
                     _weak_call(self._serve_extension) if self._ext else None)
-            self._setup(env or {}, python_path or [], max_output)
+            self._setup(env or {}, python_path or [], max_output, _shell)
         except BaseException:
             self._finalizer()
             if self._session is not None:
@@ -527,7 +535,7 @@ class Sandbox:
     # ------------------------------------------------------------ set-up
 
     def _setup(self, env: Mapping[str, str], python_path: Sequence[str],
-               max_output: int) -> None:
+               max_output: int, shell: Optional[str]) -> None:
         pypath = [str(p) for p in python_path]
         if any(e.python_package for e in self._ext.values()):
             pypath.append(EXT_DIR + "/python")
@@ -541,7 +549,8 @@ class Sandbox:
             if not k or "=" in k or "\0" in k or "\0" in str(v):
                 raise SandboxError(2, "EINVAL: invalid environment variable %r" % (k,))
             full[k] = str(v)
-        self._call({"op": "setup", "env": full, "max_output": max_output,
+        # A fork takes its parent's shell state instead of a fresh one.
+        self._call({"op": "setup", "env": full, "max_output": max_output, "shell": shell,
                     "ext_sock": "brig-ext" if self._ext else None}, 10_000)
         if pypath:
             # The interpreter session run_code uses reads PYTHONPATH only
@@ -798,19 +807,14 @@ class Sandbox:
         """An independent copy: same settings, mounts, files and shell
         state.  destroy() ends it."""
         with _SPARES.paused():
-            child = Sandbox(**self._settings, _copy_mounts_from=self._dir)
+            shell = self._call({"op": "shell"}, self._timeout_ms)["shell"]
+            child = Sandbox(**self._settings, _copy_mounts_from=self._dir, _shell=shell)
             try:
-                # The child is new: nothing to roll back, and the tar is the
-                # parent's own, not a blob from outside to validate; it
-                # streams from the parent's export into the child's import.
-                t = self._timeout_ms
-                shell = self._call({"op": "shell"}, t)["shell"]
-                _transfer.relay(
-                    os.path.join(self._dir, "io"), os.path.join(child._dir, "io"),
-                    2 * self._fs_limit + (16 << 20), t,
-                    lambda token: self._call({"op": "export", "token": token}, t),
-                    lambda token: child._call({"op": "import", "token": token,
-                                               "shell": shell}, t))
+                # libbrig copies the files between the two jails' tmpfs.
+                child._session.copy_files_from(self._session)
+            except BrigError as exc:
+                child.destroy()
+                raise SandboxError(2, "%s: %s" % (exc.code, exc.message)) from None
             except BaseException:
                 child.destroy()
                 raise

@@ -128,6 +128,20 @@ class Session:
             raise InvalidError(str(exc)) from None
         self._check(rc)
 
+    def copy_files_from(self, src: "Session") -> None:
+        """Replace this session's files (everything in /tmp and /home/user)
+        with a copy of src's, made by the host between the two sandboxes
+        (no guest code runs; heaps and handlers stay).  Links are copied as
+        links, never followed; FIFOs and mounted directories are left out.
+        Raises LimitError when they do not fit this session's tmp_size."""
+        if not isinstance(src, Session):
+            raise InvalidError("copy_files_from() takes a Session")
+        if src is self:
+            raise InvalidError("a session cannot copy its own files")
+        rc, why = self._s.copy_files_from(src._s)
+        if rc != 0:
+            raise error_for(rc, why or "")
+
     def interrupt(self) -> None:
         """Kill the running call (from any thread); the session becomes
         poisoned.  Does nothing when no call runs."""

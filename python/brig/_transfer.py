@@ -12,10 +12,9 @@ token, and the raw bytes (a tar) stream through the kernel.
 from __future__ import annotations
 
 import os
-import queue
 import socket
 import threading
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 from brig._errors import SandboxError
 
@@ -185,54 +184,3 @@ def _raise_for(out: Any, res: _Result) -> None:
         raise SandboxError(out["error"]["code"], out["error"]["message"])
     if res.error:
         raise SandboxError(2, res.error)
-
-
-def relay(src_dir: str, dst_dir: str, limit: int, timeout_ms: int,
-          call_src: Callable[[str], Any], call_dst: Callable[[str], Any]) -> Any:
-    """Stream from one sandbox's driver to another's as the bytes come:
-    call_src(token) makes the first send, call_dst(token) (on a thread of
-    its own, at the same time) makes the second read.  Returns call_src's
-    result; either side's failure raises, after both calls ended."""
-    chunks: "queue.Queue[Optional[bytes]]" = queue.Queue()
-
-    def forward(conn: socket.socket, res: _Result) -> None:
-        try:
-            for b in _recv_chunks(conn, limit, res):
-                chunks.put(b)
-            if res.error is None:
-                res.data = b""
-        finally:
-            # Without a clean end the reader's tar sees a cut archive.
-            chunks.put(None if res.data is not None else b"")
-
-    def deliver(conn: socket.socket, res: _Result) -> None:
-        while True:
-            b = chunks.get()
-            if b is None:
-                res.data = b""
-                return
-            if not b:
-                res.error = "EIO: the state's source failed"
-                return
-            conn.sendall(b)
-
-    dst: Dict[str, Any] = {}
-
-    def run_dst() -> None:
-        try:
-            dst["out"] = _serve(dst_dir, os.urandom(16).hex(), timeout_ms, deliver, call_dst)
-        except BaseException as exc:  # re-raised on the caller's thread
-            dst["exc"] = exc
-
-    t = threading.Thread(target=run_dst, name="brig-relay", daemon=True)
-    t.start()
-    try:
-        out, res = _serve(src_dir, os.urandom(16).hex(), timeout_ms, forward, call_src)
-    finally:
-        chunks.put(b"")  # unblocks deliver if forward never ran
-        t.join()
-    _raise_for(out, res)
-    if "exc" in dst:
-        raise dst["exc"]
-    _raise_for(*dst["out"])
-    return out

@@ -72,7 +72,7 @@ static void explain_limits(const struct cgroup_env *cg)
 	if (!cg->cpu)
 		how("", "a child released without a wait (its parent ignores SIGCHLD) and gone "
 			"within one sample escapes the count: --timeout bounds it");
-	how("disk", "tmpfs size= and nr_inodes= on /tmp, /home/user and /dev/shm (each "
+	how("disk", "one tmpfs's size= and nr_inodes= behind /tmp, /home/user and /dev/shm (in all "
 		    "--tmp-size, --tmp-inodes); RLIMIT_FSIZE");
 	if (!cg->memory) {
 		snprintf(buf, sizeof(buf),

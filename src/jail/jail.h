@@ -95,9 +95,9 @@ struct jail_plan {
 	size_t nbinds;
 	struct jail_file files[JAIL_MAX_FILES];
 	size_t nfiles;
-	/* tmpfs options (size=, nr_inodes=) for /tmp and /dev/shm, and for the home dir. */
-	char tmpfs_opts[96];
-	char home_opts[128];
+	/* Options (size=, nr_inodes=) of the one tmpfs behind /tmp, the home
+	 * dir and /dev/shm, so that its size bounds what the guest writes in all. */
+	char scratch_opts[128];
 	struct jail_rlimits rl;
 	/* The memory limit, which the guest's /proc/meminfo reports as the total. */
 	uint64_t memory_bytes;
@@ -111,7 +111,7 @@ struct jail_plan {
 	 * the egress proxy (netns.c); the listener goes to the host with READY. */
 	uint16_t proxy_port;
 	/* A session: init supervises instead of ending with the guest, and a
-	 * tmpfs at /run/brig (opts like tmpfs_opts) holds snapshot files.
+	 * tmpfs at /run/brig (run_opts) holds snapshot files.
 	 * timer_fd and shared tell init when to stop the guest's processes. */
 	bool session;
 	char run_opts[96];
@@ -151,6 +151,11 @@ struct jail_proc {
 	 * READY when the plan has a proxy_port; -1 otherwise.  The receiver
 	 * owns it. */
 	int listen_fd;
+	/* Session mode: an O_PATH fd of the scratch tmpfs's root (from READY),
+	 * which the host copies files through (brig_session_copy_files); its
+	 * directories tmp and home are the guest's /tmp and home; -1 otherwise.
+	 * Closed by jail_reap. */
+	int scratch_fd;
 	/* Session mode: exits init reported while the host waited for an ACK. */
 	struct jail_exit exits[JAIL_MAX_SPARED];
 	int nexits;
@@ -173,7 +178,8 @@ struct jail_proc {
 struct jail_rwc_fds {
 	int fds[JAIL_MAX_HANDED];
 	int n;
-	int listen_fd; /* and the proxy's listener (jail_net_listen), or -1 */
+	int listen_fd;	/* and the proxy's listener (jail_net_listen), or -1 */
+	int scratch_fd; /* sessions: the scratch tmpfs's root (rootfs.c), or -1 */
 };
 
 /*

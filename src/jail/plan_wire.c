@@ -123,8 +123,7 @@ ssize_t plan_wire_encode(const struct jail_plan *plan, int lang, int ctl, uint8_
 		put_str(&w, plan->files[i].path);
 		put_str(&w, plan->files[i].content);
 	}
-	put_str(&w, plan->tmpfs_opts);
-	put_str(&w, plan->home_opts);
+	put_str(&w, plan->scratch_opts);
 	put_str(&w, plan->rwc_opts);
 	put_rlimits(&w, &plan->rl);
 	put64(&w, plan->memory_bytes);
@@ -316,8 +315,7 @@ int plan_wire_decode(uint8_t *buf, size_t len, const int *fds, int nfds, struct 
 	get_strv(&r, plan->envp, JAIL_MAX_ENV);
 	get_binds(&r, plan);
 	get_files(&r, plan);
-	get_opts(&r, plan->tmpfs_opts, sizeof(plan->tmpfs_opts));
-	get_opts(&r, plan->home_opts, sizeof(plan->home_opts));
+	get_opts(&r, plan->scratch_opts, sizeof(plan->scratch_opts));
 	get_opts(&r, plan->rwc_opts, sizeof(plan->rwc_opts));
 	get_rlimits(&r, &plan->rl);
 	plan->memory_bytes = get64(&r);

@@ -2,8 +2,8 @@
  * The jail's root filesystem, built inside the child's private mount
  * namespace: a small tmpfs holding read-only binds of the host's system
  * directories, generated /etc files, a minimal /dev, a fresh /proc (covered
- * by procfs.c), and size-limited tmpfs for /tmp and the home
- * directory.  Runs in the cloned child: no allocation, raw syscalls only.
+ * by procfs.c), and one size-limited tmpfs whose directories are /tmp, the
+ * home directory and /dev/shm.  Runs in the cloned child: no allocation, raw syscalls only.
  */
 #include "jail/jail.h"
 
@@ -197,6 +197,99 @@ static int mount_tmpfs(const char *path, const char *opts, const char **what)
 	return 0;
 }
 
+/*
+ * The scratch tmpfs: everything the guest may write (/tmp, the home dir,
+ * /dev/shm) shares its size and inodes, so limits.tmp_bytes bounds the
+ * total.  It is staged outside the guest's view while its directories are
+ * bound into place, then detached, leaving only the binds.
+ */
+#define SCRATCH_STAGE "/.scratch"
+
+static const struct {
+	const char *name;
+	mode_t mode;
+} scratch_dirs[] = {{"tmp", 01777}, {"home", 0755}, {"shm", 01777}};
+
+static int scratch_path(char *dst, const char *name)
+{
+	char rel[64];
+	size_t a = strlen(SCRATCH_STAGE), b = strlen(name);
+
+	if (a + b + 2 > sizeof(rel)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(rel, SCRATCH_STAGE, a);
+	rel[a] = '/';
+	memcpy(rel + a + 1, name, b + 1);
+	return in_root(dst, rel);
+}
+
+/*
+ * Huge pages where a file's size covers them (a file created at its full
+ * size, as a session fork's copies are, gets them), which makes copying
+ * megabytes several times faster; appended files and small ones keep small
+ * pages, so size= counts as before.  Kernels without them refuse the
+ * option: then the tmpfs goes without.
+ */
+static int mount_scratch(const char *dst, const char *opts)
+{
+	static const char huge[] = ",huge=within_size";
+	char with[sizeof(((struct jail_plan *)0)->scratch_opts) + sizeof(huge)];
+	size_t n = strlen(opts);
+
+	memcpy(with, opts, n);
+	memcpy(with + n, huge, sizeof(huge));
+	if (mount("brig-scratch", dst, "tmpfs", MS_NOSUID | MS_NODEV, with) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -1;
+	return mount("brig-scratch", dst, "tmpfs", MS_NOSUID | MS_NODEV, opts);
+}
+
+static int scratch_stage(const struct jail_plan *plan, const char **what)
+{
+	char dst[PATH_BUF];
+
+	JAIL_TRY(in_root(dst, SCRATCH_STAGE), "scratch staging");
+	JAIL_TRY(mkdir_p(dst, 0700), "scratch staging");
+	JAIL_TRY(mount_scratch(dst, plan->scratch_opts), "scratch tmpfs");
+	for (size_t i = 0; i < sizeof(scratch_dirs) / sizeof(scratch_dirs[0]); i++) {
+		JAIL_TRY(scratch_path(dst, scratch_dirs[i].name), scratch_dirs[i].name);
+		/* chmod, because mkdir's mode passes through the umask. */
+		JAIL_TRY(mkdir(dst, 0700), scratch_dirs[i].name);
+		JAIL_TRY(chmod(dst, scratch_dirs[i].mode), scratch_dirs[i].name);
+	}
+	return 0;
+}
+
+/* Bind the scratch directory name at path (a bind keeps nosuid, nodev). */
+static int scratch_bind(const char *name, const char *path, const char **what)
+{
+	char src[PATH_BUF], dst[PATH_BUF];
+
+	JAIL_TRY(scratch_path(src, name), path);
+	JAIL_TRY(in_root(dst, path), path);
+	JAIL_TRY(mkdir_p(dst, 0755), path);
+	JAIL_TRY(mount(src, dst, NULL, MS_BIND, NULL), path);
+	return 0;
+}
+
+/* A session's host copies files through the tmpfs's root (rwc->scratch_fd). */
+static int scratch_unstage(const struct jail_plan *plan, struct jail_rwc_fds *rwc,
+			   const char **what)
+{
+	char dst[PATH_BUF];
+
+	JAIL_TRY(in_root(dst, SCRATCH_STAGE), "scratch staging");
+	if (plan->session)
+		JAIL_TRY(rwc->scratch_fd = open(dst, O_PATH | O_DIRECTORY | O_CLOEXEC),
+			 "scratch root");
+	JAIL_TRY(umount2(dst, MNT_DETACH), "detach the scratch tmpfs");
+	JAIL_TRY(rmdir(dst), "scratch staging");
+	return 0;
+}
+
 static int build_dev(const struct jail_plan *plan, const char **what)
 {
 	static const char *const nodes[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random",
@@ -225,7 +318,7 @@ static int build_dev(const struct jail_plan *plan, const char **what)
 		JAIL_TRY(in_root(dst, links[i][1]), links[i][1]);
 		JAIL_TRY(symlink(links[i][0], dst), links[i][1]);
 	}
-	return mount_tmpfs("/dev/shm", plan->tmpfs_opts, what);
+	return scratch_bind("shm", "/dev/shm", what);
 }
 
 /*
@@ -446,16 +539,15 @@ int jail_build_root(const struct jail_plan *plan, const int *fds, struct jail_rw
 	JAIL_TRY(sethostname("brig", 4), "sethostname");
 	JAIL_TRY(mount("brig-root", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755"),
 		 "mount root tmpfs");
-	if ((rc = mount_tmpfs("/tmp", plan->tmpfs_opts, what)) < 0)
-		return rc;
-	if ((rc = mount_tmpfs(JAIL_HOME, plan->home_opts, what)) < 0)
+	if ((rc = scratch_stage(plan, what)) < 0 || (rc = scratch_bind("tmp", "/tmp", what)) < 0 ||
+	    (rc = scratch_bind("home", JAIL_HOME, what)) < 0)
 		return rc;
 	if (plan->session && (rc = mount_tmpfs("/run/brig", plan->run_opts, what)) < 0)
 		return rc;
 	if ((rc = build_binds(plan, fds, rwc, what)) < 0)
 		return rc;
 	if ((rc = write_files(plan, what)) < 0 || (rc = build_dev(plan, what)) < 0 ||
-	    (rc = build_proc(plan, what)) < 0)
+	    (rc = scratch_unstage(plan, rwc, what)) < 0 || (rc = build_proc(plan, what)) < 0)
 		return rc;
 	return pivot(what);
 }

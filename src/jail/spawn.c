@@ -68,15 +68,16 @@ static void ctl_send(int ctl, int kind, int value, const char *what)
  * socket bound to the jail's network namespace, to measure the jail without
  * a cgroup; then the fds of the overlay binds (struct jail_rwc_fds).  The
  * first two are opened here, after the pivot, so they name the jail's own
- * instances.  Then the egress proxy's listener, when the plan has one.
- * value says which of those three arrive (bit 0 /proc, bit 1 the diag
- * socket, bit 2 the listener); every fd after them belongs to the overlays.
+ * instances.  Then the egress proxy's listener, when the plan has one, and
+ * a session's scratch root.  value says which of those four arrive (bit 0
+ * /proc, bit 1 the diag socket, bit 2 the listener, bit 3 the scratch
+ * root); every fd after them belongs to the overlays.
  */
 static void send_ready(int ctl, const struct jail_rwc_fds *rwc)
 {
 	int own[2] = {open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC),
 		      socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)};
-	int sent[3 + JAIL_MAX_HANDED];
+	int sent[4 + JAIL_MAX_HANDED];
 	char cbuf[CMSG_SPACE(sizeof(sent))];
 	struct jail_ctl_msg m;
 	struct iovec iov = {&m, sizeof(m)};
@@ -90,9 +91,12 @@ static void send_ready(int ctl, const struct jail_rwc_fds *rwc)
 		if (own[i] >= 0)
 			sent[n++] = own[i];
 	}
-	m.value = (own[0] >= 0) | (own[1] >= 0) << 1 | (rwc->listen_fd >= 0) << 2;
+	m.value = (own[0] >= 0) | (own[1] >= 0) << 1 | (rwc->listen_fd >= 0) << 2 |
+		  (rwc->scratch_fd >= 0) << 3;
 	if (rwc->listen_fd >= 0)
 		sent[n++] = rwc->listen_fd;
+	if (rwc->scratch_fd >= 0)
+		sent[n++] = rwc->scratch_fd;
 	for (int i = 0; i < rwc->n; i++)
 		sent[n++] = rwc->fds[i];
 	if (n) {
@@ -119,7 +123,9 @@ static void close_rwc(struct jail_rwc_fds *rwc)
 	rwc->n = 0;
 	if (rwc->listen_fd >= 0)
 		close(rwc->listen_fd);
-	rwc->listen_fd = -1;
+	if (rwc->scratch_fd >= 0)
+		close(rwc->scratch_fd);
+	rwc->listen_fd = rwc->scratch_fd = -1;
 }
 
 static __attribute__((noreturn)) void child_fail(int ctl, const char *what, int err)
@@ -568,6 +574,7 @@ static pid_t fork_warm(const struct jail_plan **plan, int *ctl, struct jail_plan
 	for (int i = 0; i < rwc->n; i++)
 		lift(&rwc->fds[i]);
 	lift(&rwc->listen_fd);
+	lift(&rwc->scratch_fd);
 	/* What the handlers open must not land on 0-3, the guest's stdio. */
 	while (nheld < 4 && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) {
 		if (fd > 3) {
@@ -630,7 +637,7 @@ static int init_run(const struct jail_plan *plan, int ctl, bool warm, struct jai
 
 int jail_init(const struct jail_plan *plan, int ctl, bool born_inside, bool warm, bool by_signal)
 {
-	struct jail_rwc_fds rwc = {.n = 0, .listen_fd = -1};
+	struct jail_rwc_fds rwc = {.n = 0, .listen_fd = -1, .scratch_fd = -1};
 
 	init_begin(plan, ctl);
 	init_join(plan, ctl, born_inside);
@@ -641,7 +648,7 @@ int jail_init(const struct jail_plan *plan, int ctl, bool born_inside, bool warm
 int jail_init_primed(const struct jail_plan *tmpl, int zctl,
 		     int (*take)(void *arg, const struct jail_plan **plan, int *ctl), void *arg)
 {
-	struct jail_rwc_fds rwc = {.n = 0, .listen_fd = -1};
+	struct jail_rwc_fds rwc = {.n = 0, .listen_fd = -1, .scratch_fd = -1};
 	const struct jail_plan *plan;
 	char maps;
 	int ctl;
@@ -727,7 +734,7 @@ int jail_spawn(const struct jail_plan *plan, struct jail_proc *out, char *err, s
 	bool born_inside, main_thread = (pid_t)syscall(SYS_gettid) == getpid();
 	pid_t pid;
 
-	out->proc_fd = out->diag_fd = out->listen_fd = -1;
+	out->proc_fd = out->diag_fd = out->listen_fd = out->scratch_fd = -1;
 	out->nrwc_fds = 0;
 	out->warm = false;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0) {
@@ -787,6 +794,8 @@ static void take_ready_fds(struct jail_proc *p, const struct jail_ctl_msg *m, co
 		p->diag_fd = fds[i++];
 	if ((m->value & 4) && i < n)
 		p->listen_fd = fds[i++];
+	if ((m->value & 8) && i < n)
+		p->scratch_fd = fds[i++];
 	for (; i < n && p->nrwc_fds < JAIL_MAX_HANDED; i++)
 		p->rwc_fds[p->nrwc_fds++] = fds[i];
 	for (; i < n; i++)
@@ -797,7 +806,7 @@ static void take_ready_fds(struct jail_proc *p, const struct jail_ctl_msg *m, co
  * did not arrive whole, or fds were lost on the way. */
 static int recv_ready(struct jail_proc *p, struct jail_ctl_msg *m)
 {
-	int fds[3 + JAIL_MAX_HANDED];
+	int fds[4 + JAIL_MAX_HANDED];
 	char cbuf[CMSG_SPACE(sizeof(fds))];
 	struct iovec iov = {m, sizeof(*m)};
 	struct msghdr mh = {
@@ -904,6 +913,8 @@ int jail_reap(struct jail_proc *p, int *guest_status, uint64_t *cpu_us)
 		close(p->diag_fd);
 	if (p->listen_fd >= 0)
 		close(p->listen_fd);
-	p->pidfd = p->ctl_fd = p->proc_fd = p->diag_fd = p->listen_fd = -1;
+	if (p->scratch_fd >= 0)
+		close(p->scratch_fd);
+	p->pidfd = p->ctl_fd = p->proc_fd = p->diag_fd = p->listen_fd = p->scratch_fd = -1;
 	return 0;
 }

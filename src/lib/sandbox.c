@@ -302,6 +302,16 @@ int sandbox_commit(struct sandbox *r, brig_result *res)
 	return commit_report(r, res, rc, msg);
 }
 
+/* One page past the end of a tmpfs of size tmp (which counts whole pages). */
+static uint64_t fsize_cap(uint64_t tmp)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+
+	if (tmp > UINT64_MAX - 2 * page)
+		return UINT64_MAX;
+	return (tmp + page - 1) / page * page + page;
+}
+
 static void plan_limits(struct sandbox *r)
 {
 	struct jail_plan *p = &r->plan;
@@ -309,10 +319,7 @@ static void plan_limits(struct sandbox *r)
 
 	/* nr_inodes: an empty file costs about a kilobyte of unreclaimable
 	 * kernel memory that size= does not count. */
-	snprintf(p->tmpfs_opts, sizeof(p->tmpfs_opts),
-		 "size=%" PRIu64 ",nr_inodes=%" PRIu64 ",mode=1777", r->lim.tmp_bytes,
-		 r->lim.tmp_inodes);
-	snprintf(p->home_opts, sizeof(p->home_opts),
+	snprintf(p->scratch_opts, sizeof(p->scratch_opts),
 		 "size=%" PRIu64 ",nr_inodes=%" PRIu64 ",mode=755,uid=%d,gid=%d", r->lim.tmp_bytes,
 		 r->lim.tmp_inodes, JAIL_UID, JAIL_GID);
 	/* Snapshot copies of /tmp and the home directory, in sessions. */
@@ -327,7 +334,10 @@ static void plan_limits(struct sandbox *r)
 	p->rl.msgqueue = JAIL_MSGQUEUE_BYTES;
 	/* Memory no process owns, which only a memory cgroup would charge. */
 	p->bpf_memguard = cg->memory ? NULL : &jail_seccomp_memguard;
-	p->rl.fsize_bytes = r->lim.tmp_bytes;
+	/* Above the scratch tmpfs's size, so that a file filling it gets
+	 * ENOSPC, as a full disk does, not EFBIG (and bash SIGXFSZ); it still
+	 * bounds one file in a rw mount. */
+	p->rl.fsize_bytes = fsize_cap(r->lim.tmp_bytes);
 	/* A per-process backstop; the monitor enforces the tree-wide figure. */
 	if (r->lim.cpu_timeout_ms)
 		p->rl.cpu_seconds = r->lim.cpu_timeout_ms / 1000 + 2;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -19,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "host/tree_copy.h"
 #include "lib/proto.h"
 #include "lib/sandbox.h"
 
@@ -828,4 +830,59 @@ void brig_snapshot_free(brig_snapshot *snap)
 		pthread_mutex_unlock(&s->lock);
 	}
 	free(snap);
+}
+
+/* ------------------------------------------------------------- file copies */
+
+static void lock_pair(brig_session *a, brig_session *b)
+{
+	/* Always in the same order: two copies between a pair never deadlock. */
+	if ((uintptr_t)a > (uintptr_t)b) {
+		brig_session *t = a;
+
+		a = b;
+		b = t;
+	}
+	pthread_mutex_lock(&a->lock);
+	pthread_mutex_lock(&b->lock);
+}
+
+static int copy_files(brig_session *dst, brig_session *src, char *msg, size_t len)
+{
+	static const struct tree_dir trees[] = {{"tmp", "/tmp"}, {"home", JAIL_HOME}};
+	int rc;
+
+	bool dst_gone = dst->ended || dst->m.exited, src_gone = src->ended || src->m.exited;
+
+	if (dst_gone || src_gone) {
+		snprintf(msg, len, "the %s session has ended", dst_gone ? "destination" : "source");
+		return BRIG_E_CONSUMED;
+	}
+	if (dst->sb.proc.scratch_fd < 0 || src->sb.proc.scratch_fd < 0) {
+		snprintf(msg, len, "the jail did not hand over its files");
+		return BRIG_E_INTERNAL;
+	}
+	rc = tree_replace(src->sb.proc.scratch_fd, dst->sb.proc.scratch_fd, trees, 2,
+			  dst->sb.plan.host_uid, dst->sb.plan.host_gid, msg, len);
+	if (rc == -ENOSPC || rc == -EDQUOT)
+		return BRIG_E_LIMIT;
+	return rc == 0 ? BRIG_OK : BRIG_E_INTERNAL;
+}
+
+int brig_session_copy_files(brig_session *dst, brig_session *src, char **why)
+{
+	char msg[PATH_MAX + 128] = "";
+	int rc;
+
+	if (why)
+		*why = NULL;
+	if (!dst || !src || dst == src)
+		return BRIG_E_INVAL;
+	lock_pair(dst, src);
+	rc = copy_files(dst, src, msg, sizeof(msg));
+	pthread_mutex_unlock(&src->lock);
+	pthread_mutex_unlock(&dst->lock);
+	if (rc && why)
+		*why = strdup(msg);
+	return rc;
 }

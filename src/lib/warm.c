@@ -310,7 +310,7 @@ static int request(struct warm_zygote *z, int lang, const struct jail_plan *plan
 		out->pid = r.pid;
 		out->pidfd = pidfd;
 		out->ctl_fd = ctl[0];
-		out->proc_fd = out->diag_fd = out->listen_fd = -1;
+		out->proc_fd = out->diag_fd = out->listen_fd = out->scratch_fd = -1;
 		out->nrwc_fds = 0;
 		out->warm = true;
 		ctl[0] = -1;

@@ -213,6 +213,23 @@ static PyObject *session_unload(SessionObject *self, PyObject *unused)
 	return PyLong_FromLong(rc);
 }
 
+/* copy_files_from(src) -> (rc, why or None): this session's files become src's. */
+static PyObject *session_copy_files_from(SessionObject *self, PyObject *args)
+{
+	SessionObject *src;
+	char *why = NULL;
+	PyObject *out;
+	int rc;
+
+	if (!usable(self) || !PyArg_ParseTuple(args, "O!", &PyglueSessionType, &src) ||
+	    !usable(src))
+		return NULL;
+	PYGLUE_NOGIL(rc = brig_session_copy_files(self->s, src->s, &why));
+	out = Py_BuildValue("(iz)", rc, why);
+	free(why);
+	return out;
+}
+
 static PyObject *session_interrupt(SessionObject *self, PyObject *unused)
 {
 	if (self->s)
@@ -271,6 +288,8 @@ static PyMethodDef session_methods[] = {
      "call_handler(name, event_json, wall_ms=0, cpu_ms=0, gc=True) -> (rc, json, result)"},
     {"load", (PyCFunction)session_load, METH_NOARGS, "load() -> (rc, None, result JSON)"},
     {"unload", (PyCFunction)session_unload, METH_NOARGS, "unload() -> rc"},
+    {"copy_files_from", (PyCFunction)session_copy_files_from, METH_VARARGS,
+     "copy_files_from(src) -> (rc, why)"},
     {"add_handler", (PyCFunction)session_add_handler, METH_VARARGS, "add_handler(name, code)"},
     {"remove_handler", (PyCFunction)session_remove_handler, METH_VARARGS,
      "remove_handler(name) -> rc"},

@@ -286,8 +286,8 @@ def test_fork_is_independent():
 
 
 def test_fork_copies_the_files_as_they_are():
-    """fork streams a tar the driver writes itself: types, modes, hard
-    links, empty directories, a large file and names that need pax."""
+    """fork copies the tree as it is: types, modes, hard
+    links, empty directories, a large file, long and non-ASCII names."""
     with Sandbox() as parent:
         r = parent.commands.run(
             "mkdir -p d/empty ro; head -c 3000000 /dev/urandom > big; echo h > h1; ln h1 h2;"
@@ -308,7 +308,7 @@ def test_fork_copies_the_files_as_they_are():
 
 
 def test_fork_and_export_fail_cleanly_when_a_file_cannot_be_read():
-    """The parent's tar stops half way (a file it may not read): fork and
+    """A file the parent may not read stops the copy half way: fork and
     export_state raise, the half-made child is gone, and both work again
     once the file is readable."""
     with Sandbox() as parent:
@@ -419,9 +419,20 @@ def test_fs_limit_gives_enospc():
         with pytest.raises(SandboxError) as e:
             s.files.write("/home/user/b", b"x" * (600 << 10))
         assert "ENOSPC" in str(e.value)
-        r = s.commands.run("for i in 1 2 3; do head -c 600000 /dev/zero > /tmp/f$i || exit 9; done")
-        assert r.exit_code == 9 and "No space left" in r.stderr
+        # The limit is a total: /tmp holds what /home/user left, no more.
+        r = s.commands.run("head -c 600000 /dev/zero > /tmp/f; echo $?; stat -c %s /tmp/f")
+        assert r.stdout.split()[0] == "1" and "No space left" in r.stderr, r
+        assert int(r.stdout.split()[1]) < (1 << 20) - (600 << 10)
         assert s.commands.run("echo fine").stdout == "fine\n"
+
+
+def test_one_file_past_fs_limit_gets_enospc_not_efbig():
+    with Sandbox(fs_limit_bytes=1 << 20) as s:
+        r = s.commands.run("head -c 3000000 /dev/zero > /home/user/big; echo rc=$?")
+        assert "rc=1" in r.stdout and "No space left" in r.stderr, r
+        with pytest.raises(SandboxError) as e:
+            s.files.write("/dev/shm/big", bytes(2 << 20))
+        assert "ENOSPC" in str(e.value)
 
 
 def test_run_code_session(sb):

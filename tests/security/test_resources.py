@@ -131,7 +131,30 @@ def test_one_large_file_is_refused():
     res, rc = run("open('/tmp/big', 'wb').write(b'a' * (4 << 20))", "python", "--tmp-size", "1m")
     assert rc == 137
     assert res["limit"] == "disk" and res["error"] == "ERR_LIMIT", describe(res)
-    assert "File too large" in res["stderr"] or "No space left" in res["stderr"]
+    # A full disk, as for many files: RLIMIT_FSIZE sits past the tmpfs's end.
+    assert "No space left" in res["stderr"], describe(res)
+
+
+SPREAD = GUEST_PRELUDE + r'''
+import os
+total, failure = 0, None
+try:
+    for i in range(100):
+        for d in ("/tmp", "/home/user", "/dev/shm"):
+            with open("%s/part-%d" % (d, i), "wb") as f:
+                f.write(b"z" * (128 << 10))
+            total += 128 << 10
+except OSError as e:
+    failure = errname(e)
+print(json.dumps([total, failure]))
+'''
+
+
+def test_tmp_size_bounds_all_scratch_directories_together():
+    written, failure = guest_json(SPREAD, "--tmp-size", "2m")
+    assert failure == "ENOSPC"
+    # One limit for all three: each alone would have taken 2 MiB.
+    assert 1 << 20 < written <= 2 << 20
 
 
 def test_disk_fill_does_not_touch_the_host():

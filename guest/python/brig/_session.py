@@ -188,20 +188,14 @@ def _copy_state(folder):
     return trees
 
 
-def _in_use(path):
-    """Inodes in use on the tmpfs at path: 1 when it holds nothing but its root."""
-    st = os.statvfs(path)
-    return st.f_files - st.f_ffree
-
-
 def _restore_state(trees):
-    """Put the snapshot's files back.  Each tree is its own tmpfs, so when
-    the snapshot's was empty and the live one uses one inode (its root), it
-    is empty too and nothing is copied: the usual case, two syscalls."""
+    """Put the snapshot's files back.  When the snapshot's tree was empty
+    and the live one is too, nothing is copied: the usual case."""
     for dst, src, empty, mode in trees:
-        if not (empty and _in_use(dst) == 1):
+        os.chmod(dst, mode)  # first: the guest may have made it unreadable
+        if not (empty and not os.listdir(dst)):
             _replace_tree(dst, src)
-        os.chmod(dst, mode)
+            os.chmod(dst, mode)  # copytree gave it the copy's
 
 
 def _replace_tree(dst, src):
@@ -273,7 +267,7 @@ def _rehearse():
     _proto.parse_msg(_proto._u32(1) + _proto._u32(len(text)) + text)
     _proto.channel.buf.find(b"0" * 32)
     for dst, _name in _TREES:
-        _in_use(dst)
+        os.listdir(dst)
         os.stat(dst)
     _flush()
     _proto.channel.msg_frame(_proto.DONE, 1, {"ok": True, "pid": os.getpid(), "loaded": True})
