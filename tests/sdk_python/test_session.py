@@ -196,3 +196,14 @@ with brig.Session(timeout=600) as s:
         print("poisoned")
 """)
     assert out == "interrupted\nTrue\npoisoned\n", out
+
+
+def test_ctrl_c_interrupts_a_js_session():
+    out = run_ctrl_c(r"""
+with brig.Session("js", timeout=60) as s:
+    s.exec("var kept = 'yes'")
+    print(ctrl_c(s.exec, "while (true) {}"))
+    print(s.poisoned)
+    print(s.exec("console.log(kept)").stdout, end="")
+""")
+    assert out == "interrupted\nFalse\nyes\n", out
