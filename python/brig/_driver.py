@@ -243,11 +243,13 @@ class _Stream:
         return self.out
 
 
-def _exchange(rec, token, deadline):
+def _exchange(rec, token, deadline, on_cancel=None):
     """Collect the command's output and its status message, serving
     extensions meanwhile.  The message is b"D<code>\\n<state>" (b"X..." when
     bash exited), b"" when bash died without one, None at the deadline or
-    when the host cancels (rec["cancelled"])."""
+    when the host cancels (rec["cancelled"]).  on_cancel(rec), when given,
+    lets the command stop by itself first: the wait goes on until the
+    deadline it returns."""
     proc = rec["proc"]
     host = HOST["conn"]
     rec["cancelled"] = False
@@ -270,7 +272,10 @@ def _exchange(rec, token, deadline):
             cancel = _host_cancels()
             if cancel:
                 rec["cancelled"] = True
-                break
+                if on_cancel is None:
+                    break
+                deadline, host = on_cancel(rec), None
+                continue
             if cancel is None:
                 host = None
             continue
@@ -358,17 +363,27 @@ function readMsg() {
   const n = readFull(Buffer.alloc(4)).readUInt32LE(0);
   return readFull(Buffer.alloc(n)).toString();
 }
+// SIGINT (Ctrl-C on the host) interrupts a script (breakOnSigint) or the
+// await of its promise; code running from the event loop ignores it.
+let onSigint = null;
+process.on('SIGINT', () => onSigint && onSigint());
+function interrupted() {
+  return new Promise((_, reject) => {
+    onSigint = () => reject(new Error('Script execution interrupted.'));
+  });
+}
 (async () => {
   for (;;) {
     const tok = readMsg(), code = readMsg();
     let rc = 0;
     try {
-      const r = vm.runInThisContext(code, {filename: '<run_code>'});
-      if (r && typeof r.then === 'function') await r;
+      const r = vm.runInThisContext(code, {filename: '<run_code>', breakOnSigint: true});
+      if (r && typeof r.then === 'function') await Promise.race([r, interrupted()]);
     } catch (e) {
       rc = 1;
       process.stderr.write(String(e && e.stack || e) + '\n');
     }
+    onSigint = null;
     process.stdout.write(tok);
     process.stderr.write(tok);
     fs.writeSync(CTL, 'D' + rc + '\n\0');
@@ -376,6 +391,8 @@ function readMsg() {
 })();
 """
 JS = {"proc": None, "cmd": -1, "ctl": -1, "ctlbuf": b""}
+# How long node has to stop by itself after a cancel before it is killed.
+JS_GRACE = 2.0
 
 
 def _start_node():
@@ -393,12 +410,22 @@ def _start_node():
     JS.update(proc=proc, cmd=cmd_w, ctl=ctl_r, ctlbuf=b"")
 
 
+def _interrupt_node(rec):
+    """Ctrl-C for node: SIGINT ends the script (or the await) and keeps the
+    context, if it comes back in time."""
+    try:
+        os.kill(rec["proc"].pid, signal.SIGINT)
+    except OSError:
+        pass
+    return time.monotonic() + JS_GRACE
+
+
 def js(ev):
     """Run JavaScript in the sandbox's node session."""
     import struct
 
     t0 = time.monotonic()
-    HOST["seq"] = None
+    HOST["seq"] = ev.get("seq")
     if JS["proc"] is None or JS["proc"].poll() is not None:
         _end(JS)
         _start_node()
@@ -410,17 +437,24 @@ def js(ev):
     except BrokenPipeError:
         pass
     timeout = ev.get("timeout_ms") or 0
-    msg, out, err = _exchange(JS, token.encode(), t0 + timeout / 1000.0 if timeout else None)
+    msg, out, err = _exchange(JS, token.encode(), t0 + timeout / 1000.0 if timeout else None,
+                              _interrupt_node)
+    # Timed out, or cancelled by the host (Ctrl-C) and still running after
+    # the grace: node is killed with its context's declarations, and the
+    # next call starts a new one.
+    cancelled = JS["cancelled"]
+    timed_out = msg is None and not cancelled
     if msg:
         code = int(msg.partition(b"\n")[0][1:] or b"1")
     else:
         proc = JS["proc"]
         _end(JS)
         rc = proc.returncode
-        code = 124 if msg is None else (128 - rc if rc < 0 else rc)
-    errtext = err.text() + ("timed out after %d ms\n" % timeout if msg is None else "")
+        code = 130 if cancelled else 124 if timed_out else (128 - rc if rc < 0 else rc)
+    errtext = err.text() + ("timed out after %d ms\n" % timeout if timed_out else "")
     return {"stdout": out.text(), "stderr": errtext, "exit_code": code,
-            "execution_time_ms": (time.monotonic() - t0) * 1000.0, "timed_out": msg is None}
+            "execution_time_ms": (time.monotonic() - t0) * 1000.0, "timed_out": timed_out,
+            "cancelled": cancelled}
 
 
 # ---------------------------------------------------------------- files

@@ -662,13 +662,13 @@ class Sandbox:
         return r
 
     def _call_cancellable(self, event: Dict[str, Any], timeout_ms: int) -> Dict[str, Any]:
-        """_call, where Ctrl-C cancels only the command: the call runs on a
-        thread with SIGINT blocked (_command_thread), and on KeyboardInterrupt the main thread
-        tells the driver (the command's number on the session's control
-        connection),
-        which kills the command and answers; then KeyboardInterrupt is
-        raised.  A driver that does not answer within 10 s is interrupted
-        like any session call (the sandbox is then poisoned)."""
+        """_call, where Ctrl-C cancels only the shell command or JavaScript
+        call: the call runs on a thread with SIGINT blocked
+        (_command_thread), and on KeyboardInterrupt the main thread tells
+        the driver (event["seq"] on the session's control connection),
+        which stops it and answers; then KeyboardInterrupt is raised.  A
+        driver that does not answer within 10 s is interrupted like any
+        session call (the sandbox is then poisoned)."""
         ctl = getattr(self._session, "ctl", None)
         if ctl is None or threading.current_thread() is not threading.main_thread():
             return self._call(event, timeout_ms)
@@ -719,6 +719,16 @@ class Sandbox:
         Python one kills the sandbox's session, after which calls raise
         SandboxError (ERR_POISONED) until restore() of a snapshot.
 
+        Ctrl-C (SIGINT on the main thread) interrupts the code the way the
+        language does (Python: KeyboardInterrupt in the sandbox; node: the
+        script or the await of its promise is interrupted) and raises
+        KeyboardInterrupt; the sandbox stays usable with its state.  Code
+        still running 2 s later (it caught KeyboardInterrupt, or is a JS
+        loop run from the event loop) is killed: a JavaScript call with its
+        node session (the next call starts a new one), a Python call with
+        the sandbox's session (poisoned as above); KeyboardInterrupt is
+        raised all the same.
+
         JavaScript state is lost on snapshot(), restore(), fork() and
         import_state(): the session is one node process, which those end;
         the next JavaScript call starts a new one.  Python state survives
@@ -727,8 +737,8 @@ class Sandbox:
         if not isinstance(code, str):
             raise TypeError("code must be a str")
         if language in ("js", "javascript"):
-            r = self._call({"op": "js", "code": code, "timeout_ms": self._timeout_ms},
-                           self._timeout_ms)
+            r = self._call_cancellable({"op": "js", "code": code, "timeout_ms": self._timeout_ms,
+                                        "seq": next(self._seq)}, self._timeout_ms)
             return CommandResult(r["stdout"], r["stderr"], r["exit_code"],
                                  r["execution_time_ms"], r["timed_out"])
         if language not in ("python", "py"):

@@ -41,7 +41,16 @@ class Session:
     memory, allow_hosts, mounts, kv, functions, on_stdout...), fixed for its
     life.  A call killed by its timeout, a limit or interrupt() poisons the
     session: later calls raise PoisonedError until restore() or close().
-    Use it as a context manager to close it."""
+    Use it as a context manager to close it.
+
+    Ctrl-C (SIGINT on the main thread) during a call asks the guest to stop
+    the way the language stops on Ctrl-C (Python raises KeyboardInterrupt
+    in the guest, Node interrupts the script) and then raises
+    KeyboardInterrupt; the session stays usable, its state as the guest
+    left it.  Guest code still running 2 s later (it caught
+    KeyboardInterrupt, or cannot be interrupted so), or at a second Ctrl-C,
+    is killed: KeyboardInterrupt all the same, and the session is
+    poisoned."""
 
     def __init__(self, lang: str = "python", **settings: Any) -> None:
         try:
@@ -68,7 +77,8 @@ class Session:
              cpu_timeout_ms: int = 0, interactive: bool = False) -> Result:
         """Run code in the session.  An uncaught exception is not an error
         of the call (traceback on stderr, exit code 1); a timeout, limit or
-        interrupt raises CancelledError/LimitError and poisons the session."""
+        interrupt() raises CancelledError/LimitError and poisons the
+        session.  Ctrl-C raises KeyboardInterrupt (see the class)."""
         data = code.encode() if isinstance(code, str) else bytes(code)
         rc, _, res = self._s.exec(data, wall_clock_timeout_ms, cpu_timeout_ms, interactive)
         if rc != 0:
@@ -95,8 +105,9 @@ class Session:
         """Call handler name with event (JSON-able) and return its result.
         Handlers added since the last call are loaded first.  Raises
         NotFoundError (no such handler), GuestAbortError (the handler
-        raised), CancelledError (timeout, interrupt; the session is then
-        poisoned), PoisonedError."""
+        raised), CancelledError (timeout, interrupt(); the session is then
+        poisoned), PoisonedError, and KeyboardInterrupt on Ctrl-C (see the
+        class)."""
         if not self._loaded:
             rc, _, res = self._s.load()
             if rc != 0:

@@ -103,7 +103,9 @@ static PyObject *executor_run(ExecutorObject *self, PyObject *args)
 	job.code = code;
 	job.len = (size_t)len;
 	job.opts = &o.opts;
-	if (pyglue_blocking(run_job_main, &job, run_job_cancel, cancel) == 0)
+	/* A one-shot run keeps nothing worth saving: Ctrl-C kills it at once. */
+	if (pyglue_blocking(run_job_main, &job,
+			    &(struct pyglue_cancel){.hard = run_job_cancel, .arg = cancel}) == 0)
 		out = job.result ? pyglue_result_json(job.result) : PyErr_NoMemory();
 out:
 	brig_result_free(job.result);

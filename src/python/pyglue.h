@@ -16,13 +16,27 @@
 	} while (0)
 
 /*
+ * How pyglue_blocking stops its work when a signal handler raises (Ctrl-C).
+ * soft (may be NULL) asks the work to stop and leaves what it ran on usable,
+ * which it may ignore; hard ends it for sure.  hard follows soft when the
+ * work is still running grace_ms later, or at once on a second raise.
+ * Without soft, hard is called on the first raise.
+ */
+struct pyglue_cancel {
+	void (*soft)(void *);
+	void (*hard)(void *);
+	void *arg;
+	int grace_ms;
+};
+
+/*
  * Run fn(arg) with the GIL released.  On the main thread it runs on a helper
  * thread that blocks SIGINT, while this thread waits for it and handles
- * Python's signals: when a handler raises (Ctrl-C: KeyboardInterrupt),
- * cancel(carg) ends the work, and once fn returned this returns -1 with the
+ * Python's signals: when a handler raises (Ctrl-C: KeyboardInterrupt), c
+ * stops the work, and once fn returned this returns -1 with the first
  * exception set.  0 when fn ran to its end.
  */
-int pyglue_blocking(void (*fn)(void *), void *arg, void (*cancel)(void *), void *carg);
+int pyglue_blocking(void (*fn)(void *), void *arg, const struct pyglue_cancel *c);
 
 /*
  * What a run or a session is built from: a settings dict of the Python layer

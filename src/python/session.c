@@ -81,6 +81,19 @@ static PyObject *session_close(SessionObject *self, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
+/*
+ * Ctrl-C during a call: a break first, which stops the guest the way Ctrl-C
+ * stops the language and leaves the session usable; code that outlives it
+ * by this long (it caught KeyboardInterrupt, or cannot be interrupted so)
+ * is killed, which poisons the session.
+ */
+#define BREAK_GRACE_MS 2000
+
+static void break_cb(void *p)
+{
+	brig_session_break(p);
+}
+
 static void interrupt_cb(void *p)
 {
 	brig_session_interrupt(p);
@@ -121,12 +134,13 @@ static void load_main(void *p)
 /* Run job on the session; (rc, result_json or None, result JSON or None). */
 static PyObject *session_call(SessionObject *self, void (*fn)(void *), struct call_job *j)
 {
+	struct pyglue_cancel cancel = {break_cb, interrupt_cb, self->s, BREAK_GRACE_MS};
 	PyObject *out = NULL, *res;
 	int rc;
 
 	j->s = self->s;
 	self->busy++;
-	rc = pyglue_blocking(fn, j, interrupt_cb, self->s);
+	rc = pyglue_blocking(fn, j, &cancel);
 	self->busy--;
 	if (rc == 0 && (res = pyglue_result_json(j->result)) != NULL) {
 		out = Py_BuildValue("(izN)", j->rc, j->result_json, res);

@@ -358,6 +358,56 @@ def test_ctrl_c_cancels_only_the_command():
     assert p.stdout == "interrupted\nkept\n/tmp\n0\nsession fine\n", (p.stdout, p.stderr)
 
 
+RUN_CODE_CTRL_C = r"""
+import os, signal, sys, threading
+sys.path.insert(0, sys.argv[1])
+import brig
+
+def ctrl_c(code, lang):
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        sb.run_code(code, lang)
+        print("returned")
+    except KeyboardInterrupt:
+        print("interrupted")
+    finally:
+        timer.cancel()
+
+with brig.Sandbox() as sb:
+    sb.run_code("kept = 'py'")
+    sb.run_code("var kept = 'js'", "js")
+    ctrl_c("n = 0\nwhile True:\n    n += 1\n", "python")
+    print(sb.run_code("print(kept, n > 0)").stdout, end="")
+    ctrl_c("while (true) {}", "js")
+    print(sb.run_code("console.log(kept)", "js").stdout, end="")
+    ctrl_c("new Promise(r => setTimeout(r, 600000))", "js")
+    print(sb.run_code("console.log(kept)", "js").stdout, end="")
+    # Not interruptible: node is killed, and the next call gets a new one.
+    ctrl_c("(async () => { await 0; while (true) {} })()", "js")
+    print(sb.run_code("console.log(typeof kept)", "js").stdout, end="")
+    print(sb.commands.run("echo shell fine").stdout, end="")
+"""
+
+
+def test_ctrl_c_interrupts_run_code():
+    """Ctrl-C during run_code, Python or JavaScript, interrupts the code
+    and raises KeyboardInterrupt; the sandbox goes on with its state (a JS
+    loop that does not yield to SIGINT costs only node's declarations)."""
+    import os
+    import subprocess
+    import sys
+
+    import brig
+
+    pydir = os.path.dirname(os.path.dirname(brig.__file__))
+    p = subprocess.run([sys.executable, "-c", RUN_CODE_CTRL_C, pydir], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == ("interrupted\npy True\ninterrupted\njs\ninterrupted\njs\n"
+                        "interrupted\nundefined\nshell fine\n"), (p.stdout, p.stderr)
+
+
 def test_state_transfer_channel_is_closed_to_guest_code(sb):
     """The host's transfer socket (/.brig) exists only during a transfer,
     is read-only to the guest, and a connection that does not send the

@@ -127,3 +127,83 @@ def test_cpu_timeout_gc_and_streaming():
         assert "".join(chunks) == "seen [1]\n"
         with pytest.raises(brig.CancelledError):
             s.call_handler("spin", None, cpu_timeout_ms=100, wall_clock_timeout_ms=60_000)
+
+
+# Ctrl-C runs in a child process: a SIGINT that came late must not hit
+# pytest.  ctrl_c(call, *args) sends one during the call and tells whether
+# the call raised KeyboardInterrupt.
+CTRL_C = r"""
+import os, signal, sys, threading
+sys.path.insert(0, sys.argv[1])
+import brig
+
+def ctrl_c(call, *args):
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        call(*args)
+        return "returned"
+    except KeyboardInterrupt:
+        return "interrupted"
+    finally:
+        timer.cancel()
+
+%s
+"""
+
+
+def run_ctrl_c(body):
+    import os
+    import subprocess
+    import sys
+
+    pydir = os.path.dirname(os.path.dirname(brig.__file__))
+    p = subprocess.run([sys.executable, "-c", CTRL_C % body, pydir], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def test_ctrl_c_breaks_the_call_and_keeps_the_session():
+    """Ctrl-C interrupts the guest as Python does (KeyboardInterrupt there)
+    and raises KeyboardInterrupt; the session is not poisoned and keeps its
+    globals, including what the interrupted code did."""
+    out = run_ctrl_c(r"""
+with brig.Session(timeout=60) as s:
+    s.exec("kept = 'yes'")
+    print(ctrl_c(s.exec, "n = 0\nwhile True:\n    n += 1\n"))
+    print(s.poisoned)
+    print(s.exec("print(kept, n > 0)").stdout, end="")
+    s.add_handler("spin", "def handler(e):\n    while True:\n        pass\n")
+    print(ctrl_c(s.call_handler, "spin", None))
+    print(s.poisoned)
+    print(s.exec("print(kept)").stdout, end="")
+""")
+    assert out == "interrupted\nFalse\nyes True\ninterrupted\nFalse\nyes\n", out
+
+
+def test_ctrl_c_kills_code_that_will_not_stop():
+    """Guest code that catches KeyboardInterrupt and goes on is killed after
+    the grace: KeyboardInterrupt all the same, and the session poisoned."""
+    out = run_ctrl_c(r"""
+with brig.Session(timeout=600) as s:
+    print(ctrl_c(s.exec, "while True:\n    try:\n        while True:\n            pass\n"
+                         "    except KeyboardInterrupt:\n        pass\n"))
+    print(s.poisoned)
+    try:
+        s.exec("pass")
+    except brig.PoisonedError:
+        print("poisoned")
+""")
+    assert out == "interrupted\nTrue\npoisoned\n", out
+
+
+def test_ctrl_c_interrupts_a_js_session():
+    out = run_ctrl_c(r"""
+with brig.Session("js", timeout=60) as s:
+    s.exec("var kept = 'yes'")
+    print(ctrl_c(s.exec, "while (true) {}"))
+    print(s.poisoned)
+    print(s.exec("console.log(kept)").stdout, end="")
+""")
+    assert out == "interrupted\nFalse\nyes\n", out
