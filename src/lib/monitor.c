@@ -1,6 +1,7 @@
 #include "lib/monitor.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -345,7 +346,8 @@ static int poll_timeout(const struct monitor *m, uint64_t deadline, uint64_t now
 
 	if ((m->lim->cpu_timeout_ms || !m->cg_mem) && !m->killed && t > CPU_POLL_MS)
 		t = CPU_POLL_MS;
-	return (int)t;
+	/* A wall limit of weeks would not fit poll's int: wake early instead. */
+	return t > INT_MAX ? INT_MAX : (int)t;
 }
 
 static int fill_pollfds(struct monitor *m, struct pollfd *p)
