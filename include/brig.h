@@ -790,20 +790,20 @@ void brig_snapshot_free(brig_snapshot *snap);
  * fresh one, in about the time a memcpy of them takes.  The host copies
  * them directly between the two jails' tmpfs; no guest code runs and
  * neither interpreter's state changes (/dev/shm, heaps and handlers stay as
- * they were).  The sessions may come from different executors; both must
- * not have ended, and each waits for its running call, as calls do.
- * Regular files, directories and symbolic links are copied with their
- * modes (less set-id bits) and times; hard links become separate files;
- * FIFOs, sockets and whatever is mounted under those directories are left
- * out, and no link is ever followed.  Files src's guest keeps changing
- * meanwhile are copied as found.  The copies count against dst's tmp_bytes
- * and tmp_inodes (their pages are charged to the calling process's memory
- * cgroup, not dst's).
- * Errors: BRIG_E_INVAL (NULL, or dst == src), BRIG_E_CONSUMED (either
- * ended), BRIG_E_LIMIT (dst's tmpfs is full), BRIG_E_INTERNAL (a file
- * src's guest made unreadable, a tree deeper than 128 directories); dst then
- * holds part of the copy.  why, when not NULL, receives a malloc'd message
- * on failure (NULL on success).
+ * they were).  The sessions may come from different executors, and either
+ * may have ended (its files last until brig_session_free).  A copy waits
+ * for no call: files a call or a background process changes meanwhile are
+ * copied as found in src, and replaced in dst; copies into one session
+ * take turns.  Regular files, directories and symbolic links are copied
+ * with their modes (less set-id bits) and times; hard links become
+ * separate files; FIFOs, sockets and whatever is mounted under those
+ * directories are left out, and no link is ever followed.  The copies
+ * count against dst's tmp_bytes and tmp_inodes (their pages are charged to
+ * the calling process's memory cgroup, not dst's).
+ * Errors: BRIG_E_INVAL (NULL, or dst == src), BRIG_E_LIMIT (dst's tmpfs is
+ * full), BRIG_E_INTERNAL (a file src's guest made unreadable, a tree
+ * deeper than 128 directories); dst then holds part of the copy.  why,
+ * when not NULL, receives a malloc'd message on failure (NULL on success).
  */
 int brig_session_copy_files(brig_session *dst, brig_session *src, char **why);
 

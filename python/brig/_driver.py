@@ -74,6 +74,16 @@ def _replayable(state):
 
 
 STATE = {"script": "#CWD %s\ncd -- %s\n" % (HOME, HOME)}
+# The state the host was last told of: results carry it only when it changed
+# (the host keeps it, so a fork needs no call to its parent to learn it).
+TOLD = {"script": None}
+
+
+def _news(result):
+    """result, with the shell state when the host has not seen it yet."""
+    if STATE["script"] != TOLD["script"]:
+        result["shell"] = TOLD["script"] = STATE["script"]
+    return result
 EXT = {"sock": None}
 MAX_OUT = 1 << 20
 
@@ -96,7 +106,7 @@ def setup(ev):
         s.listen(16)
         s.setblocking(False)
         EXT["sock"] = s
-    return True
+    return _news({"ok": True})
 
 
 def _recv_all(conn):
@@ -310,7 +320,7 @@ def sh(ev):
     t0 = time.monotonic()
     if "\0" in cmd:
         return {"stdout": "", "stderr": "bash: a command cannot contain NUL\n", "exit_code": 2,
-                "execution_time_ms": 0.0, "timed_out": False}
+                "execution_time_ms": 0.0, "timed_out": False, "cancelled": False}
     HOST["seq"] = ev.get("seq")
     if SH["proc"] is None or SH["proc"].poll() is not None:
         _end(SH)
@@ -338,9 +348,9 @@ def sh(ev):
     errtext = err.text()
     if timed_out:
         errtext += "command timed out after %d ms\n" % timeout
-    return {"stdout": out.text(), "stderr": errtext, "exit_code": code,
-            "execution_time_ms": (time.monotonic() - t0) * 1000.0, "timed_out": timed_out,
-            "cancelled": cancelled}
+    return _news({"stdout": out.text(), "stderr": errtext, "exit_code": code,
+                  "execution_time_ms": (time.monotonic() - t0) * 1000.0,
+                  "timed_out": timed_out, "cancelled": cancelled})
 
 
 # ---------------------------------------------------------------- JavaScript
@@ -624,7 +634,7 @@ def import_(ev):
                           p.stderr.decode("utf-8", "replace").strip()}}
     STATE["script"] = ev["shell"]
     stop()
-    return {"ok": True}
+    return _news({"ok": True})
 
 
 def handler(event):
@@ -642,6 +652,7 @@ def handler(event):
     if op == "attach":
         return attach(event)
     if op == "shell":
+        TOLD["script"] = STATE["script"]
         return {"shell": STATE["script"]}
     if op == "import":
         return import_(event)

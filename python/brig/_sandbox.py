@@ -482,7 +482,8 @@ class Sandbox:
                  memory: Optional[int] = None, allow_hosts: Sequence[str] = (),
                  host_mounts: Sequence[Sequence[str]] = (),
                  env: Optional[Mapping[str, str]] = None, max_output: int = 1 << 20,
-                 _copy_mounts_from: Optional[str] = None, _shell: Optional[str] = None) -> None:
+                 _copy_mounts_from: Optional[str] = None, _shell: Optional[str] = None,
+                 _files_from: Optional[Session] = None) -> None:
         if int(timeout_ms) <= 0 or int(fs_limit_bytes) <= 0:
             raise SandboxError(2, "EINVAL: timeout_ms and fs_limit_bytes must be positive")
         self._settings: Dict[str, Any] = dict(
@@ -493,6 +494,10 @@ class Sandbox:
         self._fs_limit = int(fs_limit_bytes)
         self._ext = {e.name: e for e in (extensions or [])}
         self._snapshots: Dict[str, Snapshot] = {}
+        # The shell state as the driver last reported it (None: unknown,
+        # ask): what a fork starts from, and what a snapshot restores.
+        self._shell: Optional[str] = None
+        self._snapshot_shells: Dict[str, Optional[str]] = {}
         self._snap_ids = itertools.count(1)
         self._seq = itertools.count(1)
         self._forks: "weakref.WeakSet[Sandbox]" = weakref.WeakSet()
@@ -523,6 +528,12 @@ class Sandbox:
                     self._fs_limit, memory, allow_hosts, host_mounts, max_output,
                     _weak_call(self._serve_extension) if self._ext else None)
             self._setup(env or {}, python_path or [], max_output, _shell)
+            if _files_from is not None:
+                # A fork's: libbrig copies them between the two jails' tmpfs.
+                try:
+                    self._session.copy_files_from(_files_from)
+                except BrigError as exc:
+                    raise SandboxError(2, "%s: %s" % (exc.code, exc.message)) from None
         except BaseException:
             self._finalizer()
             if self._session is not None:
@@ -656,7 +667,13 @@ class Sandbox:
             r = self._session.call_handler("sandbox", event,
                                            wall_clock_timeout_ms=timeout_ms + 10_000, gc=False)
         except BrigError as exc:
+            self._shell = None  # the driver may have changed it unseen
             raise SandboxError(2, "%s: %s" % (exc.code, exc.message)) from None
+        except BaseException:
+            self._shell = None
+            raise
+        if isinstance(r, dict) and "shell" in r:
+            self._shell = r["shell"]
         if isinstance(r, dict) and "error" in r:
             raise SandboxError(r["error"]["code"], r["error"]["message"])
         return r
@@ -760,6 +777,7 @@ class Sandbox:
         snap = self._snapshot()
         sid = "snap-%d" % next(self._snap_ids)
         self._snapshots[sid] = snap
+        self._snapshot_shells[sid] = self._shell
         return sid
 
     def _snapshot(self) -> Snapshot:
@@ -777,10 +795,12 @@ class Sandbox:
         snap = self._snapshots.get(snapshot_id)
         if snap is None:
             raise SandboxError(1, "ENOENT: no snapshot %r" % (snapshot_id,))
+        self._shell = None
         try:
             self._session.restore(snap)
         except BrigError as exc:
             raise SandboxError(2, "%s: %s" % (exc.code, exc.message)) from None
+        self._shell = self._snapshot_shells[snapshot_id]
 
     def export_state(self) -> bytes:
         """The files of /home/user and /tmp and the shell state, as a
@@ -804,11 +824,12 @@ class Sandbox:
         """Replace files and shell state with blob's.  The blob is validated
         fully first: a bad one raises SandboxError and changes nothing."""
         state = _state.decode(blob, self._fs_limit * 2)
-        before = self._snapshot()
+        before, shell = self._snapshot(), self._shell
         try:
             self._import(state["shell"], state["tar"])
         except BaseException:
             self._session.restore(before)
+            self._shell = shell
             raise
         finally:
             before.release()
@@ -817,17 +838,11 @@ class Sandbox:
         """An independent copy: same settings, mounts, files and shell
         state.  destroy() ends it."""
         with _SPARES.paused():
-            shell = self._call({"op": "shell"}, self._timeout_ms)["shell"]
-            child = Sandbox(**self._settings, _copy_mounts_from=self._dir, _shell=shell)
-            try:
-                # libbrig copies the files between the two jails' tmpfs.
-                child._session.copy_files_from(self._session)
-            except BrigError as exc:
-                child.destroy()
-                raise SandboxError(2, "%s: %s" % (exc.code, exc.message)) from None
-            except BaseException:
-                child.destroy()
-                raise
+            shell = self._shell
+            if shell is None:
+                shell = self._call({"op": "shell"}, self._timeout_ms)["shell"]
+            child = Sandbox(**self._settings, _copy_mounts_from=self._dir, _shell=shell,
+                            _files_from=self._session)
         self._forks.add(child)
         return child
 
@@ -841,6 +856,7 @@ class Sandbox:
         for s in self._snapshots.values():
             s.release()
         self._snapshots.clear()
+        self._snapshot_shells.clear()
         _close_session(self._session)
         self._finalizer()
 

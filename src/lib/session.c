@@ -5,6 +5,7 @@
  * what lets a poisoned session be restored.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -51,6 +52,10 @@ struct brig_session {
 	size_t nhandlers;
 	brig_snapshot *snaps[MAX_SNAPSHOTS];
 	size_t nsnaps;
+	/* The scratch tmpfs's root, kept until free (the jail's may be reaped
+	 * before), and one copy into it at a time. */
+	int scratch_fd;
+	pthread_mutex_t copy_lock;
 };
 
 void brig_call_opts_init(brig_call_opts *o)
@@ -280,6 +285,9 @@ static int start(brig_session *s, brig_result *res)
 	if (s->m.interrupt_fd < 0 || s->m.break_fd < 0)
 		return result_fail(res, BRIG_E_INTERNAL, "eventfd: %s", strerror(errno));
 	wire_monitor(s);
+	if (sb->proc.scratch_fd >= 0 &&
+	    (s->scratch_fd = fcntl(sb->proc.scratch_fd, F_DUPFD_CLOEXEC, 3)) < 0)
+		return result_fail(res, BRIG_E_INTERNAL, "dup: %s", strerror(errno));
 	s->started = true;
 	return BRIG_OK;
 }
@@ -301,6 +309,8 @@ int brig_session_new(brig_executor *ex, brig_lang lang, const brig_run_opts *opt
 		return BRIG_E_NOMEM;
 	}
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->copy_lock, NULL);
+	s->scratch_fd = -1;
 	s->sb.ex = ex, s->sb.lang = lang;
 	s->sb.proc.pidfd = s->sb.proc.ctl_fd = -1;
 	for (int i = 0; i < 4; i++)
@@ -361,6 +371,9 @@ void brig_session_free(brig_session *s)
 		free(s->handlers[i].name);
 		free(s->handlers[i].code);
 	}
+	if (s->scratch_fd >= 0)
+		close(s->scratch_fd);
+	pthread_mutex_destroy(&s->copy_lock);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -834,43 +847,15 @@ void brig_snapshot_free(brig_snapshot *snap)
 
 /* ------------------------------------------------------------- file copies */
 
-static void lock_pair(brig_session *a, brig_session *b)
-{
-	/* Always in the same order: two copies between a pair never deadlock. */
-	if ((uintptr_t)a > (uintptr_t)b) {
-		brig_session *t = a;
-
-		a = b;
-		b = t;
-	}
-	pthread_mutex_lock(&a->lock);
-	pthread_mutex_lock(&b->lock);
-}
-
-static int copy_files(brig_session *dst, brig_session *src, char *msg, size_t len)
-{
-	static const struct tree_dir trees[] = {{"tmp", "/tmp"}, {"home", JAIL_HOME}};
-	int rc;
-
-	bool dst_gone = dst->ended || dst->m.exited, src_gone = src->ended || src->m.exited;
-
-	if (dst_gone || src_gone) {
-		snprintf(msg, len, "the %s session has ended", dst_gone ? "destination" : "source");
-		return BRIG_E_CONSUMED;
-	}
-	if (dst->sb.proc.scratch_fd < 0 || src->sb.proc.scratch_fd < 0) {
-		snprintf(msg, len, "the jail did not hand over its files");
-		return BRIG_E_INTERNAL;
-	}
-	rc = tree_replace(src->sb.proc.scratch_fd, dst->sb.proc.scratch_fd, trees, 2,
-			  dst->sb.plan.host_uid, dst->sb.plan.host_gid, msg, len);
-	if (rc == -ENOSPC || rc == -EDQUOT)
-		return BRIG_E_LIMIT;
-	return rc == 0 ? BRIG_OK : BRIG_E_INTERNAL;
-}
-
+/*
+ * Neither session's call lock is taken: a copy touches no channel, only the
+ * tmpfs roots each session holds until it is freed, so it neither waits
+ * for a running call nor holds one up (the Python SDK's fork sets up the
+ * child while its files are copied).
+ */
 int brig_session_copy_files(brig_session *dst, brig_session *src, char **why)
 {
+	static const struct tree_dir trees[] = {{"tmp", "/tmp"}, {"home", JAIL_HOME}};
 	char msg[PATH_MAX + 128] = "";
 	int rc;
 
@@ -878,10 +863,16 @@ int brig_session_copy_files(brig_session *dst, brig_session *src, char **why)
 		*why = NULL;
 	if (!dst || !src || dst == src)
 		return BRIG_E_INVAL;
-	lock_pair(dst, src);
-	rc = copy_files(dst, src, msg, sizeof(msg));
-	pthread_mutex_unlock(&src->lock);
-	pthread_mutex_unlock(&dst->lock);
+	if (dst->scratch_fd < 0 || src->scratch_fd < 0) {
+		snprintf(msg, sizeof(msg), "the jail did not hand over its files");
+		rc = BRIG_E_INTERNAL;
+	} else {
+		pthread_mutex_lock(&dst->copy_lock);
+		rc = tree_replace(src->scratch_fd, dst->scratch_fd, trees, 2, dst->sb.plan.host_uid,
+				  dst->sb.plan.host_gid, msg, sizeof(msg));
+		pthread_mutex_unlock(&dst->copy_lock);
+		rc = rc == -ENOSPC || rc == -EDQUOT ? BRIG_E_LIMIT : rc ? BRIG_E_INTERNAL : BRIG_OK;
+	}
 	if (rc && why)
 		*why = strdup(msg);
 	return rc;

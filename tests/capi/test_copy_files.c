@@ -3,6 +3,8 @@
  * host, and what a guest plants in its tree (links, FIFOs, mounts, deep
  * trees) never leading that copy astray.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,14 +257,53 @@ static void limits_and_errors(void)
 	CHECK(brig_session_copy_files(NULL, src, NULL) == BRIG_E_INVAL);
 	CHECK(brig_session_copy_files(dst, NULL, NULL) == BRIG_E_INVAL);
 	CHECK(brig_session_copy_files(src, src, NULL) == BRIG_E_INVAL);
+	/* A session whose guest ended keeps its files until it is freed. */
 	ended = open_session();
 	CHECK(ended != NULL);
+	CHECK(run(ended, "open('/home/user/last', 'w').write('words')", NULL, 0) == BRIG_OK);
 	run(ended, "import os\nos._exit(0)", NULL, 0); /* the session ends */
-	CHECK(copy(dst, ended, why, sizeof(why)) == BRIG_E_CONSUMED);
-	CHECK(copy(ended, src, why, sizeof(why)) == BRIG_E_CONSUMED);
+	CHECK(run(ended, "print(1)", NULL, 0) == BRIG_E_CONSUMED);
+	CHECK(copy(dst, ended, why, sizeof(why)) == BRIG_OK);
+	CHECK(prints(dst, "import os\nprint(os.listdir('/home/user'), open('/home/user/last').read())",
+		     "['last'] words\n"));
 	brig_session_free(ended);
 	brig_session_free(dst);
 	brig_session_free(src);
+}
+
+struct busy {
+	brig_session *s;
+	atomic_bool done;
+};
+
+static void *busy_call(void *p)
+{
+	struct busy *b = p;
+
+	run(b->s, "import time\ntime.sleep(5)", NULL, 0);
+	atomic_store(&b->done, true);
+	return NULL;
+}
+
+/* A copy neither waits for a call in either session nor stops it. */
+static void copies_beside_running_calls(void)
+{
+	struct busy a = {.s = open_session()}, b = {.s = open_session()};
+	pthread_t ta, tb;
+	char why[512];
+
+	CHECK(a.s && b.s);
+	CHECK(run(a.s, "open('/tmp/from-a', 'w').write('a')", NULL, 0) == BRIG_OK);
+	CHECK(pthread_create(&ta, NULL, busy_call, &a) == 0);
+	CHECK(pthread_create(&tb, NULL, busy_call, &b) == 0);
+	usleep(300 * 1000); /* both calls are under way */
+	CHECK(copy(b.s, a.s, why, sizeof(why)) == BRIG_OK);
+	CHECK(!atomic_load(&a.done) && !atomic_load(&b.done));
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	CHECK(prints(b.s, "print(open('/tmp/from-a').read())", "a\n"));
+	brig_session_free(a.s);
+	brig_session_free(b.s);
 }
 
 int main(void)
@@ -273,6 +314,7 @@ int main(void)
 	links_are_never_followed();
 	mounts_are_left_out();
 	limits_and_errors();
+	copies_beside_running_calls();
 	brig_executor_free(ex);
 	return CHECK_DONE();
 }

@@ -285,6 +285,30 @@ def test_fork_is_independent():
             parent.files.read("/home/user/p")
 
 
+def test_fork_carries_the_shell_state_the_parent_has_now():
+    """The host keeps the parent's shell state as commands report it; a
+    restore, an import and a timed-out command must leave it true."""
+    with Sandbox(timeout_ms=2000) as sb:
+        sb.commands.run("X=1; cd /tmp")
+        snap = sb.snapshot()
+        sb.commands.run("X=2; cd /home/user")
+        sb.restore(snap)
+        child = sb.fork()
+        assert child.commands.run("echo $X; pwd").stdout == "1\n/tmp\n"
+        child.destroy()
+        blob = sb.export_state()
+        sb.commands.run("X=3")
+        sb.import_state(blob)
+        child = sb.fork()
+        assert child.commands.run("echo $X").stdout == "1\n"
+        child.destroy()
+        assert sb.commands.run("X=4; sleep 10").timed_out
+        sb.commands.run("Y=5")
+        child = sb.fork()
+        assert child.commands.run("echo $X$Y").stdout == "15\n"
+        child.destroy()
+
+
 def test_fork_copies_the_files_as_they_are():
     """fork copies the tree as it is: types, modes, hard
     links, empty directories, a large file, long and non-ASCII names."""
