@@ -264,7 +264,8 @@ static void limits_and_errors(void)
 	run(ended, "import os\nos._exit(0)", NULL, 0); /* the session ends */
 	CHECK(run(ended, "print(1)", NULL, 0) == BRIG_E_CONSUMED);
 	CHECK(copy(dst, ended, why, sizeof(why)) == BRIG_OK);
-	CHECK(prints(dst, "import os\nprint(os.listdir('/home/user'), open('/home/user/last').read())",
+	CHECK(prints(dst,
+		     "import os\nprint(os.listdir('/home/user'), open('/home/user/last').read())",
 		     "['last'] words\n"));
 	brig_session_free(ended);
 	brig_session_free(dst);
