@@ -58,8 +58,12 @@ static int open_dir(int at, const char *name)
 	return openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
-/* Remove everything in dir (on dev); mount points stay. */
-static int clear_dir(struct walk *w, int dir, int depth)
+/*
+ * Call fn for each entry of dir (but . and ..), with w->path naming it,
+ * until one fails.
+ */
+static int each_entry(struct walk *w, int dir,
+		      int (*fn)(struct walk *w, int dir, const char *name, void *arg), void *arg)
 {
 	DIR *d;
 	struct dirent *e;
@@ -71,36 +75,51 @@ static int clear_dir(struct walk *w, int dir, int depth)
 		return fail(w, errno, "cannot list");
 	}
 	while (rc == 0 && (errno = 0, e = readdir(d))) {
-		struct stat st;
 		size_t cut;
 
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		cut = path_push(w, e->d_name);
-		if (fstatat(dir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			rc = errno == ENOENT ? 0 : fail(w, errno, "cannot stat");
-		else if (!S_ISDIR(st.st_mode))
-			rc = unlinkat(dir, e->d_name, 0) < 0 && errno != ENOENT
-				 ? fail(w, errno, "cannot remove")
-				 : 0;
-		else if (st.st_dev == w->dst_dev)
-			rc = depth >= TREE_MAX_DEPTH ? fail(w, ELOOP, "too deep at") : 0;
-		if (rc == 0 && S_ISDIR(st.st_mode) && st.st_dev == w->dst_dev) {
-			int sub = open_dir(dir, e->d_name);
-
-			rc = sub < 0 ? fail(w, errno, "cannot open") : clear_dir(w, sub, depth + 1);
-			if (sub >= 0)
-				close(sub);
-			if (rc == 0 && unlinkat(dir, e->d_name, AT_REMOVEDIR) < 0 &&
-			    errno != ENOENT)
-				rc = fail(w, errno, "cannot remove");
-		}
+		rc = fn(w, dir, e->d_name, arg);
 		w->path[cut] = '\0';
 	}
 	if (rc == 0 && errno)
 		rc = fail(w, errno, "cannot list");
 	closedir(d);
 	return rc;
+}
+
+static int clear_dir(struct walk *w, int dir, int depth);
+
+/* Remove one entry of dir; a directory with its contents, unless mounted on. */
+static int clear_entry(struct walk *w, int dir, const char *name, void *arg)
+{
+	int depth = *(int *)arg, sub, rc;
+	struct stat st;
+
+	if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : fail(w, errno, "cannot stat");
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dir, name, 0) < 0 && errno != ENOENT
+			   ? fail(w, errno, "cannot remove")
+			   : 0;
+	if (st.st_dev != w->dst_dev)
+		return 0;
+	if (depth >= TREE_MAX_DEPTH)
+		return fail(w, ELOOP, "too deep at");
+	if ((sub = open_dir(dir, name)) < 0)
+		return fail(w, errno, "cannot open");
+	rc = clear_dir(w, sub, depth + 1);
+	close(sub);
+	if (rc == 0 && unlinkat(dir, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		rc = fail(w, errno, "cannot remove");
+	return rc;
+}
+
+/* Remove everything in dir (on dst's tmpfs); mount points stay. */
+static int clear_dir(struct walk *w, int dir, int depth)
+{
+	return each_entry(w, dir, clear_entry, &depth);
 }
 
 static void copy_meta(int fd, const struct stat *st)
@@ -224,30 +243,22 @@ static int copy_entry(struct walk *w, int sdir, int ddir, const char *name, int 
 	return 0; /* FIFOs, sockets and devices are not files to copy */
 }
 
+struct copy_into {
+	int ddir, depth;
+};
+
+static int copy_one(struct walk *w, int sdir, const char *name, void *arg)
+{
+	const struct copy_into *to = arg;
+
+	return copy_entry(w, sdir, to->ddir, name, to->depth);
+}
+
 static int copy_dir(struct walk *w, int sdir, int ddir, int depth)
 {
-	DIR *d;
-	struct dirent *e;
-	int rc = 0, dup_fd = dup(sdir);
+	struct copy_into to = {ddir, depth};
 
-	if (dup_fd < 0 || !(d = fdopendir(dup_fd))) {
-		if (dup_fd >= 0)
-			close(dup_fd);
-		return fail(w, errno, "cannot list");
-	}
-	while (rc == 0 && (errno = 0, e = readdir(d))) {
-		size_t cut;
-
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		cut = path_push(w, e->d_name);
-		rc = copy_entry(w, sdir, ddir, e->d_name, depth);
-		w->path[cut] = '\0';
-	}
-	if (rc == 0 && errno)
-		rc = fail(w, errno, "cannot list");
-	closedir(d);
-	return rc;
+	return each_entry(w, sdir, copy_one, &to);
 }
 
 /* Replace the contents of dst_root/t->dir with a copy of src_root/t->dir's. */
