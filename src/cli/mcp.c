@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/hostfn_cmd.h"
+#include "cli/mcp_inbox.h"
 #include "cli/serve.h"
 #include "cli/serve_load.h"
 
@@ -37,6 +38,7 @@ struct mcp {
 	brig_limits ceiling;
 	uint32_t max_sessions;
 	struct serve_sessions sessions;
+	struct mcp_inbox *inbox;
 };
 
 /* ------------------------------------------------------------------ wire */
@@ -198,7 +200,12 @@ static json_t *tool_run(struct mcp *m, brig_lang lang, json_t *args)
 		ro.caps = caps;
 		ro.stdin_data = req.stdin_data;
 		ro.stdin_len = req.stdin_len;
-		brig_run(m->ex, lang, req.code, req.code_len, &ro, &res);
+		if (brig_cancel_new(&ro.cancel) == BRIG_OK) {
+			mcp_inbox_watch(m->inbox, ro.cancel, NULL);
+			brig_run(m->ex, lang, req.code, req.code_len, &ro, &res);
+			mcp_inbox_watch(m->inbox, NULL, NULL);
+			brig_cancel_free(ro.cancel);
+		}
 		out = res ? run_result(res) : text_result("out of memory", true);
 	}
 	brig_result_free(res);
@@ -267,7 +274,9 @@ static json_t *tool_session_exec(struct mcp *m, json_t *args)
 	brig_call_opts_init(&o);
 	o.wall_timeout_ms = req.wall_ms;
 	o.cpu_timeout_ms = req.cpu_ms;
+	mcp_inbox_watch(m->inbox, NULL, serve_sess_handle(sess));
 	brig_session_run(serve_sess_handle(sess), req.code, req.code_len, &o, &res);
+	mcp_inbox_watch(m->inbox, NULL, NULL);
 	serve_sess_put(&m->sessions, sess);
 	out = res ? run_result(res) : text_result("out of memory", true);
 	brig_result_free(res);
@@ -338,7 +347,7 @@ static void handle(struct mcp *m, json_t *msg)
 		return;
 	}
 	if (!id)
-		return; /* a notification: initialized, cancelled, ... */
+		return; /* a notification: initialized, ... (cancelled: mcp_inbox.c) */
 	if (strcmp(method, "initialize") == 0)
 		reply(id, initialize(params));
 	else if (strcmp(method, "ping") == 0)
@@ -350,9 +359,12 @@ static void handle(struct mcp *m, json_t *msg)
 		json_t *args = json_object_get(params, "arguments"), *res;
 		json_t *empty = json_object();
 
+		mcp_inbox_begin(m->inbox, id);
 		res = name ? call_tool(m, name, args ? args : empty) : NULL;
 		json_decref(empty);
-		if (res)
+		if (mcp_inbox_end(m->inbox))
+			json_decref(res); /* cancelled: MCP wants no answer */
+		else if (res)
 			reply(id, res);
 		else
 			reply_error(id, -32602, name ? "unknown tool" : "params.name is required");
@@ -391,31 +403,24 @@ bad:
 	return -1;
 }
 
-static void serve_stdio(struct mcp *m)
+/* Requests one at a time; mcp_inbox.c reads on meanwhile. */
+static int serve_stdio(struct mcp *m)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
+	const char *why;
+	json_t *msg;
+	int error;
 
-	while ((n = getline(&line, &cap, stdin)) > 0) {
-		json_error_t jerr;
-		json_t *msg;
-
-		if (n == 1 && line[0] == '\n')
-			continue;
-		if ((size_t)n > MCP_MAX_LINE) {
-			reply_error(NULL, -32600, "message too large");
-			continue;
-		}
-		msg = json_loadb(line, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
-		if (!msg) {
-			reply_error(NULL, -32700, "parse error");
-			continue;
-		}
-		handle(m, msg);
+	if (!(m->inbox = mcp_inbox_start(stdin, MCP_MAX_LINE)))
+		return -1;
+	while ((msg = mcp_inbox_next(m->inbox, &error, &why)) || error) {
+		if (msg)
+			handle(m, msg);
+		else
+			reply_error(NULL, error, why);
 		json_decref(msg);
 	}
-	free(line);
+	mcp_inbox_free(m->inbox);
+	return 0;
 }
 
 int mcp_main(int argc, char **argv)
@@ -450,9 +455,12 @@ int mcp_main(int argc, char **argv)
 		serve_policy_free(&m.policy);
 		return 125;
 	}
-	serve_stdio(&m);
+	if (serve_stdio(&m) < 0) {
+		fprintf(stderr, "brig mcp: cannot start reading: %s\n", strerror(errno));
+		rc = 1;
+	}
 	serve_sess_reap(&m.sessions, 0);
 	brig_executor_free(m.ex);
 	serve_policy_free(&m.policy);
-	return 0;
+	return rc;
 }

@@ -1,6 +1,8 @@
 """`brig mcp`: a scripted client conversation over stdio, as an MCP client holds it."""
 import json
+import select
 import subprocess
+import time
 
 import pytest
 
@@ -126,3 +128,57 @@ def test_the_policy_file_bounds_the_tools(tmp_path):
         assert res["isError"] and "too many sessions" in res["content"][0]["text"]
     finally:
         assert c.close() == 0
+
+
+def read_reply(client, seconds=20):
+    """The next line, or a failure after seconds (a call nobody stopped)."""
+    ready, _, _ = select.select([client.proc.stdout], [], [], seconds)
+    assert ready, "no answer within %d s" % seconds
+    return json.loads(client.proc.stdout.readline())
+
+
+def request(client, rid, name, **arguments):
+    client.send({"jsonrpc": "2.0", "id": rid, "method": "tools/call",
+                 "params": {"name": name, "arguments": arguments}})
+
+
+def cancel(client, rid):
+    client.send({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                 "params": {"requestId": rid, "reason": "test"}})
+
+
+def test_cancellation_stops_the_call_and_it_gets_no_answer(client):
+    # The run would take the default 30 s wall limit; the answers below must
+    # come well before it, and the cancelled requests never answered.
+    request(client, "long", "run_python", code="import time\ntime.sleep(60)")
+    request(client, "queued", "run_shell", code="echo never")
+    time.sleep(0.5)  # the first is under way
+    cancel(client, "queued")
+    cancel(client, "long")
+    client.send({"jsonrpc": "2.0", "id": "after", "method": "ping"})
+    assert read_reply(client) == {"jsonrpc": "2.0", "id": "after", "result": {}}
+    # A session's call breaks as Ctrl-C would: the session goes on.
+    sid = client.tool("session_create", lang="python")["structuredContent"]["session_id"]
+    client.tool("session_exec", session_id=sid, code="n = 41")
+    request(client, 7, "session_exec", session_id=sid,
+            code="import time\nwhile True:\n    time.sleep(0.05)")
+    time.sleep(0.5)
+    cancel(client, 7)
+    client.send({"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {
+        "name": "session_exec", "arguments": {"session_id": sid, "code": "print(n + 1)"}}})
+    reply = read_reply(client)
+    assert reply["id"] == 8 and reply["result"]["structuredContent"]["stdout"] == "42\n", reply
+    # A cancellation of nothing running changes nothing.
+    cancel(client, 12345)
+    assert client.tool("run_shell", code="echo ok")["structuredContent"]["stdout"] == "ok\n"
+
+
+def test_a_client_that_hangs_up_stops_the_call():
+    c = Client()
+    request(c, 1, "run_python", code="import time\ntime.sleep(60)")
+    time.sleep(0.5)
+    c.proc.stdin.close()
+    assert c.proc.wait(20) == 0  # the 60 s sleep was stopped
+    assert c.proc.stdout.read() == ""  # and nobody was answered
+    c.proc.stdout.close()
+    c.proc.stderr.close()
