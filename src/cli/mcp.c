@@ -274,11 +274,15 @@ static json_t *tool_session_exec(struct mcp *m, json_t *args)
 	brig_call_opts_init(&o);
 	o.wall_timeout_ms = req.wall_ms;
 	o.cpu_timeout_ms = req.cpu_ms;
-	mcp_inbox_watch(m->inbox, NULL, serve_sess_handle(sess));
-	brig_session_run(serve_sess_handle(sess), req.code, req.code_len, &o, &res);
+	/* Cancelled before it started: never started (no answer goes out). */
+	if (mcp_inbox_watch(m->inbox, NULL, serve_sess_handle(sess)))
+		out = text_result("cancelled", true);
+	else
+		brig_session_run(serve_sess_handle(sess), req.code, req.code_len, &o, &res);
 	mcp_inbox_watch(m->inbox, NULL, NULL);
 	serve_sess_put(&m->sessions, sess);
-	out = res ? run_result(res) : text_result("out of memory", true);
+	if (!out)
+		out = res ? run_result(res) : text_result("out of memory", true);
 	brig_result_free(res);
 done:
 	serve_req_free(&req);

@@ -165,14 +165,17 @@ void mcp_inbox_begin(struct mcp_inbox *ib, json_t *id)
 	pthread_mutex_unlock(&ib->lock);
 }
 
-void mcp_inbox_watch(struct mcp_inbox *ib, brig_cancel *run, brig_session *session)
+bool mcp_inbox_watch(struct mcp_inbox *ib, brig_cancel *run, brig_session *session)
 {
+	bool cancelled;
+
 	pthread_mutex_lock(&ib->lock);
 	ib->run = run;
 	ib->session = session;
-	if (ib->cancelled)
+	if ((cancelled = ib->cancelled))
 		stop_running(ib);
 	pthread_mutex_unlock(&ib->lock);
+	return cancelled;
 }
 
 bool mcp_inbox_end(struct mcp_inbox *ib)

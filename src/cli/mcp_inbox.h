@@ -27,10 +27,12 @@ json_t *mcp_inbox_next(struct mcp_inbox *ib, int *error, const char **why);
  * The request id starts running; what can stop it follows: a one-shot
  * run's cancel token, or the session whose call it is (which is asked to
  * break, as Ctrl-C would).  A cancellation of id, or the end of the input,
- * meanwhile triggers them (at once when it came first).
+ * meanwhile triggers them (at once when it came first).  Returns whether
+ * the request was cancelled already: a session's call is then best not
+ * started (a break that comes before the call starts is lost).
  */
 void mcp_inbox_begin(struct mcp_inbox *ib, json_t *id);
-void mcp_inbox_watch(struct mcp_inbox *ib, brig_cancel *run, brig_session *session);
+bool mcp_inbox_watch(struct mcp_inbox *ib, brig_cancel *run, brig_session *session);
 /* The request ended: whether it was cancelled (then it gets no answer). */
 bool mcp_inbox_end(struct mcp_inbox *ib);
 /* Free, once mcp_inbox_next returned NULL (the reader has ended). */
