@@ -3,7 +3,8 @@
  * namespace: a small tmpfs holding read-only binds of the host's system
  * directories, generated /etc files, a minimal /dev, a fresh /proc (covered
  * by procfs.c), and one size-limited tmpfs whose directories are /tmp, the
- * home directory and /dev/shm.  Runs in the cloned child: no allocation, raw syscalls only.
+ * home directory and /dev/shm.  Runs in the cloned child: no allocation, raw
+ * syscalls only.
  */
 #include "jail/jail.h"
 
