@@ -207,3 +207,21 @@ with brig.Session("js", timeout=60) as s:
     print(s.exec("console.log(kept)").stdout, end="")
 """)
     assert out == "interrupted\nFalse\nyes\n", out
+
+
+def test_copy_files_from_another_session():
+    with brig.Session() as src, brig.Session() as dst, brig.Session(tmp_size=1 << 20) as small:
+        src.exec("import os\nos.makedirs('/home/user/d')\n"
+                 "open('/home/user/d/f', 'w').write('hi')\nos.symlink('/home/user/d/f', '/tmp/l')")
+        dst.exec("open('/home/user/old', 'w').write('x')")
+        dst.copy_files_from(src)
+        r = dst.exec("import os\nprint(sorted(os.listdir('/home/user')), open('/tmp/l').read())")
+        assert r.stdout == "['d'] hi\n"
+        src.exec("open('/tmp/big', 'wb').write(bytes(3 << 20))")
+        with pytest.raises(brig.LimitError) as e:
+            small.copy_files_from(src)
+        assert "No space left" in str(e.value)
+        with pytest.raises(brig.InvalidError):
+            src.copy_files_from(src)
+        with pytest.raises(brig.InvalidError):
+            src.copy_files_from("not a session")
