@@ -222,7 +222,6 @@ static json_t *tool_session_create(struct mcp *m, json_t *args)
 	brig_session *s = NULL;
 	brig_run_opts ro;
 	char *why = NULL, msg[600];
-	void *keeper = NULL;
 	json_t *out;
 	int rc;
 
@@ -235,8 +234,8 @@ static json_t *tool_session_create(struct mcp *m, json_t *args)
 		goto done;
 	}
 	ro.caps = caps;
-	rc = serve_session_spawn(m->ex, req.lang, &ro, &s, &why, &keeper);
-	serve_sess_started(&m->sessions, sess, s, keeper, s ? caps : NULL, req.lang);
+	rc = brig_session_new(m->ex, req.lang, &ro, &s, &why);
+	serve_sess_started(&m->sessions, sess, s, s ? caps : NULL, req.lang);
 	if (s) {
 		caps = NULL;
 		snprintf(msg, sizeof(msg), "session_id: %s", serve_sess_id(sess));

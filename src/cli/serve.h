@@ -123,17 +123,11 @@ void serve_sessions_init(struct serve_sessions *t, const char *instance);
  */
 int serve_sess_reserve(struct serve_sessions *t, const char *owner, uint32_t max,
 		       struct serve_sess **out);
-/*
- * brig_session_new on a thread that lives as long as the session (a
- * session's sandbox dies with the thread that started it); *keeper goes to
- * serve_sess_started with the session.
- */
-int serve_session_spawn(brig_executor *ex, brig_lang lang, const brig_run_opts *ro,
-			brig_session **s, char **why, void **keeper);
-/* Hand over s, its keeper and caps (owned from now on); NULL s drops the
+/* Hand over s (from brig_session_new, on any thread: a session outlives
+ * the thread that made it) and caps, owned from now on; NULL s drops the
  * reservation. */
 void serve_sess_started(struct serve_sessions *t, struct serve_sess *sess, brig_session *s,
-			void *keeper, brig_caps *caps, brig_lang lang);
+			brig_caps *caps, brig_lang lang);
 /* owner's session id with a reference, or NULL (absent or another's). */
 struct serve_sess *serve_sess_get(struct serve_sessions *t, const char *owner, const char *id);
 void serve_sess_put(struct serve_sessions *t, struct serve_sess *sess);

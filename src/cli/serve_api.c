@@ -323,7 +323,6 @@ static void api_session_new(struct serve *srv, const struct serve_call *c, struc
 	brig_run_opts ro;
 	brig_lang lang;
 	char *why = NULL;
-	void *keeper = NULL;
 	int rc;
 
 	brig_run_opts_init(&ro);
@@ -342,14 +341,14 @@ static void api_session_new(struct serve *srv, const struct serve_call *c, struc
 		goto out;
 	}
 	if (admit(srv, r)) {
-		serve_sess_started(&srv->sessions, sess, NULL, NULL, NULL, lang);
+		serve_sess_started(&srv->sessions, sess, NULL, NULL, lang);
 		serve_sess_put(&srv->sessions, sess);
 		goto out;
 	}
 	ro.caps = caps;
-	rc = serve_session_spawn(srv->ex, lang, &ro, &s, &why, &keeper);
+	rc = brig_session_new(srv->ex, lang, &ro, &s, &why);
 	serve_admit_leave(&srv->admit);
-	serve_sess_started(&srv->sessions, sess, s, keeper, s ? caps : NULL, lang);
+	serve_sess_started(&srv->sessions, sess, s, s ? caps : NULL, lang);
 	if (s) {
 		caps = NULL;
 		reply_json(r, 201,

@@ -12,27 +12,8 @@
 #include <string.h>
 #include <sys/random.h>
 
-/*
- * A session's sandbox dies with the thread that started it (its init's
- * parent-death signal), and a connection's thread ends with the
- * connection: each session is started on a keeper thread that waits until
- * the session is freed.
- */
-struct keeper {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool started, release;
-	brig_executor *ex;
-	brig_lang lang;
-	const brig_run_opts *ro;
-	brig_session *s;
-	char *why;
-	int rc;
-};
-
 struct serve_sess {
 	char id[SERVE_INSTANCE_MAX + 2 + SERVE_ID_LEN + 1];
-	struct keeper *keeper;
 	char owner[72];
 	brig_session *s; /* NULL while it starts */
 	brig_caps *caps; /* what it was started with, freed with it */
@@ -76,86 +57,11 @@ void serve_sessions_init(struct serve_sessions *t, const char *instance)
 	pthread_mutex_init(&t->mu, NULL);
 }
 
-static void *keeper_main(void *arg)
-{
-	struct keeper *k = arg;
-	brig_session *s = NULL;
-	char *why = NULL;
-	int rc = brig_session_new(k->ex, k->lang, k->ro, &s, &why);
-
-	pthread_mutex_lock(&k->mu);
-	k->s = s;
-	k->why = why;
-	k->rc = rc;
-	k->started = true;
-	pthread_cond_broadcast(&k->cv);
-	while (!k->release)
-		pthread_cond_wait(&k->cv, &k->mu);
-	pthread_mutex_unlock(&k->mu);
-	pthread_mutex_destroy(&k->mu);
-	pthread_cond_destroy(&k->cv);
-	free(k);
-	return NULL;
-}
-
-static void keeper_release(struct keeper *k)
-{
-	if (!k)
-		return;
-	pthread_mutex_lock(&k->mu);
-	k->release = true;
-	pthread_cond_broadcast(&k->cv);
-	pthread_mutex_unlock(&k->mu);
-}
-
-int serve_session_spawn(brig_executor *ex, brig_lang lang, const brig_run_opts *ro,
-			brig_session **s, char **why, void **keeper)
-{
-	struct keeper *k = calloc(1, sizeof(*k));
-	pthread_attr_t attr;
-	pthread_t t;
-	int rc;
-
-	*s = NULL;
-	*keeper = NULL;
-	if (!k)
-		return BRIG_E_NOMEM;
-	pthread_mutex_init(&k->mu, NULL);
-	pthread_cond_init(&k->cv, NULL);
-	k->ex = ex;
-	k->lang = lang;
-	k->ro = ro;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256u << 10);
-	rc = pthread_create(&t, &attr, keeper_main, k);
-	pthread_attr_destroy(&attr);
-	if (rc) {
-		pthread_mutex_destroy(&k->mu);
-		pthread_cond_destroy(&k->cv);
-		free(k);
-		return BRIG_E_NOMEM;
-	}
-	pthread_mutex_lock(&k->mu);
-	while (!k->started)
-		pthread_cond_wait(&k->cv, &k->mu);
-	*s = k->s;
-	*why = k->why;
-	rc = k->rc;
-	pthread_mutex_unlock(&k->mu);
-	if (*s)
-		*keeper = k;
-	else
-		keeper_release(k);
-	return rc;
-}
-
 static void sess_free(struct serve_sess *sess)
 {
 	for (size_t i = 0; i < sess->nsnaps; i++)
 		brig_snapshot_free(sess->snaps[i]);
 	brig_session_free(sess->s);
-	keeper_release(sess->keeper);
 	brig_caps_free(sess->caps);
 	pthread_mutex_destroy(&sess->call_mu);
 	free(sess);
@@ -210,11 +116,10 @@ int serve_sess_reserve(struct serve_sessions *t, const char *owner, uint32_t max
 }
 
 void serve_sess_started(struct serve_sessions *t, struct serve_sess *sess, brig_session *s,
-			void *keeper, brig_caps *caps, brig_lang lang)
+			brig_caps *caps, brig_lang lang)
 {
 	pthread_mutex_lock(&t->mu);
 	sess->s = s;
-	sess->keeper = keeper;
 	sess->caps = caps;
 	sess->lang = lang;
 	if (!s && sess->linked) {
