@@ -637,23 +637,15 @@ def import_(ev):
     return _news({"ok": True})
 
 
+def shell(_ev):
+    """The shell state, which the host keeps from now on."""
+    TOLD["script"] = STATE["script"]
+    return {"shell": STATE["script"]}
+
+
+OPS = {"sh": sh, "stop": stop, "js": js, "setup": setup, "export": export, "attach": attach,
+       "shell": shell, "import": import_}
+
+
 def handler(event):
-    op = event.get("op")
-    if op == "sh":
-        return sh(event)
-    if op == "stop":
-        return stop(event)
-    if op == "js":
-        return js(event)
-    if op == "setup":
-        return setup(event)
-    if op == "export":
-        return export(event)
-    if op == "attach":
-        return attach(event)
-    if op == "shell":
-        TOLD["script"] = STATE["script"]
-        return {"shell": STATE["script"]}
-    if op == "import":
-        return import_(event)
-    return files(event)
+    return OPS.get(event.get("op"), files)(event)

@@ -482,8 +482,7 @@ class Sandbox:
                  memory: Optional[int] = None, allow_hosts: Sequence[str] = (),
                  host_mounts: Sequence[Sequence[str]] = (),
                  env: Optional[Mapping[str, str]] = None, max_output: int = 1 << 20,
-                 _copy_mounts_from: Optional[str] = None, _shell: Optional[str] = None,
-                 _files_from: Optional[Session] = None) -> None:
+                 _parent: Optional["Sandbox"] = None) -> None:
         if int(timeout_ms) <= 0 or int(fs_limit_bytes) <= 0:
             raise SandboxError(2, "EINVAL: timeout_ms and fs_limit_bytes must be positive")
         self._settings: Dict[str, Any] = dict(
@@ -503,11 +502,13 @@ class Sandbox:
         self._forks: "weakref.WeakSet[Sandbox]" = weakref.WeakSet()
         self._lock = threading.Lock()
         self._closed = False
+        # A fork (of _parent) gets its mounts, shell state and files.
+        parent_dir = _parent._dir if _parent else None
+        shell = _parent._shell_state() if _parent else None
         spare = None
         if not self._ext and not host_mounts and all(
                 posixpath.normpath(p).startswith("/mnt/") for p, _ in mounts or ()) and (
-                not _copy_mounts_from or
-                os.listdir(os.path.join(_copy_mounts_from, "mnt")) == ["mnt"]):
+                not parent_dir or os.listdir(os.path.join(parent_dir, "mnt")) == ["mnt"]):
             spare = _SPARES.take((self._timeout_ms, self._fs_limit, memory,
                                   tuple(allow_hosts), max_output))
         self._session: Optional[Session] = spare[0] if spare else None
@@ -515,8 +516,8 @@ class Sandbox:
         self._finalizer = weakref.finalize(self, _cleanup, self._dir)
         self._tops = {"mnt"}
         try:
-            if _copy_mounts_from and _mounted_anything(_copy_mounts_from):
-                shutil.copytree(os.path.join(_copy_mounts_from, "mnt"),
+            if parent_dir and _mounted_anything(parent_dir):
+                shutil.copytree(os.path.join(parent_dir, "mnt"),
                                 os.path.join(self._dir, "mnt"), dirs_exist_ok=True)
                 self._tops |= {p.name for p in Path(self._dir, "mnt").iterdir()}
             for path, src in mounts or ():
@@ -527,11 +528,11 @@ class Sandbox:
                     self._dir, sorted(self._tops), bool(self._ext), self._timeout_ms,
                     self._fs_limit, memory, allow_hosts, host_mounts, max_output,
                     _weak_call(self._serve_extension) if self._ext else None)
-            self._setup(env or {}, python_path or [], max_output, _shell)
-            if _files_from is not None:
-                # A fork's: libbrig copies them between the two jails' tmpfs.
+            self._setup(env or {}, python_path or [], max_output, shell)
+            if _parent is not None:
+                # libbrig copies the files between the two jails' tmpfs.
                 try:
-                    self._session.copy_files_from(_files_from)
+                    self._session.copy_files_from(_parent._session)
                 except BrigError as exc:
                     raise SandboxError(2, "%s: %s" % (exc.code, exc.message)) from None
         except BaseException:
@@ -838,13 +839,16 @@ class Sandbox:
         """An independent copy: same settings, mounts, files and shell
         state.  destroy() ends it."""
         with _SPARES.paused():
-            shell = self._shell
-            if shell is None:
-                shell = self._call({"op": "shell"}, self._timeout_ms)["shell"]
-            child = Sandbox(**self._settings, _copy_mounts_from=self._dir, _shell=shell,
-                            _files_from=self._session)
+            child = Sandbox(**self._settings, _parent=self)
         self._forks.add(child)
         return child
+
+    def _shell_state(self) -> str:
+        """The shell state: as the driver last reported it, else asked for."""
+        if self._shell is None:
+            self._call({"op": "shell"}, self._timeout_ms)  # _call keeps it
+        assert self._shell is not None
+        return self._shell
 
     def destroy(self) -> None:
         """End this sandbox (a fork or child) and free everything it holds."""

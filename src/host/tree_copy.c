@@ -17,7 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/fsuid.h>
@@ -193,6 +193,14 @@ static int copy_link(struct walk *w, int sdir, int ddir, const char *name)
 
 static int copy_dir(struct walk *w, int sdir, int ddir, int depth);
 
+/* Whether fd is on the filesystem dev (not a mount on top of it). */
+static bool on_dev(int fd, dev_t dev)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_dev == dev;
+}
+
 static int copy_subdir(struct walk *w, int sdir, int ddir, const char *name, int depth)
 {
 	struct stat st;
@@ -213,17 +221,14 @@ static int copy_subdir(struct walk *w, int sdir, int ddir, const char *name, int
 		return fail(w, errno, "cannot create");
 	}
 	d = open_dir(ddir, name);
-	if (d < 0) {
+	if (d < 0)
 		rc = fail(w, errno, "cannot open");
-	} else {
-		struct stat dst;
-
-		rc = fstat(d, &dst) < 0 || dst.st_dev != w->dst_dev ? 0
-								    : copy_dir(w, s, d, depth + 1);
-		if (rc == 0 && dst.st_dev == w->dst_dev)
-			copy_meta(d, &st);
+	else if (!on_dev(d, w->dst_dev))
+		rc = 0; /* a mount point in dst: left as it is */
+	else if ((rc = copy_dir(w, s, d, depth + 1)) == 0)
+		copy_meta(d, &st);
+	if (d >= 0)
 		close(d);
-	}
 	close(s);
 	return rc;
 }
